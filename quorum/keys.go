@@ -1,0 +1,137 @@
+package quorum
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Root is the prefix every key of every cluster lives under.
+const Root = "/resmon/"
+
+// Keys builds the etcd keys of one cluster. The layout is documented in doc.go;
+// nothing else in the project spells a key by hand.
+type Keys struct {
+	prefix string // "/resmon/<cluster>/"
+}
+
+// NewKeys returns the key layout of the named cluster.
+func NewKeys(cluster string) Keys { return Keys{prefix: Root + cluster + "/"} }
+
+// Prefix is the cluster's root, "/resmon/<cluster>/".
+func (k Keys) Prefix() string { return k.prefix }
+
+// Nodes is the prefix of node presence keys.
+func (k Keys) Nodes() string { return k.prefix + "nodes/" }
+
+// Node is the lease-bound presence key of a node.
+func (k Keys) Node(name string) string { return k.Nodes() + name }
+
+// DB is the prefix of the cluster database.
+func (k Keys) DB() string { return k.prefix + "db/" }
+
+// Types is the prefix of resource type records.
+func (k Keys) Types() string { return k.DB() + "types/" }
+
+// Type is a resource type record.
+func (k Keys) Type(name string) string { return k.Types() + name }
+
+// Groups is the prefix of group records.
+func (k Keys) Groups() string { return k.DB() + "groups/" }
+
+// Group is a group record.
+func (k Keys) Group(name string) string { return k.Groups() + name }
+
+// Resources is the prefix of resource records, keyed by id.
+func (k Keys) Resources() string { return k.DB() + "resources/" }
+
+// Resource is a resource record.
+func (k Keys) Resource(id string) string { return k.Resources() + id }
+
+// ResourceNames is the prefix of the name → id index that keeps names unique.
+func (k Keys) ResourceNames() string { return k.DB() + "names/" }
+
+// ResourceName maps a resource name to its id. Names are unique case-insensitively.
+func (k Keys) ResourceName(name string) string { return k.ResourceNames() + strings.ToLower(name) }
+
+// Owners is the prefix of group ownership keys.
+func (k Keys) Owners() string { return k.prefix + "owners/" }
+
+// Owner is the lease-bound ownership key of a group; its CreateRevision is the fencing token.
+func (k Keys) Owner(group string) string { return k.Owners() + group }
+
+// GroupStates is the prefix of published group states.
+func (k Keys) GroupStates() string { return k.prefix + "state/groups/" }
+
+// GroupState is the published state of a group.
+func (k Keys) GroupState(group string) string { return k.GroupStates() + group }
+
+// ResourceStates is the prefix of published resource states.
+func (k Keys) ResourceStates() string { return k.prefix + "state/resources/" }
+
+// ResourceState is the published state of a resource.
+func (k Keys) ResourceState(id string) string { return k.ResourceStates() + id }
+
+// Checkpoints is the prefix of all checkpoint data.
+func (k Keys) Checkpoints() string { return k.prefix + "checkpoints/" }
+
+// ResourceCheckpoints is the prefix of one resource's checkpoint data.
+func (k Keys) ResourceCheckpoints(id string) string { return k.Checkpoints() + id + "/" }
+
+// Checkpoint is the manifest key of one checkpoint, "<id>/00000001.CPT".
+func (k Keys) Checkpoint(id string, kind CheckpointKind, number uint32) string {
+	return k.ResourceCheckpoints(id) + CheckpointFileName(kind, number)
+}
+
+// CheckpointData is the prefix of one checkpoint's chunk generations.
+func (k Keys) CheckpointData(id string, kind CheckpointKind, number uint32) string {
+	return k.Checkpoint(id, kind, number) + ".data/"
+}
+
+// Events is the prefix of the event log.
+func (k Keys) Events() string { return k.prefix + "events/" }
+
+// Requests is the prefix of requests addressed to a node (e.g. checkpoint recovery).
+func (k Keys) Requests(node string) string { return k.prefix + "requests/" + node + "/" }
+
+// Meta holds cluster-wide facts such as the backup restore marker.
+func (k Keys) Meta(name string) string { return k.prefix + "meta/" + name }
+
+// CheckpointKind tells registry checkpoints (.CPT) from crypto ones (.CPR).
+type CheckpointKind string
+
+// Checkpoint kinds.
+const (
+	Registry CheckpointKind = "CPT"
+	Crypto   CheckpointKind = "CPR"
+)
+
+// CheckpointFileName is the Windows-style name of a checkpoint, "00000001.CPT".
+func CheckpointFileName(kind CheckpointKind, number uint32) string {
+	return fmt.Sprintf("%08x.%s", number, kind)
+}
+
+// ParseCheckpointFileName reverses CheckpointFileName.
+func ParseCheckpointFileName(name string) (CheckpointKind, uint32, error) {
+	base, ext, ok := strings.Cut(name, ".")
+	if !ok || len(base) != 8 || (ext != string(Registry) && ext != string(Crypto)) {
+		return "", 0, fmt.Errorf("quorum: %q is not a checkpoint name like 00000001.CPT", name)
+	}
+	var n uint32
+	if _, err := fmt.Sscanf(base, "%08x", &n); err != nil {
+		return "", 0, fmt.Errorf("quorum: %q is not a checkpoint name like 00000001.CPT", name)
+	}
+	return CheckpointKind(ext), n, nil
+}
+
+// validName reports whether s can be used as one key segment.
+func validName(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("empty name")
+	case len(s) > 255:
+		return fmt.Errorf("name %.20q… is longer than 255 bytes", s)
+	case strings.ContainsAny(s, "/\x00"):
+		return fmt.Errorf("name %q contains '/' or NUL", s)
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package quorum
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Errors shared by the quorum operations.
+var (
+	// ErrFenced reports an owner-only write refused because the writer's
+	// fencing token is no longer the group's current ownership.
+	ErrFenced = errors.New("quorum: fencing token is stale (group ownership moved)")
+	// ErrNotFound reports a missing record.
+	ErrNotFound = errors.New("quorum: not found")
+	// ErrConflict reports an optimistic-concurrency failure: the record changed
+	// since it was read (compare ModRevision), or a create found it existing.
+	ErrConflict = errors.New("quorum: record changed concurrently")
+)
+
+// Store is a cluster's view of etcd: the database, ownership, checkpoint data,
+// events and backups, all under Keys. It is safe for concurrent use; it owns
+// nothing but the client it was given, which the caller closes.
+type Store struct {
+	cli  *clientv3.Client
+	keys Keys
+	log  hclog.Logger
+}
+
+// NewStore returns a Store of the named cluster. It does no I/O.
+func NewStore(cli *clientv3.Client, cluster string, log hclog.Logger) (*Store, error) {
+	if err := validName(cluster); err != nil {
+		return nil, fmt.Errorf("quorum: cluster name: %v", err)
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Store{cli: cli, keys: NewKeys(cluster), log: log}, nil
+}
+
+// Keys returns the store's key layout.
+func (s *Store) Keys() Keys { return s.keys }
+
+// Client returns the underlying etcd client.
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Fence identifies one ownership of a group. Owner-only writes carry it and
+// succeed only while that ownership is current.
+type Fence struct {
+	Group string
+	Token int64 // the owner key's CreateRevision
+}
+
+// fenceCmp is the etcd comparison that holds only while f is the current ownership.
+func (s *Store) fenceCmp(f Fence) clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(s.keys.Owner(f.Group)), "=", f.Token)
+}
+
+func (f Fence) String() string { return fmt.Sprintf("group %q token %d", f.Group, f.Token) }
