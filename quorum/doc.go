@@ -1,0 +1,58 @@
+// Package quorum keeps a resmon cluster's shared state in etcd: the embedded
+// or external etcd itself, node membership with leases and a self-fencing
+// deadline, group ownership with fencing tokens, the cluster database,
+// checkpoint (CPT/CPR) data, the event log, and backups.
+//
+// # Key layout
+//
+// Every key of a cluster lives under /resmon/<cluster>/ and every value is
+// JSON or plain text, so an operator can read the whole state with
+//
+//	go tool etcdctl get --prefix /resmon/
+//
+// The keys (Keys builds them; nothing else spells them):
+//
+//	nodes/<node>                       presence of a running clusterd, bound to the
+//	                                   node's lease: {"node","admin","pid","lease",...}
+//	db/types/<type>                    resource type record (ResourceType)
+//	db/groups/<group>                  group record (Group)
+//	db/resources/<id>                  resource record (Resource); id is a GUID
+//	db/names/<lower-case name>         resource name → id, keeps names unique
+//	owners/<group>                     current owner of a group, bound to the owner's
+//	                                   node lease; its CreateRevision is the fencing token
+//	state/groups/<group>               published group state (written by the owner)
+//	state/resources/<id>               published resource state (written by the owner)
+//	checkpoints/<id>/00000001.CPT      manifest of registry checkpoint 1 of resource <id>
+//	checkpoints/<id>/00000001.CPT.data/<generation>/<chunk>
+//	                                   the checkpoint bytes, in chunks of at most 1 MiB
+//	checkpoints/<id>/00000001.CPR      the same for a crypto checkpoint (payload encrypted)
+//	events/<unix-nanos>-<node>-<seq>   event log entry (Event), oldest first
+//	requests/<node>/...                requests addressed to one node (e.g. recovery)
+//	meta/bootstrap                     which node created the database, and when
+//	meta/restore                       set when the database was restored from a backup
+//
+// # Useful commands
+//
+//	go tool etcdctl get --prefix /resmon/<cluster>/nodes/          # who is up
+//	go tool etcdctl get --prefix /resmon/<cluster>/owners/ -w json  # owners; create_revision is the token
+//	go tool etcdctl get --prefix --keys-only /resmon/<cluster>/checkpoints/<id>/
+//	go tool etcdctl get /resmon/<cluster>/checkpoints/<id>/00000001.CPT
+//	go tool etcdctl lease list; go tool etcdctl lease timetolive --keys <lease>
+//
+// # Fencing
+//
+// An owner-only write (checkpoint data, published state) is an etcd Txn whose
+// comparison is CreateRevision(owners/<group>) == token. Once the owner's lease
+// expires or it releases the group, the key is gone or re-created with a new
+// CreateRevision, so a stale owner's write fails with ErrFenced. External
+// systems can apply the same test to the token a resource hands them.
+//
+// # Notes
+//
+//   - Node liveness is not judged by the etcd client's session: a node computes
+//     its own deadline from the send time of its last acknowledged keepalive
+//     (t_send + TTL − margin) and fences itself there, before any other node
+//     can see its lease expire.
+//   - etcd grants leases of at least 1.5 × its election timeout; the granted TTL
+//     is the one honoured.
+package quorum
