@@ -1,0 +1,419 @@
+// Package config reads cluster.toml, the file that configures one clusterd
+// node and seeds the cluster database with resource types, groups and
+// resources. Decoding is strict: unknown keys, wrongly typed values and
+// inconsistent settings are all reported in one error, each naming the file and
+// the TOML entry at fault, and Records turns a valid file into quorum records
+// with every default resolved.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/resmon/resmon/quorum"
+)
+
+// Config is the content of cluster.toml. The toml tags are the file's keys.
+// After Parse or Load every default is filled in and every relative path is
+// resolved against the directory of the file.
+type Config struct {
+	Cluster       Cluster        `toml:"cluster"`
+	Node          Node           `toml:"node"`
+	Log           Log            `toml:"log"`
+	Quorum        Quorum         `toml:"quorum"`
+	Events        Events         `toml:"events"`
+	ResourceTypes []ResourceType `toml:"resource_type"`
+	Groups        []Group        `toml:"group"`
+	Resources     []Resource     `toml:"resource"`
+
+	// File is the file the configuration was read from, as named to Parse or
+	// Load; problems found by Validate name it. Empty for a Config built in code.
+	File string `toml:"-"`
+}
+
+// Cluster is the [cluster] table.
+type Cluster struct {
+	// Name separates clusters sharing one etcd: keys live under /resmon/<name>/.
+	Name string `toml:"name"`
+	// CryptoKeyFile holds the AES-256 key that encrypts crypto checkpoints
+	// (.CPR); empty when no resource checkpoints crypto containers. See CryptoKey.
+	CryptoKeyFile string `toml:"crypto_key_file"`
+}
+
+// Node is the [node] table: this machine.
+type Node struct {
+	Name    string `toml:"name"`     // default: the host name
+	DataDir string `toml:"data_dir"` // default: data/<name>
+	// Admin is the node admin API address, "unix:PATH" or "tcp:HOST:PORT";
+	// default unix:<data_dir>/admin.sock. See AdminAddr.
+	Admin string `toml:"admin"`
+}
+
+// Log is the [log] table.
+type Log struct {
+	Level  string `toml:"level"`  // trace, debug, info, warn or error
+	Format string `toml:"format"` // text or json
+}
+
+// Quorum is the [quorum] table: how this node reaches etcd.
+type Quorum struct {
+	Mode        string          `toml:"mode"`      // ModeEmbedded or ModeExternal
+	LeaseTTL    quorum.Duration `toml:"lease_ttl"` // whole seconds, at least 1s
+	DialTimeout quorum.Duration `toml:"dial_timeout"`
+	// FenceMargin is how long before the node's lease could expire that the
+	// node takes its resources down by itself. 0 in the file means the default,
+	// lease_ttl/5 but at least 100ms; it must not exceed lease_ttl/2.
+	FenceMargin quorum.Duration `toml:"fence_margin"`
+	Embedded    Embedded        `toml:"embedded"`
+	External    External        `toml:"external"`
+}
+
+// Quorum modes.
+const (
+	ModeEmbedded = "embedded" // run an etcd member inside clusterd
+	ModeExternal = "external" // use an etcd cluster run elsewhere
+)
+
+// Embedded is the [quorum.embedded] table.
+type Embedded struct {
+	ClientURL    string          `toml:"client_url"` // default http://127.0.0.1:2379
+	PeerURL      string          `toml:"peer_url"`   // default peers[node name], else http://127.0.0.1:2380
+	Heartbeat    quorum.Duration `toml:"heartbeat"`  // etcd heartbeat (TickMs)
+	Election     quorum.Duration `toml:"election"`   // etcd election timeout (ElectionMs)
+	ClusterToken string          `toml:"cluster_token"`
+	// Join starts the member as an addition to a running cluster; it must be
+	// added first with `etcdctl member add`.
+	Join bool `toml:"join"`
+	// Peers maps every member's name to its peer URL, this node included, for
+	// a node-majority cluster; empty for a single member.
+	Peers map[string]string `toml:"peers"`
+}
+
+// External is the [quorum.external] table.
+type External struct {
+	Endpoints    []string `toml:"endpoints"`
+	CAFile       string   `toml:"ca_file"`
+	CertFile     string   `toml:"cert_file"`
+	KeyFile      string   `toml:"key_file"`
+	Username     string   `toml:"username"`
+	Password     string   `toml:"password"`
+	PasswordFile string   `toml:"password_file"`
+}
+
+// Events is the [events] table: retention of the cluster event log.
+type Events struct {
+	MaxEntries int             `toml:"max_entries"`
+	MaxAge     quorum.Duration `toml:"max_age"`
+}
+
+// ResourceType is one [[resource_type]] entry.
+type ResourceType struct {
+	Name             string `toml:"name"`
+	Kind             string `toml:"kind"` // quorum.KindPlugin or quorum.KindWASM
+	Path             string `toml:"path"`
+	SHA256           string `toml:"sha256"`             // optional pin, 64 hex digits
+	MemoryLimitPages uint32 `toml:"memory_limit_pages"` // wasm only; 0 = runtime default
+	// Defaults override the Windows defaults for resources of this type.
+	Defaults     Properties   `toml:"defaults"`
+	Capabilities Capabilities `toml:"capabilities"` // wasm only
+}
+
+// Capabilities is the [resource_type.capabilities] table.
+type Capabilities struct {
+	Commands []string `toml:"commands"`
+	Dirs     []string `toml:"dirs"`
+}
+
+// Properties are optional overrides of the resource common properties; nil
+// means "not set here".
+type Properties struct {
+	PendingTimeout         *quorum.Duration `toml:"pending_timeout"`
+	RestartAction          *int             `toml:"restart_action"`
+	RestartThreshold       *int             `toml:"restart_threshold"`
+	RestartPeriod          *quorum.Duration `toml:"restart_period"`
+	RestartDelay           *quorum.Duration `toml:"restart_delay"`
+	LooksAlivePollInterval *quorum.Duration `toml:"looks_alive_poll_interval"`
+	IsAlivePollInterval    *quorum.Duration `toml:"is_alive_poll_interval"`
+	RetryPeriodOnFailure   *quorum.Duration `toml:"retry_period_on_failure"`
+	SeparateMonitor        *bool            `toml:"separate_monitor"`
+	DeadlockTimeout        *quorum.Duration `toml:"deadlock_timeout"`
+}
+
+// Apply returns base with the properties set in p replacing it.
+func (p Properties) Apply(base quorum.Properties) quorum.Properties {
+	setD := func(dst *quorum.Duration, src *quorum.Duration) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	setD(&base.PendingTimeout, p.PendingTimeout)
+	if p.RestartAction != nil {
+		base.RestartAction = *p.RestartAction
+	}
+	if p.RestartThreshold != nil {
+		base.RestartThreshold = *p.RestartThreshold
+	}
+	setD(&base.RestartPeriod, p.RestartPeriod)
+	setD(&base.RestartDelay, p.RestartDelay)
+	setD(&base.LooksAlivePollInterval, p.LooksAlivePollInterval)
+	setD(&base.IsAlivePollInterval, p.IsAlivePollInterval)
+	setD(&base.RetryPeriodOnFailure, p.RetryPeriodOnFailure)
+	if p.SeparateMonitor != nil {
+		base.SeparateMonitor = *p.SeparateMonitor
+	}
+	setD(&base.DeadlockTimeout, p.DeadlockTimeout)
+	return base
+}
+
+// Group is one [[group]] entry. Pointer fields are optional; nil takes the
+// default of quorum.DefaultGroup.
+type Group struct {
+	Name              string           `toml:"name"`
+	PreferredOwners   []string         `toml:"preferred_owners"`
+	FailoverThreshold *int             `toml:"failover_threshold"` // nil: nodes - 1
+	FailoverPeriod    *quorum.Duration `toml:"failover_period"`    // nil: 6h
+	AutoFailback      string           `toml:"auto_failback"`      // prevent (default) or allow
+	// FailbackWindowStart and FailbackWindowEnd are hours 0-23, or -1 (the
+	// default) for no window; give both or neither.
+	FailbackWindowStart *int `toml:"failback_window_start"`
+	FailbackWindowEnd   *int `toml:"failback_window_end"`
+	PersistentState     bool `toml:"persistent_state"`
+	Priority            int  `toml:"priority"`
+}
+
+// Resource is one [[resource]] entry. The common property overrides sit
+// directly in the entry, next to name and type.
+type Resource struct {
+	Name string `toml:"name"`
+	// ID is the resource's GUID when the file fixes it; empty means one is
+	// assigned when the resource is first created in the cluster database.
+	ID    string `toml:"id"`
+	Type  string `toml:"type"`
+	Group string `toml:"group"`
+	// Dependencies is an AND of OR-groups of resource names in the same group.
+	Dependencies        Dependencies `toml:"dependencies"`
+	PossibleOwners      []string     `toml:"possible_owners"`
+	RegistryCheckpoints []string     `toml:"registry_checkpoints"`
+	CryptoCheckpoints   []string     `toml:"crypto_checkpoints"`
+	Properties
+	// Private is passed as is to the resource type's Open.
+	Private map[string]any `toml:"private"`
+}
+
+// Dependencies is an AND of OR-groups: [["Disk P"], ["IP A", "IP B"]] means
+// Disk P and (IP A or IP B). In the file a plain string may stand for a
+// one-name group, so ["Disk P", "IP A"] means Disk P and IP A.
+type Dependencies [][]string
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (d *Dependencies) UnmarshalTOML(v any) error {
+	items, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf(`expected an array such as [["Disk P"], ["IP A", "IP B"]], got %s`, describe(v))
+	}
+	out := make(Dependencies, 0, len(items))
+	for i, item := range items {
+		switch x := item.(type) {
+		case string:
+			out = append(out, []string{x})
+		case []any:
+			group := make([]string, 0, len(x))
+			for j, name := range x {
+				s, ok := name.(string)
+				if !ok {
+					return fmt.Errorf("item %d, name %d: expected a resource name, got %s", i+1, j+1, describe(name))
+				}
+				group = append(group, s)
+			}
+			out = append(out, group)
+		default:
+			return fmt.Errorf("item %d: expected a resource name or an array of alternative names, got %s", i+1, describe(item))
+		}
+	}
+	*d = out
+	return nil
+}
+
+// Default returns the configuration of an empty cluster.toml: one embedded
+// etcd member on loopback, named after the host, with paths relative to the
+// working directory.
+func Default() *Config {
+	c := staticDefaults()
+	c.fill()
+	return c
+}
+
+// staticDefaults holds the defaults that do not depend on other settings.
+func staticDefaults() *Config {
+	host, _ := os.Hostname()
+	return &Config{
+		Cluster: Cluster{Name: "resmon"},
+		Node:    Node{Name: host},
+		Log:     Log{Level: "info", Format: "text"},
+		Quorum: Quorum{
+			Mode:        ModeEmbedded,
+			LeaseTTL:    quorum.Duration(10 * time.Second),
+			DialTimeout: quorum.Duration(5 * time.Second),
+			Embedded: Embedded{
+				Heartbeat:    quorum.Duration(100 * time.Millisecond),
+				Election:     quorum.Duration(time.Second),
+				ClusterToken: "resmon",
+			},
+		},
+		Events: Events{MaxEntries: 10000, MaxAge: quorum.Duration(7 * 24 * time.Hour)},
+	}
+}
+
+// Default addresses of the embedded member.
+const (
+	DefaultClientURL = "http://127.0.0.1:2379"
+	DefaultPeerURL   = "http://127.0.0.1:2380"
+)
+
+// minFenceMargin is the smallest default fence margin.
+const minFenceMargin = 100 * time.Millisecond
+
+// fill sets the defaults that derive from other settings, where unset.
+func (c *Config) fill() {
+	if c.Node.DataDir == "" && c.Node.Name != "" {
+		c.Node.DataDir = filepath.Join("data", c.Node.Name)
+	}
+	if c.Node.Admin == "" && c.Node.DataDir != "" {
+		c.Node.Admin = "unix:" + filepath.Join(c.Node.DataDir, "admin.sock")
+	}
+	if c.Quorum.FenceMargin == 0 {
+		c.Quorum.FenceMargin = quorum.Duration(max(c.Quorum.LeaseTTL.D()/5, minFenceMargin))
+	}
+	e := &c.Quorum.Embedded
+	if e.ClientURL == "" {
+		e.ClientURL = DefaultClientURL
+	}
+	if e.PeerURL == "" {
+		if u, ok := e.Peers[c.Node.Name]; ok {
+			e.PeerURL = u
+		} else {
+			e.PeerURL = DefaultPeerURL
+		}
+	}
+}
+
+// resolve makes the relative paths of c relative to dir.
+func (c *Config) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.Cluster.CryptoKeyFile)
+	abs(&c.Node.DataDir)
+	if rest, ok := strings.CutPrefix(c.Node.Admin, "unix:"); ok {
+		abs(&rest)
+		c.Node.Admin = "unix:" + rest
+	}
+	x := &c.Quorum.External
+	abs(&x.CAFile)
+	abs(&x.CertFile)
+	abs(&x.KeyFile)
+	abs(&x.PasswordFile)
+	for i := range c.ResourceTypes {
+		t := &c.ResourceTypes[i]
+		abs(&t.Path)
+		for j := range t.Capabilities.Dirs {
+			abs(&t.Capabilities.Dirs[j])
+		}
+		// A bare command name is looked up in PATH; one with a slash is a path.
+		for j := range t.Capabilities.Commands {
+			if strings.Contains(t.Capabilities.Commands[j], "/") {
+				abs(&t.Capabilities.Commands[j])
+			}
+		}
+	}
+}
+
+// Load reads and parses the file at path. Relative paths in it are resolved
+// against the file's directory, made absolute; problems name the file by path
+// as given.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(path, dir, data)
+}
+
+// Parse decodes data, the content of the file filename, strictly: it fills in
+// defaults, resolves relative paths against filename's directory, and
+// validates the result. A file that is not TOML gives a *SyntaxError; any
+// other problem gives an *Error listing every problem found. Both match
+// ErrInvalid. Parse reads no files.
+func Parse(filename string, data []byte) (*Config, error) {
+	return parse(filename, filepath.Dir(filename), data)
+}
+
+func parse(filename, dir string, data []byte) (*Config, error) {
+	raw, err := decodeTOML(data)
+	if err != nil {
+		return nil, syntaxError(filename, err)
+	}
+	c := staticDefaults()
+	c.File = filename
+	var d decoder
+	d.table(raw, reflect.ValueOf(c).Elem(), place{})
+	c.fill()
+	c.resolve(dir)
+
+	var v problems
+	c.check(&v)
+	// A value that could not be decoded was left unset; the complaints that
+	// this causes ("name is required") would only repeat the decoding problem.
+	failed := make(map[[2]string]bool)
+	for _, p := range d.list {
+		if p.Key != "" {
+			failed[[2]string{p.Path, p.Key}] = true
+		}
+	}
+	for _, p := range v.list {
+		if p.Key == "" || !failed[[2]string{p.Path, p.Key}] {
+			d.list = append(d.list, p)
+		}
+	}
+	if err := d.err(filename); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeTOML parses data into its raw tree. A panic in the parser (there
+// should be none) is returned as an error rather than taking the daemon down.
+func decodeTOML(data []byte) (raw map[string]any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("TOML parser failed: %v", r)
+		}
+	}()
+	raw = make(map[string]any)
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+func syntaxError(filename string, err error) *SyntaxError {
+	se := &SyntaxError{File: filename, Msg: err.Error(), Err: err}
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		se.Line, se.Column = pe.Position.Line, pe.Position.Col
+		se.Msg = pe.Message
+	}
+	return se
+}
