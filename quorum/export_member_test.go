@@ -1,0 +1,15 @@
+package quorum
+
+import "time"
+
+// Abandon stops m's keepalives the way a crashed process would: the lease is
+// neither revoked nor kept alive, and the member does not fence itself.
+func (m *Member) Abandon() { m.abandon() }
+
+// LastKeepAlive is the send time of the last acknowledged keepalive (the
+// grant request at first): the start of the current deadline.
+func (m *Member) LastKeepAlive() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastSend
+}
