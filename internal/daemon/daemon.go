@@ -1,0 +1,246 @@
+// Package daemon is clusterd, the node monitor: it reads cluster.toml, starts
+// or reaches the etcd quorum, joins the cluster as a node, bootstraps the
+// cluster database, and runs until it is told to stop or loses its lease.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/internal/config"
+	"github.com/resmon/resmon/quorum"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Version is the clusterd version reported in the node's presence record.
+var Version = "0.1.0-dev"
+
+// Main parses the command line and runs the daemon until SIGTERM or SIGINT.
+// It returns the process exit code.
+func Main(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clusterd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "cluster.toml", "path of the node configuration file")
+	logJSON := fs.Bool("log-json", false, "log as JSON lines (overrides [log] format)")
+	logLevel := fs.String("log-level", "", "log level: trace, debug, info, warn, error (overrides [log] level)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "clusterd: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "clusterd: %v\n", err)
+		return 2
+	}
+	if *logJSON {
+		cfg.Log.Format = "json"
+	}
+	if *logLevel != "" {
+		cfg.Log.Level = *logLevel
+	}
+	log := NewLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := Run(ctx, cfg, log); err != nil {
+		log.Error("clusterd stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// NewLogger builds the node's logger from the [log] section.
+func NewLogger(cfg *config.Config, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "clusterd",
+		Level:      hclog.LevelFromString(cfg.Log.Level),
+		JSONFormat: cfg.Log.Format == "json",
+		Output:     w,
+	}).With("node", cfg.Node.Name)
+}
+
+// Run runs the node until ctx ends (a clean stop: the node leaves the cluster
+// and revokes its lease) or a fatal error.
+func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
+	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	var (
+		embedded *quorum.Embedded
+		ccfg     quorum.ClientConfig
+	)
+	if cfg.Quorum.Mode == config.ModeEmbedded {
+		ecfg := cfg.EmbedConfig()
+		log.Info("starting embedded etcd", "client_url", ecfg.ClientURL, "peer_url", ecfg.PeerURL, "members", len(ecfg.Peers), "data_dir", ecfg.DataDir)
+		start := time.Now()
+		e, err := quorum.StartEmbedded(ctx, ecfg)
+		if err != nil {
+			return err
+		}
+		embedded = e
+		defer func() {
+			embedded.Close()
+			log.Info("embedded etcd stopped")
+		}()
+		log.Info("embedded etcd ready", "took", time.Since(start).Round(time.Millisecond))
+		ccfg = quorum.ClientConfig{Endpoints: e.Endpoints(), DialTimeout: cfg.Quorum.DialTimeout.D()}
+	} else {
+		c, err := cfg.ClientConfig()
+		if err != nil {
+			return err
+		}
+		ccfg = c
+	}
+	cli, err := quorum.Connect(ctx, ccfg)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	store, err := quorum.NewStore(cli, cfg.Cluster.Name, log)
+	if err != nil {
+		return err
+	}
+	n := &node{cfg: cfg, log: log, store: store, cli: cli}
+	if embedded != nil {
+		n.etcdErr = embedded.Err()
+	}
+	return n.run(ctx)
+}
+
+type node struct {
+	cfg     *config.Config
+	log     hclog.Logger
+	store   *quorum.Store
+	cli     *clientv3.Client
+	etcdErr <-chan error
+}
+
+func (n *node) event(kind, subject, msg string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := n.store.AppendEvent(ctx, quorum.Event{Node: n.cfg.Node.Name, Kind: kind, Subject: subject, Message: msg})
+	if err != nil {
+		n.log.Warn("could not record event", "kind", kind, "error", err)
+	}
+}
+
+func (n *node) run(ctx context.Context) error {
+	types, groups, resources := n.cfg.Records()
+	res, err := n.store.Bootstrap(ctx, n.cfg.Node.Name, quorum.Spec{Types: types, Groups: groups, Resources: resources})
+	if err != nil {
+		return err
+	}
+	if res.Created {
+		n.log.Info("bootstrapped the cluster database from the configuration",
+			"types", len(types), "groups", len(groups), "resources", len(resources))
+		n.event("cluster.bootstrap", n.cfg.Cluster.Name, fmt.Sprintf("database created from %s", n.cfg.File))
+	}
+	for _, d := range res.Differences {
+		n.log.Warn("configuration differs from the cluster database (database kept)", "difference", d)
+	}
+	if len(res.Differences) > 0 {
+		n.event("config.differs", n.cfg.Node.Name, fmt.Sprintf("%d differences between %s and the cluster database; the database was kept", len(res.Differences), n.cfg.File))
+	}
+
+	go n.trimEvents(ctx)
+
+	for {
+		m, err := n.join(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n.event("node.leave", n.cfg.Node.Name, "clusterd stopping")
+			err := m.Leave(lctx)
+			cancel()
+			if err != nil {
+				n.log.Warn("leaving the cluster", "error", err)
+			}
+			n.log.Info("left the cluster; lease revoked")
+			return nil
+		case err := <-n.etcdErr:
+			return fmt.Errorf("embedded etcd failed: %w", err)
+		case <-m.Fenced():
+			n.log.Error("self-fenced: no keepalive was confirmed before the deadline; rejoining with a new lease")
+			n.event("node.fenced", n.cfg.Node.Name, "lease deadline passed without a confirmed keepalive")
+		}
+	}
+}
+
+// join registers the node, retrying while a previous incarnation's lease
+// still holds the presence key.
+func (n *node) join(ctx context.Context) (*quorum.Member, error) {
+	info := quorum.NodeInfo{Node: n.cfg.Node.Name, Admin: n.cfg.Node.Admin, PID: os.Getpid(), Version: Version, Started: time.Now().UTC()}
+	mc := quorum.MemberConfig{Node: n.cfg.Node.Name, TTL: n.cfg.Quorum.LeaseTTL.D(), Margin: n.cfg.Quorum.FenceMargin.D(), Info: info}
+	backoff := 250 * time.Millisecond
+	for {
+		// The membership outlives ctx (SIGTERM): it ends with Leave, which
+		// revokes the lease, never by cancellation, which would read as a fence.
+		m, err := n.store.Join(context.WithoutCancel(ctx), mc)
+		if err == nil {
+			n.event("node.join", n.cfg.Node.Name, fmt.Sprintf("node joined with a %s lease", m.TTL()))
+			return m, nil
+		}
+		var exists *quorum.NodeExistsError
+		if !errors.As(err, &exists) {
+			return nil, err
+		}
+		if previousIncarnationGone(exists.Existing) && !mc.Replace {
+			// Our own earlier process on this host died without leaving:
+			// take over its lease instead of waiting for it to expire.
+			n.log.Warn("replacing the lease left by a previous clusterd of this node", "old_pid", exists.Existing.PID)
+			mc.Replace = true
+			continue
+		}
+		n.log.Warn("waiting for the previous lease of this node to expire", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// previousIncarnationGone reports whether a presence record was left by a
+// clusterd process of this host that no longer runs.
+func previousIncarnationGone(old quorum.NodeInfo) bool {
+	host, err := os.Hostname()
+	if err != nil || old.Host != host || old.PID <= 0 || old.PID == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(old.PID, 0), syscall.ESRCH)
+}
+
+func (n *node) trimEvents(ctx context.Context) {
+	r := quorum.Retention{MaxEntries: n.cfg.Events.MaxEntries, MaxAge: n.cfg.Events.MaxAge.D()}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if removed, err := n.store.TrimEvents(ctx, r); err != nil && ctx.Err() == nil {
+			n.log.Warn("trimming the event log", "error", err)
+		} else if removed > 0 {
+			n.log.Debug("trimmed the event log", "removed", removed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
