@@ -74,10 +74,12 @@ func TestCrashDetectionLatency(t *testing.T) {
 			t.Logf("crash samples ours %v", ours)
 			t.Logf("crash samples raw  %v", raw)
 			report := func(what string, ours, raw []time.Duration) {
-				op50, omax := detectStats(ours)
-				rp50, rmax := detectStats(raw)
-				t.Logf("%-28s n=%-2d ours p50 %-9v max %-9v | raw p50 %-9v max %-9v | ratio p50 %.3f",
-					what, len(ours), op50, omax, rp50, rmax, float64(op50)/float64(rp50))
+				op50, omean, omax := detectStats(ours)
+				rp50, rmean, rmax := detectStats(raw)
+				r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+				t.Logf("%-28s n=%-2d ours p50 %-8v mean %-8v max %-8v | raw p50 %-8v mean %-8v max %-8v | ratio p50 %.2f mean %.2f",
+					what, len(ours), r(op50), r(omean), r(omax), r(rp50), r(rmean), r(rmax),
+					float64(op50)/float64(rp50), float64(omean)/float64(rmean))
 			}
 			t.Logf("granted TTL %s, default margin %s", ttl, quorum.DefaultMargin(ttl))
 			report("crash: last keepalive→delete", ours, raw)
@@ -227,11 +229,15 @@ func detectDelete(t *testing.T, ctx context.Context, cli *clientv3.Client, key s
 	return out
 }
 
-func detectStats(ds []time.Duration) (p50, maxD time.Duration) {
+func detectStats(ds []time.Duration) (p50, mean, maxD time.Duration) {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	if len(s) == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
-	return s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond)
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return s[len(s)/2], sum / time.Duration(len(s)), s[len(s)-1]
 }
