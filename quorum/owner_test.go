@@ -1,6 +1,7 @@
 package quorum_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -204,6 +205,23 @@ func TestOwnershipSurvivesLeaderLoss(t *testing.T) {
 	})
 	if o, err := s.Owner(ctx, "g1"); err != nil || o != o1 {
 		t.Fatalf("g1 after leader loss: %+v %v", o, err)
+	}
+	// Checkpoint data, small and chunked, is written and read back too.
+	for _, size := range []int{1 << 10, 3 << 20} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		mtEventually(t, 20*time.Second, "checkpoint put after leader loss", func() bool {
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err = s.PutCheckpoint(actx, o1.Fence(), "00000000-0000-0000-0000-000000000001", quorum.Registry, 1, "a", data)
+			return err == nil
+		})
+		got, _, err := s.GetCheckpoint(ctx, "00000000-0000-0000-0000-000000000001", quorum.Registry, 1)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("checkpoint of %d bytes after leader loss: %v", size, err)
+		}
 	}
 	select {
 	case <-m.Fenced():

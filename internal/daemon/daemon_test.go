@@ -178,6 +178,17 @@ func TestClusterdRunsJoinsBootstrapsAndLeavesOnSIGTERM(t *testing.T) {
 		return err == nil && kinds["node.join"] && kinds["cluster.bootstrap"]
 	})
 
+	// The README's inspection command shows readable keys.
+	out, err := exec.Command("go", "tool", "etcdctl", "--endpoints", clientURL, "get", "--prefix", "/resmon/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool etcdctl: %v\n%s", err, out)
+	}
+	for _, want := range []string{"/resmon/ci/nodes/node1", `"node":"node1"`, "/resmon/ci/db/resources/", `"name":"Network Name DATA"`, "/resmon/ci/events/", `"kind":"node.join"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("etcdctl output lacks %q:\n%s", want, out)
+		}
+	}
+
 	// SIGTERM: the node revokes its lease and exits 0.
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
