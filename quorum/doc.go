@@ -12,19 +12,26 @@
 //
 // The keys (Keys builds them; nothing else spells them):
 //
-//	nodes/<node>                       presence of a running clusterd, bound to the
-//	                                   node's lease: {"node","admin","pid","lease",...}
+//	nodes/<node>                       presence of a running clusterd, bound to the node's
+//	                                   lease: {"node","host","admin","pid","version",
+//	                                   "started","ttl","lease"}; lease in hex as etcdctl shows it
 //	db/types/<type>                    resource type record (ResourceType)
 //	db/groups/<group>                  group record (Group)
 //	db/resources/<id>                  resource record (Resource); id is a GUID
 //	db/names/<lower-case name>         resource name → id, keeps names unique
-//	owners/<group>                     current owner of a group, bound to the owner's
-//	                                   node lease; its CreateRevision is the fencing token
+//	owners/<group>                     current owner of a group, bound to the owner's node
+//	                                   lease: {"node","time","lease"}; the key's
+//	                                   CreateRevision is the fencing token
 //	state/groups/<group>               published group state (written by the owner)
 //	state/resources/<id>               published resource state (written by the owner)
-//	checkpoints/<id>/00000001.CPT      manifest of registry checkpoint 1 of resource <id>
+//	checkpoints/<id>/00000001.CPT      manifest of registry checkpoint 1 of resource <id>:
+//	                                   format, size, chunks, sha256, generation, writer
+//	                                   node and token, time, and "restored" after a restore
 //	checkpoints/<id>/00000001.CPT.data/<generation>/<chunk>
-//	                                   the checkpoint bytes, in chunks of at most 1 MiB
+//	                                   the checkpoint bytes, in chunks of at most 1 MiB;
+//	                                   generation 0000000000000000 holds a one-chunk payload,
+//	                                   larger ones get a fresh generation switched in by
+//	                                   the manifest, so a reader never sees a mix
 //	checkpoints/<id>/00000001.CPR      the same for a crypto checkpoint (payload encrypted)
 //	events/<unix-nanos>-<node>-<seq>   event log entry (Event), oldest first
 //	requests/<node>/...                requests addressed to one node (e.g. recovery)
@@ -38,6 +45,14 @@
 //	go tool etcdctl get --prefix --keys-only /resmon/<cluster>/checkpoints/<id>/
 //	go tool etcdctl get /resmon/<cluster>/checkpoints/<id>/00000001.CPT
 //	go tool etcdctl lease list; go tool etcdctl lease timetolive --keys <lease>
+//
+// # Backups
+//
+// Store.Backup writes the database and every checkpoint, read at one
+// revision, into a directory of plain files (see backup.go); Store.Restore
+// puts them back, refusing while nodes are up unless forced, and marks every
+// restored checkpoint manifest "restored" so tooling can flag it as possibly
+// stale until it is recovered from the owner's registry or saved again.
 //
 // # Fencing
 //
