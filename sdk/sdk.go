@@ -140,12 +140,12 @@ func (c ControlCode) String() string {
 // Errors with the Windows meanings. Transports carry them across the process
 // or sandbox boundary so errors.Is works on either side.
 var (
-	ErrAlreadyExists    = errors.New("already exists")                 // ERROR_ALREADY_EXISTS
-	ErrNotFound         = errors.New("not found")                      // ERROR_FILE_NOT_FOUND
-	ErrMoreData         = errors.New("more data is available")         // ERROR_MORE_DATA
-	ErrInvalidFunction  = errors.New("control code not handled")       // ERROR_INVALID_FUNCTION
-	ErrInvalidParameter = errors.New("invalid parameter")              // ERROR_INVALID_PARAMETER
-	ErrAccessDenied     = errors.New("access denied by the host")      // ERROR_ACCESS_DENIED (capabilities)
+	ErrAlreadyExists    = errors.New("already exists")                // ERROR_ALREADY_EXISTS
+	ErrNotFound         = errors.New("not found")                     // ERROR_FILE_NOT_FOUND
+	ErrMoreData         = errors.New("more data is available")        // ERROR_MORE_DATA
+	ErrInvalidFunction  = errors.New("control code not handled")      // ERROR_INVALID_FUNCTION
+	ErrInvalidParameter = errors.New("invalid parameter")             // ERROR_INVALID_PARAMETER
+	ErrAccessDenied     = errors.New("access denied by the host")     // ERROR_ACCESS_DENIED (capabilities)
 	ErrFenced           = errors.New("node no longer owns the group") // the fencing token is stale
 )
 
