@@ -1,0 +1,236 @@
+// Package testtype is a resource type for testing the plugin hosts and the
+// monitor. The same Go code is built as a go-plugin executable and as a WASM
+// module, and its behaviour is steered by private properties, so one test
+// can drive both transports through every path: slow starts with progress,
+// hangs, crashes, failing health checks, registry writes and checkpoint
+// control codes issued from inside entry points.
+package testtype
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/resmon/resmon/sdk"
+)
+
+// Private properties understood by the type (all optional):
+//
+//	OnlineDelayMs   int     Online takes this long, reporting progress every ProgressMs
+//	ProgressMs      int     interval of progress reports (default 50)
+//	HangIn          string  entry point that blocks until Terminate or ctx end:
+//	                        "Open", "Online", "Offline", "LooksAlive", "IsAlive", "Control"
+//	SpinIn          string  entry point that busy-loops without ever returning (WASM
+//	                        deadline tests: only an interrupt stops it)
+//	ExitIn          string  entry point that makes the whole process exit(3)
+//	PanicIn         string  entry point that panics (a trap in WASM)
+//	FailIn          string  entry point that returns an error
+//	LooksAlive      bool    result of LooksAlive (default true)
+//	IsAlive         bool    result of IsAlive (default true)
+//	CheckpointKey   string  Online adds this registry checkpoint (host-handled code)
+//	                        and reads the list back with GET, from inside Online
+//	RegistryKey     string  Online writes value "Started" (QWORD unix nanos) here
+type Type struct{}
+
+var _ sdk.ResourceType = Type{}
+
+// Open implements sdk.ResourceType.
+func (Type) Open(ctx context.Context, host sdk.Host, r sdk.OpenRequest) (sdk.Resource, error) {
+	res := &Resource{host: host, req: r, stop: make(chan struct{})}
+	res.looksAlive = boolProp(r.Properties, "LooksAlive", true)
+	res.isAlive = boolProp(r.Properties, "IsAlive", true)
+	if err := res.misbehave(ctx, "Open"); err != nil {
+		return nil, err
+	}
+	host.Log(sdk.LevelInfo, "opened", "resource", r.Name)
+	return res, nil
+}
+
+// Resource is one opened test resource.
+type Resource struct {
+	host       sdk.Host
+	req        sdk.OpenRequest
+	looksAlive bool
+	isAlive    bool
+
+	mu         sync.Mutex
+	online     bool
+	terminated bool
+	stop       chan struct{} // closed by Terminate
+}
+
+var (
+	_ sdk.Resource   = (*Resource)(nil)
+	_ sdk.Controller = (*Resource)(nil)
+)
+
+// ErrInjected is returned by an entry point named in FailIn.
+var ErrInjected = errors.New("testtype: injected failure")
+
+func (r *Resource) misbehave(ctx context.Context, entry string) error {
+	p := r.req.Properties
+	switch entry {
+	case strProp(p, "ExitIn"):
+		os.Exit(3)
+	case strProp(p, "PanicIn"):
+		panic("testtype: injected panic in " + entry)
+	case strProp(p, "SpinIn"):
+		for n := 0; ; n++ {
+			if n < 0 {
+				return nil // never: keeps the compiler from proving the loop infinite
+			}
+		}
+	case strProp(p, "FailIn"):
+		return fmt.Errorf("%w in %s", ErrInjected, entry)
+	case strProp(p, "HangIn"):
+		select {
+		case <-r.stop:
+			return fmt.Errorf("testtype: %s interrupted by Terminate", entry)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Online implements sdk.Resource.
+func (r *Resource) Online(ctx context.Context) error {
+	if err := r.misbehave(ctx, "Online"); err != nil {
+		return err
+	}
+	p := r.req.Properties
+	if delay := time.Duration(intProp(p, "OnlineDelayMs", 0)) * time.Millisecond; delay > 0 {
+		every := time.Duration(intProp(p, "ProgressMs", 50)) * time.Millisecond
+		end := time.Now().Add(delay)
+		for time.Now().Before(end) {
+			if err := r.host.Progress(ctx, "starting"); err != nil {
+				return err
+			}
+			select {
+			case <-time.After(min(every, time.Until(end))):
+			case <-r.stop:
+				return errors.New("testtype: Online interrupted by Terminate")
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	if key := strProp(p, "CheckpointKey", ""); key != "" {
+		// Issued from inside Online: the host must answer without calling back.
+		if _, err := r.host.Control(ctx, sdk.AddRegistryCheckpoint, []byte(key), nil); err != nil && !errors.Is(err, sdk.ErrAlreadyExists) {
+			return fmt.Errorf("adding checkpoint %q: %w", key, err)
+		}
+		_, err := r.host.Control(ctx, sdk.GetRegistryCheckpoints, nil, nil)
+		var more *sdk.MoreDataError
+		if !errors.As(err, &more) {
+			return fmt.Errorf("GET with no buffer: want more data, got %v", err)
+		}
+		buf := make([]byte, more.Needed)
+		if _, err := r.host.Control(ctx, sdk.GetRegistryCheckpoints, nil, buf); err != nil {
+			return fmt.Errorf("listing checkpoints: %w", err)
+		}
+	}
+	if key := strProp(p, "RegistryKey", ""); key != "" {
+		if err := r.host.Registry().SetValue(ctx, key, "Started", sdk.QWordValue("Started", uint64(time.Now().UnixNano()))); err != nil {
+			return fmt.Errorf("writing registry: %w", err)
+		}
+	}
+	r.mu.Lock()
+	r.online = true
+	r.mu.Unlock()
+	r.host.Log(sdk.LevelInfo, "online")
+	return nil
+}
+
+// Offline implements sdk.Resource.
+func (r *Resource) Offline(ctx context.Context) error {
+	if err := r.misbehave(ctx, "Offline"); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.online = false
+	r.mu.Unlock()
+	return nil
+}
+
+// Terminate implements sdk.Resource: it releases any entry point that hangs.
+func (r *Resource) Terminate(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.terminated {
+		r.terminated = true
+		close(r.stop)
+	}
+	r.online = false
+	return nil
+}
+
+// LooksAlive implements sdk.Resource.
+func (r *Resource) LooksAlive(ctx context.Context) bool {
+	if r.misbehave(ctx, "LooksAlive") != nil {
+		return false
+	}
+	return r.looksAlive
+}
+
+// IsAlive implements sdk.Resource.
+func (r *Resource) IsAlive(ctx context.Context) bool {
+	if r.misbehave(ctx, "IsAlive") != nil {
+		return false
+	}
+	return r.isAlive
+}
+
+// Control implements sdk.Controller: code 0x00000001 echoes its input, and
+// 0x00000002 returns the fencing token as decimal text.
+func (r *Resource) Control(ctx context.Context, code sdk.ControlCode, in []byte) ([]byte, error) {
+	if err := r.misbehave(ctx, "Control"); err != nil {
+		return nil, err
+	}
+	switch code {
+	case 1:
+		return append([]byte(nil), in...), nil
+	case 2:
+		t, err := r.host.FencingToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(fmt.Sprint(t)), nil
+	}
+	return nil, fmt.Errorf("%w: %s", sdk.ErrInvalidFunction, code)
+}
+
+// Close implements sdk.Resource.
+func (r *Resource) Close(ctx context.Context) error { return r.misbehave(ctx, "Close") }
+
+func strProp(p map[string]any, k string, def ...string) string {
+	if v, ok := p[k].(string); ok {
+		return v
+	}
+	if len(def) > 0 {
+		return def[0]
+	}
+	return "\x00none" // matches no entry point name
+}
+
+func boolProp(p map[string]any, k string, def bool) bool {
+	if v, ok := p[k].(bool); ok {
+		return v
+	}
+	return def
+}
+
+func intProp(p map[string]any, k string, def int) int {
+	switch v := p[k].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return def
+}
