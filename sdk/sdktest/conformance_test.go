@@ -1,0 +1,14 @@
+package sdktest_test
+
+import (
+	"testing"
+
+	"github.com/resmon/resmon/internal/testtype"
+	"github.com/resmon/resmon/sdk/sdktest"
+)
+
+func TestConformanceDirect(t *testing.T) {
+	sdktest.Run(t, sdktest.Direct(testtype.Type{}), sdktest.Options{
+		Properties: map[string]any{"CheckpointKey": `SOFTWARE\Conformance`, "RegistryKey": `SOFTWARE\Conformance`},
+	})
+}
