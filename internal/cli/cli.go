@@ -1,0 +1,485 @@
+// Package cli is `cluster`, the admin command line: it reads and changes the
+// cluster through etcd (and, for node-local things, through a node's admin
+// API). Output is a table for people or JSON (-o json) for scripts, and the
+// exit codes are stable: see the Exit* constants.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/resmon/resmon/internal/config"
+	"github.com/resmon/resmon/quorum"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0 // success
+	ExitFailed      = 1 // the operation failed
+	ExitUsage       = 2 // bad command line
+	ExitNotFound    = 3 // a named node, group, resource or type does not exist
+	ExitUnreachable = 4 // etcd (or the node) could not be reached
+)
+
+// usageError marks a command-line mistake.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// env is what every command gets.
+type env struct {
+	out, err io.Writer
+	json     bool
+	timeout  time.Duration
+	store    *quorum.Store
+	cli      *clientv3.Client
+	cfg      *config.Config
+}
+
+type command struct {
+	name  string
+	args  string
+	help  string
+	run   func(ctx context.Context, e *env, args []string) error
+	local bool // needs no etcd connection
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "nodes", help: "list the nodes that are up", run: cmdNodes},
+		{name: "groups", help: "list groups with owner, fencing token and state", run: cmdGroups},
+		{name: "group", args: "NAME", help: "show one group", run: cmdGroup},
+		{name: "resources", help: "list resources", run: cmdResources},
+		{name: "resource", args: "NAME", help: "show one resource", run: cmdResource},
+		{name: "types", help: "list resource types", run: cmdTypes},
+		{name: "events", args: "[-since DURATION] [-follow]", help: "show the event log", run: cmdEvents},
+		{name: "backup", args: "DIR", help: "back up the cluster database and checkpoints into DIR", run: cmdBackup},
+		{name: "restore", args: "DIR [-force]", help: "restore a backup (refused while nodes are up unless -force)", run: cmdRestore},
+	}
+}
+
+// Main runs the CLI and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "cluster.toml", "node configuration naming the cluster and how to reach etcd")
+	endpoints := fs.String("endpoints", "", "etcd endpoints, comma-separated (overrides -config)")
+	clusterName := fs.String("cluster", "", "cluster name (overrides -config)")
+	output := fs.String("o", "table", "output: table or json")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for etcd and for operations")
+	fs.Usage = func() { usage(stderr, fs) }
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if *output != "table" && *output != "json" {
+		fmt.Fprintf(stderr, "cluster: -o must be table or json, not %q\n", *output)
+		return ExitUsage
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		usage(stderr, fs)
+		return ExitUsage
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == rest[0] {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "cluster: unknown command %q (run `cluster -h` for the list)\n", rest[0])
+		return ExitUsage
+	}
+	e := &env{out: stdout, err: stderr, json: *output == "json", timeout: *timeout}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	if !cmd.local {
+		if err := e.connect(ctx, *cfgPath, *endpoints, *clusterName); err != nil {
+			return report(stderr, err)
+		}
+		defer e.cli.Close()
+	}
+	return report(stderr, cmd.run(ctx, e, rest[1:]))
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "usage: cluster [flags] COMMAND [ARGS]")
+	fmt.Fprintln(w, "\ncommands:")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nflags:")
+	fs.PrintDefaults()
+}
+
+// report prints err (if any) and maps it to an exit code.
+func report(w io.Writer, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintf(w, "cluster: %v\n", err)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, quorum.ErrNotFound):
+		return ExitNotFound
+	case errors.Is(err, quorum.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
+		return ExitUnreachable
+	}
+	return ExitFailed
+}
+
+func (e *env) connect(ctx context.Context, cfgPath, endpoints, cluster string) error {
+	var cc quorum.ClientConfig
+	name := "resmon"
+	if cfg, err := config.Load(cfgPath); err == nil {
+		e.cfg = cfg
+		name = cfg.Cluster.Name
+		if cc, err = cfg.ClientConfig(); err != nil {
+			return err
+		}
+	} else if endpoints == "" {
+		return fmt.Errorf("no etcd to talk to: %v (give -config or -endpoints)", err)
+	}
+	if endpoints != "" {
+		cc = quorum.ClientConfig{Endpoints: strings.Split(endpoints, ",")}
+	}
+	if cluster != "" {
+		name = cluster
+	}
+	cc.DialTimeout = min(e.timeout, 5*time.Second)
+	cli, err := quorum.Connect(ctx, cc)
+	if err != nil {
+		return err
+	}
+	s, err := quorum.NewStore(cli, name, nil)
+	if err != nil {
+		cli.Close()
+		return err
+	}
+	e.cli, e.store = cli, s
+	return nil
+}
+
+// emit writes v as JSON, or calls table to print it for people.
+func (e *env) emit(v any, table func(w *tabwriter.Writer)) error {
+	if e.json {
+		enc := json.NewEncoder(e.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+func oneArg(args []string, what string) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("expected one %s, got %d arguments", what, len(args))
+	}
+	return args[0], nil
+}
+
+func cmdNodes(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("nodes takes no arguments")
+	}
+	nodes, err := e.store.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	return e.emit(nodes, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "Node\tHost\tPID\tLease\tTTL\tStarted\tAdmin")
+		for _, n := range nodes {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%016x\t%s\t%s\t%s\n", n.Node, n.Host, n.PID, int64(n.Lease), n.TTL, n.Started.Format(time.RFC3339), n.Admin)
+		}
+	})
+}
+
+// groupView is a group as `cluster groups` shows it.
+type groupView struct {
+	quorum.Group
+	Owner string          `json:"owner"`
+	Token int64           `json:"fencing_token"`
+	State json.RawMessage `json:"state,omitempty"`
+}
+
+func (e *env) groupViews(ctx context.Context) ([]groupView, error) {
+	groups, err := e.store.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	owners, err := e.store.Owners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]groupView, 0, len(groups))
+	for _, g := range groups {
+		v := groupView{Group: g.Value}
+		if o, ok := owners[g.Value.Name]; ok {
+			v.Owner, v.Token = o.Node, o.Token
+		}
+		if r, err := e.cli.Get(ctx, e.store.Keys().GroupState(g.Value.Name)); err == nil && len(r.Kvs) == 1 && json.Valid(r.Kvs[0].Value) {
+			v.State = r.Kvs[0].Value
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func stateName(raw json.RawMessage) string {
+	var s struct {
+		State string `json:"state"`
+	}
+	if json.Unmarshal(raw, &s) == nil && s.State != "" {
+		return s.State
+	}
+	return "-"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func cmdGroups(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("groups takes no arguments")
+	}
+	views, err := e.groupViews(ctx)
+	if err != nil {
+		return err
+	}
+	return e.emit(views, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "Group\tState\tOwner\tToken\tPreferred owners")
+		for _, v := range views {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", v.Name, stateName(v.State), orDash(v.Owner), v.Token, strings.Join(v.PreferredOwners, ", "))
+		}
+	})
+}
+
+func cmdGroup(ctx context.Context, e *env, args []string) error {
+	name, err := oneArg(args, "group name")
+	if err != nil {
+		return err
+	}
+	views, err := e.groupViews(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		if strings.EqualFold(v.Name, name) {
+			return e.emit(v, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "Group\t%s\nState\t%s\nOwner\t%s\nFencing token\t%d\nPreferred owners\t%s\n",
+					v.Name, stateName(v.State), orDash(v.Owner), v.Token, strings.Join(v.PreferredOwners, ", "))
+				fmt.Fprintf(w, "Failover threshold\t%d\nFailover period\t%s\nAuto failback\t%s\nPersistent state\t%v\n",
+					v.FailoverThreshold, v.FailoverPeriod, v.AutoFailbackType, v.PersistentState)
+			})
+		}
+	}
+	return fmt.Errorf("%w: group %q", quorum.ErrNotFound, name)
+}
+
+func cmdResources(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("resources takes no arguments")
+	}
+	rs, err := e.store.Resources(ctx)
+	if err != nil {
+		return err
+	}
+	list := make([]quorum.Resource, len(rs))
+	for i, r := range rs {
+		list[i] = r.Value
+	}
+	sort.Slice(list, func(i, j int) bool { return strings.ToLower(list[i].Name) < strings.ToLower(list[j].Name) })
+	return e.emit(list, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "Resource\tGroup\tType\tID")
+		for _, r := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Name, r.Group, r.Type, r.ID)
+		}
+	})
+}
+
+func cmdResource(ctx context.Context, e *env, args []string) error {
+	name, err := oneArg(args, "resource name")
+	if err != nil {
+		return err
+	}
+	r, err := e.store.ResourceByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	v := r.Value
+	return e.emit(v, func(w *tabwriter.Writer) {
+		p := v.Properties
+		fmt.Fprintf(w, "Resource\t%s\nID\t%s\nType\t%s\nGroup\t%s\n", v.Name, v.ID, v.Type, v.Group)
+		fmt.Fprintf(w, "Dependencies\t%s\nPossible owners\t%s\n", deps(v.Dependencies), orDash(strings.Join(v.PossibleOwners, ", ")))
+		fmt.Fprintf(w, "Registry checkpoints\t%s\nCrypto checkpoints\t%s\n", orDash(strings.Join(v.RegistryCheckpoints, ", ")), orDash(strings.Join(v.CryptoCheckpoints, ", ")))
+		fmt.Fprintf(w, "PendingTimeout\t%s\nRestartAction\t%d\nRestartThreshold\t%d\nRestartPeriod\t%s\nRestartDelay\t%s\n",
+			p.PendingTimeout, p.RestartAction, p.RestartThreshold, p.RestartPeriod, p.RestartDelay)
+		fmt.Fprintf(w, "LooksAlivePollInterval\t%s\nIsAlivePollInterval\t%s\nRetryPeriodOnFailure\t%s\nSeparateMonitor\t%v\nDeadlockTimeout\t%s\n",
+			p.LooksAlivePollInterval, p.IsAlivePollInterval, p.RetryPeriodOnFailure, p.SeparateMonitor, p.DeadlockTimeout)
+	})
+}
+
+func deps(d [][]string) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(d))
+	for i, or := range d {
+		parts[i] = strings.Join(or, " or ")
+		if len(or) > 1 {
+			parts[i] = "(" + parts[i] + ")"
+		}
+	}
+	return strings.Join(parts, " and ")
+}
+
+func cmdTypes(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("types takes no arguments")
+	}
+	ts, err := e.store.Types(ctx)
+	if err != nil {
+		return err
+	}
+	list := make([]quorum.ResourceType, len(ts))
+	for i, t := range ts {
+		list[i] = t.Value
+	}
+	return e.emit(list, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "Type\tKind\tPath\tSHA256")
+		for _, t := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Kind, t.Path, orDash(t.SHA256))
+		}
+	})
+}
+
+func cmdEvents(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	fs.SetOutput(e.err)
+	since := fs.Duration("since", 0, "only events of the last DURATION (0: all)")
+	follow := fs.Bool("follow", false, "keep printing new events until interrupted")
+	if err := fs.Parse(args); err != nil {
+		return usagef("events: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("events: unexpected argument %q", fs.Arg(0))
+	}
+	var from time.Time
+	if *since > 0 {
+		from = time.Now().Add(-*since)
+	}
+	print := func(ev quorum.Event) error {
+		if e.json {
+			return json.NewEncoder(e.out).Encode(ev) // one object a line, for streaming
+		}
+		_, err := fmt.Fprintf(e.out, "%s  %-8s %-20s %-24s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), ev.Node, ev.Kind, ev.Subject, ev.Message)
+		return err
+	}
+	var watch <-chan quorum.Event
+	if *follow {
+		// Watch before reading the history so nothing falls in between;
+		// the follow outlives the command timeout.
+		fctx, stop := signalContext()
+		defer stop()
+		watch = e.store.WatchEvents(fctx)
+	}
+	evs, err := e.store.Events(ctx, from, 0)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		seen[eventID(ev)] = true
+		if err := print(ev); err != nil {
+			return err
+		}
+	}
+	if watch == nil {
+		return nil
+	}
+	for ev := range watch {
+		if seen[eventID(ev)] {
+			continue
+		}
+		if err := print(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func eventID(e quorum.Event) string {
+	return fmt.Sprintf("%d|%s|%s|%s", e.Time.UnixNano(), e.Node, e.Kind, e.Subject)
+}
+
+func cmdBackup(ctx context.Context, e *env, args []string) error {
+	dir, err := oneArg(args, "backup directory")
+	if err != nil {
+		return err
+	}
+	info, err := e.store.Backup(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(info, nil)
+	}
+	fmt.Fprintf(e.out, "Backed up cluster %q at revision %d into %s: %d database keys, %d checkpoints.\n",
+		info.Cluster, info.Revision, dir, info.DBKeys, len(info.Checkpoints))
+	for _, s := range info.Skipped {
+		fmt.Fprintf(e.out, "WARNING: checkpoint %s was corrupt and is not in the backup: %s\n", s.Key, s.Reason)
+	}
+	return nil
+}
+
+func cmdRestore(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(e.err)
+	force := fs.Bool("force", false, "restore even while nodes are up")
+	if err := fs.Parse(args); err != nil {
+		return usagef("restore: %v", err)
+	}
+	dir, err := oneArg(fs.Args(), "backup directory")
+	if err != nil {
+		return err
+	}
+	info, err := e.store.Restore(ctx, dir, *force)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(info, nil)
+	}
+	fmt.Fprintf(e.out, "Restored %s: %d database keys, %d checkpoints.\n", dir, info.DBKeys, len(info.Checkpoints))
+	if len(info.Checkpoints) > 0 {
+		fmt.Fprintf(e.out, "WARNING: the %d restored checkpoints hold the registry as it was at %s and may be stale.\n"+
+			"Re-create them from the owners' registries with: cluster checkpoint recover --all\n",
+			len(info.Checkpoints), info.BackupTime.Local().Format(time.RFC3339))
+	}
+	for _, m := range info.Missing {
+		fmt.Fprintf(e.out, "WARNING: checkpoint %s was not in the backup (corrupt when backed up): %s\n", m.Key, m.Reason)
+	}
+	return nil
+}
