@@ -60,8 +60,12 @@ func newFixture(t *testing.T) *fixture {
 	}
 	ctx := context.Background()
 	spec := quorum.Spec{
-		Types:  []quorum.ResourceType{{Name: "Generic Application", Kind: quorum.KindPlugin, Path: "/bin/app", Defaults: quorum.DefaultProperties()}},
-		Groups: []quorum.Group{func() quorum.Group { g := quorum.DefaultGroup("onyone"); g.PreferredOwners = []string{"node1", "node2"}; return g }()},
+		Types: []quorum.ResourceType{{Name: "Generic Application", Kind: quorum.KindPlugin, Path: "/bin/app", Defaults: quorum.DefaultProperties()}},
+		Groups: []quorum.Group{func() quorum.Group {
+			g := quorum.DefaultGroup("onyone")
+			g.PreferredOwners = []string{"node1", "node2"}
+			return g
+		}()},
 		Resources: []quorum.Resource{{Name: "Network Name DATA", Type: "Generic Application", Group: "onyone", Properties: quorum.DefaultProperties(),
 			RegistryCheckpoints: []string{`SOFTWARE\Microsoft\onyone`}}},
 	}
