@@ -1,0 +1,13 @@
+// Command testtype-wasm is internal/testtype built as a WASM resource type:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o testtype.wasm ./internal/testtype/cmd/testtype-wasm
+package main
+
+import (
+	"github.com/resmon/resmon/internal/testtype"
+	"github.com/resmon/resmon/sdk/wasm"
+)
+
+func init() { wasm.Register(testtype.Type{}) }
+
+func main() {}
