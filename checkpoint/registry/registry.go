@@ -1,0 +1,543 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/resmon/resmon/sdk"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Layout of the bbolt file. Bucket "registry" is the root key; every key is a
+// bucket holding its display name, its values and its subkeys, each under a
+// one-byte tag followed by the Fold of the name, so that a cursor lists values
+// and subkeys already in case-insensitive order and a subtree is one bucket
+// that can be dropped or replaced inside one transaction.
+var (
+	rootBucket = []byte("registry")
+	metaBucket = []byte("meta")
+	formatKey  = []byte("format")
+	fileFormat = []byte("1")
+)
+
+const (
+	tagName  = 0x00 // the key's display name
+	tagValue = 0x01 // + Fold(value name) → encoded value
+	tagKey   = 0x02 // + Fold(subkey name) → subkey bucket
+)
+
+var nameKey = []byte{tagName}
+
+// Registry is a node-local registry in one bbolt file. It implements
+// sdk.Registry and is safe for concurrent use. Only one process may have the
+// file open; Open waits a short while for the lock and then says who holds it.
+type Registry struct {
+	db   *bolt.DB
+	file string
+
+	// mu orders writes with their notifications: a writer holds it across
+	// the bbolt transaction, the revision bump and the notification, so
+	// subscribers see revisions in commit order, and a snapshot that holds it
+	// for reading starts its transaction at exactly the revision it reports.
+	mu     sync.RWMutex
+	rev    uint64
+	subs   map[*subscription]struct{}
+	closed bool
+}
+
+var _ sdk.Registry = (*Registry)(nil)
+
+// lockTimeout is how long Open waits for another process to let go of the file.
+var lockTimeout = 2 * time.Second
+
+// Open opens (creating if needed) the registry file at path, with mode 0600
+// and its directory with 0700.
+func Open(path string) (*Registry, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("checkpoint: registry %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("checkpoint: registry %s is in use by another process (is another clusterd running on this data_dir?)", path)
+		}
+		return nil, fmt.Errorf("checkpoint: opening registry %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(metaBucket)
+		if err != nil {
+			return err
+		}
+		if f := meta.Get(formatKey); f != nil && !bytes.Equal(f, fileFormat) {
+			return fmt.Errorf("format %q is not supported (want %q)", f, fileFormat)
+		} else if f == nil {
+			if err := meta.Put(formatKey, fileFormat); err != nil {
+				return err
+			}
+		}
+		_, err = tx.CreateBucketIfNotExists(rootBucket)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("checkpoint: registry %s: %w", path, err)
+	}
+	return &Registry{db: db, file: path, subs: map[*subscription]struct{}{}}, nil
+}
+
+// Close closes the file and every subscription channel.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	for s := range r.subs {
+		s.close()
+	}
+	r.subs = nil
+	return r.db.Close()
+}
+
+// File is the path of the registry file.
+func (r *Registry) File() string { return r.file }
+
+// Revision counts the writes committed since Open. A snapshot reports the
+// revision it was taken at, and subscribers receive the revision of the
+// write that notified them, so "has everything up to now been saved?" is a
+// comparison of two numbers.
+func (r *Registry) Revision() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.rev
+}
+
+// update runs fn in a write transaction and notifies the subscribers of the
+// keys fn reports as changed (folded paths).
+func (r *Registry) update(ctx context.Context, fn func(tx *bolt.Tx) ([]string, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	var changed []string
+	err := r.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		changed, err = fn(tx)
+		return err
+	})
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	r.rev++
+	r.notify(changed)
+	return nil
+}
+
+// view runs fn in a read transaction and returns the revision it saw.
+func (r *Registry) view(ctx context.Context, fn func(tx *bolt.Tx) error) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	r.mu.RLock()
+	if r.closed {
+		r.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	tx, err := r.db.Begin(false)
+	rev := r.rev
+	r.mu.RUnlock()
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint: registry %s: %w", r.file, err)
+	}
+	defer tx.Rollback()
+	return rev, fn(tx)
+}
+
+func notFound(path string) error {
+	return fmt.Errorf("checkpoint: registry key %q: %w", path, sdk.ErrNotFound)
+}
+
+// lookup finds the bucket of a key, or nil.
+func lookup(tx *bolt.Tx, parts []string) *bolt.Bucket {
+	b := tx.Bucket(rootBucket)
+	for _, p := range parts {
+		if b = b.Bucket(subKeyTag(p)); b == nil {
+			return nil
+		}
+	}
+	return b
+}
+
+// create finds or creates the bucket of a key, creating missing parents with
+// the names as given.
+func create(tx *bolt.Tx, parts []string) (*bolt.Bucket, error) {
+	b := tx.Bucket(rootBucket)
+	for _, p := range parts {
+		tag := subKeyTag(p)
+		sub := b.Bucket(tag)
+		if sub == nil {
+			var err error
+			if sub, err = b.CreateBucket(tag); err != nil {
+				return nil, err
+			}
+			if err := sub.Put(nameKey, []byte(p)); err != nil {
+				return nil, err
+			}
+		}
+		b = sub
+	}
+	return b, nil
+}
+
+func subKeyTag(name string) []byte { return append([]byte{tagKey}, Fold(name)...) }
+func valueTag(name string) []byte  { return append([]byte{tagValue}, Fold(name)...) }
+
+func foldedPath(parts []string) string { return Fold(strings.Join(parts, `\`)) }
+
+// GetValue reads one value; sdk.ErrNotFound if the key or the value is missing.
+func (r *Registry) GetValue(ctx context.Context, key, name string) (sdk.Value, error) {
+	parts, err := splitPath(key)
+	if err != nil {
+		return sdk.Value{}, err
+	}
+	var v sdk.Value
+	_, err = r.view(ctx, func(tx *bolt.Tx) error {
+		b := lookup(tx, parts)
+		if b == nil {
+			return notFound(key)
+		}
+		raw := b.Get(valueTag(name))
+		if raw == nil {
+			return fmt.Errorf("checkpoint: registry key %q: value %q: %w", key, name, sdk.ErrNotFound)
+		}
+		v, err = decodeValue(raw)
+		return err
+	})
+	return v, err
+}
+
+// SetValue creates or replaces a value, creating missing keys on the path. A
+// value whose name differs only in case from an existing one replaces it and
+// takes the new spelling.
+func (r *Registry) SetValue(ctx context.Context, key, name string, v sdk.Value) error {
+	parts, err := splitPath(key)
+	if err != nil {
+		return err
+	}
+	v.Name = name
+	if v, err = checkValue(key, v); err != nil {
+		return err
+	}
+	return r.update(ctx, func(tx *bolt.Tx) ([]string, error) {
+		b, err := create(tx, parts)
+		if err != nil {
+			return nil, err
+		}
+		return []string{foldedPath(parts)}, b.Put(valueTag(name), encodeValue(v))
+	})
+}
+
+// DeleteValue removes a value; sdk.ErrNotFound if it is missing.
+func (r *Registry) DeleteValue(ctx context.Context, key, name string) error {
+	parts, err := splitPath(key)
+	if err != nil {
+		return err
+	}
+	return r.update(ctx, func(tx *bolt.Tx) ([]string, error) {
+		b := lookup(tx, parts)
+		if b == nil {
+			return nil, notFound(key)
+		}
+		tag := valueTag(name)
+		if b.Get(tag) == nil {
+			return nil, fmt.Errorf("checkpoint: registry key %q: value %q: %w", key, name, sdk.ErrNotFound)
+		}
+		return []string{foldedPath(parts)}, b.Delete(tag)
+	})
+}
+
+// CreateKey creates a key and any missing parents; an existing key is left as it is.
+func (r *Registry) CreateKey(ctx context.Context, key string) error {
+	parts, err := splitPath(key)
+	if err != nil {
+		return err
+	}
+	return r.update(ctx, func(tx *bolt.Tx) ([]string, error) {
+		if lookup(tx, parts) != nil {
+			return nil, nil
+		}
+		_, err := create(tx, parts)
+		return []string{foldedPath(parts)}, err
+	})
+}
+
+// DeleteKey removes a key with everything below it; sdk.ErrNotFound if it is
+// missing. The root cannot be deleted.
+func (r *Registry) DeleteKey(ctx context.Context, key string) error {
+	parts, err := splitPath(key)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("%w: the root key cannot be deleted", ErrInvalidPath)
+	}
+	return r.update(ctx, func(tx *bolt.Tx) ([]string, error) {
+		parent := lookup(tx, parts[:len(parts)-1])
+		if parent == nil {
+			return nil, notFound(key)
+		}
+		if err := parent.DeleteBucket(subKeyTag(parts[len(parts)-1])); err != nil {
+			if errors.Is(err, berrors.ErrBucketNotFound) {
+				return nil, notFound(key)
+			}
+			return nil, err
+		}
+		return []string{foldedPath(parts)}, nil
+	})
+}
+
+// SubKeys lists the names of a key's direct subkeys, sorted case-insensitively.
+func (r *Registry) SubKeys(ctx context.Context, key string) ([]string, error) {
+	parts, err := splitPath(key)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	_, err = r.view(ctx, func(tx *bolt.Tx) error {
+		b := lookup(tx, parts)
+		if b == nil {
+			return notFound(key)
+		}
+		c := b.Cursor()
+		for k, _ := c.Seek([]byte{tagKey}); k != nil && k[0] == tagKey; k, _ = c.Next() {
+			out = append(out, string(b.Bucket(k).Get(nameKey)))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Values lists a key's values, sorted case-insensitively by name.
+func (r *Registry) Values(ctx context.Context, key string) ([]sdk.Value, error) {
+	parts, err := splitPath(key)
+	if err != nil {
+		return nil, err
+	}
+	var out []sdk.Value
+	_, err = r.view(ctx, func(tx *bolt.Tx) error {
+		b := lookup(tx, parts)
+		if b == nil {
+			return notFound(key)
+		}
+		out, err = readValues(b)
+		return err
+	})
+	return out, err
+}
+
+func readValues(b *bolt.Bucket) ([]sdk.Value, error) {
+	var out []sdk.Value
+	c := b.Cursor()
+	for k, v := c.Seek([]byte{tagValue}); k != nil && k[0] == tagValue; k, v = c.Next() {
+		val, err := decodeValue(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, val)
+	}
+	return out, nil
+}
+
+// Snapshot returns a consistent copy of key and everything below it, read in
+// one transaction, and the revision it reflects. sdk.ErrNotFound if the key
+// does not exist (the revision is still returned).
+func (r *Registry) Snapshot(ctx context.Context, key string) (*Key, uint64, error) {
+	parts, err := splitPath(key)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out *Key
+	rev, err := r.view(ctx, func(tx *bolt.Tx) error {
+		b := lookup(tx, parts)
+		if b == nil {
+			return notFound(key)
+		}
+		out, err = readTree(b)
+		return err
+	})
+	return out, rev, err
+}
+
+func readTree(b *bolt.Bucket) (*Key, error) {
+	k := &Key{Name: string(b.Get(nameKey))}
+	c := b.Cursor()
+	for tag, v := c.First(); tag != nil; tag, v = c.Next() {
+		switch tag[0] {
+		case tagValue:
+			val, err := decodeValue(v)
+			if err != nil {
+				return nil, err
+			}
+			k.Values = append(k.Values, val)
+		case tagKey:
+			sub, err := readTree(b.Bucket(tag))
+			if err != nil {
+				return nil, err
+			}
+			k.SubKeys = append(k.SubKeys, sub)
+		}
+	}
+	return k, nil
+}
+
+// Replace makes key hold exactly tree, atomically: the old subtree goes and
+// the new one is written in one transaction, so a reader (or a crash) sees
+// either all of the old one or all of the new one. The tree's root name must
+// be the last name of key (case may differ; the tree's spelling wins).
+// Missing parents are created. A nil tree deletes the key (a missing key is
+// then not an error). The tree is validated first.
+func (r *Registry) Replace(ctx context.Context, key string, tree *Key) error {
+	parts, err := splitPath(key)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("%w: the root key cannot be replaced", ErrInvalidPath)
+	}
+	if tree != nil {
+		if Fold(tree.Name) != Fold(parts[len(parts)-1]) {
+			return fmt.Errorf("%w: tree %q cannot replace key %q: the names differ", ErrInvalidPath, tree.Name, key)
+		}
+		if err := tree.Validate(len(parts) - 1); err != nil {
+			return err
+		}
+	}
+	return r.update(ctx, func(tx *bolt.Tx) ([]string, error) {
+		last := parts[len(parts)-1]
+		parent := lookup(tx, parts[:len(parts)-1])
+		if parent == nil {
+			if tree == nil {
+				return nil, nil
+			}
+			if parent, err = create(tx, parts[:len(parts)-1]); err != nil {
+				return nil, err
+			}
+		}
+		tag := subKeyTag(last)
+		if err := parent.DeleteBucket(tag); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return nil, err
+		} else if err != nil && tree == nil {
+			return nil, nil
+		}
+		if tree != nil {
+			if err := writeTree(parent, tree); err != nil {
+				return nil, err
+			}
+		}
+		return []string{foldedPath(parts)}, nil
+	})
+}
+
+func writeTree(parent *bolt.Bucket, k *Key) error {
+	b, err := parent.CreateBucket(subKeyTag(k.Name))
+	if err != nil {
+		return err
+	}
+	if err := b.Put(nameKey, []byte(k.Name)); err != nil {
+		return err
+	}
+	for _, v := range k.Values {
+		if err := b.Put(valueTag(v.Name), encodeValue(v)); err != nil {
+			return err
+		}
+	}
+	for _, s := range k.SubKeys {
+		if err := writeTree(b, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subscription is one Subscribe call: a one-slot channel that always holds
+// the newest revision not yet received.
+type subscription struct {
+	folded string
+	ch     chan uint64
+	once   sync.Once
+}
+
+func (s *subscription) close() { s.once.Do(func() { close(s.ch) }) }
+
+// send puts rev in the slot, replacing an older revision not yet received.
+// Dropping the older one loses nothing: the receiver reacts to a revision
+// by reading the registry, which then reflects both writes.
+func (s *subscription) send(rev uint64) {
+	for {
+		select {
+		case s.ch <- rev:
+			return
+		default:
+		}
+		select {
+		case <-s.ch:
+		default:
+		}
+	}
+}
+
+// Subscribe reports writes that change key or anything below it (or delete
+// or replace one of its parents). Each receive yields the revision of the
+// newest such write; a receiver that lags gets the newest revision only,
+// never a backlog, so it should react by reading the current state (a
+// Snapshot taken after the receive reflects every write up to that revision).
+// The key need not exist. The channel closes when ctx ends or the registry
+// is closed.
+func (r *Registry) Subscribe(ctx context.Context, key string) (<-chan uint64, error) {
+	parts, err := splitPath(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &subscription{folded: foldedPath(parts), ch: make(chan uint64, 1)}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	r.subs[s] = struct{}{}
+	r.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.subs != nil {
+			delete(r.subs, s)
+		}
+		s.close()
+	})
+	return s.ch, nil
+}
+
+// notify runs with r.mu held for writing.
+func (r *Registry) notify(changed []string) {
+	for s := range r.subs {
+		for _, c := range changed {
+			if overlaps(s.folded, c) {
+				s.send(r.rev)
+				break
+			}
+		}
+	}
+}
