@@ -1,0 +1,10 @@
+// Command testtype-plugin is internal/testtype built as a go-plugin
+// resource type (the same code is built as a WASM module elsewhere).
+package main
+
+import (
+	"github.com/resmon/resmon/internal/testtype"
+	"github.com/resmon/resmon/sdk/plugin"
+)
+
+func main() { plugin.Serve(testtype.Type{}) }
