@@ -304,9 +304,9 @@ func (s *Store) UpdateResource(ctx context.Context, r Resource, modRev int64) er
 	return nil
 }
 
-// DeleteResource removes a resource, its name, its published state and all
-// of its checkpoint data in one Txn (a deleted resource's checkpoints go with
-// it; the node-local registry is left alone).
+// DeleteResource removes a resource, its name, its published state, all of
+// its checkpoint data and its checkpoint index entries in one Txn (a deleted
+// resource's checkpoints go with it; the node-local registry is left alone).
 func (s *Store) DeleteResource(ctx context.Context, id string) error {
 	old, err := s.Resource(ctx, id)
 	if err != nil {
@@ -314,12 +314,14 @@ func (s *Store) DeleteResource(ctx context.Context, id string) error {
 	}
 	key := s.keys.Resource(id)
 	cp := s.keys.ResourceCheckpoints(id)
-	resp, err := s.cli.Txn(ctx).If(unchanged(key, old.ModRevision)).Then(
+	ops := []clientv3.Op{
 		clientv3.OpDelete(key),
 		clientv3.OpDelete(s.keys.ResourceName(old.Value.Name)),
 		clientv3.OpDelete(s.keys.ResourceState(id)),
 		clientv3.OpDelete(cp, clientv3.WithPrefix()),
-	).Commit()
+	}
+	ops = append(ops, s.checkpointIndexDeletes(old.Value)...) // cpindex.go
+	resp, err := s.cli.Txn(ctx).If(unchanged(key, old.ModRevision)).Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("quorum: deleting resource %q: %w", old.Value.Name, err)
 	}

@@ -1,0 +1,260 @@
+package quorum_test
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/resmon/resmon/quorum"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func seedSecond(t *testing.T, s *quorum.Store, name string, registry ...string) quorum.Resource {
+	t.Helper()
+	r, err := s.CreateResource(ctxT(t), quorum.Resource{Name: name, Type: "app", Group: "data", Properties: quorum.DefaultProperties(), RegistryCheckpoints: registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestCheckpointIndexAddRemove(t *testing.T) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	r := seedDB(t, s)
+	for i, p := range []string{`SOFTWARE\Microsoft\onyone`, `SOFTWARE\Microsoft\onyone2`} {
+		e, err := s.AddCheckpoint(ctx, r.ID, quorum.Registry, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (quorum.CheckpointEntry{Kind: quorum.Registry, Number: uint32(i + 1), Path: p}); e != want {
+			t.Errorf("entry %+v, want %+v", e, want)
+		}
+	}
+	if _, err := s.AddCheckpoint(ctx, r.ID, quorum.Registry, `software\MICROSOFT\Onyone`); !errors.Is(err, quorum.ErrExists) {
+		t.Errorf("adding it again (other case) = %v, want ErrExists", err)
+	}
+	c, err := s.AddCheckpoint(ctx, r.ID, quorum.Crypto, `1\Microsoft Enhanced Cryptographic Provider v1.0\DataKeys`)
+	if err != nil || c.Number != 1 {
+		t.Fatalf("crypto checkpoint: %+v, %v", c, err)
+	}
+	rec, _ := s.Resource(ctx, r.ID)
+	if want := []string{`SOFTWARE\Microsoft\onyone`, `SOFTWARE\Microsoft\onyone2`}; !reflect.DeepEqual(rec.Value.RegistryCheckpoints, want) {
+		t.Errorf("record lists %q", rec.Value.RegistryCheckpoints)
+	}
+	got, err := s.CheckpointEntries(ctx, r.ID)
+	if err != nil || len(got) != 3 || got[0].Number != 1 || got[1].Number != 2 || got[2].Kind != quorum.Crypto {
+		t.Fatalf("entries %+v, %v", got, err)
+	}
+	num, _ := s.Client().Get(ctx, s.Keys().CheckpointNumber(r.ID, quorum.Registry, 2))
+	if len(num.Kvs) != 1 || string(num.Kvs[0].Value) != `SOFTWARE\Microsoft\onyone2` {
+		t.Errorf("number key: %v", num.Kvs)
+	}
+
+	// Removing one deletes its data too, and frees its number.
+	key := s.Keys().Checkpoint(r.ID, quorum.Registry, 1)
+	if _, err := s.Client().Put(ctx, key, "manifest"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client().Put(ctx, s.Keys().CheckpointData(r.ID, quorum.Registry, 1)+"0000000000000000/00000000", "x"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.RemoveCheckpoint(ctx, r.ID, quorum.Registry, `SOFTWARE\MICROSOFT\ONYONE`)
+	if err != nil || e.Number != 1 {
+		t.Fatalf("remove: %+v, %v", e, err)
+	}
+	left, _ := s.Client().Get(ctx, s.Keys().ResourceCheckpoints(r.ID), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if left.Count != 0 {
+		t.Errorf("%d checkpoint data keys left after remove", left.Count)
+	}
+	if _, err := s.RemoveCheckpoint(ctx, r.ID, quorum.Registry, `SOFTWARE\Microsoft\onyone`); !errors.Is(err, quorum.ErrNotFound) {
+		t.Errorf("removing it again = %v, want ErrNotFound", err)
+	}
+	e, err = s.AddCheckpoint(ctx, r.ID, quorum.Registry, `SOFTWARE\Other`)
+	if err != nil || e.Number != 1 {
+		t.Errorf("re-add takes the free number 1: %+v, %v", e, err)
+	}
+	for _, bad := range []string{``, `\SOFTWARE`, `A\\B`, strings.Repeat(`a\`, quorum.MaxCheckpointPathDepth) + "a"} {
+		if _, err := s.AddCheckpoint(ctx, r.ID, quorum.Registry, bad); err == nil {
+			t.Errorf("AddCheckpoint(%.30q) succeeded", bad)
+		}
+	}
+}
+
+func TestCheckpointIndexOverlap(t *testing.T) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	a := seedDB(t, s)
+	b := seedSecond(t, s, "Other App")
+	if _, err := s.AddCheckpoint(ctx, a.ID, quorum.Registry, `SOFTWARE\Microsoft\onyone`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path     string
+		kind     quorum.CheckpointKind
+		id       string
+		relation string // "" means accepted
+	}{
+		{`software\microsoft\ONYONE`, quorum.Registry, b.ID, "is the same key as"},
+		{`SOFTWARE\Microsoft`, quorum.Registry, b.ID, "contains"},
+		{`SOFTWARE`, quorum.Registry, b.ID, "contains"},
+		{`SOFTWARE\Microsoft\onyone\Clients`, quorum.Registry, b.ID, "is inside"},
+		{`SOFTWARE\Microsoft\onyone\Clients`, quorum.Registry, a.ID, "is inside"}, // the same resource
+		{`SOFTWARE\Microsoft\onyone2`, quorum.Registry, b.ID, ""},                 // a sibling with a common prefix
+		{`SOFTWARE\Microsoft\onyone`, quorum.Crypto, b.ID, ""},                    // another kind
+	}
+	for _, tc := range tests {
+		_, err := s.AddCheckpoint(ctx, tc.id, tc.kind, tc.path)
+		if tc.relation == "" {
+			if err != nil {
+				t.Errorf("%s %q: %v", tc.kind, tc.path, err)
+			}
+			continue
+		}
+		var oe *quorum.CheckpointOverlapError
+		if !errors.As(err, &oe) || !errors.Is(err, quorum.ErrCheckpointOverlap) {
+			t.Errorf("%s %q: error %v, want a CheckpointOverlapError", tc.kind, tc.path, err)
+			continue
+		}
+		if oe.Relation != tc.relation || oe.ResourceName != "Network Name DATA" || oe.Self != (tc.id == a.ID) ||
+			!strings.Contains(err.Error(), `"Network Name DATA"`) {
+			t.Errorf("%s %q: %+v\n%v", tc.kind, tc.path, oe, err)
+		}
+	}
+	// Nothing of the refused adds reached the record.
+	rec, _ := s.Resource(ctx, b.ID)
+	if want := []string{`SOFTWARE\Microsoft\onyone2`}; !reflect.DeepEqual(rec.Value.RegistryCheckpoints, want) {
+		t.Errorf("record of the refused resource lists %q", rec.Value.RegistryCheckpoints)
+	}
+}
+
+// TestCheckpointIndexOverlapConcurrent races two resources adding
+// overlapping paths: whatever the interleaving, no two claims overlap.
+func TestCheckpointIndexOverlapConcurrent(t *testing.T) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	ids := []string{seedDB(t, s).ID, seedSecond(t, s, "B").ID, seedSecond(t, s, "C").ID}
+	paths := []string{`S`, `S\A`, `S\A\X`, `S\B`, `S\A\Y`, `T`, `S\B\Z`, `T\1`}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		for _, p := range paths {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.AddCheckpoint(ctx, id, quorum.Registry, p); err != nil && !errors.Is(err, quorum.ErrCheckpointOverlap) {
+					t.Errorf("add %q: %v", p, err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	resp, err := s.Client().Get(ctx, s.Keys().CheckpointPaths(quorum.Registry), clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claimed []string
+	for _, kv := range resp.Kvs {
+		claimed = append(claimed, strings.TrimPrefix(string(kv.Key), s.Keys().CheckpointPaths(quorum.Registry)))
+	}
+	if len(claimed) == 0 {
+		t.Fatal("nothing claimed")
+	}
+	for i, p := range claimed {
+		for _, q := range claimed[i+1:] {
+			if p == q || strings.HasPrefix(q, p+`\`) || strings.HasPrefix(p, q+`\`) {
+				t.Errorf("overlapping claims %q and %q", p, q)
+			}
+		}
+	}
+	// Every record lists exactly its claims.
+	total := 0
+	for _, id := range ids {
+		rec, _ := s.Resource(ctx, id)
+		es, _ := s.CheckpointEntries(ctx, id)
+		if len(es) != len(rec.Value.RegistryCheckpoints) {
+			t.Errorf("resource %s: %d entries, record lists %q", id, len(es), rec.Value.RegistryCheckpoints)
+		}
+		total += len(es)
+	}
+	if total != len(claimed) {
+		t.Errorf("%d entries for %d claims", total, len(claimed))
+	}
+}
+
+func TestSyncCheckpointsFollowsTheRecord(t *testing.T) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	seedDB(t, s)
+	// As written from cluster.toml: listed, not yet claimed.
+	r := seedSecond(t, s, "Seeded", `SOFTWARE\A`, `SOFTWARE\B`)
+	if es, _ := s.CheckpointEntries(ctx, r.ID); len(es) != 0 {
+		t.Fatalf("entries before sync: %+v", es)
+	}
+	es, err := s.SyncCheckpoints(ctx, r.ID)
+	if err != nil || len(es) != 2 || es[0].Path != `SOFTWARE\A` || es[1].Number != 2 {
+		t.Fatalf("sync: %+v, %v", es, err)
+	}
+	// An operator edits the record by hand: B goes, C comes.
+	rec, _ := s.Resource(ctx, r.ID)
+	rec.Value.RegistryCheckpoints = []string{`SOFTWARE\A`, `SOFTWARE\C`}
+	if err := s.UpdateResource(ctx, rec.Value, rec.ModRevision); err != nil {
+		t.Fatal(err)
+	}
+	es, err = s.SyncCheckpoints(ctx, r.ID)
+	want := []quorum.CheckpointEntry{{Kind: quorum.Registry, Number: 1, Path: `SOFTWARE\A`}, {Kind: quorum.Registry, Number: 2, Path: `SOFTWARE\C`}}
+	if err != nil || !reflect.DeepEqual(es, want) {
+		t.Fatalf("after edit: %+v, %v", es, err)
+	}
+	claim, _ := s.Client().Get(ctx, s.Keys().CheckpointPath(quorum.Registry, `SOFTWARE\B`))
+	if len(claim.Kvs) != 0 {
+		t.Error("the claim on B survived its removal from the record")
+	}
+	// Two seeded resources listing overlapping keys: the second is refused.
+	x := seedSecond(t, s, "Overlapping", `SOFTWARE\A\Sub`)
+	if _, err := s.SyncCheckpoints(ctx, x.ID); !errors.Is(err, quorum.ErrCheckpointOverlap) || !strings.Contains(err.Error(), `"Seeded"`) {
+		t.Errorf("overlapping seeded checkpoint: %v", err)
+	}
+}
+
+func TestDeleteResourceRemovesCheckpointIndex(t *testing.T) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	r := seedDB(t, s)
+	other := seedSecond(t, s, "Other")
+	for _, p := range []string{`SOFTWARE\Microsoft\onyone`, `SOFTWARE\Microsoft\onyone2`} {
+		if _, err := s.AddCheckpoint(ctx, r.ID, quorum.Registry, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteResource(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{s.Keys().CheckpointPaths(quorum.Registry), s.Keys().CheckpointNumbers(r.ID)} {
+		resp, _ := s.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if resp.Count != 0 {
+			t.Errorf("%d keys left under %s", resp.Count, prefix)
+		}
+	}
+	if _, err := s.AddCheckpoint(ctx, other.ID, quorum.Registry, `SOFTWARE\Microsoft`); err != nil {
+		t.Errorf("the freed keys cannot be claimed: %v", err)
+	}
+	// A claim left by a resource that no longer exists heals itself.
+	ghost := s.Keys().CheckpointPath(quorum.Registry, `GHOST`)
+	if _, err := s.Client().Put(ctx, ghost, "00000000-0000-0000-0000-000000000000"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddCheckpoint(ctx, other.ID, quorum.Registry, `GHOST\x`); err != nil {
+		t.Errorf("a stale claim blocks the add: %v", err)
+	}
+}
+
+func ExampleStore_AddCheckpoint() {
+	var s *quorum.Store // connected to the cluster
+	_ = s
+	e := quorum.CheckpointEntry{Kind: quorum.Registry, Number: 1, Path: `SOFTWARE\Microsoft\onyone`}
+	fmt.Println(e)
+	// Output: 00000001.CPT SOFTWARE\Microsoft\onyone
+}
