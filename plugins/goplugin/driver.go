@@ -11,8 +11,12 @@
 // wrapping plugins.ErrPluginExited, naming the type, the pid and how the
 // process ended) and the next Open starts a fresh process.
 //
-// Linux only: plugins run in their own process groups, reaped with pidfd-
-// free plain wait, and die with the host (they read their stdin to EOF).
+// Plugins run in process groups of their own (what a plugin started dies
+// with it), and they cannot outlive the host: the host holds their stdin
+// open, and sdk/plugin exits at its end of file. There is no reattach:
+// AutoMTLS keys live in the host's memory only, and a resource whose host
+// is gone must not keep running (the node's lease lapses and the group
+// fails over). Built for Linux.
 package goplugin
 
 import (

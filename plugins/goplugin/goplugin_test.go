@@ -1,11 +1,13 @@
 package goplugin_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -543,5 +545,37 @@ func TestCloseStopsPlugins(t *testing.T) {
 	}
 	if _, err := in.LooksAlive(ctx(t)); !errors.Is(err, plugins.ErrPluginExited) {
 		t.Fatalf("call after Close: %v", err)
+	}
+}
+
+// A plugin started by a host exits when the host goes away, however it
+// dies: the host holds the plugin's stdin, and its end means the host is gone.
+func TestPluginExitsWithItsHost(t *testing.T) {
+	build(t)
+	cmd := exec.Command(bins.testtype)
+	cmd.Env = append(os.Environ(),
+		pluginproto.Handshake.MagicCookieKey+"="+pluginproto.Handshake.MagicCookieValue,
+		fmt.Sprintf("PLUGIN_PROTOCOL_VERSIONS=%d", pluginproto.ProtocolVersion),
+		"PLUGIN_UNIX_SOCKET_DIR="+t.TempDir(),
+		pluginproto.EnvExitWithHost+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, fmt.Sprintf("1|%d|unix|", pluginproto.ProtocolVersion)) {
+		t.Fatalf("handshake line %q: %v", line, err)
+	}
+	_ = stdin.Close() // the host is gone
+	exited := result(cmd.Wait)
+	if err := await(t, exited, "the plugin"); err != nil {
+		t.Fatalf("plugin exit: %v", err)
 	}
 }

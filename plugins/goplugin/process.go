@@ -187,6 +187,9 @@ func (p *process) fail(reason error) {
 			go p.d.cfg.OnExit(Exit{Type: p.spec.Name, PID: p.pid, Err: reason, Resources: refs})
 		}
 	}
+	if p.stopping.Load() {
+		return // stop is running go-plugin's Kill already
+	}
 	p.d.wg.Add(1)
 	go func() { // go-plugin's bookkeeping: connections, log readers
 		defer p.d.wg.Done()
