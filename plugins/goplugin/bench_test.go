@@ -172,6 +172,15 @@ func TestLooksAliveVersusRawGRPC(t *testing.T) {
 	t.Logf("LooksAlive p50: go-plugin full stack %v, raw gRPC %v, ratio %.2f× (target ≤ 1.2×)", pp, rp, ratio)
 
 	e := newEnv(t)
+	in := e.open(t, res("cb", nil))
+	withCallback := func(c context.Context) (bool, error) {
+		out, err := in.Control(c, 2, nil) // testtype asks the host for the fencing token
+		return len(out) > 0, err
+	}
+	sample(t, 200, withCallback)
+	cb := p50(sample(t, 1000, withCallback))
+	t.Logf("entry point with one plugin→host callback (Control → FencingToken) p50: %v, so one callback ≈ %v", cb, cb-pp)
+
 	var starts []time.Duration
 	for i := range 15 {
 		d, in := startOnce(t, e, i)

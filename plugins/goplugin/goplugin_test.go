@@ -349,6 +349,20 @@ func TestDeadlockTimeoutKillsTheProcess(t *testing.T) {
 			_ = bystander.Close(c)
 		})
 	}
+	t.Run("HangIn Open", func(t *testing.T) {
+		stuck := res("stuckOpen", map[string]any{"HangIn": "Open"})
+		stuck.DeadlockTimeout = 200 * time.Millisecond
+		bystander := e.open(t, res("byOpen", nil))
+		_, err := e.d.Open(c, testtypeSpec(), stuck)
+		wantIs(t, err, plugins.ErrDeadlock)
+		_, err = bystander.IsAlive(c)
+		wantIs(t, err, plugins.ErrPluginExited)
+		waitGone(t, bystander.PID())
+		// The id is free again, and a new process serves it.
+		if ok, err := e.open(t, res("stuckOpen", nil)).IsAlive(c); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	})
 }
 
 func TestChecksumPinning(t *testing.T) {
