@@ -159,10 +159,23 @@ func (d *Driver) Close(ctx context.Context) error {
 	}
 	d.instances = nil
 	d.mu.Unlock()
+	// Calls in progress are interrupted through their contexts and allowed
+	// to unwind before the runtime closes: wazero must not close a module
+	// under a running call.
+	var errs []error
 	for _, in := range ins {
 		in.abandon(ctx, errDriverClosing)
 	}
-	var errs []error
+	for _, in := range ins {
+		if err := in.acquire(ctx); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if in.cur != nil {
+			in.discard(in.cur)
+		}
+		in.unlock()
+	}
 	if d.rt != nil {
 		errs = append(errs, d.rt.Close(ctx))
 	}

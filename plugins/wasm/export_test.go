@@ -150,4 +150,3 @@ func appendSLEB(b []byte, v int32) []byte {
 		b = append(b, c|0x80)
 	}
 }
-

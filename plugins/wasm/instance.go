@@ -90,14 +90,17 @@ type callKey struct{}
 // call, so host functions find it without an extra allocation.
 type callState struct {
 	context.Context
-	in      *instance
-	cancel  context.CancelCauseFunc
-	input   []byte
-	inPos   int
-	output  []byte
-	errMsg  string
-	needed  int
-	lastErr string
+	in     *instance
+	cancel context.CancelCauseFunc
+	// deadlockAt is when DeadlockTimeout ends the call, if it does (zero
+	// when the caller's deadline comes first or there is none).
+	deadlockAt time.Time
+	input      []byte
+	inPos      int
+	output     []byte
+	errMsg     string
+	needed     int
+	lastErr    string
 }
 
 // Value implements context.Context.
@@ -124,10 +127,15 @@ func (in *instance) unlock() { <-in.sem }
 func (in *instance) begin(ctx context.Context) (*callState, func()) {
 	cctx, cancel := context.WithCancelCause(ctx)
 	stop := context.CancelFunc(func() {})
+	var deadlockAt time.Time
 	if t := in.spec.DeadlockTimeout; t > 0 {
+		deadlockAt = time.Now().Add(t)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadlockAt) {
+			deadlockAt = time.Time{}
+		}
 		cctx, stop = context.WithTimeoutCause(cctx, t, errDeadlockCause)
 	}
-	cs := &callState{Context: cctx, in: in, cancel: cancel}
+	cs := &callState{Context: cctx, in: in, cancel: cancel, deadlockAt: deadlockAt}
 	in.busy.Store(cs)
 	if in.terminating.Load() > 0 {
 		cancel(errTerminated)
@@ -313,9 +321,16 @@ func firstLine(s string) string {
 	return s
 }
 
-// guestError is the error of a negative status an export returned.
+// guestError is the error of a negative status an export returned. A guest
+// that gave up because its context reached DeadlockTimeout still exceeded
+// it: the error matches plugins.ErrDeadlock too (the instance is kept, as
+// the guest returned in order).
 func (cs *callState) guestError(res int32) error {
-	return abi.ErrorOf(abi.Status(res), cs.errMsg, cs.needed)
+	err := abi.ErrorOf(abi.Status(res), cs.errMsg, cs.needed)
+	if err != nil && (errors.Is(context.Cause(cs), errDeadlockCause) || !cs.deadlockAt.IsZero() && !time.Now().Before(cs.deadlockAt)) {
+		err = fmt.Errorf("%w: wasm: %q gave up at DeadlockTimeout %s: %w", plugins.ErrDeadlock, cs.in.ref.Name, cs.in.spec.DeadlockTimeout, err)
+	}
+	return err
 }
 
 func (in *instance) open(ctx context.Context) error {
