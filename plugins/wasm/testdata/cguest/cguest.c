@@ -41,6 +41,7 @@ struct resource {
 };
 
 static struct resource resources[MAX_RESOURCES + 1];
+static char *kept; /* memory held by control code 3 */
 
 int32_t resmon_abi_version(void) { return RESMON_ABI_VERSION; }
 
@@ -250,10 +251,10 @@ int32_t resmon_control(int32_t h, uint32_t code, int32_t in_len) {
     }
     case 3: {
         size_t n = (size_t)strtoull(in, NULL, 10);
-        char *p = malloc(n);
-        if (!p) { st = resmon_fail(RESMON_ERROR_NOT_ENOUGH_MEMORY, "cguest: malloc failed"); break; }
-        memset(p, 1, n);
-        free(p);
+        free(kept);
+        kept = malloc(n); /* kept in a global so the compiler cannot elide it */
+        if (!kept) { st = resmon_fail(RESMON_ERROR_NOT_ENOUGH_MEMORY, "cguest: malloc failed"); break; }
+        memset(kept, 1, n);
         st = output_str("ok");
         break;
     }
