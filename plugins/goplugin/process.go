@@ -81,7 +81,13 @@ func (p *process) start() {
 		return
 	}
 	close(p.ready)
-	go p.watch()
+	// Tracked, so fail's wg.Add always finds the counter above zero (fail
+	// runs before watch returns, whoever calls it).
+	p.d.wg.Add(1)
+	go func() {
+		defer p.d.wg.Done()
+		p.watch()
+	}()
 	p.log.Debug("plugin process started", "pid", p.pid)
 
 	// Everyone who wanted it may have given up meanwhile, or the driver
