@@ -37,7 +37,7 @@ func fakeCall(svc plugins.Services, input []byte) *callState {
 	d := New(Config{Services: svc})
 	in := &instance{d: d, mt: &moduleType{spec: plugins.TypeSpec{Name: "fuzz"}}, ref: plugins.Ref{ID: "r", Name: "fuzz"}, sem: make(chan struct{}, 1)}
 	in.procs = newProcTable(in)
-	return &callState{Context: context.Background(), in: in, input: input}
+	return &callState{parent: context.Background(), in: in, input: input, done: make(chan struct{})}
 }
 
 var knownStatus = map[abi.Status]bool{}

@@ -91,6 +91,18 @@ var cGuestBuild = struct {
 // the WASI toolchain is not installed.
 func cGuest(t testing.TB) string {
 	t.Helper()
+	path, skip, err := buildCGuest()
+	if skip != "" {
+		t.Skip(skip)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// buildCGuest builds the C guest once.
+func buildCGuest() (path, skip string, err error) {
 	cGuestBuild.once.Do(func() {
 		clang := ""
 		for _, c := range []string{"clang-14", "clang"} {
@@ -124,13 +136,7 @@ func cGuest(t testing.TB) string {
 		}
 		cGuestBuild.path = out
 	})
-	if cGuestBuild.skip != "" {
-		t.Skip(cGuestBuild.skip)
-	}
-	if cGuestBuild.err != nil {
-		t.Fatal(cGuestBuild.err)
-	}
-	return cGuestBuild.path
+	return cGuestBuild.path, cGuestBuild.skip, cGuestBuild.err
 }
 
 func newDriver(t testing.TB, svc plugins.Services) *wasm.Driver {

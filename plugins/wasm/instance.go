@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,7 @@ type instance struct {
 	closed      atomic.Bool
 
 	// Guarded by sem.
+	timer  *time.Timer // DeadlockTimeout of the call in progress
 	cur    *live
 	opened bool // the guest's Open succeeded at least once
 }
@@ -86,21 +88,45 @@ func newInstance(d *Driver, mt *moduleType, r plugins.ResourceSpec) (*instance, 
 // callKey finds the callState in the context host functions receive.
 type callKey struct{}
 
-// callState is one call into the guest. It is the context.Context of the
-// call, so host functions find it without an extra allocation.
+// callState is one call into the guest, and its context: it ends when the
+// caller's context ends, at DeadlockTimeout, or when the call is
+// interrupted. Host functions find it in the context they receive.
 type callState struct {
-	context.Context
-	in     *instance
-	cancel context.CancelCauseFunc
+	parent      context.Context
+	in          *instance
+	deadline    time.Time // the earlier of the caller's deadline and DeadlockTimeout
+	hasDeadline bool
 	// deadlockAt is when DeadlockTimeout ends the call, if it does (zero
 	// when the caller's deadline comes first or there is none).
 	deadlockAt time.Time
-	input      []byte
-	inPos      int
-	output     []byte
-	errMsg     string
-	needed     int
-	lastErr    string
+	done       chan struct{}
+	stopParent func() bool
+
+	mu    sync.Mutex
+	err   error // context.Canceled or context.DeadlineExceeded once done
+	cause error // why: errTerminated, errDeadlockCause, the caller's cause…
+
+	input   []byte
+	inPos   int
+	output  []byte
+	errMsg  string
+	needed  int
+	lastErr string
+}
+
+var _ context.Context = (*callState)(nil)
+
+// Deadline implements context.Context.
+func (cs *callState) Deadline() (time.Time, bool) { return cs.deadline, cs.hasDeadline }
+
+// Done implements context.Context.
+func (cs *callState) Done() <-chan struct{} { return cs.done }
+
+// Err implements context.Context.
+func (cs *callState) Err() error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.err
 }
 
 // Value implements context.Context.
@@ -108,7 +134,28 @@ func (cs *callState) Value(key any) any {
 	if key == (callKey{}) {
 		return cs
 	}
-	return cs.Context.Value(key)
+	return cs.parent.Value(key)
+}
+
+// cancel ends the call's context with cause (the first cause wins).
+func (cs *callState) cancel(cause error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.err != nil {
+		return
+	}
+	cs.cause, cs.err = cause, context.Canceled
+	if errors.Is(cause, errDeadlockCause) || errors.Is(cause, context.DeadlineExceeded) {
+		cs.err = context.DeadlineExceeded
+	}
+	close(cs.done)
+}
+
+// why returns the cause of the end of the call, or nil.
+func (cs *callState) why() error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.cause
 }
 
 func (in *instance) acquire(ctx context.Context) error {
@@ -122,28 +169,50 @@ func (in *instance) acquire(ctx context.Context) error {
 
 func (in *instance) unlock() { <-in.sem }
 
-// begin starts a call: its context ends at ctx's end, at DeadlockTimeout,
-// or when the call is interrupted.
+// begin starts a call. One timer per instance, re-armed for each call,
+// enforces DeadlockTimeout: health checks run often, and a context with a
+// timer of its own per call would cost more than the guest's work.
 func (in *instance) begin(ctx context.Context) (*callState, func()) {
-	cctx, cancel := context.WithCancelCause(ctx)
-	stop := context.CancelFunc(func() {})
-	var deadlockAt time.Time
+	cs := &callState{parent: ctx, in: in, done: make(chan struct{})}
+	cs.deadline, cs.hasDeadline = ctx.Deadline()
 	if t := in.spec.DeadlockTimeout; t > 0 {
-		deadlockAt = time.Now().Add(t)
-		if d, ok := ctx.Deadline(); ok && d.Before(deadlockAt) {
-			deadlockAt = time.Time{}
+		at := time.Now().Add(t)
+		if !cs.hasDeadline || at.Before(cs.deadline) {
+			cs.deadline, cs.hasDeadline, cs.deadlockAt = at, true, at
 		}
-		cctx, stop = context.WithTimeoutCause(cctx, t, errDeadlockCause)
 	}
-	cs := &callState{Context: cctx, in: in, cancel: cancel, deadlockAt: deadlockAt}
+	if ctx.Done() != nil {
+		cs.stopParent = context.AfterFunc(ctx, func() { cs.cancel(context.Cause(ctx)) })
+	}
 	in.busy.Store(cs)
 	if in.terminating.Load() > 0 {
-		cancel(errTerminated)
+		cs.cancel(errTerminated)
+	}
+	if !cs.deadlockAt.IsZero() {
+		if in.timer == nil {
+			in.timer = time.AfterFunc(time.Until(cs.deadlockAt), in.deadlineReached)
+		} else {
+			in.timer.Reset(time.Until(cs.deadlockAt))
+		}
 	}
 	return cs, func() {
 		in.busy.Store(nil)
-		stop()
-		cancel(nil)
+		if !cs.deadlockAt.IsZero() {
+			in.timer.Stop()
+		}
+		if cs.stopParent != nil {
+			cs.stopParent()
+		}
+		cs.cancel(context.Canceled)
+	}
+}
+
+// deadlineReached is the instance's DeadlockTimeout timer. A late firing
+// for a call that has ended finds the next call before its own deadline
+// and leaves it alone.
+func (in *instance) deadlineReached() {
+	if cs := in.busy.Load(); cs != nil && !cs.deadlockAt.IsZero() && !time.Now().Before(cs.deadlockAt) {
+		cs.cancel(errDeadlockCause)
 	}
 }
 
@@ -298,7 +367,7 @@ func (in *instance) crash(ctx context.Context, cs *callState, l *live, what stri
 
 // interrupted explains a call whose context ended.
 func (in *instance) interrupted(ctx context.Context, cs *callState, what string) error {
-	cause := context.Cause(cs)
+	cause := cs.why()
 	switch {
 	case errors.Is(cause, errDeadlockCause):
 		return fmt.Errorf("%w: wasm: %s of %q did not return within DeadlockTimeout %s; the instance was discarded",
@@ -327,7 +396,7 @@ func firstLine(s string) string {
 // the guest returned in order).
 func (cs *callState) guestError(res int32) error {
 	err := abi.ErrorOf(abi.Status(res), cs.errMsg, cs.needed)
-	if err != nil && (errors.Is(context.Cause(cs), errDeadlockCause) || !cs.deadlockAt.IsZero() && !time.Now().Before(cs.deadlockAt)) {
+	if err != nil && (errors.Is(cs.why(), errDeadlockCause) || !cs.deadlockAt.IsZero() && !time.Now().Before(cs.deadlockAt)) {
 		err = fmt.Errorf("%w: wasm: %q gave up at DeadlockTimeout %s: %w", plugins.ErrDeadlock, cs.in.ref.Name, cs.in.spec.DeadlockTimeout, err)
 	}
 	return err

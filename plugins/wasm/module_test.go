@@ -187,8 +187,8 @@ func TestCompilationCacheDir(t *testing.T) {
 
 // cGuestOrGo is the C guest if it can be built (small, fast), else the Go one.
 func cGuestOrGo(t *testing.T) string {
-	if cGuestBuild.path != "" {
-		return cGuestBuild.path
+	if p, _, _ := buildCGuest(); p != "" {
+		return p
 	}
 	return goGuest(t, guestTestType)
 }

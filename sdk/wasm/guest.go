@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/wasm/abi"
@@ -29,15 +28,6 @@ func Register(t sdk.ResourceType) {
 		panic("sdk/wasm: Register called twice")
 	}
 	registered = t
-}
-
-// callContext is the context of one entry point: it ends at the host's
-// deadline for the call.
-func callContext() (context.Context, context.CancelFunc) {
-	if d := hostDeadline(); d > 0 {
-		return context.WithDeadline(context.Background(), time.Unix(0, d))
-	}
-	return context.WithCancel(context.Background())
 }
 
 // fail reports err to the host and returns its status.
