@@ -177,6 +177,14 @@ func TestHostImportsCheckEveryPointer(t *testing.T) {
 	if r := invoke(t, cs, mem, hostFuncByName(abi.ImportControl), uint64(sdk.GetRegistryCheckpoints), 0, 0, 300, 64, uint64(size)); r != int64(abi.StatusBadPointer) {
 		t.Fatalf("out_len past the end: %d", r)
 	}
+	// A bad out_len fails the import before it acts: no checkpoint added.
+	mem.WriteString(0, `SOFTWARE\B`)
+	if r := invoke(t, cs, mem, hostFuncByName(abi.ImportControl), uint64(sdk.AddRegistryCheckpoint), 0, 10, 0, 0, uint64(size-1)); r != int64(abi.StatusBadPointer) {
+		t.Fatalf("add with a bad out_len: %d", r)
+	}
+	if got := svc.Checkpoints.List("r", false); len(got) != 1 {
+		t.Fatalf("a failed import acted: %q", got)
+	}
 	// last_error copies what fits and returns the full length.
 	full := invoke(t, cs, mem, hostFuncByName(abi.ImportLastError), 400, 5)
 	if got, _ := mem.Read(400, 5); full != int64(len(cs.lastErr)) || string(got) != cs.lastErr[:5] {

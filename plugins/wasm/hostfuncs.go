@@ -169,6 +169,26 @@ func (cs *callState) writeOut(mem api.Memory, data []byte, out, outCap, outLen u
 	return int32(abi.StatusOK)
 }
 
+// checkOut validates a caller buffer and its out_len before the import
+// acts, so a bad pointer fails the import without side effects.
+func (cs *callState) checkOut(mem api.Memory, out, outCap, outLen uint32) int32 {
+	if _, ok := mem.Read(outLen, 4); !ok {
+		return cs.failf(abi.StatusBadPointer, "out_len at %#x is outside the guest's %d-byte memory", outLen, mem.Size())
+	}
+	if _, ok := mem.Read(out, minU32(outCap, abi.MaxPayload)); !ok {
+		return cs.failf(abi.StatusBadPointer, "the %d-byte buffer at %#x is outside the guest's %d-byte memory", outCap, out, mem.Size())
+	}
+	return 0
+}
+
+// checkU32 validates a pointer to a u32 result before the import acts.
+func (cs *callState) checkU32(mem api.Memory, ptr uint32, what string) int32 {
+	if _, ok := mem.Read(ptr, 4); !ok {
+		return cs.failf(abi.StatusBadPointer, "%s at %#x is outside the guest's %d-byte memory", what, ptr, mem.Size())
+	}
+	return 0
+}
+
 func hostInputRead(cs *callState, mem api.Memory, stack []uint64) {
 	ptr, capacity := u32(stack[0]), u32(stack[1])
 	rest := cs.input[cs.inPos:]
@@ -264,14 +284,11 @@ func hostControl(cs *callState, mem api.Memory, stack []uint64) {
 		return
 	}
 	out, outCap, outLen := u32(stack[3]), u32(stack[4]), u32(stack[5])
-	if outCap > abi.MaxPayload {
-		outCap = abi.MaxPayload
-	}
-	if _, ok := mem.Read(out, outCap); !ok {
-		ret(stack, cs.failf(abi.StatusBadPointer, "control: the %d-byte buffer at %#x is outside the guest's %d-byte memory", outCap, out, mem.Size()))
+	if st := cs.checkOut(mem, out, outCap, outLen); st != 0 {
+		ret(stack, st)
 		return
 	}
-	buf := make([]byte, outCap)
+	buf := make([]byte, minU32(outCap, abi.MaxPayload))
 	n, err := cs.in.d.cfg.Services.Control(cs, cs.in.ref, code, in, buf)
 	if err != nil {
 		st, needed := abi.StatusOf(err)
@@ -317,6 +334,14 @@ func hostRegGetValue(cs *callState, mem api.Memory, stack []uint64) {
 		return
 	}
 	typ, out, outCap, outLen := u32(stack[4]), u32(stack[5]), u32(stack[6]), u32(stack[7])
+	if st := cs.checkU32(mem, typ, "type_out"); st != 0 {
+		ret(stack, st)
+		return
+	}
+	if st := cs.checkOut(mem, out, outCap, outLen); st != 0 {
+		ret(stack, st)
+		return
+	}
 	v, err := cs.registry().GetValue(cs, key, name)
 	if err != nil {
 		ret(stack, cs.fail(err))
@@ -386,6 +411,10 @@ func hostRegSubKeys(cs *callState, mem api.Memory, stack []uint64) {
 		ret(stack, st)
 		return
 	}
+	if st := cs.checkOut(mem, u32(stack[2]), u32(stack[3]), u32(stack[4])); st != 0 {
+		ret(stack, st)
+		return
+	}
 	keys, err := cs.registry().SubKeys(cs, key)
 	if err != nil {
 		ret(stack, cs.fail(err))
@@ -402,6 +431,10 @@ func hostRegSubKeys(cs *callState, mem api.Memory, stack []uint64) {
 func hostRegValues(cs *callState, mem api.Memory, stack []uint64) {
 	key, _, st := cs.keyName(mem, stack, false)
 	if st != 0 {
+		ret(stack, st)
+		return
+	}
+	if st := cs.checkOut(mem, u32(stack[2]), u32(stack[3]), u32(stack[4])); st != 0 {
 		ret(stack, st)
 		return
 	}
@@ -442,6 +475,10 @@ func hostProcSignal(cs *callState, _ api.Memory, stack []uint64) {
 }
 
 func hostProcStatus(cs *callState, mem api.Memory, stack []uint64) {
+	if st := cs.checkU32(mem, u32(stack[1]), "exit_code_out"); st != 0 {
+		ret(stack, st)
+		return
+	}
 	running, code, err := cs.in.procs.status(int32(u32(stack[0])))
 	if err != nil {
 		ret(stack, cs.fail(err))

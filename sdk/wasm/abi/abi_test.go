@@ -158,3 +158,15 @@ func FuzzDecoders(f *testing.F) {
 		_ = abi.DecodeMultiSZ(b)
 	})
 }
+
+// The example of ABI.md §7.6, byte for byte.
+func TestOpenPayloadDocExample(t *testing.T) {
+	b, err := abi.EncodeOpen(sdk.OpenRequest{ID: "r1", Name: "Web", Properties: map[string]any{"Port": 80, "Log": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "020000007231" + "03000000576562" + "02000000" + "030000004c6f67" + "6201" + "04000000506f7274" + "695000000000000000"
+	if got := fmt.Sprintf("%x", b); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
