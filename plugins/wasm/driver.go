@@ -267,6 +267,7 @@ func (d *Driver) compile(ctx context.Context, mt *moduleType) error {
 	if pages == 0 {
 		pages = d.cfg.MemoryLimitPages
 	}
+	pages = min(pages, 65536) // 4 GiB: all a 32-bit memory can address
 	if bin, err = limitMemory(bin, pages); err != nil {
 		return fmt.Errorf("%w: wasm: type %q: %s: %w", plugins.ErrBadModule, t.Name, t.Path, err)
 	}

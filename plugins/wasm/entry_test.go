@@ -247,3 +247,34 @@ func TestCallerContextCancelled(t *testing.T) {
 		t.Fatalf("LooksAlive in a fresh instance: %v %v", ok, err)
 	}
 }
+
+// Every sdk.Registry call from a Go guest, through the host, with the
+// sentinels the guest sees.
+func TestGoGuestRegistry(t *testing.T) {
+	svc := pluginstest.New()
+	d := newDriver(t, svc)
+	in := open(t, d, typeSpec("reg", goGuest(t, guestCaps)), resSpec(nil))
+	out, err := in.Control(ctxT(t), 0x30, []byte(`SOFTWARE\Tour`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `get s REG_SZ "text" [] 0 0
+get d REG_DWORD "" [] 7 0
+get q REG_QWORD "" [] 1099511627776 0
+get m REG_MULTI_SZ "" [a b] 0 0
+get big REG_BINARY "" [] 0 3000
+get e REG_EXPAND_SZ "%X%" [] 0 0
+subkeys ["Sub"]
+values ["big" "d" "e" "m" "q" "s"]
+deleted value: notfound=true
+delete again: notfound=true msg="not found: registry value \"s\" in \"SOFTWARE\\\\Tour\""
+subkeys after delete []
+delete missing checkpoint: notfound=true
+`
+	if string(out) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+	}
+	if v, err := svc.Reg.GetValue(ctxT(t), `software\tour`, "Q"); err != nil || v.Num != 1<<40 {
+		t.Fatalf("host registry: %v %v", v, err)
+	}
+}

@@ -8,6 +8,7 @@
 //	0x13 read a file (input: path)
 //	0x14 write a file (input: path NUL content)
 //	0x20 allocate the decimal number of bytes in the input
+//	0x30 exercise every registry call under the key in the input; output a report
 package main
 
 import (
@@ -35,11 +36,12 @@ func (capType) Open(ctx context.Context, host sdk.Host, r sdk.OpenRequest) (sdk.
 	if err != nil {
 		return nil, err
 	}
-	return &capResource{Resource: res.(*testtype.Resource), procs: map[int]*wasm.Process{}}, nil
+	return &capResource{Resource: res.(*testtype.Resource), host: host, procs: map[int]*wasm.Process{}}, nil
 }
 
 type capResource struct {
 	*testtype.Resource
+	host  sdk.Host
 	procs map[int]*wasm.Process
 	next  int
 }
@@ -81,6 +83,8 @@ func (r *capResource) Control(ctx context.Context, code sdk.ControlCode, in []by
 	case 0x14:
 		path, content, _ := strings.Cut(string(in), "\x00")
 		return nil, fileErr(os.WriteFile(path, []byte(content), 0o644))
+	case 0x30:
+		return registryTour(ctx, r.host, string(in))
 	case 0x20:
 		n, _ := strconv.Atoi(string(in))
 		sink = make([]byte, n)
@@ -97,4 +101,60 @@ func fileErr(err error) error {
 		return fmt.Errorf("%w: %w", sdk.ErrAccessDenied, err)
 	}
 	return err
+}
+
+// registryTour uses every sdk.Registry method through the host and reports
+// what it saw, one line per step.
+func registryTour(ctx context.Context, h sdk.Host, key string) ([]byte, error) {
+	reg := h.Registry()
+	var out strings.Builder
+	big := make([]byte, 3000) // larger than the guest's first buffer: ERROR_MORE_DATA, then a retry
+	for i := range big {
+		big[i] = byte(i)
+	}
+	if err := reg.CreateKey(ctx, key+`\Sub\Deeper`); err != nil {
+		return nil, err
+	}
+	for _, v := range []sdk.Value{
+		sdk.StringValue("s", "text"), sdk.DWordValue("d", 7), sdk.QWordValue("q", 1<<40),
+		sdk.MultiStringValue("m", "a", "b"), sdk.BinaryValue("big", big), {Name: "e", Type: sdk.ExpandString, Str: "%X%"},
+	} {
+		if err := reg.SetValue(ctx, key, v.Name, v); err != nil {
+			return nil, err
+		}
+		got, err := reg.GetValue(ctx, key, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&out, "get %s %s %q %v %d %d\n", got.Name, got.Type, got.Str, got.Strs, got.Num, len(got.Bytes))
+	}
+	subs, err := reg.SubKeys(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(&out, "subkeys %q\n", subs)
+	vs, err := reg.Values(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{}
+	for _, v := range vs {
+		names = append(names, v.Name)
+	}
+	fmt.Fprintf(&out, "values %q\n", names)
+	if err := reg.DeleteValue(ctx, key, "s"); err != nil {
+		return nil, err
+	}
+	_, err = reg.GetValue(ctx, key, "s")
+	fmt.Fprintf(&out, "deleted value: notfound=%v\n", errors.Is(err, sdk.ErrNotFound))
+	err = reg.DeleteValue(ctx, key, "s")
+	fmt.Fprintf(&out, "delete again: notfound=%v msg=%q\n", errors.Is(err, sdk.ErrNotFound), err)
+	if err := reg.DeleteKey(ctx, key+`\Sub`); err != nil {
+		return nil, err
+	}
+	subs, _ = reg.SubKeys(ctx, key)
+	fmt.Fprintf(&out, "subkeys after delete %q\n", subs)
+	_, err = h.Control(ctx, sdk.DeleteRegistryCheckpoint, []byte("never added"), nil)
+	fmt.Fprintf(&out, "delete missing checkpoint: notfound=%v\n", errors.Is(err, sdk.ErrNotFound))
+	return []byte(out.String()), nil
 }
