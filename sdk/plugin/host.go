@@ -31,11 +31,25 @@ func dialHost(path string) (*grpc.ClientConn, error) {
 	return grpc.NewClient("unix://"+path,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.WaitForReady(true), grpc.MaxCallRecvMsgSize(pluginproto.MaxMessageSize)),
+		grpc.WithUnaryInterceptor(retryUnavailable),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: 2 * time.Second,
 		}),
 	)
+}
+
+// retryUnavailable sends a call again when the connection it went out on
+// broke (the host re-created its socket): with WaitForReady the retry waits
+// for the redial, bounded by the call's context. A call whose reply was lost
+// may so reach the host twice; the callbacks repeat harmlessly or report the
+// repetition (sdk.ErrAlreadyExists, sdk.ErrNotFound).
+func retryUnavailable(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	for try := 0; try < 3 && status.Code(err) == codes.Unavailable && ctx.Err() == nil; try++ {
+		err = invoker(ctx, method, req, reply, cc, opts...)
+	}
+	return err
 }
 
 // host is the Host client adapter: the sdk.Host of one resource, calling
