@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/resmon/resmon/plugins/pluginstest"
 	"github.com/resmon/resmon/sdk"
@@ -212,4 +213,29 @@ func TestNothingGrantedByDefault(t *testing.T) {
 			t.Fatalf("start: %v", err)
 		}
 	})
+}
+
+// A guest sees the real wall clock and real randomness (wazero's defaults
+// are fake), its type's name as its only argument, and no environment.
+func TestClocksRandomArgsEnv(t *testing.T) {
+	d := newDriver(t, pluginstest.New())
+	ts := typeSpec("clocks", goGuest(t, guestCaps))
+	report := func() []string {
+		out, err := open(t, d, ts, resSpec(nil)).Control(ctxT(t), 0x40, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Fields(string(out))
+	}
+	a, b := report(), report()
+	ns, _ := strconv.ParseInt(a[0], 10, 64)
+	if skew := time.Since(time.Unix(0, ns)); skew < -5*time.Second || skew > 5*time.Second {
+		t.Fatalf("guest wall clock is %v off", skew)
+	}
+	if a[1] != `["clocks"]` || a[2] != "0" {
+		t.Fatalf("args %s, environment size %s", a[1], a[2])
+	}
+	if a[3] == b[3] {
+		t.Fatalf("two instances drew the same random bytes %s", a[3])
+	}
 }

@@ -8,17 +8,20 @@
 //	0x13 read a file (input: path)
 //	0x14 write a file (input: path NUL content)
 //	0x20 allocate the decimal number of bytes in the input
+//	0x40 report the wall clock (Unix ns), the args, the environment size and 16 random bytes
 //	0x30 exercise every registry call under the key in the input; output a report
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/resmon/resmon/internal/testtype"
 	"github.com/resmon/resmon/sdk"
@@ -85,6 +88,12 @@ func (r *capResource) Control(ctx context.Context, code sdk.ControlCode, in []by
 		return nil, fileErr(os.WriteFile(path, []byte(content), 0o644))
 	case 0x30:
 		return registryTour(ctx, r.host, string(in))
+	case 0x40:
+		rnd := make([]byte, 16)
+		if _, err := rand.Read(rnd); err != nil {
+			return nil, err
+		}
+		return []byte(fmt.Sprintf("%d %q %d %x", time.Now().UnixNano(), os.Args, len(os.Environ()), rnd)), nil
 	case 0x20:
 		n, _ := strconv.Atoi(string(in))
 		sink = make([]byte, n)
