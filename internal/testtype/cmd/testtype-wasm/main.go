@@ -1,3 +1,5 @@
+//go:build wasip1
+
 // Command testtype-wasm is internal/testtype built as a WASM resource type:
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o testtype.wasm ./internal/testtype/cmd/testtype-wasm

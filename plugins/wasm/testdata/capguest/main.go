@@ -1,3 +1,5 @@
+//go:build wasip1
+
 // Command capguest is the Go test type (internal/testtype) with extra
 // control codes that exercise the WASM capabilities from Go: child
 // processes through sdk/wasm and files through the os package.
