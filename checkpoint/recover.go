@@ -1,0 +1,474 @@
+package checkpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/resmon/resmon/quorum"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Recovery (rule 10) re-creates the CPT/CPR of resources from the registry
+// of the node that owns each resource's group, whatever the resource's state
+// (online, offline or failed): after etcd lost the data, a backup restore put
+// back stale copies, someone deleted it, or it is corrupt. Only the owner
+// has the registry to recover from, so the request travels through etcd:
+//
+//	requests/<node>/recover-<uuid>   {"kind":"checkpoint.recover","resources":[ids],"status":"pending",…}
+//
+// bound to a lease of the requester (it disappears if the requester dies).
+// The owner's Serve loop sees it, re-creates each checkpoint from its local
+// state under its current fencing token, and writes the per-resource results
+// into the same key with "status":"done"; the requester reads them and
+// deletes the key.
+
+const (
+	requestKind      = "checkpoint.recover"
+	requestPending   = "pending"
+	requestDone      = "done"
+	requestLeaseTTL  = 60 // seconds; a request outlives no requester by more than this
+	recoverKeyPrefix = "recover-"
+)
+
+type recoverRequest struct {
+	Kind      string          `json:"kind"`
+	ID        string          `json:"id"`
+	Resources []string        `json:"resources"` // ids
+	From      string          `json:"from"`
+	Time      time.Time       `json:"time"`
+	Status    string          `json:"status"`
+	Results   []RecoverResult `json:"results,omitempty"`
+}
+
+// RecoverResult is the outcome of recovery for one resource.
+type RecoverResult struct {
+	Resource string `json:"resource"` // name
+	ID       string `json:"id"`
+	Node     string `json:"node,omitempty"` // the owner whose registry was used
+	// Checkpoints are the checkpoints re-created, "00000001.CPT SOFTWARE\…".
+	Checkpoints []string `json:"checkpoints,omitempty"`
+	Error       string   `json:"error,omitempty"` // empty on success
+}
+
+// Err is the result's error, or nil.
+func (r RecoverResult) Err() error {
+	if r.Error == "" {
+		return nil
+	}
+	return errors.New(r.Error)
+}
+
+// Recover re-creates the checkpoints of the named resource, or of every
+// resource when resource is "", from the registry (and keystore) of the node
+// that owns each resource's group. It returns one result per resource,
+// sorted by name; the error is for failures of the whole operation (the
+// resource does not exist, etcd is unreachable). A resource whose group has
+// no owner, or whose owner does not answer before ctx ends, gets a result
+// with an error. It needs only a Store, so the CLI can call it.
+func Recover(ctx context.Context, st *quorum.Store, resource string) ([]RecoverResult, error) {
+	var resources []quorum.Resource
+	if resource != "" {
+		r, err := st.ResourceByName(ctx, resource)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: recover %q: %w", resource, err)
+		}
+		resources = append(resources, r.Value)
+	} else {
+		all, err := st.Resources(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: recover: %w", err)
+		}
+		for _, r := range all {
+			resources = append(resources, r.Value)
+		}
+	}
+	owners, err := st.Owners(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: recover: %w", err)
+	}
+	nodes, err := st.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: recover: %w", err)
+	}
+	up := map[string]bool{}
+	for _, n := range nodes {
+		up[n.Node] = true
+	}
+	var results []RecoverResult
+	byNode := map[string][]quorum.Resource{}
+	for _, r := range resources {
+		if len(r.RegistryCheckpoints)+len(r.CryptoCheckpoints) == 0 {
+			results = append(results, RecoverResult{Resource: r.Name, ID: r.ID})
+			continue
+		}
+		own, ok := owners[r.Group]
+		switch {
+		case !ok:
+			results = append(results, RecoverResult{Resource: r.Name, ID: r.ID,
+				Error: fmt.Sprintf("group %q has no owner: recovery reads the registry of the node that owns the group; start clusterd on it or move the group to a running node", r.Group)})
+		case !up[own.Node]:
+			results = append(results, RecoverResult{Resource: r.Name, ID: r.ID, Node: own.Node,
+				Error: fmt.Sprintf("node %q owns group %q but is not running", own.Node, r.Group)})
+		default:
+			byNode[own.Node] = append(byNode[own.Node], r)
+		}
+	}
+	if len(byNode) > 0 {
+		lease, err := st.Client().Grant(ctx, requestLeaseTTL)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: recover: granting a lease for the requests: %w", err)
+		}
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			st.Client().Revoke(rctx, lease.ID)
+		}()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for node, rs := range byNode {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := askNode(ctx, st, lease.ID, node, rs)
+				mu.Lock()
+				results = append(results, res...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	sort.Slice(results, func(i, j int) bool { return strings.ToLower(results[i].Resource) < strings.ToLower(results[j].Resource) })
+	return results, nil
+}
+
+// askNode sends one recovery request to node and waits for its answer.
+func askNode(ctx context.Context, st *quorum.Store, lease clientv3.LeaseID, node string, rs []quorum.Resource) []RecoverResult {
+	fail := func(format string, args ...any) []RecoverResult {
+		var out []RecoverResult
+		for _, r := range rs {
+			out = append(out, RecoverResult{Resource: r.Name, ID: r.ID, Node: node, Error: fmt.Sprintf(format, args...)})
+		}
+		return out
+	}
+	host, _ := os.Hostname()
+	req := recoverRequest{Kind: requestKind, ID: uuid.NewString(), From: fmt.Sprintf("%s pid %d", host, os.Getpid()), Time: time.Now().UTC(), Status: requestPending}
+	for _, r := range rs {
+		req.Resources = append(req.Resources, r.ID)
+	}
+	key := st.Keys().Requests(node) + recoverKeyPrefix + req.ID
+	b, _ := json.Marshal(req)
+	put, err := st.Client().Put(ctx, key, string(b), clientv3.WithLease(lease))
+	if err != nil {
+		return fail("sending the request to node %q: %v", node, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		st.Client().Delete(dctx, key)
+	}()
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for wr := range st.Client().Watch(wctx, key, clientv3.WithRev(put.Header.Revision+1)) {
+		if wr.Err() != nil {
+			return fail("waiting for node %q: %v", node, wr.Err())
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				return fail("the request to node %q was deleted before it was answered", node)
+			}
+			var ans recoverRequest
+			if json.Unmarshal(ev.Kv.Value, &ans) != nil || ans.Status != requestDone {
+				continue
+			}
+			return ans.Results
+		}
+	}
+	return fail("node %q did not answer: %v", node, context.Cause(ctx))
+}
+
+// Serve runs this node's side of the cluster's checkpoint traffic until ctx
+// ends: it answers recovery requests addressed to the node, and when an
+// operator changes the checkpoint list of a resource that is online here (or
+// deletes the resource), it starts or stops the corresponding savers. It
+// returns nil when ctx ends.
+func (m *Manager) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); m.serveRequests(ctx) }()
+	go func() { defer wg.Done(); m.followDB(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+func (m *Manager) serveRequests(ctx context.Context) {
+	prefix := m.cfg.Store.Keys().Requests(m.cfg.Node)
+	cli := m.cfg.Store.Client()
+	for ctx.Err() == nil {
+		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+		if err != nil {
+			m.cfg.Log.Warn("reading checkpoint requests", "error", err)
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		for _, kv := range resp.Kvs {
+			m.handleRequest(ctx, string(kv.Key), kv.Value, kv.CreateRevision)
+		}
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		for wr := range cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithFilterDelete()) {
+			if wr.Err() != nil {
+				m.cfg.Log.Warn("checkpoint request watch interrupted", "error", wr.Err())
+				break
+			}
+			for _, ev := range wr.Events {
+				m.handleRequest(ctx, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.CreateRevision)
+			}
+		}
+		cancel()
+		sleepCtx(ctx, 50*time.Millisecond)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (m *Manager) handleRequest(ctx context.Context, key string, value []byte, createRev int64) {
+	var req recoverRequest
+	if err := json.Unmarshal(value, &req); err != nil || req.Kind != requestKind || req.Status != requestPending {
+		return
+	}
+	m.cfg.Log.Info("recovering checkpoints", "request", req.ID, "from", req.From, "resources", len(req.Resources))
+	for _, id := range req.Resources {
+		req.Results = append(req.Results, m.recoverResource(ctx, id))
+	}
+	req.Status = requestDone
+	b, _ := json.Marshal(req)
+	// Answer only while the request exists (the requester may have gone).
+	_, err := m.cfg.Store.Client().Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", createRev)).
+		Then(clientv3.OpPut(key, string(b), clientv3.WithIgnoreLease())).
+		Commit()
+	if err != nil {
+		m.cfg.Log.Warn("answering a recovery request", "key", key, "error", err)
+	}
+}
+
+// recoverResource re-creates every checkpoint of resource id from this
+// node's local state, if this node owns the resource's group.
+func (m *Manager) recoverResource(ctx context.Context, id string) RecoverResult {
+	res := RecoverResult{ID: id, Node: m.cfg.Node}
+	rec, err := m.cfg.Store.Resource(ctx, id)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	r := rec.Value
+	res.Resource = r.Name
+	own, err := m.cfg.Store.Owner(ctx, r.Group)
+	if err != nil || own.Node != m.cfg.Node {
+		res.Error = fmt.Sprintf("node %q does not own group %q (owner: %s)", m.cfg.Node, r.Group, own.Node)
+		return res
+	}
+	entries, err := m.cfg.Store.SyncCheckpoints(ctx, id)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	rs, err := m.lock(r.ID, r.Name, r.Group)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer rs.mu.Unlock()
+	var errs []string
+	for _, e := range entries {
+		if err := m.recoverOne(ctx, rs, own.Fence(), e); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		res.Checkpoints = append(res.Checkpoints, e.String())
+	}
+	res.Error = strings.Join(errs, "; ")
+	msg := fmt.Sprintf("re-created %d checkpoint(s) of resource %q from the registry of node %q", len(res.Checkpoints), r.Name, m.cfg.Node)
+	if res.Error != "" {
+		msg += "; failed: " + res.Error
+	}
+	m.cfg.Log.Info(msg)
+	m.event("checkpoint.recovered", r.Name, msg, map[string]string{"resource_id": id, "checkpoints": strings.Join(res.Checkpoints, ", ")})
+	return res
+}
+
+func (m *Manager) recoverOne(ctx context.Context, rs *resState, fence quorum.Fence, e quorum.CheckpointEntry) error {
+	cp := rs.cps[cpKey(e)]
+	if cp != nil && cp.entry.Number == e.Number && cp.saver != nil && rs.fence == fence {
+		// Online here: the saver is the checkpoint's only writer.
+		return cp.saver.request(ctx, true, false)
+	}
+	src, err := m.source(e.Kind)
+	if err != nil {
+		return fmt.Errorf("%s (%s): %w", e.FileName(), e.Path, err)
+	}
+	if cp == nil || cp.entry.Number != e.Number {
+		cp = &cpState{entry: e}
+		// Continue the sequence of what is stored, if it can be read.
+		if data, _, err := m.cfg.Store.GetCheckpoint(ctx, rs.id, e.Kind, e.Number); err == nil {
+			if d, err := Decode(data, m.cfg.CryptoKey); err == nil {
+				cp.seq = d.Seq
+			}
+		}
+	}
+	if err := m.store(ctx, rs, fence, cp, src, true); err != nil {
+		return err
+	}
+	if rs.restored && rs.fence == fence {
+		rs.cps[cpKey(e)] = cp
+	}
+	return nil
+}
+
+// followDB keeps the savers of online resources in line with their
+// checkpoint lists when operators change them in the database.
+func (m *Manager) followDB(ctx context.Context) {
+	for ctx.Err() == nil {
+		for ev := range m.cfg.Store.WatchDB(ctx) {
+			if ev.Kind != "resource" {
+				continue
+			}
+			m.mu.Lock()
+			rs := m.res[ev.Name]
+			m.mu.Unlock()
+			if rs != nil {
+				m.resync(ctx, rs, ev.Deleted)
+			}
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+}
+
+func (m *Manager) resync(ctx context.Context, rs *resState, deleted bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if !rs.online {
+		return
+	}
+	if deleted {
+		rs.stopSavers()
+		rs.online, rs.restored, rs.cps = false, false, map[string]*cpState{}
+		return
+	}
+	entries, err := m.cfg.Store.SyncCheckpoints(ctx, rs.id)
+	if err != nil {
+		m.cfg.Log.Warn("following a checkpoint list change", "resource", rs.name, "error", err)
+		return
+	}
+	want := map[string]quorum.CheckpointEntry{}
+	for _, e := range entries {
+		want[cpKey(e)] = e
+	}
+	for k, cp := range rs.cps {
+		if e, ok := want[k]; !ok || e.Number != cp.entry.Number {
+			if cp.saver != nil {
+				cp.saver.stopNow()
+			}
+			delete(rs.cps, k)
+		}
+	}
+	for k, e := range want {
+		if rs.cps[k] != nil {
+			continue
+		}
+		src, err := m.source(e.Kind)
+		if err != nil {
+			m.cfg.Log.Warn("checkpoint added while online cannot be saved here", "resource", rs.name, "checkpoint", e.FileName(), "error", err)
+			continue
+		}
+		cp := &cpState{entry: e}
+		if err := m.store(ctx, rs, rs.fence, cp, src, true); err != nil {
+			m.cfg.Log.Warn("storing a checkpoint added while online", "resource", rs.name, "checkpoint", e.FileName(), "error", err)
+		}
+		rs.cps[k] = cp
+		if err := m.startSaver(rs, cp); err != nil {
+			m.cfg.Log.Warn("watching a checkpoint added while online", "resource", rs.name, "checkpoint", e.FileName(), "error", err)
+		}
+		m.cfg.Log.Info("checkpoint added while online", "resource", rs.name, "checkpoint", e.FileName(), "path", e.Path)
+	}
+}
+
+// StaleCheckpoint is a checkpoint put back by a backup restore and not saved
+// or recovered since: its data is as old as the backup.
+type StaleCheckpoint struct {
+	ResourceID string
+	Resource   string // name ("" if the resource record is missing)
+	Kind       quorum.CheckpointKind
+	Number     uint32
+	Path       string // "" if the index has no entry for it
+	BackupTime time.Time
+	RestoredAt time.Time
+}
+
+// FileName is the checkpoint's Windows-style name.
+func (s StaleCheckpoint) FileName() string { return quorum.CheckpointFileName(s.Kind, s.Number) }
+
+// StaleCheckpoints lists the checkpoints of the cluster that a backup restore
+// marked and that nothing has saved since (rule 5), sorted by resource name
+// and file name. Recover (or the resource going online and changing its
+// data, or offline) clears the mark. Checkpoints whose manifest is corrupt
+// are reported in the error, the others are still returned.
+func StaleCheckpoints(ctx context.Context, st *quorum.Store) ([]StaleCheckpoint, error) {
+	all, listErr := st.ListAllCheckpoints(ctx)
+	if listErr != nil && !errors.Is(listErr, quorum.ErrCorruptCheckpoint) {
+		return nil, listErr
+	}
+	var out []StaleCheckpoint
+	for id, ms := range all {
+		var stale []quorum.CheckpointManifest
+		for _, m := range ms {
+			if m.Restored {
+				stale = append(stale, m)
+			}
+		}
+		if len(stale) == 0 {
+			continue
+		}
+		name := ""
+		if r, err := st.Resource(ctx, id); err == nil {
+			name = r.Value.Name
+		}
+		entries, err := st.CheckpointEntries(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range stale {
+			s := StaleCheckpoint{ResourceID: id, Resource: name, Kind: m.Kind, Number: m.Number, BackupTime: m.BackupTime, RestoredAt: m.RestoredAt}
+			for _, e := range entries {
+				if e.Kind == m.Kind && e.Number == m.Number {
+					s.Path = e.Path
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := strings.ToLower(out[i].Resource), strings.ToLower(out[j].Resource); a != b {
+			return a < b
+		}
+		return out[i].FileName() < out[j].FileName()
+	})
+	if errors.Is(listErr, quorum.ErrCorruptCheckpoint) {
+		return out, listErr
+	}
+	return out, nil
+}
