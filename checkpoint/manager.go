@@ -21,10 +21,10 @@ const DefaultSaveInterval = 10 * time.Millisecond
 
 // Config is what a Manager works with.
 type Config struct {
-	Node     string              // this node's name, recorded in every checkpoint
-	Store    *quorum.Store       // the cluster's etcd
-	Registry *registry.Registry  // the node-local registry
-	Keystore *Keystore           // the node-local key containers; nil: no crypto checkpoints
+	Node     string             // this node's name, recorded in every checkpoint
+	Store    *quorum.Store      // the cluster's etcd
+	Registry *registry.Registry // the node-local registry
+	Keystore *Keystore          // the node-local key containers; nil: no crypto checkpoints
 	// CryptoKey is the cluster key (config.Config.CryptoKey, 32 bytes) that
 	// seals crypto checkpoints; nil: crypto checkpoints are refused with
 	// ErrNoCryptoKey.

@@ -145,7 +145,9 @@ func Recover(ctx context.Context, st *quorum.Store, resource string) ([]RecoverR
 		}
 		wg.Wait()
 	}
-	sort.Slice(results, func(i, j int) bool { return strings.ToLower(results[i].Resource) < strings.ToLower(results[j].Resource) })
+	sort.Slice(results, func(i, j int) bool {
+		return strings.ToLower(results[i].Resource) < strings.ToLower(results[j].Resource)
+	})
 	return results, nil
 }
 
