@@ -386,6 +386,13 @@ func (m *Manager) resync(ctx context.Context, rs *resState, deleted bool) {
 				cp.saver.stopNow()
 			}
 			delete(rs.cps, k)
+			// The saver may have stored once more after the removal deleted
+			// the data; delete it again now that nothing writes it.
+			e := cp.entry
+			if err := m.cfg.Store.DeleteCheckpoint(ctx, rs.fence, rs.id, e.Kind, e.Number); err != nil && !errors.Is(err, quorum.ErrNotFound) {
+				m.cfg.Log.Warn("removing the data of a checkpoint removed while online", "resource", rs.name, "checkpoint", e.FileName(), "error", err)
+			}
+			m.cfg.Log.Info("checkpoint removed while online", "resource", rs.name, "checkpoint", e.FileName(), "path", e.Path)
 		}
 	}
 	for k, e := range want {
