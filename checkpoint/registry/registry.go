@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/resmon/resmon/sdk"
@@ -39,18 +40,34 @@ var nameKey = []byte{tagName}
 // Registry is a node-local registry in one bbolt file. It implements
 // sdk.Registry and is safe for concurrent use. Only one process may have the
 // file open; Open waits a short while for the lock and then says who holds it.
+//
+// Writes are durable when they return (bbolt syncs the file on commit).
+// Concurrent writes share commits: a write that finds no commit in progress
+// commits at once, alone; writes that arrive while a commit is in progress
+// are committed together by the next one. So a lone write pays one sync and
+// many concurrent writers are not limited to one sync each.
 type Registry struct {
 	db   *bolt.DB
 	file string
 
-	// mu orders writes with their notifications: a writer holds it across
-	// the bbolt transaction, the revision bump and the notification, so
-	// subscribers see revisions in commit order, and a snapshot that holds it
-	// for reading starts its transaction at exactly the revision it reports.
-	mu     sync.RWMutex
-	rev    uint64
-	subs   map[*subscription]struct{}
-	closed bool
+	// rev is the revision of the last commit. It is bumped after the commit
+	// and before the notification; a snapshot reads it before starting its
+	// transaction, so what it reports is always included in what it reads.
+	rev atomic.Uint64
+
+	mu         sync.Mutex
+	idle       *sync.Cond // signalled when committing becomes false
+	queue      []*pendingWrite
+	committing bool
+	subs       map[*subscription]struct{}
+	closed     bool
+}
+
+type pendingWrite struct {
+	fn      func(tx *bolt.Tx) ([]string, error)
+	changed []string
+	err     error
+	done    chan struct{}
 }
 
 var _ sdk.Registry = (*Registry)(nil)
@@ -90,75 +107,144 @@ func Open(path string) (*Registry, error) {
 		db.Close()
 		return nil, fmt.Errorf("checkpoint: registry %s: %w", path, err)
 	}
-	return &Registry{db: db, file: path, subs: map[*subscription]struct{}{}}, nil
+	r := &Registry{db: db, file: path, subs: map[*subscription]struct{}{}}
+	r.idle = sync.NewCond(&r.mu)
+	return r, nil
 }
 
-// Close closes the file and every subscription channel.
+// Close waits for the writes in progress, closes every subscription channel
+// and closes the file.
 func (r *Registry) Close() error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
+	for r.committing {
+		r.idle.Wait()
+	}
 	for s := range r.subs {
 		s.close()
 	}
 	r.subs = nil
+	r.mu.Unlock()
 	return r.db.Close()
 }
 
 // File is the path of the registry file.
 func (r *Registry) File() string { return r.file }
 
-// Revision counts the writes committed since Open. A snapshot reports the
-// revision it was taken at, and subscribers receive the revision of the
-// write that notified them, so "has everything up to now been saved?" is a
-// comparison of two numbers.
-func (r *Registry) Revision() uint64 {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.rev
-}
+// Revision counts the commits since Open. A snapshot reports the revision
+// it was taken at, and subscribers receive the revision of the commit that
+// notified them, so "has everything up to now been saved?" is a comparison
+// of two numbers.
+func (r *Registry) Revision() uint64 { return r.rev.Load() }
 
-// update runs fn in a write transaction and notifies the subscribers of the
-// keys fn reports as changed (folded paths).
+// update runs fn in a write transaction (possibly shared with concurrent
+// writes) and notifies the subscribers of the keys fn reports as changed
+// (folded paths). fn may run more than once: if another write of a shared
+// commit fails, each is run again in a commit of its own. fn must return an
+// error wrapping sdk.ErrNotFound only before changing anything: such a
+// failure is its own and does not undo the writes it shares a commit with.
 func (r *Registry) update(ctx context.Context, fn func(tx *bolt.Tx) ([]string, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	p := &pendingWrite{fn: fn, done: make(chan struct{})}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return ErrClosed
 	}
-	var changed []string
-	err := r.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		changed, err = fn(tx)
-		return err
-	})
-	if err != nil || len(changed) == 0 {
-		return err
+	r.queue = append(r.queue, p)
+	lead := !r.committing
+	r.committing = true
+	r.mu.Unlock()
+	if lead {
+		r.lead()
 	}
-	r.rev++
-	r.notify(changed)
-	return nil
+	<-p.done
+	return p.err
 }
 
-// view runs fn in a read transaction and returns the revision it saw.
+// lead commits what is queued; if more arrived meanwhile, a new leader
+// goroutine takes over so that this writer can return.
+func (r *Registry) lead() {
+	r.mu.Lock()
+	batch := r.queue
+	r.queue = nil
+	r.mu.Unlock()
+	r.commit(batch)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.queue) > 0 {
+		go r.lead()
+		return
+	}
+	r.committing = false
+	r.idle.Broadcast()
+}
+
+// commit runs a batch in one transaction; if any write fails, the
+// transaction is rolled back and each write runs again alone.
+func (r *Registry) commit(batch []*pendingWrite) {
+	err := r.db.Update(func(tx *bolt.Tx) error {
+		for _, p := range batch {
+			changed, err := p.fn(tx)
+			if errors.Is(err, sdk.ErrNotFound) {
+				p.err = err // changed nothing; the others go on
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			p.changed = changed
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		for _, p := range batch {
+			p.err, p.changed = nil, nil
+			r.commit([]*pendingWrite{p})
+		}
+		return
+	}
+	var changed []string
+	for _, p := range batch {
+		if err != nil {
+			p.err = err
+		} else {
+			changed = append(changed, p.changed...)
+		}
+	}
+	if len(changed) > 0 {
+		rev := r.rev.Add(1)
+		r.mu.Lock()
+		r.notify(changed, rev)
+		r.mu.Unlock()
+	}
+	for _, p := range batch {
+		close(p.done)
+	}
+}
+
+// view runs fn in a read transaction and returns the revision it reflects.
 func (r *Registry) view(ctx context.Context, fn func(tx *bolt.Tx) error) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	r.mu.RLock()
-	if r.closed {
-		r.mu.RUnlock()
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
 		return 0, ErrClosed
 	}
+	rev := r.rev.Load() // before Begin: every commit up to rev is visible to the transaction
 	tx, err := r.db.Begin(false)
-	rev := r.rev
-	r.mu.RUnlock()
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return 0, ErrClosed
+	}
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint: registry %s: %w", r.file, err)
 	}
@@ -530,12 +616,12 @@ func (r *Registry) Subscribe(ctx context.Context, key string) (<-chan uint64, er
 	return s.ch, nil
 }
 
-// notify runs with r.mu held for writing.
-func (r *Registry) notify(changed []string) {
+// notify runs with r.mu held.
+func (r *Registry) notify(changed []string, rev uint64) {
 	for s := range r.subs {
 		for _, c := range changed {
 			if overlaps(s.folded, c) {
-				s.send(r.rev)
+				s.send(rev)
 				break
 			}
 		}

@@ -324,3 +324,38 @@ func must(t testing.TB, err error) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestConcurrentWritesShareCommits: concurrent writers share commits, and a
+// failing write in a shared commit fails alone.
+func TestConcurrentWritesShareCommits(t *testing.T) {
+	ctx := context.Background()
+	r := openTest(t)
+	ch, err := r.Subscribe(ctx, `Load`)
+	must(t, err)
+	const writers, each = 16, 50
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := r.SetValue(ctx, fmt.Sprintf(`Load\W%d`, w), fmt.Sprintf("v%d", i), sdk.DWordValue("", uint32(i))); err != nil {
+					t.Error(err)
+				}
+				if err := r.DeleteValue(ctx, `Load`, "missing"); !errors.Is(err, sdk.ErrNotFound) {
+					t.Errorf("delete of a missing value in a shared commit: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	tree, rev, err := r.Snapshot(ctx, `Load`)
+	must(t, err)
+	if _, values := tree.Count(); values != writers*each {
+		t.Errorf("%d values, want %d", values, writers*each)
+	}
+	if got := <-ch; got != rev {
+		t.Errorf("last notification %d, snapshot revision %d", got, rev)
+	}
+	t.Logf("%d writes in %d commits", writers*each, rev)
+}
