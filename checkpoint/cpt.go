@@ -90,7 +90,8 @@ func (d Document) header() wireDoc {
 		Seq: d.Seq, Node: d.Node, Time: d.Time, Absent: d.Absent}
 }
 
-func (d Document) check() error {
+// check checks d; hasTree says whether it carries a registry tree.
+func (d Document) check(hasTree bool) error {
 	switch {
 	case d.Kind != quorum.Registry && d.Kind != quorum.Crypto:
 		return fmt.Errorf("kind %q is neither CPT nor CPR", d.Kind)
@@ -106,9 +107,9 @@ func (d Document) check() error {
 		return fmt.Errorf("no time")
 	case d.Kind == quorum.Registry && d.Material != nil:
 		return fmt.Errorf("a CPT carries no key material")
-	case d.Kind == quorum.Registry && d.Absent == (d.Tree != nil):
+	case d.Kind == quorum.Registry && d.Absent == hasTree:
 		return fmt.Errorf("a CPT carries a tree or absent:true, exactly one")
-	case d.Kind == quorum.Crypto && d.Tree != nil:
+	case d.Kind == quorum.Crypto && hasTree:
 		return fmt.Errorf("a CPR carries no registry tree")
 	case d.Kind == quorum.Crypto && d.Absent && len(d.Material) > 0:
 		return fmt.Errorf("an absent container carries no key material")
@@ -121,7 +122,7 @@ func Encode(d Document, key []byte) ([]byte, error) {
 	var tree []byte
 	if d.Tree != nil {
 		var err error
-		if tree, err = json.Marshal(d.Tree); err != nil {
+		if tree, err = d.Tree.MarshalJSON(); err != nil {
 			return nil, fmt.Errorf("checkpoint: encoding %s: %w", d.Path, err)
 		}
 	}
@@ -129,30 +130,48 @@ func Encode(d Document, key []byte) ([]byte, error) {
 	return out, err
 }
 
-// encode is Encode with the tree already in canonical JSON; it also returns
+// encode is Encode with the tree already in canonical JSON (d.Tree is not
+// used); it also returns
 // the sha256 of the payload (tree or material, with the absent flag), which
 // tells whether two saves carry the same data.
 func encode(d Document, tree []byte, key []byte) ([]byte, [32]byte, error) {
 	d.Time = d.Time.UTC()
-	if err := d.check(); err != nil {
+	if err := d.check(tree != nil); err != nil {
 		return nil, [32]byte{}, fmt.Errorf("checkpoint: encoding %s of resource %s: %v", d.FileName(), d.Resource, err)
 	}
 	w := d.header()
 	sum := payloadSum(d.Absent, tree, d.Material)
-	if d.Kind == quorum.Registry {
-		w.Tree = tree
-	} else {
+	if d.Kind == quorum.Crypto {
 		s, err := seal(w, d.Material, key)
 		if err != nil {
 			return nil, sum, fmt.Errorf("checkpoint: sealing %s (%s) of resource %s: %w", d.FileName(), d.Path, d.Resource, err)
 		}
 		w.Sealed = s
 	}
-	b, err := json.Marshal(w)
+	b, err := marshalBody(w, tree)
 	if err != nil {
 		return nil, sum, fmt.Errorf("checkpoint: encoding %s of resource %s: %w", d.FileName(), d.Resource, err)
 	}
 	return appendSHA(b), sum, nil
+}
+
+// marshalBody is json.Marshal of w with its Tree set to tree and no sha256,
+// without passing the (possibly large, already canonical) tree through
+// encoding/json again: "tree" is the last member before "sha256".
+func marshalBody(w wireDoc, tree []byte) ([]byte, error) {
+	w.Tree, w.SHA256 = nil, ""
+	hb, err := json.Marshal(w)
+	if err != nil || tree == nil {
+		return hb, err
+	}
+	if w.Sealed != nil {
+		return nil, fmt.Errorf("a document cannot carry both a tree and a sealed payload")
+	}
+	b := make([]byte, 0, len(hb)+len(tree)+80)
+	b = append(b, hb[:len(hb)-1]...)
+	b = append(b, `,"tree":`...)
+	b = append(b, tree...)
+	return append(b, '}'), nil
 }
 
 func payloadSum(absent bool, tree, material []byte) [32]byte {
@@ -224,59 +243,64 @@ func corruptf(format string, args ...any) error {
 // ErrNoCryptoKey, under another key ErrWrongCryptoKey (after the checksum
 // passed: damage is reported as such even without the key).
 func Decode(b []byte, key []byte) (Document, error) {
+	d, _, err := decode(b, key)
+	return d, err
+}
+
+// decode is Decode that also returns the tree's canonical JSON.
+func decode(b []byte, key []byte) (Document, []byte, error) {
 	var w wireDoc
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
-		return Document{}, corruptf("not a checkpoint document: %v", err)
+		return Document{}, nil, corruptf("not a checkpoint document: %v", err)
 	}
 	if dec.More() {
-		return Document{}, corruptf("trailing data after the document")
+		return Document{}, nil, corruptf("trailing data after the document")
 	}
 	if w.Format != Format {
-		return Document{}, corruptf("format %d is not supported (want %d)", w.Format, Format)
+		return Document{}, nil, corruptf("format %d is not supported (want %d)", w.Format, Format)
 	}
 	sum := w.SHA256
-	w.SHA256 = ""
-	body, err := json.Marshal(w)
+	body, err := marshalBody(w, w.Tree)
 	if err != nil {
-		return Document{}, corruptf("%v", err)
+		return Document{}, nil, corruptf("%v", err)
 	}
-	if !bytes.Equal(appendSHA(body), b) {
-		if want := appendSHA(body); len(want) == len(b) && bytes.Equal(want[:len(want)-66], b[:len(b)-66]) {
-			return Document{}, corruptf("sha256 mismatch: the document hashes to %s, it says %s", want[len(want)-66:len(want)-2], sum)
+	if want := appendSHA(body); !bytes.Equal(want, b) {
+		if len(want) == len(b) && bytes.Equal(want[:len(want)-66], b[:len(b)-66]) {
+			return Document{}, nil, corruptf("sha256 mismatch: the document hashes to %s, it says %s", want[len(want)-66:len(want)-2], sum)
 		}
-		return Document{}, corruptf("the document is not in canonical form (edited by hand or damaged)")
+		return Document{}, nil, corruptf("the document is not in canonical form (edited by hand or damaged)")
 	}
 	d := Document{Kind: w.Kind, Resource: w.Resource, Number: w.Number, Path: w.Path, Seq: w.Seq, Node: w.Node, Time: w.Time, Absent: w.Absent}
 	switch d.Kind {
 	case quorum.Registry:
 		if w.Sealed != nil {
-			return Document{}, corruptf("a CPT carries no sealed payload")
+			return Document{}, nil, corruptf("a CPT carries no sealed payload")
 		}
 		if w.Tree != nil {
 			if err := decodeTree(&d, w.Tree); err != nil {
-				return Document{}, err
+				return Document{}, nil, err
 			}
 		}
 	case quorum.Crypto:
 		if w.Sealed == nil {
-			return Document{}, corruptf("a CPR needs a sealed payload")
+			return Document{}, nil, corruptf("a CPR needs a sealed payload")
 		}
 		if w.Tree != nil {
-			return Document{}, corruptf("a CPR carries no registry tree")
+			return Document{}, nil, corruptf("a CPR carries no registry tree")
 		}
 		if p, err := ParseContainerName(d.Path); err != nil || p != d.Path {
-			return Document{}, corruptf("path %q is not a canonical container name", d.Path)
+			return Document{}, nil, corruptf("path %q is not a canonical container name", d.Path)
 		}
 		if err := open(&d, w, key); err != nil {
-			return Document{}, err
+			return Document{}, nil, err
 		}
 	}
-	if err := d.check(); err != nil {
-		return Document{}, corruptf("%v", err)
+	if err := d.check(d.Tree != nil); err != nil {
+		return Document{}, nil, corruptf("%v", err)
 	}
-	return d, nil
+	return d, w.Tree, nil
 }
 
 func decodeTree(d *Document, raw []byte) error {
@@ -295,7 +319,7 @@ func decodeTree(d *Document, raw []byte) error {
 	if err := t.Validate(depth - 1); err != nil {
 		return corruptf("tree: %v", err)
 	}
-	again, err := json.Marshal(&t)
+	again, err := t.AppendJSON(make([]byte, 0, len(raw)))
 	if err != nil || !bytes.Equal(again, raw) {
 		return corruptf("the tree is not in canonical form")
 	}

@@ -118,8 +118,9 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	if spec.BlockAt > 0 {
-		checkpoint.SetBeforeStore(mgr, func(d checkpoint.Document) {
-			if d.Tree == nil {
+		checkpoint.SetBeforeStore(mgr, func(_ checkpoint.Document, cpt []byte) {
+			d, err := checkpoint.Decode(cpt, nil)
+			if err != nil || d.Tree == nil {
 				return
 			}
 			if g, err := generationOf(d.Tree); err == nil && g >= spec.BlockAt {

@@ -49,8 +49,10 @@ type Manager struct {
 	res    map[string]*resState
 	closed bool
 
-	// beforeStore, when set (tests), runs before every checkpoint write.
-	beforeStore func(d Document)
+	// beforeStore and afterStore, when set (tests, benchmarks), run around
+	// every checkpoint write; afterStore gets the registry revision stored.
+	beforeStore func(d Document, cpt []byte)
+	afterStore  func(d Document, cpt []byte, rev uint64)
 }
 
 // resState is what the manager knows of one resource on this node.
@@ -282,7 +284,7 @@ func (m *Manager) load(ctx context.Context, rs *resState, e quorum.CheckpointEnt
 	case err != nil:
 		return l, fmt.Errorf("checkpoint: reading %s of resource %q: %w", e.FileName(), rs.name, err)
 	}
-	doc, err := Decode(data, m.cfg.CryptoKey)
+	doc, tree, err := decode(data, m.cfg.CryptoKey)
 	if errors.Is(err, ErrCorrupt) {
 		return l, m.corruptError(rs, e, err)
 	}
@@ -291,10 +293,6 @@ func (m *Manager) load(ctx context.Context, rs *resState, e quorum.CheckpointEnt
 	}
 	if doc.Resource != rs.id || doc.Kind != e.Kind || doc.Number != e.Number || registry.Fold(doc.Path) != registry.Fold(e.Path) {
 		return l, m.corruptError(rs, e, fmt.Errorf("it holds %s %q of resource %s", doc.FileName(), doc.Path, doc.Resource))
-	}
-	var tree []byte
-	if doc.Tree != nil {
-		tree, _ = doc.Tree.MarshalJSON()
 	}
 	l.doc, l.sum = doc, payloadSum(doc.Absent, tree, doc.Material)
 	if man.Restored {
@@ -320,7 +318,7 @@ func (m *Manager) storeRev(ctx context.Context, id, name string, fence quorum.Fe
 		return 0, false, fmt.Errorf("checkpoint: reading %q for %s of resource %q: %w", e.Path, e.FileName(), name, err)
 	}
 	d := Document{Kind: e.Kind, Resource: id, Number: e.Number, Path: e.Path, Seq: cp.seq + 1,
-		Node: m.cfg.Node, Time: time.Now(), Absent: snap.absent, Tree: snap.tree, Material: snap.material}
+		Node: m.cfg.Node, Time: time.Now(), Absent: snap.absent, Material: snap.material}
 	b, sum, err := encode(d, snap.treeJSON, m.cfg.CryptoKey)
 	if err != nil {
 		return 0, false, err
@@ -329,7 +327,7 @@ func (m *Manager) storeRev(ctx context.Context, id, name string, fence quorum.Fe
 		return snap.rev, false, nil
 	}
 	if m.beforeStore != nil {
-		m.beforeStore(d)
+		m.beforeStore(d, b)
 	}
 	if _, err := m.cfg.Store.PutCheckpoint(ctx, fence, id, e.Kind, e.Number, m.cfg.Node, b); err != nil {
 		if errors.Is(err, quorum.ErrFenced) {
@@ -338,6 +336,9 @@ func (m *Manager) storeRev(ctx context.Context, id, name string, fence quorum.Fe
 		return 0, false, fmt.Errorf("checkpoint: saving %s (%s) of resource %q: %w", e.FileName(), e.Path, name, err)
 	}
 	cp.seq, cp.sum, cp.haveSum = d.Seq, sum, true
+	if m.afterStore != nil {
+		m.afterStore(d, b, snap.rev)
+	}
 	return snap.rev, true, nil
 }
 

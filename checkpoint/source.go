@@ -2,9 +2,7 @@ package checkpoint
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/quorum"
@@ -15,8 +13,7 @@ import (
 type snapshot struct {
 	rev      uint64        // registry or keystore revision it reflects
 	absent   bool          // the key or container does not exist
-	tree     *registry.Key // registry
-	treeJSON []byte        // registry, canonical
+	treeJSON []byte        // registry: the subtree in canonical JSON
 	material []byte        // crypto
 }
 
@@ -31,18 +28,14 @@ type source interface {
 type registrySource struct{ r *registry.Registry }
 
 func (s registrySource) read(ctx context.Context, path string) (snapshot, error) {
-	tree, rev, err := s.r.Snapshot(ctx, path)
+	b, rev, err := s.r.SnapshotJSON(ctx, path, nil)
 	if errors.Is(err, sdk.ErrNotFound) {
 		return snapshot{rev: rev, absent: true}, nil
 	}
 	if err != nil {
 		return snapshot{}, err
 	}
-	b, err := json.Marshal(tree)
-	if err != nil {
-		return snapshot{}, fmt.Errorf("checkpoint: encoding registry key %q: %w", path, err)
-	}
-	return snapshot{rev: rev, tree: tree, treeJSON: b}, nil
+	return snapshot{rev: rev, treeJSON: b}, nil
 }
 
 func (s registrySource) write(ctx context.Context, d Document) error {

@@ -467,6 +467,57 @@ func (r *Registry) Snapshot(ctx context.Context, key string) (*Key, uint64, erro
 	return out, rev, err
 }
 
+// SnapshotJSON is Snapshot followed by Key.AppendJSON onto buf, done in one
+// pass over the stored data without building the tree: the checkpoint
+// manager encodes a subtree on every save. sdk.ErrNotFound if the key does
+// not exist.
+func (r *Registry) SnapshotJSON(ctx context.Context, key string, buf []byte) ([]byte, uint64, error) {
+	parts, err := splitPath(key)
+	if err != nil {
+		return nil, 0, err
+	}
+	rev, err := r.view(ctx, func(tx *bolt.Tx) error {
+		b := lookup(tx, parts)
+		if b == nil {
+			return notFound(key)
+		}
+		buf, err = appendBucketJSON(buf, b)
+		return err
+	})
+	return buf, rev, err
+}
+
+func appendBucketJSON(out []byte, b *bolt.Bucket) ([]byte, error) {
+	out = append(out, `{"name":`...)
+	out = appendJSONString(out, b.Get(nameKey))
+	out = append(out, `,"values":[`...)
+	c := b.Cursor()
+	first := true
+	for k, v := c.Seek([]byte{tagValue}); k != nil && k[0] == tagValue; k, v = c.Next() {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		var err error
+		if out, err = appendValueJSON(out, v); err != nil {
+			return nil, err
+		}
+	}
+	out = append(out, `],"keys":[`...)
+	first = true
+	for k, _ := c.Seek([]byte{tagKey}); k != nil && k[0] == tagKey; k, _ = c.Next() {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		var err error
+		if out, err = appendBucketJSON(out, b.Bucket(k)); err != nil {
+			return nil, err
+		}
+	}
+	return append(out, "]}"...), nil
+}
+
 func readTree(b *bolt.Bucket) (*Key, error) {
 	k := &Key{Name: string(b.Get(nameKey))}
 	c := b.Cursor()

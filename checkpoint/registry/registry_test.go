@@ -359,3 +359,40 @@ func TestConcurrentWritesShareCommits(t *testing.T) {
 	}
 	t.Logf("%d writes in %d commits", writers*each, rev)
 }
+
+// TestSnapshotJSONMatchesTree: the one-pass encoding equals the encoding of
+// the snapshot tree, for every value type and awkward strings.
+func TestSnapshotJSONMatchesTree(t *testing.T) {
+	ctx := context.Background()
+	r := openTest(t)
+	odd := "tab\t quote\" back\\ <&> \u2028 é \x7f nl\n"
+	values := []sdk.Value{
+		sdk.StringValue(odd, odd), {Name: "x", Type: sdk.ExpandString, Str: "%P%"}, sdk.MultiStringValue("m", odd, "b"),
+		sdk.DWordValue("d", 1<<31), sdk.QWordValue("q", 1<<63), sdk.BinaryValue("b", []byte{0, 255}), {Name: "n", Type: sdk.None}, sdk.MultiStringValue("e"),
+	}
+	for i, v := range values {
+		if v.Name == odd {
+			v.Name = "odd"
+		}
+		must(t, r.SetValue(ctx, fmt.Sprintf(`Root\Sub%d\%s`, i%3, "Leaf"), v.Name, v))
+		must(t, r.SetValue(ctx, `Root`, v.Name, v))
+	}
+	must(t, r.CreateKey(ctx, `Root\Empty`))
+	tree, _, err := r.Snapshot(ctx, `Root`)
+	must(t, err)
+	want, err := tree.MarshalJSON()
+	must(t, err)
+	got, _, err := r.SnapshotJSON(ctx, `root`, nil)
+	must(t, err)
+	if string(got) != string(want) {
+		t.Errorf("SnapshotJSON:\n%s\nwant\n%s", got, want)
+	}
+	var back Key
+	must(t, back.UnmarshalJSON(got))
+	if !reflect.DeepEqual(&back, tree) {
+		t.Errorf("decoded tree differs:\n%+v\n%+v", &back, tree)
+	}
+	if _, _, err := r.SnapshotJSON(ctx, `Nope`, nil); !errors.Is(err, sdk.ErrNotFound) {
+		t.Errorf("missing key: %v", err)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/resmon/resmon/sdk"
 )
@@ -134,19 +136,10 @@ func (k *Key) Sort() {
 //
 // data is a string for REG_SZ and REG_EXPAND_SZ, an array of strings for
 // REG_MULTI_SZ, a number for REG_DWORD and REG_QWORD, and lower-case hex for
-// REG_BINARY and REG_NONE.
-
-type jsonKey struct {
-	Name   string      `json:"name"`
-	Values []jsonValue `json:"values"`
-	Keys   []*Key      `json:"keys"`
-}
-
-type jsonValue struct {
-	Name string          `json:"name"`
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
-}
+// REG_BINARY and REG_NONE. Strings are escaped exactly as encoding/json
+// escapes them. The encoder writes the bytes directly (a checkpoint of
+// 10,000 values is encoded on every save), the decoder reads the whole tree
+// in one pass.
 
 var typeNames = map[sdk.ValueType]string{
 	sdk.None: "REG_NONE", sdk.String: "REG_SZ", sdk.ExpandString: "REG_EXPAND_SZ", sdk.Binary: "REG_BINARY",
@@ -163,99 +156,220 @@ var typeByName = func() map[string]sdk.ValueType {
 
 // MarshalJSON writes the canonical JSON form of the tree.
 func (k *Key) MarshalJSON() ([]byte, error) {
-	jk := jsonKey{Name: k.Name, Values: make([]jsonValue, len(k.Values)), Keys: k.SubKeys}
-	if jk.Keys == nil {
-		jk.Keys = []*Key{}
-	}
+	return k.AppendJSON(make([]byte, 0, 256))
+}
+
+// AppendJSON appends the canonical JSON form of the tree to b.
+func (k *Key) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, k.Name)
+	b = append(b, `,"values":[`...)
 	for i, v := range k.Values {
 		name, ok := typeNames[v.Type]
 		if !ok {
 			return nil, fmt.Errorf("%w: value %q has unknown type %d", ErrInvalidValue, v.Name, uint32(v.Type))
 		}
-		var data any
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, v.Name)
+		b = append(b, `,"type":"`...)
+		b = append(b, name...)
+		b = append(b, `","data":`...)
 		switch v.Type {
 		case sdk.String, sdk.ExpandString:
-			data = v.Str
+			b = appendJSONString(b, v.Str)
 		case sdk.MultiString:
-			data = v.Strs
-			if v.Strs == nil {
-				data = []string{}
+			b = append(b, '[')
+			for j, s := range v.Strs {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, s)
 			}
+			b = append(b, ']')
 		case sdk.DWord, sdk.QWord:
-			data = v.Num
+			b = strconv.AppendUint(b, v.Num, 10)
 		default:
-			data = hex.EncodeToString(v.Bytes)
+			b = append(b, '"')
+			b = hex.AppendEncode(b, v.Bytes)
+			b = append(b, '"')
 		}
-		b, err := json.Marshal(data)
+		b = append(b, '}')
+	}
+	b = append(b, `],"keys":[`...)
+	for i, s := range k.SubKeys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if s == nil {
+			return nil, fmt.Errorf("%w: key %q has a nil subkey", ErrInvalidPath, k.Name)
+		}
+		var err error
+		if b, err = s.AppendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, "]}"...), nil
+}
+
+// appendJSONString appends s as encoding/json writes it (HTML-safe escaping,
+// U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD).
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		n := min(len(s)-i, utf8.UTFMax)
+		r, size := utf8.DecodeRuneInString(string(s[i : i+n]))
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+type rawTree struct {
+	Name   string     `json:"name"`
+	Values []rawValue `json:"values"`
+	Keys   []rawTree  `json:"keys"`
+}
+
+type rawValue struct {
+	Name string          `json:"name"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// UnmarshalJSON reads the JSON form. Unknown types and data of the wrong
+// shape are errors; unknown fields and other spellings of the same data are
+// not (compare MarshalJSON's output with the input to insist on the
+// canonical form, as checkpoint.Decode does). It does not check names, order
+// or limits; call Validate for that.
+func (k *Key) UnmarshalJSON(b []byte) error {
+	var rt rawTree
+	if err := json.Unmarshal(b, &rt); err != nil {
+		return err
+	}
+	out, err := rt.key()
+	if err != nil {
+		return err
+	}
+	*k = *out
+	return nil
+}
+
+func (rt *rawTree) key() (*Key, error) {
+	k := &Key{Name: rt.Name}
+	if len(rt.Values) > 0 {
+		k.Values = make([]sdk.Value, len(rt.Values))
+	}
+	for i, jv := range rt.Values {
+		v, err := jv.value()
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %s value %q: %v", rt.Name, jv.Type, jv.Name, err)
+		}
+		k.Values[i] = v
+	}
+	if len(rt.Keys) > 0 {
+		k.SubKeys = make([]*Key, len(rt.Keys))
+	}
+	for i := range rt.Keys {
+		s, err := rt.Keys[i].key()
 		if err != nil {
 			return nil, err
 		}
-		jk.Values[i] = jsonValue{Name: v.Name, Type: name, Data: b}
+		k.SubKeys[i] = s
 	}
-	return json.Marshal(jk)
+	return k, nil
 }
 
-// UnmarshalJSON reads the JSON form strictly: unknown fields, unknown types
-// and data of the wrong shape are errors. It does not check names, order or
-// limits; call Validate for that.
-func (k *Key) UnmarshalJSON(b []byte) error {
-	var jk jsonKey
-	if err := strictJSON(b, &jk); err != nil {
-		return err
+func (jv rawValue) value() (sdk.Value, error) {
+	t, ok := typeByName[jv.Type]
+	if !ok {
+		return sdk.Value{}, fmt.Errorf("unknown type")
 	}
-	if jk.Values == nil || jk.Keys == nil {
-		return fmt.Errorf("key %q: \"values\" and \"keys\" must be present", jk.Name)
-	}
-	out := Key{Name: jk.Name, SubKeys: jk.Keys}
-	if len(out.SubKeys) == 0 {
-		out.SubKeys = nil
-	}
-	for _, jv := range jk.Values {
-		t, ok := typeByName[jv.Type]
-		if !ok {
-			return fmt.Errorf("key %q: value %q: unknown type %q", jk.Name, jv.Name, jv.Type)
+	v := sdk.Value{Name: jv.Name, Type: t}
+	d := jv.Data
+	var err error
+	switch t {
+	case sdk.String, sdk.ExpandString:
+		v.Str, err = jsonString(d)
+	case sdk.MultiString:
+		if len(d) == 0 || d[0] != '[' {
+			return v, fmt.Errorf("data is not a list of strings")
 		}
-		v := sdk.Value{Name: jv.Name, Type: t}
-		var err error
-		switch t {
-		case sdk.String, sdk.ExpandString:
-			err = strictJSON(jv.Data, &v.Str)
-		case sdk.MultiString:
-			err = strictJSON(jv.Data, &v.Strs)
-			if err == nil && v.Strs == nil {
-				err = fmt.Errorf("null is not a list of strings")
-			}
-			if len(v.Strs) == 0 {
-				v.Strs = nil
-			}
-		case sdk.DWord, sdk.QWord:
-			err = strictJSON(jv.Data, &v.Num)
-		default:
-			var s string
-			if err = strictJSON(jv.Data, &s); err == nil {
-				v.Bytes, err = hex.DecodeString(s)
-				if len(v.Bytes) == 0 {
-					v.Bytes = nil
-				}
+		err = json.Unmarshal(d, &v.Strs)
+		if len(v.Strs) == 0 {
+			v.Strs = nil
+		}
+	case sdk.DWord, sdk.QWord:
+		v.Num, err = strconv.ParseUint(string(d), 10, 64)
+	default:
+		var s string
+		if s, err = jsonString(d); err == nil {
+			v.Bytes, err = hex.DecodeString(s)
+			if len(v.Bytes) == 0 {
+				v.Bytes = nil
 			}
 		}
-		if err != nil {
-			return fmt.Errorf("key %q: %s value %q: data: %v", jk.Name, jv.Type, jv.Name, err)
-		}
-		out.Values = append(out.Values, v)
 	}
-	*k = out
-	return nil
+	if err != nil {
+		return v, fmt.Errorf("data: %v", err)
+	}
+	return v, nil
 }
 
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
+// jsonString reads a JSON string, quickly when it has no escapes.
+func jsonString(d []byte) (string, error) {
+	if len(d) >= 2 && d[0] == '"' && d[len(d)-1] == '"' && bytes.IndexByte(d, '\\') < 0 {
+		return string(d[1 : len(d)-1]), nil
 	}
-	if dec.More() {
-		return fmt.Errorf("trailing data")
+	if len(d) == 0 || d[0] != '"' {
+		return "", fmt.Errorf("data is not a string")
 	}
-	return nil
+	var s string
+	err := json.Unmarshal(d, &s)
+	return s, err
 }

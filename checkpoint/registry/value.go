@@ -2,7 +2,9 @@ package registry
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -149,4 +151,68 @@ func decodeValue(b []byte) (sdk.Value, error) {
 		return bad(fmt.Sprintf("type %d", typ))
 	}
 	return v, nil
+}
+
+// appendValueJSON appends the JSON form (see Key.AppendJSON) of a stored
+// value, reading the stored encoding in place.
+func appendValueJSON(b, raw []byte) ([]byte, error) {
+	bad := func(what string) ([]byte, error) {
+		return nil, fmt.Errorf("checkpoint: registry file holds a damaged value (%s)", what)
+	}
+	if len(raw) == 0 || raw[0] != valueFormat {
+		return bad("unknown format")
+	}
+	raw = raw[1:]
+	typ, n := binary.Uvarint(raw)
+	if n <= 0 {
+		return bad("type")
+	}
+	raw = raw[n:]
+	nl, n := binary.Uvarint(raw)
+	if n <= 0 || uint64(len(raw)-n) < nl {
+		return bad("name")
+	}
+	name, data := raw[n:n+int(nl)], raw[n+int(nl):]
+	tn, ok := typeNames[sdk.ValueType(typ)]
+	if !ok {
+		return bad(fmt.Sprintf("type %d", typ))
+	}
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, name)
+	b = append(b, `,"type":"`...)
+	b = append(b, tn...)
+	b = append(b, `","data":`...)
+	switch sdk.ValueType(typ) {
+	case sdk.String, sdk.ExpandString:
+		b = appendJSONString(b, data)
+	case sdk.MultiString:
+		cnt, n := binary.Uvarint(data)
+		if n <= 0 || cnt > uint64(len(data)) {
+			return bad("multi-string count")
+		}
+		data = data[n:]
+		b = append(b, '[')
+		for i := uint64(0); i < cnt; i++ {
+			l, n := binary.Uvarint(data)
+			if n <= 0 || uint64(len(data)-n) < l {
+				return bad("multi-string element")
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, data[n:n+int(l)])
+			data = data[n+int(l):]
+		}
+		b = append(b, ']')
+	case sdk.DWord, sdk.QWord:
+		if len(data) != 8 {
+			return bad("number")
+		}
+		b = strconv.AppendUint(b, binary.LittleEndian.Uint64(data), 10)
+	default:
+		b = append(b, '"')
+		b = hex.AppendEncode(b, data)
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
 }
