@@ -11,10 +11,10 @@ import (
 
 // snapshot is the local state of one checkpointed key or container.
 type snapshot struct {
-	rev      uint64        // registry or keystore revision it reflects
-	absent   bool          // the key or container does not exist
-	treeJSON []byte        // registry: the subtree in canonical JSON
-	material []byte        // crypto
+	rev      uint64 // registry or keystore revision it reflects
+	absent   bool   // the key or container does not exist
+	treeJSON []byte // registry: the subtree in canonical JSON
+	material []byte // crypto
 }
 
 // source is where a checkpoint's local data lives: the registry for a CPT,
