@@ -40,6 +40,15 @@ type Config struct {
 
 // Manager runs the checkpoints of the resources of one node. It is safe for
 // concurrent use; calls for one resource are serialised.
+//
+// The monitor calls, for each resource it brings online on this node,
+// Restore (before Online), StartOnline (then every change is stored, fenced
+// by the group's token) and Offline (a last copy, then stop), and
+// DeleteResource when the resource is deleted. The checkpoint control codes
+// arrive through Control, which a resource may call from inside any entry
+// point: the manager never calls into a resource. Serve answers recovery
+// requests addressed to this node and follows checkpoint lists that
+// operators change while a resource is online.
 type Manager struct {
 	cfg    Config
 	base   context.Context // ends at Close; bounds the savers

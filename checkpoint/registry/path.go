@@ -9,7 +9,18 @@ import (
 	"github.com/resmon/resmon/sdk"
 )
 
-// Limits, see the package documentation.
+// Limits, after Windows where practical, enforced on every write and on every
+// imported or restored tree with an error naming the key or value
+// (errors.Is(err, sdk.ErrInvalidParameter) holds for all of them). Key names
+// also may not contain '\' or control characters; value names may be ""
+// (the default value) but hold no control characters; strings must be valid
+// UTF-8 without NUL, and a multi-string element may not be empty (an empty
+// element ends a REG_MULTI_SZ in Windows). Value size counts UTF-8 bytes for
+// strings and bytes plus one per element for multi-strings.
+//
+// Paths are written with backslashes relative to the machine root
+// ("SOFTWARE\Onyone"); a leading "HKEY_LOCAL_MACHINE\" or "HKLM\" and a leading
+// or trailing backslash are accepted and dropped.
 const (
 	MaxKeyNameLen   = 255     // characters
 	MaxValueNameLen = 16383   // bytes of UTF-8
