@@ -19,6 +19,11 @@
 //	db/groups/<group>                  group record (Group)
 //	db/resources/<id>                  resource record (Resource); id is a GUID
 //	db/names/<lower-case name>         resource name → id, keeps names unique
+//	db/checkpoint-paths/<CPT|CPR>/<lower-case path>
+//	                                   resource id: the claim on a checkpointed path
+//	                                   (overlaps are refused atomically, see cpindex.go)
+//	db/checkpoint-numbers/<id>/00000001.CPT
+//	                                   the path of checkpoint 1 of resource <id>
 //	owners/<group>                     current owner of a group, bound to the owner's node
 //	                                   lease: {"node","time","lease"}; the key's
 //	                                   CreateRevision is the fencing token
@@ -34,7 +39,8 @@
 //	                                   the manifest, so a reader never sees a mix
 //	checkpoints/<id>/00000001.CPR      the same for a crypto checkpoint (payload encrypted)
 //	events/<unix-nanos>-<node>-<seq>   event log entry (Event), oldest first
-//	requests/<node>/...                requests addressed to one node (e.g. recovery)
+//	requests/<node>/recover-<uuid>     a checkpoint recovery request to the owner node,
+//	                                   and its answer
 //	meta/bootstrap                     which node created the database, and when
 //	meta/restore                       set when the database was restored from a backup
 //
