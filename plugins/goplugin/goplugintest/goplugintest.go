@@ -11,7 +11,6 @@ package goplugintest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"
+	"github.com/resmon/resmon/plugins/pluginstest"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/sdktest"
 )
@@ -57,13 +57,13 @@ func Target(t plugins.TypeSpec, o Options) sdktest.Target {
 	if o.DeadlockTimeout == 0 {
 		o.DeadlockTimeout = 30 * time.Second
 	}
-	return &target{spec: t, o: o, svc: &services{reg: sdktest.NewMemRegistry(), hosts: map[string]*sdktest.Host{}}}
+	return &target{spec: t, o: o, svc: pluginstest.NewHosts()}
 }
 
 type target struct {
 	spec plugins.TypeSpec
 	o    Options
-	svc  *services
+	svc  *pluginstest.Hosts
 
 	mu  sync.Mutex
 	dir string
@@ -96,8 +96,7 @@ func (t *target) Open(ctx context.Context, h *sdktest.Host, req sdk.OpenRequest)
 	if err != nil {
 		return nil, err
 	}
-	h.Reg = t.svc.reg
-	t.svc.add(req.ID, h)
+	t.svc.Add(req.ID, h)
 	in, err := d.Open(ctx, t.spec, plugins.ResourceSpec{
 		ID: req.ID, Name: req.Name, Properties: req.Properties,
 		DeadlockTimeout: t.o.DeadlockTimeout, SeparateMonitor: t.o.SeparateMonitor,
@@ -121,62 +120,4 @@ func (t *target) Close(ctx context.Context) error {
 		err = rerr
 	}
 	return err
-}
-
-// services routes each resource's callbacks to its sdktest.Host.
-type services struct {
-	reg *sdktest.MemRegistry
-
-	mu    sync.Mutex
-	hosts map[string]*sdktest.Host
-}
-
-var _ plugins.Services = (*services)(nil)
-
-func (s *services) add(id string, h *sdktest.Host) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hosts[id] = h
-}
-
-func (s *services) host(r plugins.Ref) (*sdktest.Host, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, ok := s.hosts[r.ID]
-	if !ok {
-		return nil, fmt.Errorf("%w: goplugintest: no host for resource %q", sdk.ErrNotFound, r.ID)
-	}
-	return h, nil
-}
-
-func (s *services) Log(r plugins.Ref, level sdk.LogLevel, msg string, kv ...any) {
-	if h, err := s.host(r); err == nil {
-		h.Log(level, msg, kv...)
-	}
-}
-
-func (s *services) Progress(ctx context.Context, r plugins.Ref, msg string) error {
-	h, err := s.host(r)
-	if err != nil {
-		return err
-	}
-	return h.Progress(ctx, msg)
-}
-
-func (s *services) Registry() sdk.Registry { return s.reg }
-
-func (s *services) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
-	h, err := s.host(r)
-	if err != nil {
-		return 0, err
-	}
-	return h.Control(ctx, code, in, out)
-}
-
-func (s *services) FencingToken(ctx context.Context, r plugins.Ref) (int64, error) {
-	h, err := s.host(r)
-	if err != nil {
-		return 0, err
-	}
-	return h.FencingToken(ctx)
 }
