@@ -14,36 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/internal/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// clusterdBinary builds cmd/clusterd once per test run.
 func clusterdBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "clusterd-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "clusterd")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/resmon/resmon/cmd/clusterd").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testbin.Build(t, "github.com/resmon/resmon/cmd/clusterd")
 }
 
 type syncBuffer struct {
