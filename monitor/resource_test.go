@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/internal/testbin"
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
@@ -18,33 +18,9 @@ import (
 	"github.com/resmon/resmon/quorum"
 )
 
-var guest = struct {
-	once sync.Once
-	path string
-	err  error
-}{}
-
-// testtypeWasm builds internal/testtype as a WASM module, once per test binary.
+// testtypeWasm is internal/testtype built as a WASM module.
 func testtypeWasm(t *testing.T) string {
-	t.Helper()
-	guest.once.Do(func() {
-		dir, err := os.MkdirTemp("", "monitor-test-")
-		if err != nil {
-			guest.err = err
-			return
-		}
-		guest.path = filepath.Join(dir, "testtype.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", guest.path, "./internal/testtype/cmd/testtype-wasm")
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			guest.err = fmt.Errorf("building the test guest: %v\n%s", err, out)
-		}
-	})
-	if guest.err != nil {
-		t.Fatal(guest.err)
-	}
-	return guest.path
+	return testbin.BuildWASM(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm")
 }
 
 // services routes progress reports to the monitor's resources, as the node does.

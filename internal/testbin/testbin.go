@@ -28,11 +28,16 @@ var (
 // "github.com/resmon/resmon/cmd/clusterd"), built on first use.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	return buildWith(t, pkg, "", nil)
+}
+
+func buildWith(t testing.TB, pkg, suffix string, flags []string, env ...string) string {
+	t.Helper()
 	mu.Lock()
-	b, ok := builds[pkg]
+	b, ok := builds[pkg+suffix]
 	if !ok {
 		b = &build{}
-		builds[pkg] = b
+		builds[pkg+suffix] = b
 	}
 	mu.Unlock()
 	b.once.Do(func() {
@@ -41,8 +46,11 @@ func Build(t testing.TB, pkg string) string {
 			b.err = err
 			return
 		}
-		b.path = filepath.Join(dir, path.Base(pkg))
-		if out, err := exec.Command("go", "build", "-o", b.path, pkg).CombinedOutput(); err != nil {
+		b.path = filepath.Join(dir, path.Base(pkg)+suffix)
+		args := append(append([]string{"build"}, flags...), "-o", b.path, pkg)
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
 			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
 	})
@@ -50,4 +58,11 @@ func Build(t testing.TB, pkg string) string {
 		t.Fatal(b.err)
 	}
 	return b.path
+}
+
+// BuildWASM returns the main package pkg built as a WASM resource type
+// (GOOS=wasip1 GOARCH=wasm, -buildmode=c-shared), built on first use.
+func BuildWASM(t testing.TB, pkg string) string {
+	t.Helper()
+	return buildWith(t, pkg, ".wasm", []string{"-buildmode=c-shared"}, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 }
