@@ -406,49 +406,44 @@ func hostRegDeleteKey(cs *callState, mem api.Memory, stack []uint64) {
 }
 
 func hostRegSubKeys(cs *callState, mem api.Memory, stack []uint64) {
-	key, _, st := cs.keyName(mem, stack, false)
-	if st != 0 {
-		ret(stack, st)
-		return
-	}
-	if st := cs.checkOut(mem, u32(stack[2]), u32(stack[3]), u32(stack[4])); st != 0 {
-		ret(stack, st)
-		return
-	}
-	keys, err := cs.registry().SubKeys(cs, key)
-	if err != nil {
-		ret(stack, cs.fail(err))
-		return
-	}
-	data, err := abi.EncodeStrList(keys)
-	if err != nil {
-		ret(stack, cs.fail(err))
-		return
-	}
-	ret(stack, cs.writeOut(mem, data, u32(stack[2]), u32(stack[3]), u32(stack[4])))
+	regList(cs, mem, stack, func(key string) ([]byte, error) {
+		keys, err := cs.registry().SubKeys(cs, key)
+		if err != nil {
+			return nil, err
+		}
+		return abi.EncodeStrList(keys)
+	})
 }
 
 func hostRegValues(cs *callState, mem api.Memory, stack []uint64) {
+	regList(cs, mem, stack, func(key string) ([]byte, error) {
+		vs, err := cs.registry().Values(cs, key)
+		if err != nil {
+			return nil, err
+		}
+		return abi.EncodeValues(vs)
+	})
+}
+
+// regList answers a registry listing import: the key path in, the caller's
+// out buffer checked before the registry is read, the encoded list out.
+func regList(cs *callState, mem api.Memory, stack []uint64, list func(key string) ([]byte, error)) {
 	key, _, st := cs.keyName(mem, stack, false)
 	if st != 0 {
 		ret(stack, st)
 		return
 	}
-	if st := cs.checkOut(mem, u32(stack[2]), u32(stack[3]), u32(stack[4])); st != 0 {
+	out, outCap, outLen := u32(stack[2]), u32(stack[3]), u32(stack[4])
+	if st := cs.checkOut(mem, out, outCap, outLen); st != 0 {
 		ret(stack, st)
 		return
 	}
-	vs, err := cs.registry().Values(cs, key)
+	data, err := list(key)
 	if err != nil {
 		ret(stack, cs.fail(err))
 		return
 	}
-	data, err := abi.EncodeValues(vs)
-	if err != nil {
-		ret(stack, cs.fail(err))
-		return
-	}
-	ret(stack, cs.writeOut(mem, data, u32(stack[2]), u32(stack[3]), u32(stack[4])))
+	ret(stack, cs.writeOut(mem, data, out, outCap, outLen))
 }
 
 func hostProcStart(cs *callState, mem api.Memory, stack []uint64) {
