@@ -11,10 +11,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/internal/config"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -114,7 +117,55 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 	if embedded != nil {
 		n.etcdErr = embedded.Err()
 	}
+	if err := n.openLocal(); err != nil {
+		return err
+	}
+	defer n.closeLocal()
 	return n.run(ctx)
+}
+
+// Node-local state under data_dir.
+const (
+	RegistryFile = "registry.db" // the node-local registry
+	KeystoreDir  = "keys"        // the node-local crypto key containers
+)
+
+// openLocal opens the node-local registry and keystore and the checkpoint
+// manager over them.
+func (n *node) openLocal() error {
+	reg, err := registry.Open(filepath.Join(n.cfg.Node.DataDir, RegistryFile))
+	if err != nil {
+		return err
+	}
+	ks, err := checkpoint.OpenKeystore(filepath.Join(n.cfg.Node.DataDir, KeystoreDir))
+	if err != nil {
+		reg.Close()
+		return err
+	}
+	key, err := n.cfg.CryptoKey()
+	if err != nil {
+		reg.Close()
+		return err
+	}
+	cpm, err := checkpoint.NewManager(checkpoint.Config{
+		Node: n.cfg.Node.Name, Store: n.store, Registry: reg, Keystore: ks, CryptoKey: key,
+		Log: n.log.Named("checkpoint"),
+	})
+	if err != nil {
+		reg.Close()
+		return err
+	}
+	n.registry, n.checkpoints = reg, cpm
+	return nil
+}
+
+func (n *node) closeLocal() {
+	if err := n.checkpoints.Close(); err != nil {
+		n.log.Warn("closing the checkpoint manager", "error", err)
+	}
+	if err := n.registry.Close(); err != nil {
+		n.log.Warn("closing the registry", "error", err)
+	}
 }
 
 type node struct {
@@ -123,6 +174,9 @@ type node struct {
 	store   *quorum.Store
 	cli     *clientv3.Client
 	etcdErr <-chan error
+
+	registry    *registry.Registry
+	checkpoints *checkpoint.Manager
 }
 
 func (n *node) event(kind, subject, msg string) {
@@ -153,6 +207,11 @@ func (n *node) run(ctx context.Context) error {
 	}
 
 	go n.trimEvents(ctx)
+	go func() {
+		if err := n.checkpoints.Serve(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("checkpoint requests stopped", "error", err)
+		}
+	}()
 
 	for {
 		m, err := n.join(ctx)
