@@ -440,6 +440,20 @@ func (m *Manager) Offline(ctx context.Context, res quorum.Resource) error {
 	return errors.Join(errs...)
 }
 
+// Abandon stops storing the checkpoints of res on this node without a last
+// save: the node has lost the group (it fenced itself, or another node owns
+// it now), so its registry may no longer be the truth. A later Restore
+// starts over.
+func (m *Manager) Abandon(res quorum.Resource) {
+	rs, err := m.lock(res.ID, res.Name, res.Group)
+	if err != nil {
+		return
+	}
+	rs.stopSavers()
+	rs.online, rs.restored = false, false
+	rs.mu.Unlock()
+}
+
 // DeleteResource stops the checkpoints of res on this node, without a last
 // save, and deletes the resource from the cluster database with all its
 // checkpoint data (rule 4). The node-local registry and keystore keep their

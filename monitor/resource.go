@@ -228,6 +228,13 @@ func (r *Resource) fail(reason error) {
 	r.onFail(Failure{Resource: r.rec.Name, State: ResourceFailed, Err: reason, At: time.Now()})
 }
 
+// markFailed marks a resource that could not be started (its checkpoints
+// could not be restored) Failed; no entry point ran, so none is called.
+func (r *Resource) markFailed() {
+	r.stopHealth()
+	r.setState(ResourceFailed)
+}
+
 // Close releases the instance; the resource must be offline or failed.
 func (r *Resource) Close(ctx context.Context) error {
 	r.stopHealth()

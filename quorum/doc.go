@@ -27,8 +27,14 @@
 //	owners/<group>                     current owner of a group, bound to the owner's node
 //	                                   lease: {"node","time","lease"}; the key's
 //	                                   CreateRevision is the fencing token
-//	state/groups/<group>               published group state (written by the owner)
-//	state/resources/<id>               published resource state (written by the owner)
+//	state/groups/<group>               published group state (GroupStatus, written by the
+//	                                   owner under its token): state, owner, token, desired
+//	                                   state, recent failovers, the handoff left on release
+//	state/resources/<id>               published resource state (ResourceStatus)
+//	control/groups/<group>             pending operator request to the group's owner
+//	                                   (GroupRequest: online, offline, move [node])
+//	control/resources/<group>/<id>     pending operator request for a resource
+//	                                   (ResourceRequest: online, offline, fail)
 //	checkpoints/<id>/00000001.CPT      manifest of registry checkpoint 1 of resource <id>:
 //	                                   format, size, chunks, sha256, generation, writer
 //	                                   node and token, time, and "restored" after a restore

@@ -71,6 +71,21 @@ func (k Keys) ResourceStates() string { return k.prefix + "state/resources/" }
 // ResourceState is the published state of a resource.
 func (k Keys) ResourceState(id string) string { return k.ResourceStates() + id }
 
+// GroupRequests is the prefix of pending operator requests to groups.
+func (k Keys) GroupRequests() string { return k.prefix + "control/groups/" }
+
+// GroupRequest is the pending operator request (online, offline, move) of a group.
+func (k Keys) GroupRequest(group string) string { return k.GroupRequests() + group }
+
+// AllResourceRequests is the prefix of pending operator requests to resources.
+func (k Keys) AllResourceRequests() string { return k.prefix + "control/resources/" }
+
+// ResourceRequests is the prefix of the pending resource requests of a group.
+func (k Keys) ResourceRequests(group string) string { return k.AllResourceRequests() + group + "/" }
+
+// ResourceRequest is the pending operator request (online, offline, fail) of a resource.
+func (k Keys) ResourceRequest(group, id string) string { return k.ResourceRequests(group) + id }
+
 // Checkpoints is the prefix of all checkpoint data.
 func (k Keys) Checkpoints() string { return k.prefix + "checkpoints/" }
 

@@ -19,7 +19,12 @@ import (
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/internal/config"
+	"github.com/resmon/resmon/monitor"
+	"github.com/resmon/resmon/plugins"
+	"github.com/resmon/resmon/plugins/goplugin"
+	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -128,6 +133,8 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 const (
 	RegistryFile = "registry.db" // the node-local registry
 	KeystoreDir  = "keys"        // the node-local crypto key containers
+	PluginDir    = "plugins"     // the go-plugin host's sockets and pinned binaries
+	WASMCacheDir = "wasm-cache"  // compiled WASM modules
 )
 
 // openLocal opens the node-local registry and keystore and the checkpoint
@@ -156,10 +163,41 @@ func (n *node) openLocal() error {
 		return err
 	}
 	n.registry, n.checkpoints = reg, cpm
+	mon, err := monitor.New(monitor.Config{
+		Node: n.cfg.Node.Name, Store: n.store, Checkpoints: checkpointsAdapter{cpm},
+		Drivers: map[string]monitor.DriverFactory{
+			quorum.KindPlugin: func(s plugins.Services) (plugins.Driver, error) {
+				return goplugin.New(goplugin.Config{Services: s, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Logger: n.log.Named("plugin")})
+			},
+			quorum.KindWASM: func(s plugins.Services) (plugins.Driver, error) {
+				return wasm.New(wasm.Config{Services: s, CacheDir: filepath.Join(n.cfg.Node.DataDir, WASMCacheDir)}), nil
+			},
+		},
+		Log:    n.log.Named("monitor"),
+		Events: n.event,
+	})
+	if err != nil {
+		cpm.Close()
+		reg.Close()
+		return err
+	}
+	n.monitor = mon
 	return nil
 }
 
+// checkpointsAdapter offers the checkpoint manager to the monitor.
+type checkpointsAdapter struct{ *checkpoint.Manager }
+
+func (a checkpointsAdapter) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+	return a.Manager.Control(ctx, checkpoint.Ref(r), code, in, out)
+}
+
 func (n *node) closeLocal() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.monitor.Close(ctx); err != nil {
+		n.log.Warn("stopping the plugin hosts", "error", err)
+	}
 	if err := n.checkpoints.Close(); err != nil {
 		n.log.Warn("closing the checkpoint manager", "error", err)
 	}
@@ -177,6 +215,7 @@ type node struct {
 
 	registry    *registry.Registry
 	checkpoints *checkpoint.Manager
+	monitor     *monitor.Monitor
 }
 
 func (n *node) event(kind, subject, msg string) {
@@ -221,22 +260,68 @@ func (n *node) run(ctx context.Context) error {
 			}
 			return err
 		}
+		fenced, err := n.serve(ctx, m)
+		if !fenced {
+			return err
+		}
+		n.log.Error("self-fenced: every resource was terminated; rejoining with a new lease")
+	}
+}
+
+// DrainTimeout bounds how long a stopping node waits for its groups to move
+// to other nodes before it terminates what is left and leaves.
+const DrainTimeout = 5 * time.Minute
+
+// serve runs the monitor for one membership. It returns fenced when the
+// node fenced itself and must rejoin; otherwise the node has stopped.
+func (n *node) serve(ctx context.Context, m *quorum.Member) (fenced bool, err error) {
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- n.runMonitor(runCtx, m) }()
+	select {
+	case <-ctx.Done():
+		n.log.Info("stopping: moving this node's groups to other nodes")
+		dctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+		if err := n.monitor.Drain(dctx); err != nil {
+			n.log.Warn("drain incomplete; terminating what is left", "error", err)
+		}
+		cancel()
+		cancelRun()
+		<-runErr
+		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.event("node.leave", n.cfg.Node.Name, "clusterd stopping")
+		err := m.Leave(lctx)
+		cancel()
+		if err != nil {
+			n.log.Warn("leaving the cluster", "error", err)
+		}
+		n.log.Info("left the cluster; lease revoked")
+		return false, nil
+	case err := <-n.etcdErr:
+		cancelRun()
+		<-runErr
+		return false, fmt.Errorf("embedded etcd failed: %w", err)
+	case err := <-runErr:
+		return true, err
+	}
+}
+
+// runMonitor runs the monitor until it fences or ctx ends, restarting it
+// after errors such as etcd being briefly unreachable at start.
+func (n *node) runMonitor(ctx context.Context, m *quorum.Member) error {
+	for {
+		err := n.monitor.Run(ctx, m)
+		if errors.Is(err, monitor.ErrFenced) || ctx.Err() != nil {
+			return err
+		}
+		n.log.Warn("monitor stopped; restarting it", "error", err)
 		select {
-		case <-ctx.Done():
-			lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			n.event("node.leave", n.cfg.Node.Name, "clusterd stopping")
-			err := m.Leave(lctx)
-			cancel()
-			if err != nil {
-				n.log.Warn("leaving the cluster", "error", err)
-			}
-			n.log.Info("left the cluster; lease revoked")
-			return nil
-		case err := <-n.etcdErr:
-			return fmt.Errorf("embedded etcd failed: %w", err)
 		case <-m.Fenced():
-			n.log.Error("self-fenced: no keepalive was confirmed before the deadline; rejoining with a new lease")
-			n.event("node.fenced", n.cfg.Node.Name, "lease deadline passed without a confirmed keepalive")
+			return monitor.ErrFenced
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
 		}
 	}
 }

@@ -1,0 +1,398 @@
+package monitor_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/monitor"
+	"github.com/resmon/resmon/plugins"
+	"github.com/resmon/resmon/plugins/wasm"
+	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/quorum/quorumtest"
+	"github.com/resmon/resmon/sdk"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+const engineCluster = "engine"
+
+// engine is an in-process cluster: one embedded etcd and monitors that each
+// have their own membership, registry and checkpoint manager, as clusterd
+// wires them. The multi-process tests in internal/daemon run the same with
+// real clusterd processes.
+type engine struct {
+	t     *testing.T
+	cli   *clientv3.Client
+	admin *quorum.Store
+	wasm  string
+	nodes map[string]*enode
+}
+
+type enode struct {
+	name    string
+	store   *quorum.Store
+	reg     *registry.Registry
+	cpm     *checkpoint.Manager
+	mon     *monitor.Monitor
+	member  *quorum.Member
+	life    context.CancelFunc // ends the membership without revoking it
+	runDone chan error
+	events  *eventLog
+}
+
+type eventLog struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (l *eventLog) add(kind, subject, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, kind+" "+subject+": "+msg)
+}
+
+func (l *eventLog) has(kind string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.list {
+		if strings.HasPrefix(e, kind+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+type cpAdapter struct{ *checkpoint.Manager }
+
+func (a cpAdapter) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+	return a.Manager.Control(ctx, checkpoint.Ref(r), code, in, out)
+}
+
+func newEngine(t *testing.T) *engine {
+	_, cli := quorumtest.Start(t)
+	admin, err := quorum.NewStore(cli, engineCluster, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &engine{t: t, cli: cli, admin: admin, wasm: testtypeWasm(t), nodes: map[string]*enode{}}
+	if err := admin.CreateType(ctxT(t), quorum.ResourceType{Name: "testtype", Kind: quorum.KindWASM, Path: e.wasm, Defaults: quorum.DefaultProperties()}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// fastProps are quick properties for tests.
+func fastProps() quorum.Properties {
+	p := quorum.DefaultProperties()
+	p.PendingTimeout = quorum.Duration(2 * time.Second)
+	p.LooksAlivePollInterval = quorum.Duration(20 * time.Millisecond)
+	p.IsAlivePollInterval = quorum.Duration(100 * time.Millisecond)
+	p.RestartDelay = quorum.Duration(10 * time.Millisecond)
+	p.DeadlockTimeout = quorum.Duration(5 * time.Second)
+	return p
+}
+
+func (e *engine) group(g quorum.Group) {
+	e.t.Helper()
+	if err := e.admin.CreateGroup(ctxT(e.t), g); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *engine) resource(r quorum.Resource) quorum.Resource {
+	e.t.Helper()
+	r, err := e.admin.CreateResource(ctxT(e.t), r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+func (e *engine) start(name string) *enode {
+	t := e.t
+	t.Helper()
+	st, err := quorum.NewStore(e.cli, engineCluster, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	reg, err := registry.Open(filepath.Join(dir, "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpm, err := checkpoint.NewManager(checkpoint.Config{Node: name, Store: st, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &enode{name: name, store: st, reg: reg, cpm: cpm, events: &eventLog{}}
+	log := hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Warn, Output: os.Stderr})
+	n.mon, err = monitor.New(monitor.Config{
+		Node: name, Store: st, Checkpoints: cpAdapter{cpm}, Log: log, Events: n.events.add,
+		Drivers: map[string]monitor.DriverFactory{quorum.KindWASM: func(s plugins.Services) (plugins.Driver, error) {
+			return wasm.New(wasm.Config{Services: s, CacheDir: filepath.Join(os.TempDir(), "resmon-monitor-test-cache")}), nil
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	life, cancel := context.WithCancel(context.Background())
+	n.life = cancel
+	n.member, err = st.Join(life, quorum.MemberConfig{Node: name, TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.runDone = make(chan error, 1)
+	runCtx, stop := context.WithCancel(context.Background())
+	go func() { n.runDone <- n.mon.Run(runCtx, n.member) }()
+	e.nodes[name] = n
+	t.Cleanup(func() {
+		stop()
+		<-n.runDone
+		n.mon.Close(context.Background())
+		cancel()
+		lctx, done := context.WithTimeout(context.Background(), 2*time.Second)
+		n.member.Leave(lctx)
+		done()
+		cpm.Close()
+		reg.Close()
+	})
+	return n
+}
+
+// waitGroup waits until the group's published status satisfies ok.
+func (e *engine) waitGroup(group string, what string, ok func(quorum.GroupStatus) bool) quorum.GroupStatus {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last quorum.GroupStatus
+	for time.Now().Before(deadline) {
+		st, err := e.admin.GroupStatus(ctxT(e.t), group)
+		if err == nil {
+			last = st
+			if ok(st) {
+				return st
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("group %q never became %s; last status %+v", group, what, last)
+	return last
+}
+
+func onlineOn(node string) func(quorum.GroupStatus) bool {
+	return func(st quorum.GroupStatus) bool {
+		return st.State == "Online" && st.Owner == node
+	}
+}
+
+const engKey = `SOFTWARE\Engine`
+
+func (e *engine) basicGroup(name string, preferred ...string) quorum.Resource {
+	g := quorum.DefaultGroup(name)
+	g.PreferredOwners, g.PersistentState = preferred, true
+	e.group(g)
+	return e.resource(quorum.Resource{
+		Name: name + "-app", Type: "testtype", Group: name, Properties: fastProps(),
+		RegistryCheckpoints: []string{engKey + `\` + name},
+		Private:             map[string]any{"RegistryKey": engKey + `\` + name},
+	})
+}
+
+// TestEngineOnlineMoveAndCheckpoint: a persistent group comes online on its
+// first preferred owner; an operator move takes it offline there, hands it
+// to the named node, which restores the checkpoint before Online (rules 3,
+// 12-14), and the fencing token grows with the new tenure.
+func TestEngineOnlineMoveAndCheckpoint(t *testing.T) {
+	e := newEngine(t)
+	res := e.basicGroup("g1", "n1", "n2", "n3")
+	n1, _, n3 := e.start("n1"), e.start("n2"), e.start("n3")
+	st := e.waitGroup("g1", "online on n1", onlineOn("n1"))
+
+	key := engKey + `\g1`
+	if err := n1.reg.SetValue(ctxT(t), key, "Setting", sdk.StringValue("Setting", "written on n1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.cpm.Flush(ctxT(t), res); err != nil {
+		t.Fatal(err)
+	}
+	req, err := e.admin.RequestGroup(ctxT(t), quorum.GroupRequest{Group: "g1", Action: quorum.RequestMove, Node: "n3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := e.waitGroup("g1", "online on n3", onlineOn("n3"))
+	if moved.Token <= st.Token {
+		t.Errorf("token after the move %d, want > %d", moved.Token, st.Token)
+	}
+	if moved.Request != req.ID {
+		t.Errorf("status request %q, want %q", moved.Request, req.ID)
+	}
+	if len(moved.Failovers) != 0 {
+		t.Errorf("an operator move counted as a failover: %v", moved.Failovers)
+	}
+	v, err := n3.reg.GetValue(ctxT(t), key, "Setting")
+	if err != nil || v.Str != "written on n1" {
+		t.Fatalf("n3's registry after the move: %+v %v (want the value checkpointed on n1)", v, err)
+	}
+	rs, err := e.admin.ResourceStatuses(ctxT(t))
+	if err != nil || rs[res.ID].State != "Online" || rs[res.ID].Node != "n3" || rs[res.ID].Token != moved.Token {
+		t.Fatalf("resource status %+v %v", rs[res.ID], err)
+	}
+	// A move to a node that is not up is refused with a message, not lost.
+	req, err = e.admin.RequestGroup(ctxT(t), quorum.GroupRequest{Group: "g1", Action: quorum.RequestMove, Node: "n9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = e.waitGroup("g1", "refusing the move", func(s quorum.GroupStatus) bool { return s.Request == req.ID })
+	if st.Owner != "n3" || !strings.Contains(st.Message, `"n9" is not up`) {
+		t.Fatalf("status after a move to a down node: %+v", st)
+	}
+}
+
+// TestEngineLeaseExpiry: when the owner's lease expires (it stops renewing
+// it, as a crashed node does), the next preferred owner takes the group,
+// restores its checkpoint and counts a failover (rule 11); the old owner
+// fenced itself and terminated its resources first.
+func TestEngineLeaseExpiry(t *testing.T) {
+	e := newEngine(t)
+	e.basicGroup("g1", "n1", "n2", "n3")
+	n1 := e.start("n1")
+	n2, _ := e.start("n2"), e.start("n3")
+	e.waitGroup("g1", "online on n1", onlineOn("n1"))
+	if err := n1.reg.SetValue(ctxT(t), engKey+`\g1`, "Before", sdk.DWordValue("Before", 7)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the value stored in etcd", func() bool {
+		return n1.cpm.Flush(ctxT(t), e.resByName("g1-app")) == nil && e.storedHas("g1-app", "Before")
+	})
+	n1.life() // stop renewing: n1 fences itself, its lease expires later
+	select {
+	case err := <-n1.runDone:
+		if !errors.Is(err, monitor.ErrFenced) {
+			t.Fatalf("n1's monitor returned %v, want ErrFenced", err)
+		}
+		n1.runDone <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("n1 did not fence itself")
+	}
+	st := e.waitGroup("g1", "online on n2", onlineOn("n2"))
+	if len(st.Failovers) != 1 {
+		t.Errorf("failovers %v, want one", st.Failovers)
+	}
+	if v, err := n2.reg.GetValue(ctxT(t), engKey+`\g1`, "Before"); err != nil || v.Num != 7 {
+		t.Fatalf("n2's registry: %+v %v", v, err)
+	}
+	if !n2.events.has("group.failover") {
+		t.Errorf("no group.failover event: %v", n2.events.list)
+	}
+}
+
+func (e *engine) resByName(name string) quorum.Resource {
+	e.t.Helper()
+	r, err := e.admin.ResourceByName(ctxT(e.t), name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r.Value
+}
+
+// storedHas reports whether the resource's first CPT holds a value named v.
+func (e *engine) storedHas(res, v string) bool {
+	r := e.resByName(res)
+	b, _, err := e.admin.GetCheckpoint(ctxT(e.t), r.ID, quorum.Registry, 1)
+	return err == nil && strings.Contains(string(b), `"`+v+`"`)
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestEngineRestartThenFailover: a resource whose health check fails is
+// restarted RestartThreshold times, then (RestartAction 2) the group fails
+// over to the next preferred owner.
+func TestEngineRestartThenFailover(t *testing.T) {
+	e := newEngine(t)
+	g := quorum.DefaultGroup("g1")
+	g.PreferredOwners, g.PersistentState = []string{"n1", "n2"}, true
+	e.group(g)
+	p := fastProps()
+	p.RestartThreshold = 2
+	e.resource(quorum.Resource{Name: "flaky", Type: "testtype", Group: "g1", Properties: p, PossibleOwners: []string{"n1", "n2"},
+		Private: map[string]any{"IsAlive": false, "LooksAlive": false}})
+	n1, _ := e.start("n1"), e.start("n2")
+	st := e.waitGroup("g1", "moved to n2", func(s quorum.GroupStatus) bool { return s.Owner == "n2" })
+	if len(st.Failovers) != 1 {
+		t.Errorf("failovers %v, want 1", st.Failovers)
+	}
+	if !n1.events.has("group.failover") {
+		t.Errorf("n1 recorded no group.failover handoff: %v", n1.events.list)
+	}
+}
+
+// TestEngineFailoverThreshold: past FailoverThreshold failovers within
+// FailoverPeriod the group stays Failed with an event (rule 15).
+func TestEngineFailoverThreshold(t *testing.T) {
+	e := newEngine(t)
+	e.start("n1")
+	e.start("n2")
+	n3 := e.start("n3")
+	waitFor(t, "three nodes up", func() bool { nodes, _ := e.admin.Nodes(ctxT(t)); return len(nodes) == 3 })
+	// The group appears while every node is up, so its first owner is n1.
+	g := quorum.DefaultGroup("g1")
+	g.PreferredOwners, g.PersistentState, g.FailoverThreshold = []string{"n1", "n2", "n3"}, true, 1
+	e.group(g)
+	p := fastProps()
+	p.RestartThreshold = 0
+	e.resource(quorum.Resource{Name: "broken", Type: "testtype", Group: "g1", Properties: p, Private: map[string]any{"FailIn": "Online"}})
+	st := e.waitGroup("g1", "failed on n3", func(s quorum.GroupStatus) bool { return s.State == "Failed" && s.Owner == "n3" })
+	if !strings.Contains(st.Message, "failover threshold") {
+		t.Errorf("message %q", st.Message)
+	}
+	if !n3.events.has("group.failover_threshold") {
+		t.Errorf("no threshold event: %v", n3.events.list)
+	}
+	// It stays there: no further move.
+	time.Sleep(200 * time.Millisecond)
+	if now, _ := e.admin.GroupStatus(ctxT(t), "g1"); now.Owner != "n3" || now.State != "Failed" {
+		t.Fatalf("group moved on past its threshold: %+v", now)
+	}
+}
+
+// TestEngineDrain: Drain hands the group to the next owner and the node ends
+// owning nothing.
+func TestEngineDrain(t *testing.T) {
+	e := newEngine(t)
+	e.basicGroup("g1", "n1", "n2")
+	n1, _ := e.start("n1"), e.start("n2")
+	e.waitGroup("g1", "online on n1", onlineOn("n1"))
+	if err := n1.mon.Drain(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if o := n1.mon.Owned(); len(o) != 0 {
+		t.Fatalf("n1 still owns %v", o)
+	}
+	st := e.waitGroup("g1", "online on n2", onlineOn("n2"))
+	if st.Handoff != nil || len(st.Failovers) != 0 {
+		t.Errorf("after a drain: %+v", st)
+	}
+}
