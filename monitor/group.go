@@ -184,9 +184,11 @@ func (g *groupRunner) reconcile(ctx context.Context) time.Duration {
 		return 0
 	default:
 	}
-	if !strings.EqualFold(f.target(v.Status), g.m.cfg.Node) {
+	target := f.target(v.Status)
+	if !strings.EqualFold(target, g.m.cfg.Node) {
 		return 0
 	}
+	g.log.Debug("this node is the group's next owner; acquiring", "last_owner", v.Status.Owner, "handoff", v.Status.Handoff, "up", f.up)
 	o, err := g.m.cfg.Store.Acquire(ctx, f.member, g.name)
 	if errors.Is(err, quorum.ErrOwned) {
 		return 0

@@ -178,7 +178,7 @@ func (m *Monitor) Run(ctx context.Context, member *quorum.Member) error {
 				return ctx.Err()
 			}
 			m.mu.Lock()
-			if ev.Up {
+			if ev.Up && !ev.Info.Draining {
 				m.up[ev.Node] = true
 			} else {
 				delete(m.up, ev.Node)
@@ -223,7 +223,13 @@ func (m *Monitor) Run(ctx context.Context, member *quorum.Member) error {
 func (m *Monitor) Drain(ctx context.Context) error {
 	m.mu.Lock()
 	m.draining = true
+	member := m.member
 	m.mu.Unlock()
+	if member != nil {
+		if err := member.SetDraining(ctx); err != nil {
+			m.log.Warn("could not mark this node draining; other nodes may choose it for a moment", "error", err)
+		}
+	}
 	m.pokeAll()
 	for {
 		m.mu.Lock()

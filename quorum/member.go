@@ -82,6 +82,9 @@ type NodeInfo struct {
 	Started time.Time        `json:"started"`
 	Lease   clientv3.LeaseID `json:"-"`
 	TTL     Duration         `json:"ttl"` // granted lease TTL
+	// Draining is set while the node's clusterd stops: it moves its groups
+	// away and must not be given any.
+	Draining bool `json:"draining,omitempty"`
 }
 
 type nodeInfoJSON NodeInfo
@@ -342,6 +345,34 @@ func (s *Store) createPresence(ctx context.Context, m *Member, replace bool) err
 	return fmt.Errorf("quorum: node %q: presence key %s kept changing while joining", m.node, key)
 }
 
+// SetDraining marks the node's presence as draining, so other nodes stop
+// choosing it as a group's next owner while it moves its groups away.
+func (m *Member) SetDraining(ctx context.Context) error {
+	if err := m.live(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.info.Draining = true
+	info := m.info
+	m.mu.Unlock()
+	val, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	key := m.s.keys.Node(m.node)
+	resp, err := m.s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.LeaseValue(key), "=", m.lease)).
+		Then(clientv3.OpPut(key, string(val), clientv3.WithLease(m.lease))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("quorum: node %q: marking presence draining: %w", m.node, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w: node %q: presence key is not ours any more", ErrLeaseLost, m.node)
+	}
+	return nil
+}
+
 // keepLoop sends a keepalive every interval (sooner after a failure) until
 // stopped, and reports acknowledged ones to the watchdog.
 func (m *Member) keepLoop(ctx context.Context) {
@@ -519,7 +550,11 @@ func (m *Member) Margin() time.Duration { return m.margin }
 func (m *Member) Node() string { return m.node }
 
 // Info is the presence record the member published.
-func (m *Member) Info() NodeInfo { return m.info }
+func (m *Member) Info() NodeInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.info
+}
 
 // live reports an error unless the member still holds its lease.
 func (m *Member) live() error {
@@ -570,7 +605,9 @@ type NodeEvent struct {
 	Info NodeInfo
 }
 
-// WatchNodes first reports every current member as Up, then every change.
+// WatchNodes first reports every current member as Up, then every change;
+// a change of a node's record (it starts draining) is reported as Up again
+// with the new Info.
 // After a watch interruption it re-lists and reports the difference, so no
 // transition is lost (brief flaps may be merged). The channel closes when ctx ends.
 func (s *Store) WatchNodes(ctx context.Context) <-chan NodeEvent {
@@ -632,7 +669,7 @@ func (s *Store) WatchNodes(ctx context.Context) <-chan NodeEvent {
 								return
 							}
 						}
-					case ev.IsCreate() || !up[name]:
+					default: // created, or changed (draining)
 						up[name] = true
 						if !send(NodeEvent{Node: name, Up: true, Info: s.decodeNode(ev.Kv)}) {
 							cancel()

@@ -33,6 +33,11 @@ import (
 //	CheckpointKey   string  Online adds this registry checkpoint (host-handled code)
 //	                        and reads the list back with GET, from inside Online
 //	RegistryKey     string  Online writes value "Started" (QWORD unix nanos) here
+//	CounterKey      string  Online reads DWORD "Count" here (0 when missing) and
+//	                        writes Count+1: with the key checkpointed, the count
+//	                        goes on across nodes only if each restore worked
+//	WitnessFile     string  each Online, Offline and Terminate appends a line
+//	                        "<entry> <fencing token> <pid> <unix nanos>" here
 type Type struct{}
 
 var _ sdk.ResourceType = Type{}
@@ -59,6 +64,7 @@ type Resource struct {
 	mu         sync.Mutex
 	online     bool
 	terminated bool
+	token      int64         // of the tenure that last brought it online
 	stop       chan struct{} // closed by Terminate
 }
 
@@ -96,8 +102,36 @@ func (r *Resource) misbehave(ctx context.Context, entry string) error {
 	return nil
 }
 
+// witness appends an entry-point line to the WitnessFile, if any.
+func (r *Resource) witness(ctx context.Context, entry string) {
+	path := strProp(r.req.Properties, "WitnessFile", "")
+	if path == "" {
+		return
+	}
+	// Online records the token of its tenure: after a fence the host
+	// rightly refuses to hand it out, yet Terminate must still name it.
+	r.mu.Lock()
+	if entry == "online" {
+		r.token, _ = r.host.FencingToken(ctx)
+	}
+	tok := r.token
+	r.mu.Unlock()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		r.host.Log(sdk.LevelError, "witness file", "error", err.Error())
+		return
+	}
+	fmt.Fprintf(f, "%s %d %d %d\n", entry, tok, os.Getpid(), time.Now().UnixNano())
+	f.Close()
+}
+
 // Online implements sdk.Resource.
 func (r *Resource) Online(ctx context.Context) error {
+	r.mu.Lock()
+	if r.terminated { // a restart after Terminate: a fresh stop channel
+		r.terminated, r.stop = false, make(chan struct{})
+	}
+	r.mu.Unlock()
 	if err := r.misbehave(ctx, "Online"); err != nil {
 		return err
 	}
@@ -138,6 +172,18 @@ func (r *Resource) Online(ctx context.Context) error {
 			return fmt.Errorf("writing registry: %w", err)
 		}
 	}
+	if key := strProp(p, "CounterKey", ""); key != "" {
+		n := uint64(0)
+		if v, err := r.host.Registry().GetValue(ctx, key, "Count"); err == nil {
+			n = v.Num
+		} else if !errors.Is(err, sdk.ErrNotFound) {
+			return fmt.Errorf("reading the counter: %w", err)
+		}
+		if err := r.host.Registry().SetValue(ctx, key, "Count", sdk.DWordValue("Count", uint32(n+1))); err != nil {
+			return fmt.Errorf("writing the counter: %w", err)
+		}
+	}
+	r.witness(ctx, "online")
 	r.mu.Lock()
 	r.online = true
 	r.mu.Unlock()
@@ -150,6 +196,7 @@ func (r *Resource) Offline(ctx context.Context) error {
 	if err := r.misbehave(ctx, "Offline"); err != nil {
 		return err
 	}
+	r.witness(ctx, "offline")
 	r.mu.Lock()
 	r.online = false
 	r.mu.Unlock()
@@ -157,7 +204,8 @@ func (r *Resource) Offline(ctx context.Context) error {
 }
 
 // Terminate implements sdk.Resource: it releases any entry point that hangs.
-func (r *Resource) Terminate(context.Context) error {
+func (r *Resource) Terminate(ctx context.Context) error {
+	r.witness(ctx, "terminate")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.terminated {
