@@ -321,10 +321,7 @@ func (g *groupRunner) open(ctx context.Context, f facts, h *hosted) {
 	case g.m.drivers[typ.Kind] == nil:
 		err = fmt.Errorf("resource type %q has kind %q, which this node cannot load", rec.Type, typ.Kind)
 	default:
-		inst, err = g.m.drivers[typ.Kind].Open(ctx, plugins.TypeSpec{
-			Name: typ.Name, Kind: typ.Kind, Path: typ.Path, SHA256: typ.SHA256,
-			MemoryLimitPages: typ.MemoryLimitPages, Commands: typ.Capabilities.Commands, Dirs: typ.Capabilities.Dirs,
-		}, plugins.ResourceSpec{
+		inst, err = g.m.drivers[typ.Kind].Open(ctx, typeSpec(typ), plugins.ResourceSpec{
 			ID: rec.ID, Name: rec.Name, Properties: rec.Private,
 			SeparateMonitor: rec.Properties.SeparateMonitor, DeadlockTimeout: rec.Properties.DeadlockTimeout.D(),
 		})

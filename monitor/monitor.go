@@ -161,6 +161,11 @@ func (m *Monitor) Run(ctx context.Context, member *quorum.Member) error {
 		wg.Wait()
 	}()
 	m.syncRunners(rctx, &wg)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.preload(rctx)
+	}()
 	resync := time.NewTicker(m.cfg.Resync)
 	defer resync.Stop()
 	for {
@@ -301,6 +306,38 @@ func (m *Monitor) loadDB(ctx context.Context) error {
 		m.res[r.Value.ID] = r.Value
 	}
 	return nil
+}
+
+// preload loads every resource type whose driver can load ahead of use, so
+// a failover to this node does not wait for a module to compile.
+func (m *Monitor) preload(ctx context.Context) {
+	m.mu.Lock()
+	types := make([]quorum.ResourceType, 0, len(m.types))
+	for _, t := range m.types {
+		types = append(types, t)
+	}
+	m.mu.Unlock()
+	for _, t := range types {
+		l, ok := m.drivers[t.Kind].(plugins.Loader)
+		if !ok {
+			continue
+		}
+		start := time.Now()
+		if err := l.Load(ctx, typeSpec(t)); err != nil {
+			if ctx.Err() == nil {
+				m.log.Warn("resource type cannot be loaded; its resources will fail to open", "type", t.Name, "error", err)
+			}
+			continue
+		}
+		m.log.Debug("resource type loaded", "type", t.Name, "took", time.Since(start))
+	}
+}
+
+func typeSpec(t quorum.ResourceType) plugins.TypeSpec {
+	return plugins.TypeSpec{
+		Name: t.Name, Kind: t.Kind, Path: t.Path, SHA256: t.SHA256,
+		MemoryLimitPages: t.MemoryLimitPages, Commands: t.Capabilities.Commands, Dirs: t.Capabilities.Dirs,
+	}
 }
 
 // syncRunners starts a runner for every group and stops those of deleted groups.

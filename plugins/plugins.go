@@ -102,3 +102,10 @@ type Driver interface {
 	// Close stops every plugin process / runtime the driver started.
 	Close(ctx context.Context) error
 }
+
+// Loader is an optional capability of a Driver: it prepares a type ahead
+// of its first Open (a WASM module is compiled), so the monitor can load
+// every type at start and keep that cost out of failovers.
+type Loader interface {
+	Load(ctx context.Context, t TypeSpec) error
+}

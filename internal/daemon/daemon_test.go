@@ -20,7 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func clusterdBinary(t *testing.T) string {
+func clusterdBinary(t testing.TB) string {
 	return testbin.Build(t, "github.com/resmon/resmon/cmd/clusterd")
 }
 
@@ -42,7 +42,7 @@ func (s *syncBuffer) String() string {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

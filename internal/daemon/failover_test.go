@@ -37,7 +37,7 @@ data_dir = "%s"
 level = "debug"
 [quorum]
 mode = "external"
-lease_ttl = "1s"
+%s
 [quorum.external]
 endpoints = ["%s"]
 `
@@ -46,12 +46,11 @@ const mpKey = `SOFTWARE\resmon-test\app`
 
 // mpSpec is the cluster database the first node bootstraps: one group
 // "app" with one resource "app" of the go-plugin test type.
-func mpSpec(typePath, witness, group, private, props string) string {
+func mpSpec(typeTOML, witness, group, private, props string) string {
 	return fmt.Sprintf(`
 [[resource_type]]
 name = "testtype"
-kind = "plugin"
-path = %q
+%s
 
 [[group]]
 name = "app"
@@ -73,11 +72,11 @@ restart_delay = "50ms"
 CounterKey = %q
 WitnessFile = %q
 %s
-`, typePath, group, mpKey, props, mpKey, witness, private)
+`, typeTOML, group, mpKey, props, mpKey, witness, private)
 }
 
 type mpCluster struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	dir     string
 	etcd    string
@@ -85,6 +84,8 @@ type mpCluster struct {
 	spec    string
 	witness string
 	nodes   map[string]*mpNode
+	// quorumTOML overrides [quorum] settings (lease_ttl…) for every node.
+	quorumTOML string
 }
 
 type mpNode struct {
@@ -95,7 +96,14 @@ type mpNode struct {
 	exited chan error
 }
 
-func newMPCluster(t *testing.T, group, private, props string) *mpCluster {
+func newMPCluster(t testing.TB, group, private, props string) *mpCluster {
+	plugin := testbin.Build(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin")
+	return newMPClusterOf(t, fmt.Sprintf("kind = \"plugin\"\npath = %q", plugin), "", group, private, props)
+}
+
+// newMPClusterOf is newMPCluster with the test type given as TOML lines
+// (kind, path, capabilities) and extra [quorum] lines for every node.
+func newMPClusterOf(t testing.TB, typeTOML, quorumTOML, group, private, props string) *mpCluster {
 	member, cli := quorumtest.Start(t)
 	store, err := quorum.NewStore(cli, "fo", nil)
 	if err != nil {
@@ -103,9 +111,11 @@ func newMPCluster(t *testing.T, group, private, props string) *mpCluster {
 	}
 	dir := t.TempDir()
 	c := &mpCluster{t: t, bin: clusterdBinary(t), dir: dir, etcd: member.Endpoints()[0], store: store,
-		witness: filepath.Join(dir, "witness"), nodes: map[string]*mpNode{}}
-	plugin := testbin.Build(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin")
-	c.spec = mpSpec(plugin, c.witness, group, private, props)
+		witness: filepath.Join(dir, "witness"), nodes: map[string]*mpNode{}, quorumTOML: quorumTOML}
+	if strings.Contains(typeTOML, `"wasm"`) { // the sandbox may write the witness
+		typeTOML += fmt.Sprintf("\n[resource_type.capabilities]\ndirs = [%q]", dir)
+	}
+	c.spec = mpSpec(typeTOML, c.witness, group, private, props)
 	return c
 }
 
@@ -122,7 +132,11 @@ func (c *mpCluster) start(name string) *mpNode {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.RemoveAll(data) })
-		cfg := fmt.Sprintf(mpNodeConfig, name, data, c.etcd)
+		q := c.quorumTOML
+		if q == "" {
+			q = `lease_ttl = "1s"`
+		}
+		cfg := fmt.Sprintf(mpNodeConfig, name, data, q, c.etcd)
 		if name == "node1" {
 			cfg += c.spec
 		}
