@@ -3,6 +3,7 @@ package monitor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -394,5 +395,73 @@ func TestEngineDrain(t *testing.T) {
 	st := e.waitGroup("g1", "online on n2", onlineOn("n2"))
 	if st.Handoff != nil || len(st.Failovers) != 0 {
 		t.Errorf("after a drain: %+v", st)
+	}
+}
+
+// witnessTimes reads a testtype witness file: entry → unix nanos of each line.
+func witnessTimes(t *testing.T, path string) map[string][]int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string][]int64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var entry string
+		var tok, pid, at int64
+		if _, err := fmt.Sscan(line, &entry, &tok, &pid, &at); err == nil {
+			out[entry] = append(out[entry], at)
+		}
+	}
+	return out
+}
+
+// TestEngineDependencies: resources come online bottom-up (an AND of
+// OR-groups), a failed provider takes its dependents offline first and they
+// return after it restarts, and the group goes offline top-down (rules
+// 12 and 14).
+func TestEngineDependencies(t *testing.T) {
+	e := newEngine(t)
+	dir := t.TempDir()
+	if err := e.admin.CreateType(ctxT(t), quorum.ResourceType{Name: "witnessed", Kind: quorum.KindWASM, Path: e.wasm,
+		Defaults: quorum.DefaultProperties(), Capabilities: quorum.Capabilities{Dirs: []string{dir}}}); err != nil {
+		t.Fatal(err)
+	}
+	g := quorum.DefaultGroup("g1")
+	g.PreferredOwners, g.PersistentState = []string{"n1"}, true
+	e.group(g)
+	mk := func(name string, deps [][]string) quorum.Resource {
+		return e.resource(quorum.Resource{Name: name, Type: "witnessed", Group: "g1", Properties: fastProps(), Dependencies: deps,
+			Private: map[string]any{"WitnessFile": filepath.Join(dir, name)}})
+	}
+	disk := mk("disk", nil)
+	mk("ip-a", nil)
+	mk("ip-b", nil)
+	mk("app", [][]string{{"disk"}, {"ip-a", "ip-b"}})
+	e.start("n1")
+	e.waitGroup("g1", "online", onlineOn("n1"))
+	w := func(n string) map[string][]int64 { return witnessTimes(t, filepath.Join(dir, n)) }
+	app, dk, ipa, ipb := w("app"), w("disk"), w("ip-a"), w("ip-b")
+	if app["online"][0] < dk["online"][0] || app["online"][0] < min(ipa["online"][0], ipb["online"][0]) {
+		t.Fatalf("app came online before its providers: app %v disk %v ip-a %v ip-b %v", app, dk, ipa, ipb)
+	}
+
+	if _, err := e.admin.RequestResource(ctxT(t), quorum.ResourceRequest{Resource: disk.ID, Action: quorum.RequestFail}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "app back online after the disk restarted", func() bool { return len(w("app")["online"]) == 2 })
+	app, dk = w("app"), w("disk")
+	if len(app["offline"]) != 1 || app["offline"][0] > dk["online"][1] || app["online"][1] < dk["online"][1] {
+		t.Fatalf("failed provider: app %v disk %v (want app offline, disk restarted, then app online)", app, dk)
+	}
+	e.waitGroup("g1", "online again", onlineOn("n1"))
+
+	if _, err := e.admin.RequestGroup(ctxT(t), quorum.GroupRequest{Group: "g1", Action: quorum.RequestOffline}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitGroup("g1", "offline", func(s quorum.GroupStatus) bool { return s.State == "Offline" && s.Desired == quorum.DesiredOffline })
+	app, dk = w("app"), w("disk")
+	if len(dk["offline"]) != 1 || app["offline"][1] > dk["offline"][0] {
+		t.Fatalf("offline order: app %v disk %v (want app before disk)", app, dk)
 	}
 }
