@@ -465,3 +465,43 @@ func TestEngineDependencies(t *testing.T) {
 		t.Fatalf("offline order: app %v disk %v (want app before disk)", app, dk)
 	}
 }
+
+// TestEngineRestartActions: RestartAction 0 leaves a failed resource Failed
+// until RetryPeriodOnFailure, then tries again; RestartAction 1 restarts it
+// past the threshold too, but never fails the group over.
+func TestEngineRestartActions(t *testing.T) {
+	e := newEngine(t)
+	dir := t.TempDir()
+	if err := e.admin.CreateType(ctxT(t), quorum.ResourceType{Name: "witnessed", Kind: quorum.KindWASM, Path: e.wasm,
+		Defaults: quorum.DefaultProperties(), Capabilities: quorum.Capabilities{Dirs: []string{dir}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		group  string
+		action int
+	}{{"none", quorum.RestartNone}, {"only", quorum.RestartOnly}} {
+		g := quorum.DefaultGroup(tc.group)
+		g.PreferredOwners, g.PersistentState = []string{"n1", "n2"}, true
+		e.group(g)
+		p := fastProps()
+		p.RestartAction, p.RestartThreshold = tc.action, 1
+		p.RetryPeriodOnFailure = quorum.Duration(300 * time.Millisecond)
+		e.resource(quorum.Resource{Name: tc.group, Type: "witnessed", Group: tc.group, Properties: p,
+			Private: map[string]any{"IsAlive": false, "LooksAlive": false, "WitnessFile": filepath.Join(dir, tc.group)}})
+	}
+	e.start("n1")
+	e.start("n2")
+	for _, g := range []string{"none", "only"} {
+		waitFor(t, g+" brought online three times", func() bool { return len(witnessTimes(t, filepath.Join(dir, g))["online"]) >= 3 })
+		if st, _ := e.admin.GroupStatus(ctxT(t), g); st.Owner != "n1" || len(st.Failovers) != 0 {
+			t.Errorf("group %s left its node: %+v", g, st)
+		}
+	}
+	// RestartAction 0: every retry waited RetryPeriodOnFailure.
+	on := witnessTimes(t, filepath.Join(dir, "none"))["online"]
+	for i := 1; i < len(on); i++ {
+		if gap := time.Duration(on[i] - on[i-1]); gap < 300*time.Millisecond {
+			t.Errorf("RestartAction 0 retried after %s, before RetryPeriodOnFailure", gap)
+		}
+	}
+}
