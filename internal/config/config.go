@@ -53,6 +53,13 @@ type Node struct {
 	// Admin is the node admin API address, "unix:PATH" or "tcp:HOST:PORT";
 	// default unix:<data_dir>/admin.sock. See AdminAddr.
 	Admin string `toml:"admin"`
+	// AdminCert, AdminKey and AdminCA turn on mutual TLS for a tcp: admin
+	// address: the node's certificate and key, and the CA whose client
+	// certificates it accepts (also the CA the cluster CLI trusts). All three
+	// or none; without them a tcp: address must be a loopback address.
+	AdminCert string `toml:"admin_cert"`
+	AdminKey  string `toml:"admin_key"`
+	AdminCA   string `toml:"admin_ca"`
 }
 
 // Log is the [log] table.
@@ -312,6 +319,9 @@ func (c *Config) resolve(dir string) {
 	}
 	abs(&c.Cluster.CryptoKeyFile)
 	abs(&c.Node.DataDir)
+	abs(&c.Node.AdminCert)
+	abs(&c.Node.AdminKey)
+	abs(&c.Node.AdminCA)
 	if rest, ok := strings.CutPrefix(c.Node.Admin, "unix:"); ok {
 		abs(&rest)
 		c.Node.Admin = "unix:" + rest

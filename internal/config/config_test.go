@@ -481,3 +481,14 @@ func TestEncodeRoundTrip(t *testing.T) {
 		t.Errorf("round trip differs:\n%+v\n%+v", back, c)
 	}
 }
+
+func TestAdminTLSFilesAreRelativeToTheFile(t *testing.T) {
+	data := "[node]\nname = \"n\"\nadmin = \"tcp:10.0.0.1:7401\"\nadmin_cert = \"tls/node.pem\"\nadmin_key = \"/etc/k.pem\"\nadmin_ca = \"ca.pem\"\n"
+	c, err := Parse("/etc/resmon/cluster.toml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Node.AdminCert != "/etc/resmon/tls/node.pem" || c.Node.AdminKey != "/etc/k.pem" || c.Node.AdminCA != "/etc/resmon/ca.pem" {
+		t.Fatalf("admin TLS files: %q %q %q", c.Node.AdminCert, c.Node.AdminKey, c.Node.AdminCA)
+	}
+}

@@ -51,6 +51,8 @@ func (c *Config) checkNode(ps *problems) {
 	}
 	if _, _, err := c.Node.AdminAddr(); err != nil {
 		ps.add("node", "admin", "%v", err)
+	} else {
+		c.checkAdminTLS(ps)
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":
@@ -696,6 +698,29 @@ func (n Node) AdminAddr() (network, address string, err error) {
 		return "tcp", addr, nil
 	}
 	return "", "", fmt.Errorf("%q: expected unix:PATH or tcp:HOST:PORT", n.Admin)
+}
+
+// checkAdminTLS checks admin_cert, admin_key and admin_ca against node.admin.
+func (c *Config) checkAdminTLS(ps *problems) {
+	n := c.Node
+	network, addr, _ := n.AdminAddr()
+	set := 0
+	for _, f := range []string{n.AdminCert, n.AdminKey, n.AdminCA} {
+		if f != "" {
+			set++
+		}
+	}
+	switch {
+	case set > 0 && set < 3:
+		ps.add("node", "admin_cert", "admin_cert, admin_key and admin_ca go together: set all three or none")
+	case set == 3 && network == "unix":
+		ps.add("node", "admin_cert", "mutual TLS applies to a tcp: admin address; %q is a unix socket, guarded by its file mode", n.Admin)
+	case set == 0 && network == "tcp":
+		host, _, _ := net.SplitHostPort(addr)
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			ps.add("node", "admin", "%q is reachable from other machines: set admin_cert, admin_key and admin_ca (mutual TLS), or listen on a loopback address", n.Admin)
+		}
+	}
 }
 
 func deref[T any](p *T, def T) T {

@@ -348,6 +348,17 @@ func TestNodeSection(t *testing.T) {
 		{"admin unix", "[node]\nname = \"n\"\nadmin = \"unix:\"\n", []string{
 			`cluster.toml: node: admin: "unix:": the socket path is missing`,
 		}},
+		{"admin tcp without TLS", "[node]\nname = \"n\"\nadmin = \"tcp:0.0.0.0:7401\"\n", []string{
+			`cluster.toml: node: admin: "tcp:0.0.0.0:7401" is reachable from other machines: set admin_cert, admin_key and admin_ca (mutual TLS), or listen on a loopback address`,
+		}},
+		{"admin tcp loopback without TLS", "[node]\nname = \"n\"\nadmin = \"tcp:[::1]:7401\"\n", nil},
+		{"admin tcp with TLS", "[node]\nname = \"n\"\nadmin = \"tcp:10.0.0.1:7401\"\nadmin_cert = \"c.pem\"\nadmin_key = \"k.pem\"\nadmin_ca = \"ca.pem\"\n", nil},
+		{"admin TLS incomplete", "[node]\nname = \"n\"\nadmin = \"tcp:10.0.0.1:7401\"\nadmin_cert = \"c.pem\"\n", []string{
+			`cluster.toml: node: admin_cert: admin_cert, admin_key and admin_ca go together: set all three or none`,
+		}},
+		{"admin TLS on a socket", "[node]\nname = \"n\"\nadmin = \"unix:/run/a.sock\"\nadmin_cert = \"c.pem\"\nadmin_key = \"k.pem\"\nadmin_ca = \"ca.pem\"\n", []string{
+			`cluster.toml: node: admin_cert: mutual TLS applies to a tcp: admin address; "unix:/run/a.sock" is a unix socket, guarded by its file mode`,
+		}},
 		{"name", "[node]\nname = \"..\"\n", []string{
 			`cluster.toml: node: name: ".." is not a usable name`,
 		}},

@@ -126,6 +126,11 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 		return err
 	}
 	defer n.closeLocal()
+	stopAdmin, err := n.startAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	return n.run(ctx)
 }
 
