@@ -212,11 +212,11 @@ func (e *engine) basicGroup(name string, preferred ...string) quorum.Resource {
 	})
 }
 
-// TestEngineOnlineMoveAndCheckpoint: a persistent group comes online on its
+// TestRule11OperatorMove: a persistent group comes online on its
 // first preferred owner; an operator move takes it offline there, hands it
 // to the named node, which restores the checkpoint before Online (rules 3,
 // 12-14), and the fencing token grows with the new tenure.
-func TestEngineOnlineMoveAndCheckpoint(t *testing.T) {
+func TestRule11OperatorMove(t *testing.T) {
 	e := newEngine(t)
 	res := e.basicGroup("g1", "n1", "n2", "n3")
 	n1, _, n3 := e.start("n1"), e.start("n2"), e.start("n3")
@@ -262,11 +262,11 @@ func TestEngineOnlineMoveAndCheckpoint(t *testing.T) {
 	}
 }
 
-// TestEngineLeaseExpiry: when the owner's lease expires (it stops renewing
+// TestRule11NodeInactive_Rule13NextPreferredOwner: when the owner's lease expires (it stops renewing
 // it, as a crashed node does), the next preferred owner takes the group,
 // restores its checkpoint and counts a failover (rule 11); the old owner
 // fenced itself and terminated its resources first.
-func TestEngineLeaseExpiry(t *testing.T) {
+func TestRule11NodeInactive_Rule13NextPreferredOwner(t *testing.T) {
 	e := newEngine(t)
 	e.basicGroup("g1", "n1", "n2", "n3")
 	n1 := e.start("n1")
@@ -328,10 +328,10 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-// TestEngineRestartThenFailover: a resource whose health check fails is
+// TestRule11ResourceFailureFailsTheGroupOver: a resource whose health check fails is
 // restarted RestartThreshold times, then (RestartAction 2) the group fails
 // over to the next preferred owner.
-func TestEngineRestartThenFailover(t *testing.T) {
+func TestRule11ResourceFailureFailsTheGroupOver(t *testing.T) {
 	e := newEngine(t)
 	g := quorum.DefaultGroup("g1")
 	g.PreferredOwners, g.PersistentState = []string{"n1", "n2"}, true
@@ -350,9 +350,9 @@ func TestEngineRestartThenFailover(t *testing.T) {
 	}
 }
 
-// TestEngineFailoverThreshold: past FailoverThreshold failovers within
+// TestRule15FailoverThreshold: past FailoverThreshold failovers within
 // FailoverPeriod the group stays Failed with an event (rule 15).
-func TestEngineFailoverThreshold(t *testing.T) {
+func TestRule15FailoverThreshold(t *testing.T) {
 	e := newEngine(t)
 	e.start("n1")
 	e.start("n2")
@@ -416,11 +416,11 @@ func witnessTimes(t *testing.T, path string) map[string][]int64 {
 	return out
 }
 
-// TestEngineDependencies: resources come online bottom-up (an AND of
+// TestRule12OfflineTopDown_Rule14OnlineBottomUp: resources come online bottom-up (an AND of
 // OR-groups), a failed provider takes its dependents offline first and they
 // return after it restarts, and the group goes offline top-down (rules
 // 12 and 14).
-func TestEngineDependencies(t *testing.T) {
+func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 	e := newEngine(t)
 	dir := t.TempDir()
 	if err := e.admin.CreateType(ctxT(t), quorum.ResourceType{Name: "witnessed", Kind: quorum.KindWASM, Path: e.wasm,
@@ -503,5 +503,26 @@ func TestEngineRestartActions(t *testing.T) {
 		if gap := time.Duration(on[i] - on[i-1]); gap < 300*time.Millisecond {
 			t.Errorf("RestartAction 0 retried after %s, before RetryPeriodOnFailure", gap)
 		}
+	}
+}
+
+// TestRule12PendingTimeoutTerminates: an Offline that makes no progress for
+// PendingTimeout is cut short by Terminate, and the move goes on.
+func TestRule12PendingTimeoutTerminates(t *testing.T) {
+	e := newEngine(t)
+	g := quorum.DefaultGroup("g1")
+	g.PreferredOwners, g.PersistentState = []string{"n1", "n2"}, true
+	e.group(g)
+	p := fastProps()
+	p.PendingTimeout = quorum.Duration(300 * time.Millisecond)
+	e.resource(quorum.Resource{Name: "stuck", Type: "testtype", Group: "g1", Properties: p, Private: map[string]any{"HangIn": "Offline"}})
+	n1, _ := e.start("n1"), e.start("n2")
+	e.waitGroup("g1", "online on n1", onlineOn("n1"))
+	if _, err := e.admin.RequestGroup(ctxT(t), quorum.GroupRequest{Group: "g1", Action: quorum.RequestMove}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitGroup("g1", "online on n2", onlineOn("n2"))
+	if !n1.events.has("resource.offline_failed") {
+		t.Fatalf("no offline_failed event on n1: %v", n1.events.list)
 	}
 }
