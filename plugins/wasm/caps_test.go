@@ -2,6 +2,7 @@ package wasm_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +139,37 @@ func TestProcessCapability(t *testing.T) {
 		}
 		if alive(p[len(p)-1]) {
 			t.Fatalf("sleep %d survived Close", p[len(p)-1])
+		}
+	})
+}
+
+// A child's stdout and stderr reach the node log a line at a time, tagged
+// with the stream and the pid; a last line without a newline arrives when
+// the process ends.
+func TestProcessOutputReachesTheLog(t *testing.T) {
+	capGuests(t, func(t *testing.T, path string) {
+		sh := lookPath(t, "sh")
+		svc := pluginstest.New()
+		d := newDriver(t, svc)
+		ts := typeSpec("output", path)
+		ts.Commands = []string{sh}
+		rs := resSpec(nil)
+		in := open(t, d, ts, rs)
+		ctx := ctxT(t)
+		if _, err := in.Control(ctx, ctlStart, startArgs(sh, "-c", "echo out-line; echo err-line >&2; printf tail")); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		p := pids(svc, sh)
+		if len(p) != 1 {
+			t.Fatalf("sh pids %v", p)
+		}
+		pid := "pid=" + strconv.Itoa(p[0])
+		for _, want := range [][]string{
+			{rs.Name + " 2 out-line", "stream=stdout", pid},
+			{rs.Name + " 3 err-line", "stream=stderr", pid},
+			{rs.Name + " 2 tail", "stream=stdout", pid},
+		} {
+			waitFor(t, fmt.Sprintf("%q in the log", want), func() bool { return logsContain(svc, want...) })
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"sync"
@@ -64,10 +65,38 @@ func (t *procTable) start(command string, args []string) (int32, error) {
 	cmd.Env = []string{}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	// Output reaches the node log through pipes of our own: with plain
+	// files, Wait returns when the process exits, not when the last
+	// process holding the pipe closes it.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("starting %s: %w", command, err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return 0, fmt.Errorf("starting %s: %w", command, err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
 		return 0, fmt.Errorf("starting %s: %w", command, err)
 	}
 	c := &child{name: command, pid: cmd.Process.Pid, done: make(chan struct{})}
+	for _, s := range []struct {
+		r      *os.File
+		level  sdk.LogLevel
+		stream string
+	}{{outR, sdk.LevelInfo, "stdout"}, {errR, sdk.LevelWarn, "stderr"}} {
+		w := newStdioLog(in, s.level, s.stream)
+		w.kv = []any{"pid", c.pid}
+		go w.forward(s.r)
+	}
 	go func() {
 		_ = cmd.Wait()
 		c.code = cmd.ProcessState.ExitCode()

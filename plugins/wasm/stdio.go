@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"io"
 	"strings"
 	"sync"
 
@@ -9,12 +10,14 @@ import (
 
 const maxLine = 4 << 10
 
-// stdioLog forwards a guest's stdout or stderr to the node log, one line at
-// a time, and remembers the line that best explains a crash.
+// stdioLog forwards a guest's (or a child process's) stdout or stderr to
+// the node log, one line at a time, and remembers the line that best
+// explains a crash.
 type stdioLog struct {
 	in     *instance
 	level  sdk.LogLevel
 	stream string
+	kv     []any // more fields of every line (a child's pid)
 
 	mu      sync.Mutex
 	partial []byte
@@ -52,7 +55,7 @@ func (w *stdioLog) line(s string) {
 	if strings.TrimSpace(s) == "" {
 		return
 	}
-	w.in.d.cfg.Services.Log(w.in.ref, w.level, s, "stream", w.stream)
+	w.in.d.cfg.Services.Log(w.in.ref, w.level, s, append([]any{"stream", w.stream}, w.kv...)...)
 	if !w.fatal {
 		w.problem = s
 		w.fatal = strings.HasPrefix(s, "panic:") || strings.HasPrefix(s, "fatal error:")
@@ -71,4 +74,12 @@ func (w *stdioLog) lastProblem() string {
 		w.partial = w.partial[:0]
 	}
 	return w.problem
+}
+
+// forward copies r into w until EOF, then logs an unterminated last line
+// and closes r: the output of a child process.
+func (w *stdioLog) forward(r io.ReadCloser) {
+	defer r.Close()
+	_, _ = io.Copy(w, r)
+	w.lastProblem()
 }

@@ -15,6 +15,7 @@ type Signal int32
 const (
 	SIGHUP  Signal = abi.SIGHUP
 	SIGINT  Signal = abi.SIGINT
+	SIGQUIT Signal = abi.SIGQUIT
 	SIGKILL Signal = abi.SIGKILL
 	SIGUSR1 Signal = abi.SIGUSR1
 	SIGUSR2 Signal = abi.SIGUSR2
@@ -35,8 +36,8 @@ type Process struct {
 // one of the type's allowed commands, exactly as configured (cluster.toml
 // "commands"); anything else fails with an error matching
 // sdk.ErrAccessDenied, and the host records the attempt. The child runs in
-// a process group of its own, with an empty environment, / as its working
-// directory and its output discarded.
+// a process group of its own, with an empty environment and / as its
+// working directory; its stdout and stderr reach the node log line by line.
 func StartProcess(command string, args ...string) (*Process, error) {
 	a, err := abi.EncodeStrList(args)
 	if err != nil {

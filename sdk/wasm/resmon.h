@@ -69,6 +69,7 @@ extern "C" {
 /* Signals a guest may send to its child processes (Linux numbers). */
 #define RESMON_SIGHUP 1
 #define RESMON_SIGINT 2
+#define RESMON_SIGQUIT 3
 #define RESMON_SIGKILL 9
 #define RESMON_SIGUSR1 10
 #define RESMON_SIGUSR2 12

@@ -77,6 +77,7 @@ const (
 const (
 	SIGHUP  = 1
 	SIGINT  = 2
+	SIGQUIT = 3
 	SIGKILL = 9
 	SIGUSR1 = 10
 	SIGUSR2 = 12
@@ -88,7 +89,7 @@ const (
 // AllowedSignal reports whether a guest may send sig.
 func AllowedSignal(sig int32) bool {
 	switch sig {
-	case SIGHUP, SIGINT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGCONT, SIGSTOP:
+	case SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGCONT, SIGSTOP:
 		return true
 	}
 	return false

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -168,5 +171,30 @@ func TestOpenPayloadDocExample(t *testing.T) {
 	want := "020000007231" + "03000000576562" + "02000000" + "030000004c6f67" + "6201" + "04000000506f7274" + "695000000000000000"
 	if got := fmt.Sprintf("%x", b); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// The signals resmon.h defines are exactly the ones a guest may send, with
+// the same numbers.
+func TestHeaderSignalsMatch(t *testing.T) {
+	h, err := os.ReadFile("../resmon.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := regexp.MustCompile(`(?m)^#define RESMON_SIG(\w+) (\d+)$`).FindAllStringSubmatch(string(h), -1)
+	allowed := 0
+	for sig := int32(0); sig < 65; sig++ {
+		if abi.AllowedSignal(sig) {
+			allowed++
+		}
+	}
+	if len(defs) != allowed {
+		t.Fatalf("resmon.h defines %d signals, the ABI allows %d", len(defs), allowed)
+	}
+	for _, d := range defs {
+		n, _ := strconv.Atoi(d[2])
+		if !abi.AllowedSignal(int32(n)) {
+			t.Errorf("resmon.h: RESMON_SIG%s %d is not an allowed signal", d[1], n)
+		}
 	}
 }
