@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/resmon/resmon/internal/admin"
 	"github.com/resmon/resmon/internal/config"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -45,6 +46,9 @@ type env struct {
 	store    *quorum.Store
 	cli      *clientv3.Client
 	cfg      *config.Config
+
+	// How to reach etcd, for commands that connect only when they need to.
+	cfgPath, endpoints, cluster string
 }
 
 type command struct {
@@ -63,11 +67,13 @@ func init() {
 		{name: "groups", help: "list groups with owner, fencing token and state", run: cmdGroups},
 		{name: "group", args: "NAME", help: "show one group", run: cmdGroup},
 		{name: "resources", help: "list resources", run: cmdResources},
-		{name: "resource", args: "NAME", help: "show one resource", run: cmdResource},
+		{name: "resource", args: "NAME [checkpoint add|remove|list [-crypto] [PATH...]]", help: "show one resource, or list and change its checkpoints", run: cmdResource},
 		{name: "types", help: "list resource types", run: cmdTypes},
 		{name: "events", args: "[-since DURATION] [-follow]", help: "show the event log", run: cmdEvents},
 		{name: "backup", args: "DIR", help: "back up the cluster database and checkpoints into DIR", run: cmdBackup},
 		{name: "restore", args: "DIR [-force]", help: "restore a backup (refused while nodes are up unless -force)", run: cmdRestore},
+		{name: "checkpoint", args: "list | recover -resource NAME | recover -all", help: "list every checkpoint, or re-create checkpoints from the owners' registries", run: cmdCheckpoint},
+		{name: "reg", args: "get|set|delete|list|export|import [-node N | -admin ADDR] ...", help: "read and change a node's local registry through its admin API", run: cmdReg, local: true},
 	}
 }
 
@@ -99,20 +105,48 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			cmd = &commands[i]
 		}
 	}
+	exe, isExe, err := parseClusterExe(rest, isCommand)
+	if err != nil {
+		fmt.Fprintf(stderr, "cluster: %v\n", err)
+		return ExitUsage
+	}
+	if isExe {
+		cmd = &command{name: "cluster.exe", run: exe.run}
+		if exe.Cluster != "" {
+			*clusterName = exe.Cluster
+		}
+	}
 	if cmd == nil {
 		fmt.Fprintf(stderr, "cluster: unknown command %q (run `cluster -h` for the list)\n", rest[0])
 		return ExitUsage
 	}
-	e := &env{out: stdout, err: stderr, json: *output == "json", timeout: *timeout}
+	e := &env{out: stdout, err: stderr, json: *output == "json", timeout: *timeout,
+		cfgPath: *cfgPath, endpoints: *endpoints, cluster: *clusterName}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	if !cmd.local {
-		if err := e.connect(ctx, *cfgPath, *endpoints, *clusterName); err != nil {
+		if err := e.connect(ctx); err != nil {
 			return report(stderr, err)
 		}
-		defer e.cli.Close()
 	}
+	defer e.close()
 	return report(stderr, cmd.run(ctx, e, rest[1:]))
+}
+
+// isCommand reports whether name is one of the commands.
+func isCommand(name string) bool {
+	for _, c := range commands {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *env) close() {
+	if e.cli != nil {
+		e.cli.Close()
+	}
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -123,6 +157,9 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "\ncluster.exe syntax for checkpoints (crypto: /addcryptocheckpoints, /removecryptocheckpoints, /cryptocheckpoints):")
+	fmt.Fprintln(w, `  cluster . resource "NAME" /addcheckpoints:"SOFTWARE\KEY" | /removecheckpoints:"SOFTWARE\KEY" | /checkpoints`)
+	fmt.Fprintln(w, "  cluster . resource /checkpoints    cluster . /checkpoints")
 	fmt.Fprintln(w, "\nflags:")
 	fs.PrintDefaults()
 }
@@ -137,15 +174,20 @@ func report(w io.Writer, err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, quorum.ErrNotFound):
+	case errors.Is(err, quorum.ErrNotFound), errors.Is(err, admin.ErrNotFound):
 		return ExitNotFound
-	case errors.Is(err, quorum.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, quorum.ErrUnreachable), errors.Is(err, admin.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
 		return ExitUnreachable
 	}
 	return ExitFailed
 }
 
-func (e *env) connect(ctx context.Context, cfgPath, endpoints, cluster string) error {
+// connect reaches etcd (once) as -config, -endpoints and -cluster say.
+func (e *env) connect(ctx context.Context) error {
+	if e.store != nil {
+		return nil
+	}
+	cfgPath, endpoints, cluster := e.cfgPath, e.endpoints, e.cluster
 	var cc quorum.ClientConfig
 	name := "resmon"
 	if cfg, err := config.Load(cfgPath); err == nil {
@@ -320,6 +362,9 @@ func cmdResources(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdResource(ctx context.Context, e *env, args []string) error {
+	if len(args) >= 2 && (args[1] == "checkpoint" || args[1] == "checkpoints") {
+		return cmdResourceCheckpoint(ctx, e, args[0], args[2:])
+	}
 	name, err := oneArg(args, "resource name")
 	if err != nil {
 		return err

@@ -1,0 +1,319 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/quorum"
+)
+
+// checkpointInfo is one checkpoint of a resource as the listings show it.
+type checkpointInfo struct {
+	Kind quorum.CheckpointKind `json:"kind"`
+	Path string                `json:"path"`
+	// File is "00000001.CPT", or "" while the checkpoint has no number yet
+	// (listed in cluster.toml and not used since).
+	File string `json:"file,omitempty"`
+	// Status is "saved", "no data" or "stale" (put back by a backup restore
+	// and not saved since).
+	Status     string    `json:"status"`
+	Node       string    `json:"node,omitempty"` // who saved the data
+	Saved      time.Time `json:"saved,omitzero"`
+	BackupTime time.Time `json:"backup_time,omitzero"`
+}
+
+// checkpointRow is one resource with its checkpoints.
+type checkpointRow struct {
+	Resource    string           `json:"resource"`
+	ID          string           `json:"id"`
+	Group       string           `json:"group"`
+	Checkpoints []checkpointInfo `json:"checkpoints"`
+}
+
+// checkpointChange is the JSON answer of an add or a remove.
+type checkpointChange struct {
+	Resource   string                 `json:"resource"`
+	ID         string                 `json:"id"`
+	Action     string                 `json:"action"` // add or remove
+	Checkpoint quorum.CheckpointEntry `json:"checkpoint"`
+}
+
+func kindName(k quorum.CheckpointKind) string {
+	if k == quorum.Crypto {
+		return "crypto"
+	}
+	return "registry"
+}
+
+// checkpointRows lists the checkpoints of the named resource, or of every
+// resource (sorted by name) when name is "".
+func checkpointRows(ctx context.Context, e *env, name string) ([]checkpointRow, error) {
+	var rs []quorum.Resource
+	if name != "" {
+		r, err := e.store.ResourceByName(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r.Value)
+	} else {
+		all, err := e.store.Resources(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range all {
+			rs = append(rs, r.Value)
+		}
+		sort.Slice(rs, func(i, j int) bool { return strings.ToLower(rs[i].Name) < strings.ToLower(rs[j].Name) })
+	}
+	rows := make([]checkpointRow, 0, len(rs))
+	for _, r := range rs {
+		row := checkpointRow{Resource: r.Name, ID: r.ID, Group: r.Group, Checkpoints: []checkpointInfo{}}
+		entries, err := e.store.CheckpointEntries(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		manifests, err := e.store.ListCheckpoints(ctx, r.ID)
+		if err != nil && !errors.Is(err, quorum.ErrCorruptCheckpoint) {
+			return nil, err
+		}
+		add := func(kind quorum.CheckpointKind, paths []string) {
+			for _, p := range paths {
+				ci := checkpointInfo{Kind: kind, Path: p, Status: "no data"}
+				for _, en := range entries {
+					if en.Kind == kind && strings.EqualFold(en.Path, p) {
+						ci.File = en.FileName()
+					}
+				}
+				for _, m := range manifests {
+					if ci.File != "" && m.FileName() == ci.File {
+						ci.Status, ci.Node, ci.Saved = "saved", m.Node, m.Time
+						if m.Restored {
+							ci.Status, ci.BackupTime = "stale", m.BackupTime
+						}
+					}
+				}
+				row.Checkpoints = append(row.Checkpoints, ci)
+			}
+		}
+		add(quorum.Registry, r.RegistryCheckpoints)
+		add(quorum.Crypto, r.CryptoCheckpoints)
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// canonicalCheckpoint checks a registry key path or a crypto container name
+// and returns it in canonical form.
+func canonicalCheckpoint(kind quorum.CheckpointKind, p string) (string, error) {
+	if kind == quorum.Crypto {
+		return checkpoint.ParseContainerName(p)
+	}
+	c, err := registry.ParsePath(p)
+	if err == nil && c == "" {
+		err = fmt.Errorf("%w: the root key cannot be checkpointed", registry.ErrInvalidPath)
+	}
+	return c, err
+}
+
+// changeCheckpoint adds or removes one checkpoint of r. The owner's
+// checkpoint manager follows the change (it saves an added checkpoint at
+// once if r is online there).
+func changeCheckpoint(ctx context.Context, e *env, r quorum.Resource, op string, kind quorum.CheckpointKind, path string) (quorum.CheckpointEntry, error) {
+	if op == "add" {
+		entry, err := e.store.AddCheckpoint(ctx, r.ID, kind, path)
+		if err != nil {
+			return entry, fmt.Errorf("adding %s checkpoint '%s' for resource '%s': %w", kindName(kind), path, r.Name, err)
+		}
+		return entry, nil
+	}
+	entry, err := e.store.RemoveCheckpoint(ctx, r.ID, kind, path)
+	if err != nil {
+		return entry, fmt.Errorf("removing %s checkpoint '%s' for resource '%s': %w", kindName(kind), path, r.Name, err)
+	}
+	return entry, nil
+}
+
+// cmdResourceCheckpoint is `cluster resource NAME checkpoint add|remove|list`.
+func cmdResourceCheckpoint(ctx context.Context, e *env, name string, args []string) error {
+	if len(args) == 0 {
+		return usagef("resource %q checkpoint: give add, remove or list", name)
+	}
+	op := args[0]
+	fs := flag.NewFlagSet("checkpoint "+op, flag.ContinueOnError)
+	fs.SetOutput(e.err)
+	crypto := fs.Bool("crypto", false, "crypto key containers (Type\\Provider\\Container) instead of registry keys")
+	paths, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return usagef("resource checkpoint %s: %v", op, err)
+	}
+	kind := quorum.Registry
+	if *crypto {
+		kind = quorum.Crypto
+	}
+	switch op {
+	case "list":
+		if len(paths) > 0 {
+			return usagef("resource checkpoint list takes no paths")
+		}
+		rows, err := checkpointRows(ctx, e, name)
+		if err != nil {
+			return err
+		}
+		return printCheckpointTable(e, rows)
+	case "add", "remove":
+	default:
+		return usagef("resource %q checkpoint: unknown operation %q (want add, remove or list)", name, op)
+	}
+	if len(paths) == 0 {
+		return usagef("resource checkpoint %s: give at least one %s", op, map[bool]string{false: `registry key path (SOFTWARE\…)`, true: `container name (Type\Provider\Container)`}[*crypto])
+	}
+	r, err := e.store.ResourceByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	// Check every path before changing anything.
+	for i, p := range paths {
+		if paths[i], err = canonicalCheckpoint(kind, p); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	var changes []checkpointChange
+	for _, p := range paths {
+		entry, err := changeCheckpoint(ctx, e, r.Value, op, kind, p)
+		if err != nil {
+			return err
+		}
+		changes = append(changes, checkpointChange{Resource: r.Value.Name, ID: r.Value.ID, Action: op, Checkpoint: entry})
+		if !e.json {
+			if op == "add" {
+				fmt.Fprintf(e.out, "Added %s checkpoint '%s' (%s) to resource '%s'.\n", kindName(kind), entry.Path, entry.FileName(), r.Value.Name)
+			} else {
+				fmt.Fprintf(e.out, "Removed %s checkpoint '%s' (%s) from resource '%s'; its data in etcd is deleted, the local registry keeps its keys.\n", kindName(kind), entry.Path, entry.FileName(), r.Value.Name)
+			}
+		}
+	}
+	if e.json {
+		return e.emit(changes, nil)
+	}
+	return nil
+}
+
+// printCheckpointTable prints one line per checkpoint, and a "-" line for a
+// resource without any.
+func printCheckpointTable(e *env, rows []checkpointRow) error {
+	return e.emit(rows, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "Resource\tKind\tCheckpoint\tPath\tStatus")
+		for _, r := range rows {
+			if len(r.Checkpoints) == 0 {
+				fmt.Fprintf(w, "%s\t-\t-\t-\t-\n", r.Resource)
+			}
+			for _, c := range r.Checkpoints {
+				status := c.Status
+				switch {
+				case c.Status == "stale":
+					status = fmt.Sprintf("stale (restored from the backup of %s; run cluster checkpoint recover)", c.BackupTime.Local().Format(time.RFC3339))
+				case c.Status == "saved":
+					status = fmt.Sprintf("saved by %s at %s", c.Node, c.Saved.Local().Format(time.RFC3339))
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Resource, kindName(c.Kind), orDash(c.File), c.Path, status)
+			}
+		}
+	})
+}
+
+// cmdCheckpoint is `cluster checkpoint list|recover`.
+func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("checkpoint: give list or recover")
+	}
+	switch args[0] {
+	case "list":
+		if len(args) > 1 {
+			return usagef("checkpoint list takes no arguments")
+		}
+		rows, err := checkpointRows(ctx, e, "")
+		if err != nil {
+			return err
+		}
+		return printCheckpointTable(e, rows)
+	case "recover":
+		return cmdRecover(ctx, e, args[1:])
+	}
+	return usagef("checkpoint: unknown operation %q (want list or recover)", args[0])
+}
+
+// cmdRecover re-creates checkpoints from the registry of each owner (rule 10).
+func cmdRecover(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("checkpoint recover", flag.ContinueOnError)
+	fs.SetOutput(e.err)
+	resource := fs.String("resource", "", "the resource whose checkpoints to re-create")
+	all := fs.Bool("all", false, "re-create the checkpoints of every resource")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return usagef("checkpoint recover: %v", err)
+	}
+	switch {
+	case len(rest) > 0:
+		return usagef("checkpoint recover: unexpected argument %q", rest[0])
+	case *all == (*resource != ""):
+		return usagef("checkpoint recover: give either -resource NAME or -all")
+	}
+	results, err := checkpoint.Recover(ctx, e.store, *resource)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range results {
+		if r.Error != "" {
+			failed++
+		}
+	}
+	if e.json {
+		if err := e.emit(results, nil); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			switch {
+			case r.Error != "":
+				fmt.Fprintf(e.out, "Resource '%s': FAILED: %s\n", r.Resource, r.Error)
+			case len(r.Checkpoints) == 0:
+				fmt.Fprintf(e.out, "Resource '%s': no checkpoints\n", r.Resource)
+			default:
+				fmt.Fprintf(e.out, "Resource '%s': re-created %d checkpoint(s) from the registry of node %s: %s\n", r.Resource, len(r.Checkpoints), r.Node, strings.Join(r.Checkpoints, ", "))
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("checkpoint recovery failed for %d of %d resources", failed, len(results))
+	}
+	return nil
+}
+
+// parseInterleaved parses flags placed anywhere among the positional
+// arguments ("--" ends the flags) and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,186 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/internal/cli"
+	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/internal/testpki"
+	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/quorum/quorumtest"
+)
+
+const onyone = `SOFTWARE\Microsoft\onyone`
+
+func TestRegCommandsAgainstANode(t *testing.T) {
+	n := startNode(t, "", "")
+
+	// set, every type, then get and list them back.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"reg", "set", onyone, "Name", "Onyone server"}, `Set SOFTWARE\Microsoft\onyone value 'Name' (REG_SZ) to Onyone server.`},
+		{[]string{"reg", "set", "-type", "dword", onyone, "Port", "0x1b58"}, "(REG_DWORD) to 0x00001b58 (7000)"},
+		{[]string{"reg", "set", onyone, "Big", "-type", "qword", "18446744073709551615"}, "(REG_QWORD)"},
+		{[]string{"reg", "set", "-type", "expand_string", onyone, "Home", "%HOME%"}, "(REG_EXPAND_SZ)"},
+		{[]string{"reg", "set", "-type", "multi_string", onyone, "Peers", "a", "b"}, "a | b"},
+		{[]string{"reg", "set", "-type", "binary", onyone + `\Keys`, "Blob", "de,ad,be,ef"}, "deadbeef"},
+		{[]string{"reg", "set", onyone, "", "the default"}, "value '(default)'"},
+	} {
+		if out := n.ok(c.args...); !strings.Contains(out, c.want) {
+			t.Errorf("%q: %q lacks %q", c.args, out, c.want)
+		}
+	}
+	if out := n.ok("reg", "get", `hklm\software\microsoft\ONYONE`, "port"); !strings.Contains(out, "Port  REG_DWORD  0x00001b58 (7000)") {
+		t.Errorf("get:\n%s", out)
+	}
+	out := n.ok("reg", "list", onyone)
+	for _, want := range []string{`Key SOFTWARE\Microsoft\onyone: 1 subkeys, 6 values`, `Keys\ <key>`, "(default) REG_SZ the default", "Peers REG_MULTI_SZ a | b", "18446744073709551615"} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	var l admin.Listing
+	if err := json.Unmarshal([]byte(n.ok("-o", "json", "reg", "list", onyone)), &l); err != nil || len(l.Values) != 6 || l.SubKeys[0] != "Keys" {
+		t.Fatalf("list JSON: %v %+v", err, l)
+	}
+	var got struct {
+		Key  string
+		Name string
+		Type string
+		Data json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(n.ok("-o", "json", "reg", "get", onyone, "Port")), &got); err != nil || got.Type != "dword" || string(got.Data) != "7000" {
+		t.Fatalf("get JSON: %v %+v", err, got)
+	}
+
+	// The same node by name (its presence record) and by address.
+	if out := n.ok("reg", "get", "-node", "node1", onyone, "Name"); !strings.Contains(out, "Onyone server") {
+		t.Errorf("-node: %s", out)
+	}
+	if out := n.ok("reg", "get", "-admin", n.admin, onyone, "Name"); !strings.Contains(out, "Onyone server") {
+		t.Errorf("-admin: %s", out)
+	}
+
+	// Rule 1 through the CLI: the checkpointed key changed while the
+	// resource is online, so its CPT in etcd follows.
+	waitUntil(t, "the CPT to hold Port 7000", func() bool {
+		data, _, err := n.store.GetCheckpoint(context.Background(), resourceID(t, n, "Network Name DATA"), quorum.Registry, 1)
+		if err != nil {
+			return false
+		}
+		d, err := checkpoint.Decode(data, nil)
+		if err != nil || d.Tree == nil {
+			return false
+		}
+		v, ok := d.Tree.Value("", "Port")
+		return ok && v.Num == 7000
+	}, nil, &testbin.Output{})
+
+	// export, delete the key, import it back.
+	exported := n.ok("reg", "export", onyone)
+	if !strings.HasPrefix(exported, "Windows Registry Editor Version 5.00") || !strings.Contains(exported, `"Port"=dword:00001b58`) {
+		t.Fatalf("export:\n%s", exported)
+	}
+	file := filepath.Join(t.TempDir(), "onyone.reg")
+	if out := n.ok("reg", "export", "-utf16", "-file", file, onyone); !strings.Contains(out, "Exported") {
+		t.Fatalf("export -file: %s", out)
+	}
+	if b, _ := os.ReadFile(file); !bytes.HasPrefix(b, []byte{0xFF, 0xFE}) {
+		t.Fatalf("-utf16 file starts % x", b[:min(2, len(b))])
+	}
+	if out := n.ok("reg", "delete", "-key", onyone); !strings.Contains(out, "Deleted key") {
+		t.Fatalf("delete -key: %s", out)
+	}
+	n.fails(cli.ExitNotFound, "not found", "reg", "get", onyone, "Port")
+	if out := n.ok("reg", "import", file); !strings.Contains(out, "2 keys, 7 values set") {
+		t.Fatalf("import: %s", out)
+	}
+	if again := n.ok("reg", "export", onyone); again != exported {
+		t.Fatalf("export after import differs:\n%s\n---\n%s", exported, again)
+	}
+	out, errOut, code := n.clusterIn("Windows Registry Editor Version 5.00\n\n[HKLM\\SOFTWARE\\Piped]\n\"x\"=\"1\"\n", "-o", "json", "reg", "import", "-")
+	var res admin.ImportResult
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Keys != 1 || res.Values != 1 {
+		t.Fatalf("import from stdin: exit %d %s %s", code, out, errOut)
+	}
+	if out := n.ok("reg", "delete", onyone, "Port"); !strings.Contains(out, "Deleted") {
+		t.Fatalf("delete value: %s", out)
+	}
+
+	// Bad input: a clear message, a non-zero exit, nothing changed.
+	before := n.ok("reg", "export", onyone)
+	bad := filepath.Join(t.TempDir(), "bad.reg")
+	os.WriteFile(bad, []byte("Windows Registry Editor Version 5.00\n\n[HKLM\\SOFTWARE\\Microsoft\\onyone]\n\"New\"=\"1\"\n\"Port\"=dword:nothex\n"), 0o600)
+	for _, c := range []struct {
+		code int
+		msg  string
+		args []string
+	}{
+		{cli.ExitUsage, `key path 'SOFTWARE\\Microsoft' is malformed`, []string{"reg", "set", `SOFTWARE\\Microsoft`, "x", "y"}},
+		{cli.ExitUsage, `unknown value type "text"`, []string{"reg", "set", "-type", "text", onyone, "x", "y"}},
+		{cli.ExitUsage, `value "Port" (dword): 70000000000 does not fit 32 bits`, []string{"reg", "set", "-type", "dword", onyone, "Port", "70000000000"}},
+		{cli.ExitUsage, `value "Blob" (binary): data "xyz" is not hex`, []string{"reg", "set", "-type", "binary", onyone, "Blob", "xyz"}},
+		{cli.ExitFailed, `value "L": element 1 is empty`, []string{"reg", "set", "-type", "multi_string", onyone, "L", "a", ""}},
+		{cli.ExitFailed, "bad.reg:5", []string{"reg", "import", bad}},
+		{cli.ExitUsage, "expected KEY NAME (or -key KEY for the whole key)", []string{"reg", "delete", onyone}},
+		{cli.ExitNotFound, `value "Nope"`, []string{"reg", "delete", onyone, "Nope"}},
+		{cli.ExitNotFound, `node "node9" is not up`, []string{"reg", "list", "-node", "node9"}},
+		{cli.ExitUnreachable, "unreachable", []string{"reg", "list", "-admin", "unix:" + filepath.Join(n.dir, "nobody.sock")}},
+		{cli.ExitUsage, `unknown subcommand "frob"`, []string{"reg", "frob"}},
+		{cli.ExitUsage, "give -node or -admin, not both", []string{"reg", "list", "-node", "node1", "-admin", n.admin}},
+	} {
+		n.fails(c.code, c.msg, c.args...)
+	}
+	if after := n.ok("reg", "export", onyone); after != before {
+		t.Fatalf("a refused command changed the registry:\n%s\n---\n%s", before, after)
+	}
+}
+
+func resourceID(t *testing.T, n *node, name string) string {
+	t.Helper()
+	r, err := n.store.ResourceByName(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Value.ID
+}
+
+// TestRegOverMutualTLS: a node serving its admin API on TCP with mutual
+// TLS; the CLI presents the certificate of the configuration or of the
+// flags, and a client without one is refused.
+func TestRegOverMutualTLS(t *testing.T) {
+	pkiDir := t.TempDir()
+	ca := testpki.NewCA(t, pkiDir, "cluster")
+	cert, key := ca.Issue(t, "node1")
+	addr := "tcp:" + freeHostPort(t)
+	n := startNode(t, addr, "admin_cert = '"+cert+"'\nadmin_key = '"+key+"'\nadmin_ca = '"+ca.File+"'")
+	if out := n.ok("reg", "set", `SOFTWARE\tls`, "v", "over TLS"); !strings.Contains(out, "over TLS") {
+		t.Fatalf("set over mTLS: %s", out)
+	}
+	opCert, opKey := ca.Issue(t, "operator")
+	if out := n.ok("reg", "get", "-admin", addr, "-admin-cert", opCert, "-admin-key", opKey, "-admin-ca", ca.File, `SOFTWARE\tls`, "v"); !strings.Contains(out, "over TLS") {
+		t.Fatalf("get with flags: %s", out)
+	}
+	other := testpki.NewCA(t, t.TempDir(), "other")
+	oCert, oKey := other.Issue(t, "intruder")
+	n.fails(cli.ExitUnreachable, "unreachable", "reg", "get", "-admin", addr, "-admin-cert", oCert, "-admin-key", oKey, "-admin-ca", ca.File, `SOFTWARE\tls`, "v")
+	// Without any certificate (an endpoint-only CLI with no configuration).
+	out, errOut, code := n.runBare("-endpoints", "http://127.0.0.1:1", "reg", "get", "-admin", addr, `SOFTWARE\tls`, "v")
+	if code != cli.ExitUnreachable || !strings.Contains(errOut, "mutual TLS") {
+		t.Fatalf("no certificate: exit %d %s %s", code, out, errOut)
+	}
+}
+
+func freeHostPort(t *testing.T) string {
+	return strings.TrimPrefix(quorumtest.FreeURL(t), "http://")
+}
