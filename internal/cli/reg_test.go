@@ -22,6 +22,9 @@ const onyone = `SOFTWARE\Microsoft\onyone`
 
 func TestRegCommandsAgainstANode(t *testing.T) {
 	n := startNode(t, "", "")
+	if fi, err := os.Lstat(strings.TrimPrefix(n.admin, "unix:")); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("clusterd's admin socket: %v %v, want a socket with mode 0600", fi, err)
+	}
 
 	// set, every type, then get and list them back.
 	for _, c := range []struct {
