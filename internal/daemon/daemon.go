@@ -346,6 +346,18 @@ func (n *node) join(ctx context.Context) (*quorum.Member, error) {
 			return m, nil
 		}
 		var exists *quorum.NodeExistsError
+		if errors.Is(err, quorum.ErrLeaseLost) && ctx.Err() == nil {
+			// etcd was too slow to grant and confirm a lease within its
+			// TTL (an overloaded machine): try again with a fresh one.
+			n.log.Warn("joining: the new lease could not be confirmed in time; retrying", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
 		if !errors.As(err, &exists) {
 			return nil, err
 		}
