@@ -78,12 +78,9 @@ func TestCommandNotGranted(t *testing.T) {
 // The cluster.toml snippet of README.md loads; its resources name granted
 // commands and only properties this build honours.
 func TestReadmeSnippet(t *testing.T) {
-	c := readme.Config(t, "README.md")
-	if len(c.ResourceTypes) != 1 || len(c.Resources) == 0 {
-		t.Fatal("the snippet should have one type and its resources")
-	}
-	granted := c.ResourceTypes[0].Capabilities.Commands
-	for _, r := range c.Resources {
+	typ, resources := readme.OneType(t, "README.md")
+	granted := typ.Capabilities.Commands
+	for _, r := range resources {
 		cfg, err := genapp.ParseConfig(sdk.OpenRequest{Name: r.Name, Properties: r.Private})
 		if err != nil {
 			t.Fatal(err)

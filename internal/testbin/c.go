@@ -27,17 +27,19 @@ type cBuild struct {
 // reactor with clang and wasi-libc against sdk/wasm/resmon.h, built on first
 // use. The test is skipped when the WASI C toolchain is not installed
 // (Debian: clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32; WASI_SYSROOT
-// overrides the sysroot, /usr by default).
-func BuildC(t testing.TB, src string) string {
+// overrides the sysroot, /usr by default). flags go to clang after the
+// defaults, such as "-Wl,--strip-all" for the module one would ship.
+func BuildC(t testing.TB, src string, flags ...string) string {
 	t.Helper()
+	key := strings.Join(append([]string{src}, flags...), "\x00")
 	cBuilds.mu.Lock()
-	b := cBuilds.m[src]
+	b := cBuilds.m[key]
 	if b == nil {
 		b = &cBuild{}
-		cBuilds.m[src] = b
+		cBuilds.m[key] = b
 	}
 	cBuilds.mu.Unlock()
-	b.once.Do(func() { b.path, b.skip, b.err = buildC(src) })
+	b.once.Do(func() { b.path, b.skip, b.err = buildC(src, flags) })
 	if b.skip != "" {
 		t.Skip(b.skip)
 	}
@@ -47,7 +49,7 @@ func BuildC(t testing.TB, src string) string {
 	return b.path
 }
 
-func buildC(src string) (path, skip string, err error) {
+func buildC(src string, flags []string) (path, skip string, err error) {
 	clang := ""
 	for _, c := range []string{"clang-14", "clang"} {
 		if p, err := exec.LookPath(c); err == nil {
@@ -75,8 +77,9 @@ func buildC(src string) (path, skip string, err error) {
 		return "", "", err
 	}
 	out := filepath.Join(dir, strings.TrimSuffix(filepath.Base(src), ".c")+".wasm")
-	cmd := exec.Command(clang, "--target=wasm32-wasi", "--sysroot="+sysroot, "-mexec-model=reactor", "-O2",
-		"-Wall", "-Werror", "-I", filepath.Join(root, "sdk", "wasm"), "-o", out, filepath.Join(root, src))
+	args := append([]string{"--target=wasm32-wasi", "--sysroot=" + sysroot, "-mexec-model=reactor", "-O2",
+		"-Wall", "-Werror", "-I", filepath.Join(root, "sdk", "wasm")}, flags...)
+	cmd := exec.Command(clang, append(args, "-o", out, filepath.Join(root, src))...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		if bytes.Contains(b, []byte("wasm-ld")) || bytes.Contains(b, []byte("libclang_rt")) {
 			return "", fmt.Sprintf("the WASI toolchain is incomplete (install lld-14 and libclang-rt-14-dev-wasm32): %s", b), nil

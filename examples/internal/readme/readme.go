@@ -32,3 +32,14 @@ func Config(t testing.TB, path string) *config.Config {
 	}
 	return c
 }
+
+// OneType parses the snippet as Config does and checks that it declares
+// exactly one resource type and at least one resource, which it returns.
+func OneType(t testing.TB, path string) (config.ResourceType, []config.Resource) {
+	t.Helper()
+	c := Config(t, path)
+	if len(c.ResourceTypes) != 1 || len(c.Resources) == 0 {
+		t.Fatalf("the snippet of %s should declare one resource type and its resources", path)
+	}
+	return c.ResourceTypes[0], c.Resources
+}
