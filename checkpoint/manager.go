@@ -32,6 +32,9 @@ type Config struct {
 	Log       hclog.Logger
 	// SaveInterval: see DefaultSaveInterval (0 selects it; negative: no pause).
 	SaveInterval time.Duration
+	// OnStore, when set, is told of every checkpoint write to etcd (its
+	// duration and error), for metrics. It must not block.
+	OnStore func(d time.Duration, err error)
 	// RetryInterval is the pause before retrying a save that failed for a
 	// reason other than fencing (etcd unreachable…); default 250ms, doubling
 	// up to 5s.
@@ -338,7 +341,12 @@ func (m *Manager) storeRev(ctx context.Context, id, name string, fence quorum.Fe
 	if m.beforeStore != nil {
 		m.beforeStore(d, b)
 	}
-	if _, err := m.cfg.Store.PutCheckpoint(ctx, fence, id, e.Kind, e.Number, m.cfg.Node, b); err != nil {
+	start := time.Now()
+	_, err = m.cfg.Store.PutCheckpoint(ctx, fence, id, e.Kind, e.Number, m.cfg.Node, b)
+	if m.cfg.OnStore != nil {
+		m.cfg.OnStore(time.Since(start), err)
+	}
+	if err != nil {
 		if errors.Is(err, quorum.ErrFenced) {
 			return 0, false, fmt.Errorf("checkpoint: saving %s (%s) of resource %q: %w: %w", e.FileName(), e.Path, name, sdk.ErrFenced, err)
 		}

@@ -225,6 +225,7 @@ func (g *groupRunner) begin(ctx context.Context, f facts, v quorum.GroupView, o 
 	counted := st.Desired == quorum.DesiredOnline && prev.Owner != "" &&
 		(prev.Handoff == nil || prev.Handoff.Reason == quorum.HandoffFailover)
 	if counted {
+		g.m.cfg.Observer.Failover(g.name)
 		t.status.Failovers = append(t.status.Failovers, now)
 		n, threshold := len(t.status.Failovers), f.group.EffectiveFailoverThreshold(f.knownNodes())
 		why := "its node stopped"
@@ -336,7 +337,7 @@ func (g *groupRunner) open(ctx context.Context, f facts, h *hosted) {
 	}
 	var r *Resource
 	r = NewResource(ResourceConfig{
-		Record: rec, Instance: inst, Log: g.log,
+		Record: rec, Instance: inst, Log: g.log, Observer: g.m.cfg.Observer,
 		OnState: func(*Resource, ResourceState) { g.poke() },
 		OnFailure: func(fl Failure) {
 			select {
@@ -533,6 +534,7 @@ func (g *groupRunner) applyPolicy(ctx context.Context, f facts, h *hosted, cause
 	g.m.cfg.Events("resource.failed", h.rec.Name, fmt.Sprintf("%v (failure %d within %s; %s)", cause, n, p.RestartPeriod, dec))
 	switch dec {
 	case Restart:
+		g.m.cfg.Observer.Restart(g.name, h.rec.Name)
 		h.retryAt = now.Add(p.RestartDelay.D())
 		return false, max(p.RestartDelay.D(), time.Millisecond)
 	case FailoverGroup:
@@ -729,7 +731,9 @@ func (g *groupRunner) publish(ctx context.Context) error {
 	}
 	for _, r := range changed {
 		t.published[r.ID] = r
+		g.m.cfg.Observer.ResourceState(g.name, r.Name, ResourceState(r.Code))
 	}
+	g.m.cfg.Observer.GroupState(g.name, GroupState(st.Code), true)
 	t.publishedGroup, t.done = st, nil
 	return nil
 }
@@ -815,6 +819,10 @@ func (g *groupRunner) endTenure(clean bool) {
 	}
 	g.m.mu.Unlock()
 	g.m.setOwned(g.name, false)
+	g.m.cfg.Observer.GroupState(g.name, GroupOffline, false)
+	for _, h := range t.res {
+		g.m.cfg.Observer.ResourceState(g.name, h.rec.Name, ResourceOffline)
+	}
 }
 
 func (g *groupRunner) closeHosted(h *hosted) {

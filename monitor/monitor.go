@@ -57,6 +57,8 @@ type Config struct {
 	Resync time.Duration
 	// Now is the clock of failback windows; default time.Now.
 	Now func() time.Time
+	// Observer is told what happens, for metrics (may be nil).
+	Observer Observer
 }
 
 // Monitor is a node's resource monitor: it decides, for every group, whether
@@ -107,6 +109,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	m := &Monitor{cfg: cfg, log: cfg.Log, drivers: map[string]plugins.Driver{}, ownedCh: make(chan struct{})}
 	m.svc = &services{m: m}

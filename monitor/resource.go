@@ -43,6 +43,7 @@ type Resource struct {
 	log      hclog.Logger
 	onState  func(*Resource, ResourceState)
 	onFail   func(Failure)
+	obs      Observer
 	progress chan struct{} // one slot: a pending report
 
 	mu         sync.Mutex
@@ -61,6 +62,8 @@ type ResourceConfig struct {
 	// OnFailure is told when a resource that was online fails its health
 	// checks; it runs on its own goroutine.
 	OnFailure func(Failure)
+	// Observer is told of every entry-point call (may be nil).
+	Observer Observer
 }
 
 // NewResource wraps an opened instance; the resource starts Offline.
@@ -74,9 +77,12 @@ func NewResource(c ResourceConfig) *Resource {
 	if c.OnFailure == nil {
 		c.OnFailure = func(Failure) {}
 	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 	return &Resource{
 		rec: c.Record, inst: c.Instance, log: c.Log.With("resource", c.Record.Name),
-		onState: c.OnState, onFail: c.OnFailure, progress: make(chan struct{}, 1), state: ResourceOffline,
+		onState: c.OnState, onFail: c.OnFailure, obs: c.Observer, progress: make(chan struct{}, 1), state: ResourceOffline,
 	}
 }
 
@@ -128,7 +134,12 @@ func (r *Resource) pending(ctx context.Context, what string, call func(context.C
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- call(cctx) }()
+	go func() {
+		start := time.Now()
+		err := call(cctx)
+		r.obs.EntryPoint(what, time.Since(start), err)
+		done <- err
+	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -199,7 +210,10 @@ func (r *Resource) Terminate(ctx context.Context) error {
 }
 
 func (r *Resource) terminate(ctx context.Context) error {
-	if err := r.inst.Terminate(ctx); err != nil {
+	start := time.Now()
+	err := r.inst.Terminate(ctx)
+	r.obs.EntryPoint("Terminate", time.Since(start), err)
+	if err != nil {
 		r.log.Warn("Terminate failed", "error", err)
 		return fmt.Errorf("terminating resource %q: %w", r.rec.Name, err)
 	}
@@ -275,10 +289,13 @@ func (r *Resource) healthLoop(ctx context.Context) {
 	defer is.Stop()
 	// Health calls are bounded by the deadlock timeout (the plugin layer
 	// enforces it too); a check that cannot answer counts as a failure.
-	check := func(f func(context.Context) (bool, error)) (bool, error) {
+	check := func(entry string, f func(context.Context) (bool, error)) (bool, error) {
 		cctx, cancel := context.WithTimeout(ctx, p.DeadlockTimeout.D())
 		defer cancel()
-		return f(cctx)
+		start := time.Now()
+		ok, err := f(cctx)
+		r.obs.EntryPoint(entry, time.Since(start), err)
+		return ok, err
 	}
 	for {
 		runIsAlive := false
@@ -286,7 +303,7 @@ func (r *Resource) healthLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-looks.C:
-			ok, err := check(r.inst.LooksAlive)
+			ok, err := check("LooksAlive", r.inst.LooksAlive)
 			if ctx.Err() != nil {
 				return
 			}
@@ -299,7 +316,7 @@ func (r *Resource) healthLoop(ctx context.Context) {
 			runIsAlive = true
 		}
 		if runIsAlive {
-			ok, err := check(r.inst.IsAlive)
+			ok, err := check("IsAlive", r.inst.IsAlive)
 			if ctx.Err() != nil {
 				return
 			}

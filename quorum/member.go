@@ -60,6 +60,9 @@ type MemberConfig struct {
 	// after Fenced() closes, on one of the member's goroutines. It should
 	// start taking the node's resources down and return quickly.
 	OnFence func()
+	// OnRenew, when set, is told of every keepalive attempt (nil error: the
+	// lease was renewed), for metrics. It must not block.
+	OnRenew func(error)
 }
 
 // DefaultMargin is the self-fencing margin used when MemberConfig.Margin is
@@ -175,6 +178,7 @@ type Member struct {
 	interval time.Duration // between keepalive sends
 	info     NodeInfo
 	onFence  func()
+	onRenew  func(error)
 
 	mu       sync.Mutex
 	deadline time.Time
@@ -241,6 +245,7 @@ func (s *Store) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
 		margin:   margin,
 		interval: max((ttl-margin)/3, 10*time.Millisecond),
 		onFence:  cfg.OnFence,
+		onRenew:  cfg.OnRenew,
 		deadline: tGrant.Add(ttl - margin),
 		lastSend: tGrant,
 		stop:     make(chan struct{}),
@@ -389,6 +394,13 @@ func (m *Member) keepLoop(ctx context.Context) {
 		actx, cancel := context.WithTimeout(ctx, m.interval)
 		resp, err := m.s.cli.KeepAliveOnce(actx, m.lease)
 		cancel()
+		if m.onRenew != nil && ctx.Err() == nil {
+			if err == nil && resp.TTL <= 0 {
+				m.onRenew(ErrLeaseLost)
+			} else {
+				m.onRenew(err)
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return

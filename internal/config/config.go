@@ -60,6 +60,9 @@ type Node struct {
 	AdminCert string `toml:"admin_cert"`
 	AdminKey  string `toml:"admin_key"`
 	AdminCA   string `toml:"admin_ca"`
+	// Metrics is the HOST:PORT of the node's HTTP endpoint for Prometheus
+	// (/metrics) and health checks (/healthz); empty: not served.
+	Metrics string `toml:"metrics"`
 }
 
 // Log is the [log] table.

@@ -54,6 +54,11 @@ func (c *Config) checkNode(ps *problems) {
 	} else {
 		c.checkAdminTLS(ps)
 	}
+	if c.Node.Metrics != "" {
+		if _, port, err := net.SplitHostPort(c.Node.Metrics); err != nil || port == "" {
+			ps.add("node", "metrics", "%q: expected HOST:PORT such as 127.0.0.1:9464", c.Node.Metrics)
+		}
+	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":
 	default:

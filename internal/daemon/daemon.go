@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
-	n := &node{cfg: cfg, log: log, store: store, cli: cli}
+	n := &node{cfg: cfg, log: log, store: store, cli: cli, metrics: newMetrics(), health: &health{state: "starting"}}
 	if embedded != nil {
 		n.etcdErr = embedded.Err()
 	}
@@ -126,6 +126,13 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 		return err
 	}
 	defer n.closeLocal()
+	if cfg.Node.Metrics != "" {
+		stopMetrics, err := n.serveMetrics(ctx, cfg.Node.Metrics)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	stopAdmin, err := n.startAdmin(ctx)
 	if err != nil {
 		return err
@@ -161,7 +168,7 @@ func (n *node) openLocal() error {
 	}
 	cpm, err := checkpoint.NewManager(checkpoint.Config{
 		Node: n.cfg.Node.Name, Store: n.store, Registry: reg, Keystore: ks, CryptoKey: key,
-		Log: n.log.Named("checkpoint"),
+		Log: n.log.Named("checkpoint"), OnStore: n.metrics.checkpointStored,
 	})
 	if err != nil {
 		reg.Close()
@@ -178,8 +185,9 @@ func (n *node) openLocal() error {
 				return wasm.New(wasm.Config{Services: s, CacheDir: filepath.Join(n.cfg.Node.DataDir, WASMCacheDir)}), nil
 			},
 		},
-		Log:    n.log.Named("monitor"),
-		Events: n.event,
+		Log:      n.log.Named("monitor"),
+		Events:   n.event,
+		Observer: n.metrics,
 	})
 	if err != nil {
 		cpm.Close()
@@ -221,6 +229,8 @@ type node struct {
 	registry    *registry.Registry
 	checkpoints *checkpoint.Manager
 	monitor     *monitor.Monitor
+	metrics     *metrics
+	health      *health
 }
 
 func (n *node) event(kind, subject, msg string) {
@@ -265,10 +275,14 @@ func (n *node) run(ctx context.Context) error {
 			}
 			return err
 		}
+		n.health.set(m, "serving")
 		fenced, err := n.serve(ctx, m)
+		n.health.set(nil, "stopped")
 		if !fenced {
 			return err
 		}
+		n.metrics.fences.Inc()
+		n.health.set(nil, "fenced itself; rejoining")
 		n.log.Error("self-fenced: every resource was terminated; rejoining with a new lease")
 	}
 }
@@ -335,7 +349,8 @@ func (n *node) runMonitor(ctx context.Context, m *quorum.Member) error {
 // still holds the presence key.
 func (n *node) join(ctx context.Context) (*quorum.Member, error) {
 	info := quorum.NodeInfo{Node: n.cfg.Node.Name, Admin: n.cfg.Node.Admin, PID: os.Getpid(), Version: Version, Started: time.Now().UTC()}
-	mc := quorum.MemberConfig{Node: n.cfg.Node.Name, TTL: n.cfg.Quorum.LeaseTTL.D(), Margin: n.cfg.Quorum.FenceMargin.D(), Info: info}
+	mc := quorum.MemberConfig{Node: n.cfg.Node.Name, TTL: n.cfg.Quorum.LeaseTTL.D(), Margin: n.cfg.Quorum.FenceMargin.D(), Info: info,
+		OnRenew: n.metrics.renewed}
 	backoff := 250 * time.Millisecond
 	for {
 		// The membership outlives ctx (SIGTERM): it ends with Leave, which

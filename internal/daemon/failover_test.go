@@ -33,6 +33,7 @@ name = "fo"
 [node]
 name = "%s"
 data_dir = "%s"
+%s
 [log]
 level = "debug"
 [quorum]
@@ -86,6 +87,8 @@ type mpCluster struct {
 	nodes   map[string]*mpNode
 	// quorumTOML overrides [quorum] settings (lease_ttl…) for every node.
 	quorumTOML string
+	// nodeTOML adds [node] settings for one node.
+	nodeTOML map[string]string
 }
 
 type mpNode struct {
@@ -136,7 +139,7 @@ func (c *mpCluster) start(name string) *mpNode {
 		if q == "" {
 			q = `lease_ttl = "1s"`
 		}
-		cfg := fmt.Sprintf(mpNodeConfig, name, data, q, c.etcd)
+		cfg := fmt.Sprintf(mpNodeConfig, name, data, c.nodeTOML[name], q, c.etcd)
 		if name == "node1" {
 			cfg += c.spec
 		}

@@ -1,0 +1,28 @@
+package monitor
+
+import "time"
+
+// Observer is told what the monitor does, for metrics. Calls come from many
+// goroutines and must not block.
+type Observer interface {
+	// ResourceState reports a resource's published state on this node.
+	ResourceState(group, resource string, s ResourceState)
+	// GroupState reports a group's state while this node owns it; owned is
+	// false when the node lets it go.
+	GroupState(group string, s GroupState, owned bool)
+	// EntryPoint reports one call of an entry point (Online, Offline,
+	// Terminate, LooksAlive, IsAlive) and how it went.
+	EntryPoint(entry string, d time.Duration, err error)
+	// Restart reports a resource restarted by its restart policy.
+	Restart(group, resource string)
+	// Failover reports a group that failed over to this node.
+	Failover(group string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ResourceState(string, string, ResourceState) {}
+func (nopObserver) GroupState(string, GroupState, bool)         {}
+func (nopObserver) EntryPoint(string, time.Duration, error)     {}
+func (nopObserver) Restart(string, string)                      {}
+func (nopObserver) Failover(string)                             {}
