@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -65,9 +64,13 @@ func init() {
 	commands = []command{
 		{name: "nodes", help: "list the nodes that are up", run: cmdNodes},
 		{name: "groups", help: "list groups with owner, fencing token and state", run: cmdGroups},
-		{name: "group", args: "NAME", help: "show one group", run: cmdGroup},
-		{name: "resources", help: "list resources", run: cmdResources},
+		{name: "group", args: "NAME [online|offline|move [-node N] [-wait D] [-no-wait]]", help: "show one group, or bring it online, take it offline or move it", run: cmdGroup},
+		{name: "resources", help: "list resources with their state and node", run: cmdResources},
 		{name: "resource", args: "NAME [checkpoint add|remove|list [-crypto] [PATH...]]", help: "show one resource, or list and change its checkpoints", run: cmdResource},
+		{name: "resource", args: "NAME online|offline|fail [-wait D] [-no-wait]", help: "bring a resource online, take it offline, or fail it", run: cmdResource}, // more usage lines of the same command
+		{name: "resource", args: "NAME set [KEY=VALUE...] [-private KEY=VALUE...]", help: "change a resource's common and private properties", run: cmdResource},
+		{name: "resource", args: "create NAME -type T -group G [-dependencies 'A,B;C'] [-prop KEY=VALUE...]", help: "create a resource", run: cmdResource},
+		{name: "resource", args: "delete NAME [-force]", help: "delete a resource and its checkpoints (-force: even while online)", run: cmdResource},
 		{name: "types", help: "list resource types", run: cmdTypes},
 		{name: "events", args: "[-since DURATION] [-follow]", help: "show the event log", run: cmdEvents},
 		{name: "backup", args: "DIR", help: "back up the cluster database and checkpoints into DIR", run: cmdBackup},
@@ -254,47 +257,6 @@ func cmdNodes(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-// groupView is a group as `cluster groups` shows it.
-type groupView struct {
-	quorum.Group
-	Owner string          `json:"owner"`
-	Token int64           `json:"fencing_token"`
-	State json.RawMessage `json:"state,omitempty"`
-}
-
-func (e *env) groupViews(ctx context.Context) ([]groupView, error) {
-	groups, err := e.store.Groups(ctx)
-	if err != nil {
-		return nil, err
-	}
-	owners, err := e.store.Owners(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]groupView, 0, len(groups))
-	for _, g := range groups {
-		v := groupView{Group: g.Value}
-		if o, ok := owners[g.Value.Name]; ok {
-			v.Owner, v.Token = o.Node, o.Token
-		}
-		if r, err := e.cli.Get(ctx, e.store.Keys().GroupState(g.Value.Name)); err == nil && len(r.Kvs) == 1 && json.Valid(r.Kvs[0].Value) {
-			v.State = r.Kvs[0].Value
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-func stateName(raw json.RawMessage) string {
-	var s struct {
-		State string `json:"state"`
-	}
-	if json.Unmarshal(raw, &s) == nil && s.State != "" {
-		return s.State
-	}
-	return "-"
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -302,68 +264,12 @@ func orDash(s string) string {
 	return s
 }
 
-func cmdGroups(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		return usagef("groups takes no arguments")
-	}
-	views, err := e.groupViews(ctx)
-	if err != nil {
-		return err
-	}
-	return e.emit(views, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "Group\tState\tOwner\tToken\tPreferred owners")
-		for _, v := range views {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", v.Name, stateName(v.State), orDash(v.Owner), v.Token, strings.Join(v.PreferredOwners, ", "))
-		}
-	})
-}
-
-func cmdGroup(ctx context.Context, e *env, args []string) error {
-	name, err := oneArg(args, "group name")
-	if err != nil {
-		return err
-	}
-	views, err := e.groupViews(ctx)
-	if err != nil {
-		return err
-	}
-	for _, v := range views {
-		if strings.EqualFold(v.Name, name) {
-			return e.emit(v, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "Group\t%s\nState\t%s\nOwner\t%s\nFencing token\t%d\nPreferred owners\t%s\n",
-					v.Name, stateName(v.State), orDash(v.Owner), v.Token, strings.Join(v.PreferredOwners, ", "))
-				fmt.Fprintf(w, "Failover threshold\t%d\nFailover period\t%s\nAuto failback\t%s\nPersistent state\t%v\n",
-					v.FailoverThreshold, v.FailoverPeriod, v.AutoFailbackType, v.PersistentState)
-			})
-		}
-	}
-	return fmt.Errorf("%w: group %q", quorum.ErrNotFound, name)
-}
-
-func cmdResources(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		return usagef("resources takes no arguments")
-	}
-	rs, err := e.store.Resources(ctx)
-	if err != nil {
-		return err
-	}
-	list := make([]quorum.Resource, len(rs))
-	for i, r := range rs {
-		list[i] = r.Value
-	}
-	sort.Slice(list, func(i, j int) bool { return strings.ToLower(list[i].Name) < strings.ToLower(list[j].Name) })
-	return e.emit(list, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "Resource\tGroup\tType\tID")
-		for _, r := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Name, r.Group, r.Type, r.ID)
-		}
-	})
-}
-
 func cmdResource(ctx context.Context, e *env, args []string) error {
 	if len(args) >= 2 && (args[1] == "checkpoint" || args[1] == "checkpoints") {
 		return cmdResourceCheckpoint(ctx, e, args[0], args[2:])
+	}
+	if len(args) >= 2 {
+		return routeResource(ctx, e, args) // actions.go, edit.go
 	}
 	name, err := oneArg(args, "resource name")
 	if err != nil {

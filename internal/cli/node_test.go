@@ -22,7 +22,9 @@ import (
 // admin API on a unix socket; the cluster CLI reaches both through the
 // node's own cluster.toml, as an operator on that machine would.
 
-const nodeTOML = `
+// embeddedNodeTOML is node1 with an embedded etcd and the test type of a
+// kind ("plugin" or "wasm"); the groups and resources follow it.
+const embeddedNodeTOML = `
 [cluster]
 name = "ci"
 [node]
@@ -40,9 +42,11 @@ election = "100ms"
 
 [[resource_type]]
 name = "testtype"
-kind = "plugin"
+kind = %q
 path = %q
+`
 
+const nodeTOML = embeddedNodeTOML + `
 [[group]]
 name = "onyone"
 preferred_owners = ["node1"]
@@ -79,27 +83,52 @@ type node struct {
 // extraNode are more [node] lines.
 func startNode(t *testing.T, admin, extraNode string) *node {
 	t.Helper()
-	daemon := testbin.Build(t, "github.com/resmon/resmon/cmd/clusterd")
 	plugin := testbin.Build(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin")
 	// A short data dir: the admin socket and the plugin host's sockets
 	// must fit 107 bytes.
-	dir, err := os.MkdirTemp("", "cli-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := shortDir(t)
 	if admin == "" {
 		admin = "unix:" + filepath.Join(dir, "admin.sock")
 	}
 	clientURL := quorumtest.FreeURL(t)
 	cfg := filepath.Join(dir, "cluster.toml")
-	text := fmt.Sprintf(nodeTOML, filepath.Join(dir, "data"), admin, extraNode, clientURL, quorumtest.FreeURL(t), plugin)
+	text := fmt.Sprintf(nodeTOML, filepath.Join(dir, "data"), admin, extraNode, clientURL, quorumtest.FreeURL(t), "plugin", plugin)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs testbin.Output
-	cmd := exec.Command(daemon, "-config", cfg)
-	cmd.Stderr = &logs
+	exited, logs := runClusterd(t, cfg)
+	n := &node{t: t, bin: clusterBinary(t), cfg: cfg, dir: dir, admin: admin}
+	n.waitOnline(clientURL, exited, logs)
+	return n
+}
+
+// waitOnline connects n.store to the node's etcd at clientURL and waits
+// until the node owns group onyone and has it online.
+func (n *node) waitOnline(clientURL string, exited <-chan struct{}, logs *testbin.Output) {
+	t := n.t
+	t.Helper()
+	waitUntil(t, "etcd of the node", func() bool {
+		cli, err := quorum.Connect(context.Background(), quorum.ClientConfig{Endpoints: []string{clientURL}, DialTimeout: 200 * time.Millisecond})
+		if err != nil {
+			return false
+		}
+		t.Cleanup(func() { cli.Close() })
+		n.store, _ = quorum.NewStore(cli, "ci", nil)
+		return true
+	}, exited, logs)
+	waitUntil(t, "group onyone online on node1", func() bool {
+		st, err := n.store.GroupStatus(context.Background(), "onyone")
+		return err == nil && st.State == "Online" && st.Owner == "node1"
+	}, exited, logs)
+}
+
+// runClusterd starts clusterd with cfg until the test ends; the channel
+// closes when it exits.
+func runClusterd(t *testing.T, cfg string) (<-chan struct{}, *testbin.Output) {
+	t.Helper()
+	logs := &testbin.Output{}
+	cmd := exec.Command(testbin.Build(t, "github.com/resmon/resmon/cmd/clusterd"), "-config", cfg)
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -114,24 +143,21 @@ func startNode(t *testing.T, admin, extraNode string) *node {
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("--- clusterd log ---\n%s", logs.String())
+			t.Logf("--- log of clusterd -config %s ---\n%s", cfg, logs.String())
 		}
 	})
-	n := &node{t: t, bin: clusterBinary(t), cfg: cfg, dir: dir, admin: admin}
-	waitUntil(t, "etcd of the node", func() bool {
-		cli, err := quorum.Connect(context.Background(), quorum.ClientConfig{Endpoints: []string{clientURL}, DialTimeout: 200 * time.Millisecond})
-		if err != nil {
-			return false
-		}
-		t.Cleanup(func() { cli.Close() })
-		n.store, _ = quorum.NewStore(cli, "ci", nil)
-		return true
-	}, exited, &logs)
-	waitUntil(t, "group onyone online on node1", func() bool {
-		st, err := n.store.GroupStatus(context.Background(), "onyone")
-		return err == nil && st.State == "Online" && st.Owner == "node1"
-	}, exited, &logs)
-	return n
+	return exited, logs
+}
+
+// shortDir is a temporary directory with a path short enough for unix sockets.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cli-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // waitUntil polls cond until it holds, failing after 30 s or if clusterd exits.

@@ -1,0 +1,376 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/resmon/resmon/quorum"
+)
+
+// Changing the cluster database: `cluster resource create|delete` and
+// `cluster resource NAME set`. Every change is one write that names the
+// revision the record was read at, so a concurrent change is never lost.
+
+// routeResource dispatches `cluster resource …` with at least two
+// arguments (other than checkpoint ones): create, delete, an action or set.
+func routeResource(ctx context.Context, e *env, args []string) error {
+	switch {
+	case args[0] == "create":
+		return cmdResourceCreate(ctx, e, args[1:])
+	case args[0] == "delete":
+		return cmdResourceDelete(ctx, e, args[1:])
+	case isResourceAction(args[1]):
+		return cmdResourceAction(ctx, e, args[0], args[1:])
+	case args[1] == "set":
+		return cmdResourceSet(ctx, e, args[0], args[2:])
+	}
+	return usagef("resource %q: unknown action %q (want online, offline, fail, set or checkpoint)", args[0], args[1])
+}
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// cmdResourceCreate is `cluster resource create NAME -type T -group G
+// [-dependencies 'A,B;C'] [-prop KEY=VALUE ...] [-private KEY=VALUE ...]`.
+// The common properties start from the type's defaults.
+func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("resource create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	typ := fs.String("type", "", "resource type")
+	group := fs.String("group", "", "group")
+	depends := fs.String("dependencies", "", "dependencies: ';' between the ones all needed, ',' between alternatives")
+	var props, private listFlag
+	fs.Var(&props, "prop", "a common property KEY=VALUE (repeatable)")
+	fs.Var(&private, "private", "a private property KEY=VALUE (repeatable)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return usagef("resource create: %v", err)
+	}
+	name, err := oneArg(pos, "resource name")
+	if err != nil {
+		return usagef("resource create: %v", err)
+	}
+	if *typ == "" || *group == "" {
+		return usagef("resource create %q: -type and -group are required", name)
+	}
+	t, err := e.store.Type(ctx, *typ)
+	if err != nil {
+		return err
+	}
+	g, err := e.groupByName(ctx, *group)
+	if err != nil {
+		return err
+	}
+	r := quorum.Resource{Name: name, Type: t.Value.Name, Group: g.Name, Properties: t.Value.Defaults}
+	if *depends != "" {
+		props = append(props, "dependencies="+*depends)
+	}
+	if err := applySettings(&r, props, private); err != nil {
+		return err
+	}
+	if err := e.checkDependencies(ctx, r); err != nil {
+		return err
+	}
+	created, err := e.store.CreateResource(ctx, r)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(created, nil)
+	}
+	fmt.Fprintf(e.out, "Created resource '%s' (%s) of type '%s' in group '%s'.\n", created.Name, created.ID, created.Type, created.Group)
+	return nil
+}
+
+// cmdResourceDelete is `cluster resource delete NAME [-force]`. A resource
+// that is online, or that others depend on, is refused: deleting it would
+// pull it from under a running application. -force lifts the first check
+// only (the owner closes a deleted resource); a dependent must be changed
+// or deleted first whatever the flags.
+func cmdResourceDelete(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("resource delete", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	force := fs.Bool("force", false, "delete even while the resource is not offline")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return usagef("resource delete: %v", err)
+	}
+	name, err := oneArg(pos, "resource name")
+	if err != nil {
+		return usagef("resource delete: %v", err)
+	}
+	r, err := e.store.ResourceByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	res := r.Value
+	if err := e.checkNoDependents(ctx, res); err != nil {
+		return err
+	}
+	st, _, err := readStatus[quorum.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
+	if err != nil {
+		return err
+	}
+	if !*force && st.State != "" && st.State != "Offline" && st.State != "Failed" {
+		return fmt.Errorf("resource '%s' is %s on %s: take it offline first (cluster resource %q offline), or delete it with -force", res.Name, st.State, orDash(st.Node), res.Name)
+	}
+	cps, err := e.store.ListCheckpoints(ctx, res.ID)
+	if err != nil {
+		return err
+	}
+	if err := e.store.DeleteResource(ctx, res.ID); err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(map[string]any{"deleted": res, "checkpoints": len(cps)}, nil)
+	}
+	fmt.Fprintf(e.out, "Deleted resource '%s' (%s) and its %d checkpoints; the nodes' local registries keep their keys.\n", res.Name, res.ID, len(cps))
+	return nil
+}
+
+// checkNoDependents refuses to delete a resource another one depends on.
+func (e *env) checkNoDependents(ctx context.Context, res quorum.Resource) error {
+	rs, err := e.store.Resources(ctx)
+	if err != nil {
+		return err
+	}
+	for _, other := range rs {
+		for _, or := range other.Value.Dependencies {
+			for _, d := range or {
+				if strings.EqualFold(d, res.Name) && other.Value.Group == res.Group {
+					return fmt.Errorf("resource '%s' depends on '%s': change its dependencies or delete it first", other.Value.Name, res.Name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkDependencies checks that every dependency names another resource of
+// the same group (the monitor orders online and offline by them).
+func (e *env) checkDependencies(ctx context.Context, r quorum.Resource) error {
+	if len(r.Dependencies) == 0 {
+		return nil
+	}
+	rs, err := e.store.Resources(ctx)
+	if err != nil {
+		return err
+	}
+	inGroup := map[string]bool{}
+	for _, other := range rs {
+		if other.Value.Group == r.Group && other.Value.ID != r.ID {
+			inGroup[strings.ToLower(other.Value.Name)] = true
+		}
+	}
+	for _, or := range r.Dependencies {
+		for _, d := range or {
+			if !inGroup[strings.ToLower(d)] {
+				return fmt.Errorf("dependencies: %q is not another resource of group %q; nothing changed", d, r.Group)
+			}
+		}
+	}
+	return nil
+}
+
+// cmdResourceSet is `cluster resource NAME set KEY=VALUE ... [-private KEY=VALUE ...]`.
+// Every value is checked before anything is written; a concurrent change
+// of the record makes it read and apply again (the settings do not depend
+// on the old values).
+func cmdResourceSet(ctx context.Context, e *env, name string, args []string) error {
+	fs := flag.NewFlagSet("resource set", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var private listFlag
+	fs.Var(&private, "private", "a private property KEY=VALUE; an empty VALUE removes it (repeatable)")
+	props, err := parseInterleaved(fs, args)
+	if err != nil {
+		return usagef("resource set: %v", err)
+	}
+	if len(props) == 0 && len(private) == 0 {
+		return usagef("resource %q set: give at least one KEY=VALUE", name)
+	}
+	for _, kv := range append(append([]string{}, props...), private...) {
+		if !strings.Contains(kv, "=") {
+			return usagef("resource %q set: %q is not KEY=VALUE", name, kv)
+		}
+	}
+	const attempts = 3
+	for i := 1; ; i++ {
+		r, err := e.store.ResourceByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		res := r.Value
+		if err := applySettings(&res, props, private); err != nil {
+			return err
+		}
+		if err := e.checkDependencies(ctx, res); err != nil {
+			return err
+		}
+		err = e.store.UpdateResource(ctx, res, r.ModRevision)
+		if errors.Is(err, quorum.ErrConflict) && i < attempts {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return e.emit(res, nil)
+		}
+		fmt.Fprintf(e.out, "Set %d properties of resource '%s'.\n", len(props)+len(private), res.Name)
+		return nil
+	}
+}
+
+// applySettings applies KEY=VALUE settings of common properties (and
+// dependencies, possible owners) and of private ones to r, then validates
+// the whole record. An error names the key; r is then half-changed and must
+// not be written.
+func applySettings(r *quorum.Resource, props, private []string) error {
+	for _, kv := range props {
+		key, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			return usagef("%q is not KEY=VALUE", kv)
+		}
+		err := setProperty(r, strings.ToLower(strings.TrimSpace(key)), value)
+		if errors.Is(err, errUnknownProperty) {
+			return usagef("%s: %v", key, err)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w; nothing changed", key, err)
+		}
+	}
+	for _, kv := range private {
+		key, value, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(key) == "" {
+			return usagef("-private %q is not KEY=VALUE", kv)
+		}
+		setPrivate(r, key, value)
+	}
+	if err := quorum.ValidateResource(*r); err != nil {
+		return fmt.Errorf("%w; nothing changed", err)
+	}
+	return nil
+}
+
+// errUnknownProperty reports a key that is not a common property.
+var errUnknownProperty = errors.New("not a common property (pending_timeout, restart_action, restart_threshold, restart_period, restart_delay, " +
+	"looks_alive_poll_interval, is_alive_poll_interval, retry_period_on_failure, separate_monitor, deadlock_timeout, possible_owners, dependencies; " +
+	"private properties go with -private)")
+
+// setProperty sets one common property from its text. Durations follow the
+// rules of cluster.toml: Go duration strings, greater than 0 except
+// restart_delay, which may be 0.
+func setProperty(r *quorum.Resource, key, value string) error {
+	p := &r.Properties
+	durations := map[string]*quorum.Duration{
+		"pending_timeout": &p.PendingTimeout, "restart_period": &p.RestartPeriod, "restart_delay": &p.RestartDelay,
+		"looks_alive_poll_interval": &p.LooksAlivePollInterval, "is_alive_poll_interval": &p.IsAlivePollInterval,
+		"retry_period_on_failure": &p.RetryPeriodOnFailure, "deadlock_timeout": &p.DeadlockTimeout,
+	}
+	if d, ok := durations[key]; ok {
+		var v quorum.Duration
+		if err := v.UnmarshalText([]byte(value)); err != nil {
+			return err
+		}
+		if v == 0 && key != "restart_delay" {
+			return fmt.Errorf("must be greater than 0")
+		}
+		*d = v
+		return nil
+	}
+	switch key {
+	case "restart_action", "restart_threshold":
+		n, err := strconv.Atoi(value)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%q is not a whole number", value)
+		case key == "restart_threshold" && n < 0:
+			return fmt.Errorf("must not be negative, got %d", n)
+		case key == "restart_action" && (n < quorum.RestartNone || n > quorum.RestartThenFailover):
+			return fmt.Errorf("must be 0 (no restart), 1 (restart only) or 2 (restart, then fail the group over), got %d", n)
+		case key == "restart_action":
+			p.RestartAction = n
+		default:
+			p.RestartThreshold = n
+		}
+	case "separate_monitor":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", value)
+		}
+		p.SeparateMonitor = b
+	case "possible_owners":
+		owners := splitList(value, ",")
+		if slices.Contains(owners, "") {
+			return fmt.Errorf("%q has an empty node name", value)
+		}
+		r.PossibleOwners = owners
+	case "dependencies":
+		deps, err := parseDependencies(value)
+		if err != nil {
+			return err
+		}
+		r.Dependencies = deps
+	default:
+		return errUnknownProperty
+	}
+	return nil
+}
+
+// parseDependencies reads 'A,B;C': the resources separated by ';' are all
+// needed, those separated by ',' are alternatives — (A or B) and C. An
+// empty value removes every dependency.
+func parseDependencies(s string) ([][]string, error) {
+	var deps [][]string
+	for _, part := range splitList(s, ";") {
+		or := splitList(part, ",")
+		if len(or) == 0 || slices.Contains(or, "") {
+			return nil, fmt.Errorf("%q has an empty resource name", s)
+		}
+		deps = append(deps, or)
+	}
+	return deps, nil
+}
+
+// splitList splits s at sep and trims spaces; an empty s is an empty list,
+// and an empty item is kept as "" for the caller to refuse.
+func splitList(s, sep string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	parts := strings.Split(s, sep)
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+// setPrivate sets a private property, keeping booleans and numbers typed as
+// they would be in cluster.toml; an empty value removes the property.
+func setPrivate(r *quorum.Resource, key, value string) {
+	if value == "" {
+		delete(r.Private, key)
+		return
+	}
+	if r.Private == nil {
+		r.Private = map[string]any{}
+	}
+	if b, err := strconv.ParseBool(value); err == nil && (value == "true" || value == "false") {
+		r.Private[key] = b
+	} else if n, err := strconv.ParseInt(value, 10, 64); err == nil {
+		r.Private[key] = n
+	} else if f, err := strconv.ParseFloat(value, 64); err == nil {
+		r.Private[key] = f
+	} else {
+		r.Private[key] = value
+	}
+}

@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/resmon/resmon/quorum"
+)
+
+// groupView is a group as `cluster groups` and `cluster group NAME` show it:
+// the record, its live owner, and what its owner last published.
+type groupView struct {
+	quorum.Group
+	Owner     string `json:"owner"`
+	Token     int64  `json:"fencing_token"`
+	State     string `json:"state,omitempty"`
+	Desired   string `json:"desired,omitempty"`
+	Failovers int    `json:"failovers"` // within the group's FailoverPeriod
+	// Status is the published status as the owner wrote it (absent until
+	// a node first owned the group).
+	Status *quorum.GroupStatus `json:"status,omitempty"`
+}
+
+func (e *env) groupViews(ctx context.Context) ([]groupView, error) {
+	groups, err := e.store.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	owners, err := e.store.Owners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	statuses, err := e.store.GroupStatuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]groupView, 0, len(groups))
+	for _, g := range groups {
+		v := groupView{Group: g.Value}
+		if o, ok := owners[g.Value.Name]; ok {
+			v.Owner, v.Token = o.Node, o.Token
+		}
+		if st, ok := statuses[g.Value.Name]; ok {
+			v.Status, v.State, v.Desired, v.Failovers = &st, st.State, st.Desired, len(st.Failovers)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func cmdGroups(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("groups takes no arguments")
+	}
+	views, err := e.groupViews(ctx)
+	if err != nil {
+		return err
+	}
+	return e.emit(views, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "Group\tState\tOwner\tToken\tDesired\tFailovers\tPreferred owners")
+		for _, v := range views {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", v.Name, orDash(v.State), orDash(v.Owner), v.Token,
+				orDash(v.Desired), v.Failovers, orDash(strings.Join(v.PreferredOwners, ", ")))
+		}
+	})
+}
+
+// cmdGroup is `cluster group NAME`, or an action on the group (actions.go).
+func cmdGroup(ctx context.Context, e *env, args []string) error {
+	if len(args) >= 2 {
+		return cmdGroupAction(ctx, e, args[0], args[1:])
+	}
+	name, err := oneArg(args, "group name")
+	if err != nil {
+		return err
+	}
+	views, err := e.groupViews(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		if strings.EqualFold(v.Name, name) {
+			return e.emit(v, func(w *tabwriter.Writer) { printGroupView(w, v) })
+		}
+	}
+	return fmt.Errorf("%w: group %q", quorum.ErrNotFound, name)
+}
+
+func printGroupView(w *tabwriter.Writer, v groupView) {
+	fmt.Fprintf(w, "Group\t%s\nState\t%s\nOwner\t%s\nFencing token\t%d\nDesired state\t%s\nFailovers\t%d\nPreferred owners\t%s\n",
+		v.Name, orDash(v.State), orDash(v.Owner), v.Token, orDash(v.Desired), v.Failovers, strings.Join(v.PreferredOwners, ", "))
+	fmt.Fprintf(w, "Failover threshold\t%d\nFailover period\t%s\nAuto failback\t%s\nPersistent state\t%v\n",
+		v.FailoverThreshold, v.FailoverPeriod, v.AutoFailbackType, v.PersistentState)
+	if v.Status != nil && v.Status.Message != "" {
+		fmt.Fprintf(w, "Message\t%s\n", v.Status.Message)
+	}
+}
+
+// resourceView is a resource with what its group's owner last published
+// about it; the record's fields stay at the top level of the JSON.
+type resourceView struct {
+	quorum.Resource
+	State    string `json:"state,omitempty"`
+	Node     string `json:"node,omitempty"`
+	Restarts int    `json:"restarts"`
+	Error    string `json:"error,omitempty"`
+}
+
+func cmdResources(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("resources takes no arguments")
+	}
+	rs, err := e.store.Resources(ctx)
+	if err != nil {
+		return err
+	}
+	statuses, err := e.store.ResourceStatuses(ctx)
+	if err != nil {
+		return err
+	}
+	list := make([]resourceView, len(rs))
+	for i, r := range rs {
+		st := statuses[r.Value.ID]
+		list[i] = resourceView{Resource: r.Value, State: st.State, Node: st.Node, Restarts: st.Restarts, Error: st.Error}
+	}
+	sort.Slice(list, func(i, j int) bool { return strings.ToLower(list[i].Name) < strings.ToLower(list[j].Name) })
+	return e.emit(list, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "Resource\tGroup\tState\tNode\tType\tID")
+		for _, r := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Group, orDash(r.State), orDash(r.Node), r.Type, r.ID)
+		}
+	})
+}
