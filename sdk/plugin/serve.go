@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -32,8 +33,9 @@ import (
 // Anything the type writes to standard error reaches the node's log; lines
 // in hclog's JSON format keep their level and fields.
 func Serve(t sdk.ResourceType) {
+	srv := newServer(t, nil)
 	if os.Getenv(pluginproto.EnvExitWithHost) == "1" {
-		go exitWithHost(os.Stdin)
+		go exitWithHost(os.Stdin, srv)
 	}
 	// os.Stderr is the pipe to the host here; go-plugin swaps it for its
 	// stdio stream once serving starts, so capture it first.
@@ -44,7 +46,7 @@ func Serve(t sdk.ResourceType) {
 	})
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: pluginproto.Handshake,
-		Plugins:         goplugin.PluginSet{pluginproto.PluginName: &grpcPlugin{srv: newServer(t, logger)}},
+		Plugins:         goplugin.PluginSet{pluginproto.PluginName: &grpcPlugin{srv: srv.withLog(logger)}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(pluginproto.MaxMessageSize))...)
 		},
@@ -54,9 +56,14 @@ func Serve(t sdk.ResourceType) {
 
 // exitWithHost ends the process once the host is gone: the host holds the
 // write end of our stdin for as long as it runs, so EOF means it exited,
-// however it died.
-func exitWithHost(stdin io.Reader) {
+// however it died. Every open resource is terminated first: another node
+// is about to take its group over, and what the resource runs (a child
+// process, a listener) must not outlive the host that owned it.
+func exitWithHost(stdin io.Reader, srv *server) {
 	_, _ = io.Copy(io.Discard, stdin)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	srv.terminateAll(ctx)
+	cancel()
 	os.Exit(0)
 }
 

@@ -30,6 +30,29 @@ func newServer(impl sdk.ResourceType, log hclog.Logger) *server {
 	return &server{impl: impl, log: log, res: map[string]*resource{}, conns: map[string]*grpc.ClientConn{}}
 }
 
+func (s *server) withLog(log hclog.Logger) *server {
+	s.log = log
+	return s
+}
+
+// terminateAll terminates every open resource, concurrently, when the host
+// is gone.
+func (s *server) terminateAll(ctx context.Context) {
+	s.mu.Lock()
+	var rs []*resource
+	for _, r := range s.res {
+		if r != nil {
+			rs = append(rs, r)
+		}
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Go(func() { _ = r.r.Terminate(ctx) })
+	}
+	wg.Wait()
+}
+
 // resource is one opened resource and the calls in flight into it.
 type resource struct {
 	id, name string
