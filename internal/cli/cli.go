@@ -69,7 +69,7 @@ func init() {
 		{name: "resource", args: "NAME [checkpoint add|remove|list [-crypto] [PATH...]]", help: "show one resource, or list and change its checkpoints", run: cmdResource},
 		{name: "resource", args: "NAME online|offline|fail [-wait D] [-no-wait]", help: "bring a resource online, take it offline, or fail it", run: cmdResource}, // more usage lines of the same command
 		{name: "resource", args: "NAME set [KEY=VALUE...] [-private KEY=VALUE...]", help: "change a resource's common and private properties", run: cmdResource},
-		{name: "resource", args: "create NAME -type T -group G [-dependencies 'A,B;C'] [-prop KEY=VALUE...]", help: "create a resource", run: cmdResource},
+		{name: "resource", args: "create NAME -type T -group G [-dependencies 'A,B;C'] [-prop K=V...] [-private K=V...]", help: "create a resource", run: cmdResource},
 		{name: "resource", args: "delete NAME [-force]", help: "delete a resource and its checkpoints (-force: even while online)", run: cmdResource},
 		{name: "types", help: "list resource types", run: cmdTypes},
 		{name: "events", args: "[-since DURATION] [-follow]", help: "show the event log", run: cmdEvents},
