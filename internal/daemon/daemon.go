@@ -122,6 +122,11 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 	if embedded != nil {
 		n.etcdErr = embedded.Err()
 	}
+	// Applications that resources start (a Generic Application's command)
+	// find their node here: the node's name and its admin API, which serves
+	// the node-local registry.
+	os.Setenv("RESMON_NODE", cfg.Node.Name)
+	os.Setenv("RESMON_ADMIN", cfg.Node.Admin)
 	if err := n.openLocal(); err != nil {
 		return err
 	}
