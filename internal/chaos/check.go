@@ -1,0 +1,107 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// window is the time a fault held a node: from injection until the node
+// could act again (resumed, healed) or was dead (killed).
+type window struct {
+	Kind  Kind
+	Node  string
+	Start time.Time
+	End   time.Time
+}
+
+// impairs reports whether a fault of kind k leaves a node unable to stop its
+// resources in time, so that a stale tenure may outlive its ownership.
+func (k Kind) impairs() bool {
+	switch k {
+	case KindKill, KindStop, KindCut, KindCorrupt:
+		return true
+	}
+	return false
+}
+
+// checkDualOnline applies the no-dual-online rule to the witnessed
+// intervals. Two Online intervals of one group under different tokens may
+// overlap only when the node of the older token was impaired (killed,
+// stopped, cut off) at the start of the overlap, and the overlap ends
+// within grace of the end of that fault. Anything else is two owners
+// running one resource. It returns the violations and how many overlaps
+// were tolerated.
+func checkDualOnline(ivs []interval, faults []window, grace time.Duration, runStart, runEnd time.Time, ownerOf func(int64) string) ([]string, int) {
+	byGroup := map[string][]interval{}
+	for _, iv := range ivs {
+		byGroup[iv.Group] = append(byGroup[iv.Group], iv)
+	}
+	groups := make([]string, 0, len(byGroup))
+	for g := range byGroup {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	rel := func(t time.Time) string { return t.Sub(runStart).Round(time.Millisecond).String() }
+	var out []string
+	tolerated := 0
+	for _, g := range groups {
+		list := byGroup[g]
+		for i := range list {
+			for j := range list {
+				a, b := list[i], list[j]
+				if a.Token >= b.Token {
+					continue
+				}
+				from, to := later(a.Start, b.Start), earlier(a.end(runEnd), b.end(runEnd))
+				if !from.Before(to) {
+					continue
+				}
+				node := a.Node
+				if node == "" {
+					node = ownerOf(a.Token)
+				}
+				if excused(faults, node, from, to, grace) {
+					tolerated++
+					continue
+				}
+				out = append(out, fmt.Sprintf("group %s: token %d (pid %d on %q, online %s–%s, %s) overlaps token %d (pid %d on %q, online from %s) by %s",
+					g, a.Token, a.PID, node, rel(a.Start), rel(a.end(runEnd)), a.whyEnd(), b.Token, b.PID, b.Node, rel(b.Start), to.Sub(from).Round(time.Millisecond)))
+			}
+		}
+	}
+	return out, tolerated
+}
+
+func (iv interval) whyEnd() string {
+	if iv.End.IsZero() {
+		return "still online at the end"
+	}
+	return "ended by " + iv.Why
+}
+
+func excused(faults []window, node string, from, to time.Time, grace time.Duration) bool {
+	for _, f := range faults {
+		if f.Node != node || !f.Kind.impairs() {
+			continue
+		}
+		if !from.Before(f.Start) && !from.After(f.End.Add(grace)) && !to.After(f.End.Add(grace)) {
+			return true
+		}
+	}
+	return false
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,379 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/quorum"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// run is the round loop, then the liveness wait and the final checks.
+func (r *runner) run(ctx context.Context) error {
+	for i := 1; i <= r.cfg.Rounds; i++ {
+		r.round = i
+		kind := r.cfg.Kinds[r.rng.IntN(len(r.cfg.Kinds))]
+		if err := r.doRound(ctx, kind); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// A cluster that did not settle is a liveness violation and
+			// leaves nothing sound to inject the next fault into.
+			r.violate("liveness", "%s round: %v", kind, err)
+			break
+		}
+		r.rep.Rounds = i
+	}
+	r.round = 0
+	// Faults have stopped: bring back anything still down, then every group
+	// must be online within the liveness bound.
+	for _, n := range r.nodes {
+		n.cut(false)
+		n.signal(syscall.SIGCONT)
+		if n.pid() == 0 {
+			if err := n.start(r.clusterd); err != nil {
+				return err
+			}
+		}
+	}
+	for _, m := range r.members {
+		if err := m.start(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := r.settle(ctx, r.cfg.Liveness); err != nil {
+		r.violate("liveness", "after the faults stopped: %v", err)
+	}
+	r.finalChecks()
+	return nil
+}
+
+func (r *runner) finalChecks() {
+	time.Sleep(100 * time.Millisecond) // hold: let the tracker read the last witness lines
+	r.track.poll()
+	end := time.Now()
+	grace := 2*r.cfg.Lease + 2*time.Second
+	vs, tolerated := checkDualOnline(r.track.intervals(), r.faults, grace, r.start, end, r.hist.ownerOf)
+	r.rep.Tolerated = tolerated
+	for _, v := range vs {
+		r.violate("no dual online", "%s", v)
+	}
+	hv, err := r.hist.result()
+	for _, v := range hv {
+		r.violate("no stale write", "%s", v)
+	}
+	if err != nil {
+		r.violate("no stale write", "history incomplete: %v", err)
+	}
+}
+
+// doRound injects one fault of kind, waits for the cluster to settle, and
+// checks counters and fencing.
+func (r *runner) doRound(ctx context.Context, kind Kind) error {
+	before, err := r.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	g := r.groups[r.rng.IntN(len(r.groups))]
+	target := r.nodeByName(before[g.name].owner)
+	t0 := time.Now()
+	excluded := map[string]bool{}
+	var note string
+	switch kind {
+	case KindKill:
+		note, err = r.kill(ctx, target, t0)
+	case KindStop:
+		note, err = r.hold(ctx, kind, target, t0)
+	case KindCut:
+		note, err = r.hold(ctx, kind, target, t0)
+	case KindRestart:
+		note, err = r.restart(ctx, target, t0)
+	case KindPlugin:
+		note, err = r.killPlugin(ctx, target, g, t0)
+	case KindFail:
+		note, err = r.failResource(ctx, g, t0)
+	case KindDelete:
+		note, err = r.deleteCPT(ctx, g, before[g.name])
+	case KindCorrupt:
+		excluded[g.name] = true
+		note, err = r.corruptCPT(ctx, g, target, before[g.name], t0)
+	case KindMember:
+		note, err = r.stopMember(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	after, err := r.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	r.rep.Faults[kind]++
+	var moved []string
+	for _, x := range r.groups {
+		b, a := before[x.name], after[x.name]
+		if a.token != b.token {
+			r.rep.Failovers[kind]++
+			if at, ok := r.track.firstOnline(x.name, a.token); ok && at.After(t0) {
+				r.rep.Times[kind] = append(r.rep.Times[kind], at.Sub(t0))
+				moved = append(moved, fmt.Sprintf("%s %s→%s %s", x.name, b.owner, a.owner, at.Sub(t0).Round(time.Millisecond)))
+			} else {
+				moved = append(moved, fmt.Sprintf("%s %s→%s", x.name, b.owner, a.owner))
+			}
+			r.probe(ctx, x, b.token)
+		}
+		switch {
+		case excluded[x.name]:
+		case !b.ok || !a.ok:
+			r.violate("no lost checkpoint", "%s: counter unreadable (before ok=%v, after ok=%v)", x.name, b.ok, a.ok)
+		case a.count < b.count:
+			r.violate("no lost checkpoint", "%s: checkpointed Count went from %d to %d (owner %s token %d → %s token %d)", x.name, b.count, a.count, b.owner, b.token, a.owner, a.token)
+		}
+	}
+	r.logf("round %d %-7s %s%s failovers: %v", r.round, kind, note, "", moved)
+	return nil
+}
+
+// kill: kill -9 the node, wait for its groups to move, restart it.
+func (r *runner) kill(ctx context.Context, n *node, t0 time.Time) (string, error) {
+	if err := n.kill(); err != nil {
+		return "", err
+	}
+	r.faults = append(r.faults, window{Kind: KindKill, Node: n.name, Start: t0, End: time.Now()})
+	if _, err := r.settle(ctx, r.cfg.Settle); err != nil {
+		return "", err
+	}
+	return n.name, r.startNode(ctx, n)
+}
+
+// hold stops or cuts off the node for longer than its lease, waiting for
+// its groups to move meanwhile, then lets it go on.
+func (r *runner) hold(ctx context.Context, kind Kind, n *node, t0 time.Time) (string, error) {
+	if kind == KindStop {
+		if err := n.signal(syscall.SIGSTOP); err != nil {
+			return "", err
+		}
+	} else {
+		n.cut(true)
+	}
+	_, err := r.settle(ctx, r.cfg.Settle)
+	// Hold the fault at least a lease and a half: the node must lose it.
+	if rest := time.Until(t0.Add(r.cfg.Lease*3/2 + time.Duration(r.rng.IntN(1000))*time.Millisecond)); rest > 0 {
+		time.Sleep(rest)
+	}
+	if kind == KindStop {
+		n.signal(syscall.SIGCONT)
+	} else {
+		n.cut(false)
+	}
+	r.faults = append(r.faults, window{Kind: kind, Node: n.name, Start: t0, End: time.Now()})
+	if err != nil {
+		return "", err
+	}
+	// It comes back with a new lease (self-fenced, then rejoined).
+	return n.name, r.waitUp(ctx, n, r.cfg.Settle)
+}
+
+// restart drains the node with SIGTERM and starts it again.
+func (r *runner) restart(ctx context.Context, n *node, t0 time.Time) (string, error) {
+	if err := n.signal(syscall.SIGTERM); err != nil {
+		return "", err
+	}
+	if err := n.wait(30 * time.Second); err != nil {
+		return "", err
+	}
+	r.faults = append(r.faults, window{Kind: KindRestart, Node: n.name, Start: t0, End: time.Now()})
+	if _, err := r.settle(ctx, r.cfg.Settle); err != nil {
+		return "", err
+	}
+	return n.name, r.startNode(ctx, n)
+}
+
+// killPlugin kills the go-plugin host that runs g's resource on n.
+func (r *runner) killPlugin(ctx context.Context, n *node, g *group, t0 time.Time) (string, error) {
+	pids := n.pluginPIDs(r.plugin)
+	if len(pids) == 0 {
+		return "", fmt.Errorf("%w: %s runs no plugin host", errNoTarget, n.name)
+	}
+	sort.Ints(pids)
+	pid := pids[r.rng.IntN(len(pids))]
+	if err := killPID(pid); err != nil {
+		return "", err
+	}
+	r.faults = append(r.faults, window{Kind: KindPlugin, Node: n.name, Start: t0, End: time.Now()})
+	// Every group whose instance ran in that process must come online again.
+	var hit []string
+	for _, iv := range r.track.intervals() {
+		if iv.PID == pid && !slices.Contains(hit, iv.Group) {
+			hit = append(hit, iv.Group)
+		}
+	}
+	for _, name := range hit {
+		if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) { return r.track.onlineSince(name, t0), nil },
+			"group %s online again after its plugin host was killed", name); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%s pid %d (%v)", n.name, pid, hit), nil
+}
+
+// failResource files RequestFail for g's resource and waits for it to come
+// online again (restarted, or failed over past its restart threshold).
+func (r *runner) failResource(ctx context.Context, g *group, t0 time.Time) (string, error) {
+	if _, err := r.store.RequestResource(ctx, quorum.ResourceRequest{Resource: g.id, Action: quorum.RequestFail}); err != nil {
+		return "", fmt.Errorf("chaos: %w", err)
+	}
+	return g.res, waitFor(ctx, r.cfg.Settle, func() (bool, error) { return r.track.onlineSince(g.name, t0), nil },
+		"resource %s online again after a failure", g.res)
+}
+
+// deleteCPT deletes g's checkpoint from etcd while it is online and
+// recovers it from the owner's registry: the counter must survive.
+func (r *runner) deleteCPT(ctx context.Context, g *group, before snap) (string, error) {
+	k := r.store.Keys()
+	key := k.Checkpoint(g.id, quorum.Registry, 1)
+	if _, err := r.cli.Txn(ctx).Then(
+		clientv3.OpDelete(key),
+		clientv3.OpDelete(k.CheckpointData(g.id, quorum.Registry, 1), clientv3.WithPrefix()),
+	).Commit(); err != nil {
+		return "", fmt.Errorf("chaos: deleting %s: %w", key, err)
+	}
+	res, err := r.recover(ctx, g)
+	if err != nil {
+		return "", err
+	}
+	c, err := r.count(ctx, g)
+	if err != nil {
+		r.violate("recovery", "%s: checkpoint unreadable after recovery: %v", g.res, err)
+	} else if c < before.count {
+		r.violate("no lost checkpoint", "%s: recovered Count %d < %d stored before the delete", g.res, c, before.count)
+	}
+	return fmt.Sprintf("%s recovered from %s", g.res, res.Node), nil
+}
+
+// recover runs checkpoint.Recover for g's resource until it succeeds (the
+// group may be between owners) or the settle bound passes.
+func (r *runner) recover(ctx context.Context, g *group) (checkpoint.RecoverResult, error) {
+	var res checkpoint.RecoverResult
+	var last error
+	err := waitFor(ctx, r.cfg.Settle, func() (bool, error) {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		out, err := checkpoint.Recover(rctx, r.store, g.res)
+		switch {
+		case err != nil:
+			last = err
+		case len(out) != 1:
+			last = fmt.Errorf("%d results", len(out))
+		case out[0].Err() != nil:
+			last = out[0].Err()
+		default:
+			res = out[0]
+			return true, nil
+		}
+		return false, nil
+	}, "recovery of %s", g.res)
+	if err != nil {
+		return res, fmt.Errorf("%w: %v", err, last)
+	}
+	return res, nil
+}
+
+// corruptCPT damages g's stored checkpoint and kills its owner, so the next
+// owner must restore it. The restore must detect the damage (an event, the
+// resource kept offline), and checkpoint.Recover must bring it back. The
+// counter is not checked for g this round: recovery takes the new owner's
+// registry, which may be older by design.
+func (r *runner) corruptCPT(ctx context.Context, g *group, owner *node, before snap, t0 time.Time) (string, error) {
+	k := r.store.Keys()
+	_, m, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
+	if err != nil {
+		return "", fmt.Errorf("chaos: reading %s before corrupting it: %w", g.res, err)
+	}
+	chunk := k.CheckpointData(g.id, quorum.Registry, 1) + m.Generation + "/00000000"
+	resp, err := r.cli.Get(ctx, chunk)
+	if err != nil || len(resp.Kvs) != 1 {
+		return "", fmt.Errorf("chaos: reading %s: %v (%d keys)", chunk, err, len(resp.Kvs))
+	}
+	bad := append([]byte(nil), resp.Kvs[0].Value...)
+	bad[r.rng.IntN(len(bad))] ^= 0xff // same size: only the checksum can tell
+	if _, err := r.cli.Put(ctx, chunk, string(bad)); err != nil {
+		return "", fmt.Errorf("chaos: corrupting %s: %w", chunk, err)
+	}
+	if _, _, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1); !errors.Is(err, quorum.ErrCorruptCheckpoint) {
+		return "", fmt.Errorf("chaos: the corrupted checkpoint of %s reads back as %v", g.res, err)
+	}
+	if err := owner.kill(); err != nil {
+		return "", err
+	}
+	r.faults = append(r.faults, window{Kind: KindCorrupt, Node: owner.name, Start: t0, End: time.Now()})
+	err = waitFor(ctx, r.cfg.Settle, func() (bool, error) {
+		evs, err := r.store.Events(ctx, t0, 0)
+		if err != nil {
+			return false, nil
+		}
+		for _, e := range evs {
+			if e.Kind == "checkpoint.corrupt" && e.Subject == g.res {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, "a checkpoint.corrupt event for %s", g.res)
+	if err != nil {
+		r.violate("corrupt checkpoint detected", "%s: %v", g.res, err)
+	} else {
+		r.rep.Detected++
+	}
+	// Nothing may have brought g online under a new tenure from the damaged
+	// data: the only way online is through recovery.
+	for _, iv := range r.track.intervals() {
+		if iv.Group == g.name && iv.Token > before.token && iv.Start.After(t0) {
+			r.violate("corrupt checkpoint detected", "%s went online under token %d (pid %d) from a corrupt checkpoint", g.res, iv.Token, iv.PID)
+		}
+	}
+	res, err := r.recover(ctx, g)
+	if err != nil {
+		return "", err
+	}
+	if err := r.startNode(ctx, owner); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s on %s, recovered from %s", g.res, owner.name, res.Node), nil
+}
+
+// stopMember stops one etcd member for a while and restarts it.
+func (r *runner) stopMember(ctx context.Context) (string, error) {
+	m := r.members[r.rng.IntN(len(r.members))]
+	m.stop()
+	time.Sleep(time.Duration(1000+r.rng.IntN(2000)) * time.Millisecond) // the outage
+	return m.cfg.Name, m.start(ctx)
+}
+
+// probe tries one write under the stale token after a failover, both as a
+// plain fenced Txn and as a checkpoint put; both must fail with ErrFenced.
+func (r *runner) probe(ctx context.Context, g *group, stale int64) {
+	if stale == 0 {
+		return
+	}
+	f := quorum.Fence{Group: g.name, Token: stale}
+	err := r.store.FencedTxn(ctx, f, clientv3.OpPut("/chaos-probe/"+g.name, fmt.Sprint(stale)))
+	if !errors.Is(err, quorum.ErrFenced) {
+		r.violate("stale write fenced", "FencedTxn for %s with stale token %d: %v, want ErrFenced", g.name, stale, err)
+	}
+	// The payload is the current stored data, so even a wrongly accepted
+	// write would not damage the counter.
+	data, _, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
+	if err != nil {
+		return
+	}
+	_, err = r.store.PutCheckpoint(ctx, f, g.id, quorum.Registry, 1, "chaos-probe", data)
+	if !errors.Is(err, quorum.ErrFenced) {
+		r.violate("stale write fenced", "PutCheckpoint for %s with stale token %d: %v, want ErrFenced", g.res, stale, err)
+	}
+	r.rep.Probes++
+}
