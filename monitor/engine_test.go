@@ -526,3 +526,21 @@ func TestRule12PendingTimeoutTerminates(t *testing.T) {
 		t.Fatalf("no offline_failed event on n1: %v", n1.events.list)
 	}
 }
+
+// TestEngineStartupGrace: nodes of a cluster start in any order; a group
+// that has never run waits for its first preferred owner instead of going
+// to whichever node came up first.
+func TestEngineStartupGrace(t *testing.T) {
+	e := newEngine(t)
+	e.basicGroup("g1", "n1", "n2")
+	e.start("n2")
+	waitFor(t, "n2 up", func() bool { nodes, _ := e.admin.Nodes(ctxT(t)); return len(nodes) == 1 })
+	// A negative check needs a window: n2 reconciles within milliseconds.
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if o, err := e.admin.Owner(ctxT(t), "g1"); err == nil {
+			t.Fatalf("n2 took a group that never ran while its first preferred owner was not up yet: %v", o)
+		}
+	}
+	e.start("n1")
+	e.waitGroup("g1", "online on n1", onlineOn("n1"))
+}

@@ -188,6 +188,17 @@ func (g *groupRunner) reconcile(ctx context.Context) time.Duration {
 	if !strings.EqualFold(target, g.m.cfg.Node) {
 		return 0
 	}
+	if prefs := f.group.PreferredOwners; v.Status.Group == "" && len(prefs) > 0 && !strings.EqualFold(prefs[0], target) {
+		// A group that has never run: give its first preferred owner the
+		// start-up grace to come up before taking it.
+		g.m.mu.Lock()
+		wait := g.m.cfg.StartupGrace - time.Since(g.m.started)
+		g.m.mu.Unlock()
+		if wait > 0 {
+			g.log.Debug("waiting for the first preferred owner before taking a group that never ran", "preferred", prefs[0], "wait", wait)
+			return wait
+		}
+	}
 	g.log.Debug("this node is the group's next owner; acquiring", "last_owner", v.Status.Owner, "handoff", v.Status.Handoff, "up", f.up)
 	o, err := g.m.cfg.Store.Acquire(ctx, f.member, g.name)
 	if errors.Is(err, quorum.ErrOwned) {

@@ -59,6 +59,11 @@ type Config struct {
 	Now func() time.Time
 	// Observer is told what happens, for metrics (may be nil).
 	Observer Observer
+	// StartupGrace is how long after the monitor starts a group that has
+	// never run waits for its first preferred owner before another node
+	// takes it, so nodes of a cluster started together do not grab groups in
+	// the order they happen to come up; default 10s, negative: no wait.
+	StartupGrace time.Duration
 }
 
 // Monitor is a node's resource monitor: it decides, for every group, whether
@@ -86,6 +91,7 @@ type Monitor struct {
 	owned    map[string]bool // groups with a tenure on this node
 	ownedCh  chan struct{}   // closed and replaced when owned changes
 	member   *quorum.Member
+	started  time.Time // when Run started
 }
 
 // New checks cfg and returns a Monitor. It does no I/O.
@@ -112,6 +118,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
+	}
+	if cfg.StartupGrace == 0 {
+		cfg.StartupGrace = 10 * time.Second
 	}
 	m := &Monitor{cfg: cfg, log: cfg.Log, drivers: map[string]plugins.Driver{}, ownedCh: make(chan struct{})}
 	m.svc = &services{m: m}
@@ -149,7 +158,7 @@ func (m *Monitor) Run(ctx context.Context, member *quorum.Member) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m.mu.Lock()
-	m.member, m.draining = member, false
+	m.member, m.draining, m.started = member, false, time.Now()
 	m.up, m.runners, m.byID, m.owned = map[string]bool{}, map[string]*groupRunner{}, map[string]*groupRunner{}, map[string]bool{}
 	m.mu.Unlock()
 

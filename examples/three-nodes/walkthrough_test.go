@@ -186,6 +186,13 @@ func TestOnyoneWalkthrough(t *testing.T) {
 		})
 	}
 	ask("Bonjour (color blue) from node1")
+	// The checkpointed settings are in etcd, readable with etcdctl.
+	endpoint := "http://" + repl.Replace("127.0.0.1:2379")
+	w.waitFor("the settings in etcd", 30*time.Second, func() bool {
+		cmd := exec.Command("go", "tool", "etcdctl", "--endpoints", endpoint, "get", "--prefix", "/resmon/onyone-demo/checkpoints/")
+		out, err := cmd.CombinedOutput()
+		return err == nil && strings.Contains(string(out), "Bonjour") && strings.Contains(string(out), ".CPT")
+	})
 
 	// 5. Move the group: the settings follow.
 	out = w.cluster("group", "onyone", "move", "-node", "node2")

@@ -127,11 +127,6 @@ func (r *Resource) witness(ctx context.Context, entry string) {
 
 // Online implements sdk.Resource.
 func (r *Resource) Online(ctx context.Context) error {
-	r.mu.Lock()
-	if r.terminated { // a restart after Terminate: a fresh stop channel
-		r.terminated, r.stop = false, make(chan struct{})
-	}
-	r.mu.Unlock()
 	if err := r.misbehave(ctx, "Online"); err != nil {
 		return err
 	}
