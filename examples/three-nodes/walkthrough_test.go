@@ -17,16 +17,13 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/quorum/quorumtest"
 )
 
+// freePort is a free loopback port, never one handed out before.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(quorumtest.FreeURL(t), "http://"))
 	return port
 }
 

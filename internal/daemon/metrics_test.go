@@ -3,21 +3,18 @@ package daemon_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/resmon/resmon/quorum/quorumtest"
 )
 
+// freeAddr is a free loopback HOST:PORT, never one handed out before.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return strings.TrimPrefix(quorumtest.FreeURL(t), "http://")
 }
 
 func get(url string) (int, string) {

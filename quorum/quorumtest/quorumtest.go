@@ -21,15 +21,35 @@ const (
 	ElectionMs = 100
 )
 
-// FreeURL returns an http URL on a currently free loopback port.
+// handedOut are the ports FreeURL returned in this process: the kernel may
+// offer a port again as soon as its probe listener closes, and two calls in
+// a row (client and peer URL) must not get the same one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
+// FreeURL returns an http URL on a currently free loopback port, never one
+// it returned before in this process.
 func FreeURL(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("quorumtest: free port: %v", err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("quorumtest: free port: %v", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		handedOut.Lock()
+		seen := handedOut.ports[addr]
+		handedOut.ports[addr] = true
+		handedOut.Unlock()
+		if !seen {
+			return "http://" + addr
+		}
 	}
-	defer l.Close()
-	return "http://" + l.Addr().String()
+	t.Fatal("quorumtest: no fresh free port in 100 tries")
+	return ""
 }
 
 // Member is one embedded etcd member started by the test.
