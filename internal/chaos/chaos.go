@@ -135,6 +135,7 @@ func (v Violation) String() string {
 // Report is the outcome of a run.
 type Report struct {
 	Seed        uint64
+	Requested   int // rounds asked for
 	Rounds      int // rounds run
 	EtcdMembers int
 	Dir         string

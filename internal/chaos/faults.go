@@ -202,17 +202,18 @@ func (r *runner) killPlugin(ctx context.Context, n *node, g *group, t0 time.Time
 	}
 	sort.Ints(pids)
 	pid := pids[r.rng.IntN(len(pids))]
+	// Every group whose instance is online in that process must come online
+	// again (a process may once have run groups that have moved on since).
+	var hit []string
+	for _, iv := range r.track.intervals() {
+		if iv.PID == pid && iv.End.IsZero() && !slices.Contains(hit, iv.Group) {
+			hit = append(hit, iv.Group)
+		}
+	}
 	if err := killPID(pid); err != nil {
 		return "", err
 	}
 	r.faults = append(r.faults, window{Kind: KindPlugin, Node: n.name, Start: t0, End: time.Now()})
-	// Every group whose instance ran in that process must come online again.
-	var hit []string
-	for _, iv := range r.track.intervals() {
-		if iv.PID == pid && !slices.Contains(hit, iv.Group) {
-			hit = append(hit, iv.Group)
-		}
-	}
 	for _, name := range hit {
 		if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) { return r.track.onlineSince(name, t0), nil },
 			"group %s online again after its plugin host was killed", name); err != nil {

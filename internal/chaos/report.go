@@ -39,7 +39,7 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  %s\n", v)
 	}
 	if len(rep.Violations) > 0 {
-		fmt.Fprintf(w, "replay with: -seed %d -rounds %d (logs in %s)\n", rep.Seed, rep.Rounds, rep.Dir)
+		fmt.Fprintf(w, "replay with: -seed %d -rounds %d (logs in %s)\n", rep.Seed, rep.Requested, rep.Dir)
 	}
 }
 

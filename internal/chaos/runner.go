@@ -52,7 +52,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), start: time.Now(),
-		rep: &Report{Seed: cfg.Seed, EtcdMembers: cfg.EtcdMembers, Faults: map[Kind]int{}, Failovers: map[Kind]int{}, Times: map[Kind][]time.Duration{}}}
+		rep: &Report{Seed: cfg.Seed, Requested: cfg.Rounds, EtcdMembers: cfg.EtcdMembers, Faults: map[Kind]int{}, Failovers: map[Kind]int{}, Times: map[Kind][]time.Duration{}}}
 	defer r.teardown()
 	if err := r.setup(ctx); err != nil {
 		return r.rep, err
@@ -153,11 +153,38 @@ func (r *runner) setup(ctx context.Context) error {
 		}
 		g.id = res.Value.ID
 	}
-	if _, err := r.settle(ctx, r.cfg.Settle); err != nil {
+	if err := r.spread(ctx); err != nil {
 		return fmt.Errorf("chaos: the cluster did not come up: %w", err)
 	}
 	r.logf("cluster up: %d nodes, %d groups, %d etcd member(s), run dir %s", r.cfg.Nodes, r.cfg.Groups, r.cfg.EtcdMembers, dir)
 	return nil
+}
+
+// spread moves each group to its first preferred owner: the node that
+// starts first takes every group, and faults on one node that owns all
+// groups would exercise only one shape of failover.
+func (r *runner) spread(ctx context.Context) error {
+	now, err := r.settle(ctx, r.cfg.Settle)
+	if err != nil {
+		return err
+	}
+	for i, g := range r.groups {
+		want := fmt.Sprintf("node%d", i%r.cfg.Nodes+1)
+		if now[g.name].owner == want {
+			continue
+		}
+		if _, err := r.store.RequestGroup(ctx, quorum.GroupRequest{Group: g.name, Action: quorum.RequestMove, Node: want}); err != nil {
+			return fmt.Errorf("chaos: moving %s to %s: %w", g.name, want, err)
+		}
+		if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) {
+			st, err := r.store.GroupStatus(ctx, g.name)
+			return err == nil && st.Owner == want && st.State == "Online", nil
+		}, "group %s online on %s", g.name, want); err != nil {
+			return err
+		}
+	}
+	_, err = r.settle(ctx, r.cfg.Settle)
+	return err
 }
 
 // binary returns given, or builds pkg into dir.
