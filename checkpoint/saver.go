@@ -161,6 +161,11 @@ func (s *saver) run() {
 				stop()
 				cancel()
 				afterSave(rev, err)
+				if err != nil && s.ctx.Err() != nil && r.ctx.Err() == nil {
+					// The saver was stopped mid-save (the checkpoint was
+					// removed, or the resource let go): nothing is owed.
+					err = nil
+				}
 			}
 			r.reply <- err
 			if r.final {

@@ -208,6 +208,17 @@ func TestGroupAndResourceActions(t *testing.T) {
 		if out := n.ok("resources"); !strings.Contains(out, "Online") {
 			t.Fatalf("resources:\n%s", out)
 		}
+		if out := n.ok("resource", "app"); !strings.Contains(out, "Online (2)") || !strings.Contains(out, "node1") {
+			t.Fatalf("resource app:\n%s", out)
+		}
+		var one struct {
+			Name   string                `json:"name"`
+			Status quorum.ResourceStatus `json:"status"`
+		}
+		n.jsonOf(&one, "resource", "app")
+		if one.Name != "app" || one.Status.State != "Online" || one.Status.Token == 0 {
+			t.Fatalf("resource app -o json: %+v", one)
+		}
 	})
 
 	t.Run("no wait and timeout", func(t *testing.T) {

@@ -280,9 +280,27 @@ func cmdResource(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	v := r.Value
-	return e.emit(v, func(w *tabwriter.Writer) {
+	// The record, and where the resource runs now, as its owner published it.
+	out := struct {
+		quorum.Resource
+		Status *quorum.ResourceStatus `json:"status,omitempty"`
+	}{Resource: v}
+	if sts, err := e.store.ResourceStatuses(ctx); err == nil {
+		if st, ok := sts[v.ID]; ok {
+			out.Status = &st
+		}
+	}
+	return e.emit(out, func(w *tabwriter.Writer) {
 		p := v.Properties
 		fmt.Fprintf(w, "Resource\t%s\nID\t%s\nType\t%s\nGroup\t%s\n", v.Name, v.ID, v.Type, v.Group)
+		if st := out.Status; st != nil {
+			fmt.Fprintf(w, "State\t%s (%d)\nNode\t%s\nFencing token\t%d\nRestarts\t%d\n", st.State, st.Code, st.Node, st.Token, st.Restarts)
+			if st.Error != "" {
+				fmt.Fprintf(w, "Last error\t%s\n", st.Error)
+			}
+		} else {
+			fmt.Fprintf(w, "State\t-\n")
+		}
 		fmt.Fprintf(w, "Dependencies\t%s\nPossible owners\t%s\n", deps(v.Dependencies), orDash(strings.Join(v.PossibleOwners, ", ")))
 		fmt.Fprintf(w, "Registry checkpoints\t%s\nCrypto checkpoints\t%s\n", orDash(strings.Join(v.RegistryCheckpoints, ", ")), orDash(strings.Join(v.CryptoCheckpoints, ", ")))
 		fmt.Fprintf(w, "PendingTimeout\t%s\nRestartAction\t%d\nRestartThreshold\t%d\nRestartPeriod\t%s\nRestartDelay\t%s\n",
