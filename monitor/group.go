@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -283,6 +284,15 @@ func (g *groupRunner) syncResources(ctx context.Context, f facts) {
 	}
 	for key, h := range t.res {
 		if r, ok := want[key]; ok && r.ID == h.rec.ID {
+			if !reflect.DeepEqual(r, h.rec) {
+				// Edited while hosted: the policy and the entry points use
+				// the new common properties from now on.
+				h.rec = r
+				h.restarts.Period = r.Properties.RestartPeriod.D()
+				if h.r != nil {
+					h.r.setRecord(r)
+				}
+			}
 			continue
 		}
 		g.takeOffline(ctx, h)

@@ -242,6 +242,26 @@ func (r *Resource) fail(reason error) {
 	r.onFail(Failure{Resource: r.rec.Name, State: ResourceFailed, Err: reason, At: time.Now()})
 }
 
+// setRecord takes a changed database record of the resource (common
+// properties such as poll intervals or PendingTimeout): the next entry
+// point uses it, and health polling restarts with the new intervals.
+// Private properties reach the type only at its next Open. Call it from
+// the goroutine that drives the resource.
+func (r *Resource) setRecord(rec quorum.Resource) {
+	r.mu.Lock()
+	polling := r.healthStop != nil
+	r.mu.Unlock()
+	if polling {
+		r.stopHealth()
+	}
+	r.mu.Lock()
+	r.rec = rec
+	r.mu.Unlock()
+	if polling && r.State() == ResourceOnline {
+		r.startHealth()
+	}
+}
+
 // markFailed marks a resource that could not be started (its checkpoints
 // could not be restored) Failed; no entry point ran, so none is called.
 func (r *Resource) markFailed() {

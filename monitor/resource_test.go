@@ -203,3 +203,20 @@ func TestHealthFailureFailsAndTerminates(t *testing.T) {
 		})
 	}
 }
+
+// TestResourcePropertyChangeWhileOnline: a common property edited while
+// the resource is online applies at once: an Offline that hangs is
+// terminated after the new, short PendingTimeout, not the hour it had.
+func TestResourcePropertyChangeWhileOnline(t *testing.T) {
+	h := newHarness(t)
+	r := h.open(map[string]any{"HangIn": "Offline"}, func(p *quorum.Properties) { p.PendingTimeout = quorum.Duration(time.Hour) }, nil)
+	if err := r.Online(ctx30(t)); err != nil {
+		t.Fatal(err)
+	}
+	rec := r.Record()
+	rec.Properties.PendingTimeout = quorum.Duration(100 * time.Millisecond)
+	r.SetRecord(rec)
+	if err := r.Offline(ctx30(t)); !errors.Is(err, monitor.ErrPendingTimeout) {
+		t.Fatalf("Offline after the edit: %v, want ErrPendingTimeout", err)
+	}
+}
