@@ -341,7 +341,9 @@ func (d *Driver) Close(ctx context.Context) error {
 			case <-ctx.Done():
 				return // start() sees the driver closed and stops it
 			}
-			p.stopCtx(ctx)
+			if p.started() { // a failed start left no process to stop
+				p.stopCtx(ctx)
+			}
 		}()
 	}
 	wg.Wait()

@@ -610,3 +610,45 @@ func TestPluginExitsWithItsHost(t *testing.T) {
 		t.Fatalf("plugin exit: %v", err)
 	}
 }
+
+// TestCloseDuringAFailingStart: Close while a plugin process is still
+// starting, and the start then fails, leaves nothing to stop: the driver
+// must not touch a go-plugin client that never came to be (it once did, and
+// clusterd panicked when it stopped during its first Open).
+func TestCloseDuringAFailingStart(t *testing.T) {
+	e := newEnv(t)
+	fifo, marker := filepath.Join(e.dir, "release"), filepath.Join(e.dir, "started")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(e.dir, "slowfail")
+	body := fmt.Sprintf("#!/bin/sh\ntouch %q\nread x < %q\nexit 1\n", marker, fifo)
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		_, err := e.d.Open(ctx(t), plugins.TypeSpec{Name: "slowfail", Kind: "plugin", Path: script}, res("s", nil))
+		opened <- err
+	}()
+	waitFor(t, "the plugin process to start", func() bool { _, err := os.Stat(marker); return err == nil })
+	closed := make(chan error, 1)
+	go func() { closed <- e.d.Close(ctx(t)) }()
+	// Close has taken the process table once Open refuses for closing.
+	waitFor(t, "Close to begin", func() bool {
+		_, err := e.d.Open(ctx(t), testtypeSpec(), res("after", nil))
+		return err != nil && strings.Contains(err.Error(), "closed")
+	})
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "go")
+	w.Close()
+	if err := <-opened; !errors.Is(err, plugins.ErrBadModule) {
+		t.Errorf("Open of a plugin that exits during the handshake: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}

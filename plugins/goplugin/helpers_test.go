@@ -220,3 +220,15 @@ func wantIs(tb testing.TB, err error, targets ...error) {
 		}
 	}
 }
+
+// waitFor polls cond until it holds, failing the test after 20 seconds.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited 20s for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
