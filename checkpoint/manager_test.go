@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/quorum"
@@ -148,5 +149,54 @@ func TestRestoreRefusesOverlapFromClusterToml(t *testing.T) {
 	err = n1.mgr.Restore(ctx, other, n1.acquire("g2").Fence())
 	if !errors.Is(err, checkpoint.ErrOverlap) || !strings.Contains(err.Error(), `"Network Name DATA"`) {
 		t.Errorf("restore of an overlapping seeded checkpoint: %v", err)
+	}
+}
+
+// TestFlushCheckpointsConfirmsStoredUnderTheFence: FLUSH_CHECKPOINTS, issued
+// by a resource, returns nil only once what it wrote is in etcd under its
+// tenure's token, so the stored copy can be read back at once; after the
+// group has moved, or once the resource is offline here, it is refused with
+// sdk.ErrFenced rather than confirming a write that no restore will see.
+func TestFlushCheckpointsConfirmsStoredUnderTheFence(t *testing.T) {
+	c := newCluster(t)
+	// A long save interval: only the flush can have stored the later writes.
+	n1, n2 := c.node("node1", saveInterval(time.Hour)), c.node("node2")
+	n1.addCheckpoint(c.res, onyone)
+	n1.online(c.res)
+	for i := range 5 {
+		want := fmt.Sprint(i)
+		n1.set(onyone, "Count", sdk.StringValue("", want))
+		if err := n1.control(c.res, sdk.FlushCheckpoints, ""); err != nil {
+			t.Fatalf("flush %d: %v", i, err)
+		}
+		if got := c.storedStr(c.res, 1, "", "Count"); got != want {
+			t.Fatalf("after flush %d: stored %q, want %q", i, got, want)
+		}
+	}
+	if err := n1.control(c.res, sdk.FlushCheckpoints, "unexpected input is ignored"); err != nil {
+		t.Errorf("flush with nothing new: %v", err)
+	}
+
+	// The group moves without node1 going offline (its lease expired).
+	n1.release(c.res.Group)
+	n2.online(c.res)
+	n1.set(onyone, "Count", sdk.StringValue("", "stale"))
+	if err := n1.control(c.res, sdk.FlushCheckpoints, ""); !errors.Is(err, sdk.ErrFenced) {
+		t.Fatalf("stale owner's flush: %v, want sdk.ErrFenced", err)
+	}
+	if got := c.storedStr(c.res, 1, "", "Count"); got != "4" {
+		t.Errorf("stored %q after the stale flush, want 4", got)
+	}
+	n1.mgr.Offline(ctxT(t), c.res) // fenced: its error is TestFormerOwnerCannotOverwrite's
+
+	// Offline here: not stored from this node any more.
+	if err := n1.control(c.res, sdk.FlushCheckpoints, ""); !errors.Is(err, sdk.ErrFenced) || !strings.Contains(err.Error(), "not online") {
+		t.Errorf("flush of a resource offline here: %v, want sdk.ErrFenced naming why", err)
+	}
+	if err := n2.control(c.res, sdk.FlushCheckpoints, ""); err != nil {
+		t.Errorf("the new owner's flush: %v", err)
+	}
+	if _, err := n2.mgr.Control(ctxT(t), checkpoint.Ref{Name: "no id"}, sdk.FlushCheckpoints, nil, nil); !errors.Is(err, sdk.ErrInvalidParameter) {
+		t.Errorf("flush without a resource id: %v", err)
 	}
 }

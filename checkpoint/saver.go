@@ -40,6 +40,10 @@ type saver struct {
 	done   chan struct{}
 }
 
+// errSaverStopped: the checkpoint is no longer watched (the resource let go
+// of it, or it was removed).
+var errSaverStopped = errors.New("no longer watched")
+
 type saveReq struct {
 	ctx   context.Context
 	force bool // store even if unchanged
@@ -73,7 +77,7 @@ func (s *saver) request(ctx context.Context, force, final bool) error {
 	select {
 	case s.reqs <- r:
 	case <-s.done:
-		return fmt.Errorf("checkpoint: %s of resource %q is no longer watched", s.cp.entry.FileName(), s.name)
+		return fmt.Errorf("checkpoint: %s of resource %q: %w", s.cp.entry.FileName(), s.name, errSaverStopped)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -109,11 +109,29 @@ const (
 	GetCryptoCheckpoints     ControlCode = 0x010000B5
 )
 
-// IsCheckpointCode reports whether c is one of the checkpoint control codes.
+// FlushCheckpoints is resmon's own host-handled code (Windows has none like
+// it): it returns once every change to the resource's checkpointed registry
+// keys and key containers made before the call is stored in the quorum
+// under the group's current fencing token, without waiting for the save
+// interval. A resource uses it to acknowledge state to its own clients only
+// once that state would survive a failover. It takes no input and writes no
+// output; sdk.ErrFenced means this node no longer stores the resource's
+// checkpoints (the resource is not online here, or the group has moved on),
+// so nothing written since the last confirmed flush is known to be kept.
+//
+// # Notes
+//
+// The number lies in the range Windows keeps for the cluster's internal
+// codes (bit 20), apart from the codes a resource type defines for itself
+// (bit 21), so it cannot clash with either.
+const FlushCheckpoints ControlCode = 0x01100401
+
+// IsCheckpointCode reports whether c is one of the checkpoint control codes
+// the host answers: the six Windows ones and FlushCheckpoints.
 func (c ControlCode) IsCheckpointCode() bool {
 	switch c {
 	case AddRegistryCheckpoint, DeleteRegistryCheckpoint, GetRegistryCheckpoints,
-		AddCryptoCheckpoint, DeleteCryptoCheckpoint, GetCryptoCheckpoints:
+		AddCryptoCheckpoint, DeleteCryptoCheckpoint, GetCryptoCheckpoints, FlushCheckpoints:
 		return true
 	}
 	return false
@@ -133,6 +151,8 @@ func (c ControlCode) String() string {
 		return "DELETE_CRYPTO_CHECKPOINT"
 	case GetCryptoCheckpoints:
 		return "GET_CRYPTO_CHECKPOINTS"
+	case FlushCheckpoints:
+		return "FLUSH_CHECKPOINTS"
 	}
 	return fmt.Sprintf("0x%08X", uint32(c))
 }

@@ -188,7 +188,8 @@ func (r *MemRegistry) Values(_ context.Context, key string) ([]sdk.Value, error)
 // the six checkpoint control codes with the host's semantics: adding an
 // existing checkpoint → sdk.ErrAlreadyExists, deleting a missing one →
 // sdk.ErrNotFound, GET into a too-small buffer → *sdk.MoreDataError.
-// Paths compare case-insensitively; one leading backslash is ignored.
+// FLUSH_CHECKPOINTS returns at once: there is no quorum to wait for. Paths
+// compare case-insensitively; one leading backslash is ignored.
 type Checkpoints struct {
 	mu       sync.Mutex
 	registry map[string][]string // resource id → registry checkpoints
@@ -220,6 +221,8 @@ func (c *Checkpoints) Control(resourceID string, code sdk.ControlCode, in, out [
 	case sdk.AddCryptoCheckpoint, sdk.DeleteCryptoCheckpoint, sdk.GetCryptoCheckpoints:
 		lists = c.crypto
 	case sdk.AddRegistryCheckpoint, sdk.DeleteRegistryCheckpoint, sdk.GetRegistryCheckpoints:
+	case sdk.FlushCheckpoints:
+		return 0, nil
 	default:
 		return 0, fmt.Errorf("%w: %s", sdk.ErrInvalidFunction, code)
 	}

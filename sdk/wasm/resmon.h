@@ -65,6 +65,8 @@ extern "C" {
 #define RESMON_ADD_CRYPTO_CHECKPOINT 0x014000AEu
 #define RESMON_DELETE_CRYPTO_CHECKPOINT 0x014000B2u
 #define RESMON_GET_CRYPTO_CHECKPOINTS 0x010000B5u
+/* resmon's own: returns once earlier checkpointed changes are in the quorum. */
+#define RESMON_FLUSH_CHECKPOINTS 0x01100401u
 
 /* Signals a guest may send to its child processes (Linux numbers). */
 #define RESMON_SIGHUP 1

@@ -198,3 +198,23 @@ func TestHeaderSignalsMatch(t *testing.T) {
 		}
 	}
 }
+
+// The control codes resmon.h defines are the host-answered codes of sdk,
+// each under its own name and number.
+func TestHeaderControlCodesMatch(t *testing.T) {
+	h, err := os.ReadFile("../resmon.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := regexp.MustCompile(`(?m)^#define RESMON_(\w+_CHECKPOINTS?) 0x([0-9A-Fa-f]{8})u$`).FindAllStringSubmatch(string(h), -1)
+	if len(defs) != 7 {
+		t.Fatalf("resmon.h defines %d checkpoint control codes, want the 7 of sdk", len(defs))
+	}
+	for _, d := range defs {
+		n, _ := strconv.ParseUint(d[2], 16, 32)
+		code := sdk.ControlCode(n)
+		if !code.IsCheckpointCode() || code.String() != d[1] {
+			t.Errorf("resmon.h: RESMON_%s 0x%s is sdk's %s (host-answered: %v)", d[1], d[2], code, code.IsCheckpointCode())
+		}
+	}
+}
