@@ -22,15 +22,30 @@ const (
 	KindStop    Kind = "stop"    // SIGSTOP a node past its lease, then SIGCONT
 	KindCut     Kind = "cut"     // blackhole a node's etcd traffic past its lease, then heal
 	KindRestart Kind = "restart" // SIGTERM (drain) a node and start it again
+	KindBounce  Kind = "bounce"  // kill -9 a node and start it again at once, resources running
 	KindPlugin  Kind = "plugin"  // kill -9 a go-plugin host process of a node
-	KindFail    Kind = "fail"    // make a resource fail its health checks (RequestFail)
+	KindFail    Kind = "fail"    // make a resource fail its health checks (LooksAlive, IsAlive)
+	KindTrap    Kind = "trap"    // make a WASM resource trap in LooksAlive
+	KindHang    Kind = "hang"    // make a WASM resource spin in LooksAlive until interrupted
 	KindDelete  Kind = "delete"  // delete a resource's CPT in etcd, recover it from the owner
 	KindCorrupt Kind = "corrupt" // corrupt a CPT, force a restore elsewhere, expect detection
-	KindMember  Kind = "member"  // stop an etcd member and restart it (3 members only)
+	KindMember  Kind = "member"  // stop an etcd follower and restart it (3 members only)
+	KindLeader  Kind = "leader"  // stop the etcd leader and restart it (3 members only)
 )
 
 // AllKinds are the fault kinds in the order the summary lists them.
-var AllKinds = []Kind{KindKill, KindStop, KindCut, KindRestart, KindPlugin, KindFail, KindDelete, KindCorrupt, KindMember}
+var AllKinds = []Kind{KindKill, KindStop, KindCut, KindRestart, KindBounce, KindPlugin, KindFail, KindTrap, KindHang, KindDelete, KindCorrupt, KindMember, KindLeader}
+
+// needs says what a kind needs to apply: 3 etcd members, a WASM group.
+func (k Kind) needs() (members3, wasm bool) {
+	switch k {
+	case KindMember, KindLeader:
+		return true, false
+	case KindTrap, KindHang:
+		return false, true
+	}
+	return false, false
+}
 
 // ParseKinds parses a comma-separated list of kinds ("" is every kind).
 func ParseKinds(s string) ([]Kind, error) {
@@ -54,16 +69,18 @@ func ParseKinds(s string) ([]Kind, error) {
 
 // Config says what to run.
 type Config struct {
-	Rounds      int
-	Seed        uint64
-	Nodes       int           // clusterd processes, at least 2 (default 3)
-	Groups      int           // groups of the test type (default 3)
-	EtcdMembers int           // 1 or 3 (default 1)
-	Lease       time.Duration // node lease TTL, whole seconds (default 1s)
-	Kinds       []Kind        // nil: every kind that applies
-	Out         string        // run directory for logs, configs, witness files; "" = a new temp dir
-	Clusterd    string        // clusterd binary; "" = go build it
-	Testtype    string        // testtype-plugin binary; "" = go build it
+	Rounds       int
+	Seed         uint64
+	Nodes        int           // clusterd processes, at least 2 (default 3)
+	Groups       int           // go-plugin groups of the test type (default 3)
+	WasmGroups   int           // WASM groups of the test type (0: none)
+	EtcdMembers  int           // 1 or 3 (default 1)
+	Lease        time.Duration // node lease TTL, whole seconds (default 1s)
+	Kinds        []Kind        // nil: every kind that applies
+	Out          string        // run directory for logs, configs, witness files; "" = a new temp dir
+	Clusterd     string        // clusterd binary; "" = go build it
+	Testtype     string        // testtype-plugin binary; "" = go build it
+	TesttypeWASM string        // testtype-wasm module; "" = go build it (when WasmGroups > 0)
 	// Settle bounds the wait for every group to be online after a fault;
 	// Liveness the final wait once the faults stop (both default 30s).
 	Settle   time.Duration
@@ -102,17 +119,29 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("chaos: lease %s: whole seconds, at least 1s", c.Lease)
 	case c.Rounds < 0:
 		return fmt.Errorf("chaos: %d rounds", c.Rounds)
+	case c.WasmGroups < 0:
+		return fmt.Errorf("chaos: %d WASM groups", c.WasmGroups)
+	}
+	applies := func(k Kind) error {
+		m3, wasm := k.needs()
+		switch {
+		case m3 && c.EtcdMembers != 3:
+			return fmt.Errorf("chaos: fault kind %q needs -etcd-members 3", k)
+		case wasm && c.WasmGroups == 0:
+			return fmt.Errorf("chaos: fault kind %q needs a WASM group (-wasm-groups 1)", k)
+		}
+		return nil
 	}
 	if len(c.Kinds) == 0 {
 		for _, k := range AllKinds {
-			if k != KindMember || c.EtcdMembers == 3 {
+			if applies(k) == nil {
 				c.Kinds = append(c.Kinds, k)
 			}
 		}
 	}
 	for _, k := range c.Kinds {
-		if k == KindMember && c.EtcdMembers != 3 {
-			return fmt.Errorf("chaos: fault kind %q needs -etcd-members 3", k)
+		if err := applies(k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -145,6 +174,8 @@ type Report struct {
 	// Online of the group's new tenure.
 	Times      map[Kind][]time.Duration
 	Probes     int // stale-token writes tried, each refused with ErrFenced
+	Confirmed  int // counter values the hosts confirmed stored (FLUSH_CHECKPOINTS)
+	Restored   int // Onlines whose restored counter was checked against them
 	Detected   int // corrupt checkpoints detected
 	Tolerated  int // overlaps of a fenced stale tenure and its successor
 	Violations []Violation

@@ -12,9 +12,10 @@ import (
 )
 
 // TestChaosCI runs a short seeded fault sequence against three clusterd
-// processes and one etcd member: with this seed every kind of fault that
-// applies to one member comes up at least once, and every
-// invariant is checked. The seed is fixed so a failure replays with
+// processes (three go-plugin groups and one WASM group) and one etcd
+// member: kinds come in shuffled decks, so 20 rounds inject every kind
+// that applies to one member at least once, and every invariant is
+// checked. The seed is fixed so a failure replays with
 // `go run ./cmd/chaos -seed 9 -rounds 20`.
 func TestChaosCI(t *testing.T) {
 	if testing.Short() {
@@ -22,12 +23,14 @@ func TestChaosCI(t *testing.T) {
 	}
 	var log strings.Builder
 	cfg := chaos.Config{
-		Rounds:   20,
-		Seed:     9,
-		Out:      t.TempDir(),
-		Clusterd: testbin.Build(t, "github.com/resmon/resmon/cmd/clusterd"),
-		Testtype: testbin.Build(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin"),
-		Log:      &log,
+		Rounds:       20,
+		Seed:         9,
+		Out:          t.TempDir(),
+		Clusterd:     testbin.Build(t, "github.com/resmon/resmon/cmd/clusterd"),
+		Testtype:     testbin.Build(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin"),
+		WasmGroups:   1,
+		TesttypeWASM: testbin.BuildWASM(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm"),
+		Log:          &log,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -50,6 +53,14 @@ func TestChaosCI(t *testing.T) {
 	}
 	if rep.Rounds != cfg.Rounds {
 		t.Fatalf("ran %d of %d rounds", rep.Rounds, cfg.Rounds)
+	}
+	for _, k := range chaos.AllKinds {
+		if k != chaos.KindMember && k != chaos.KindLeader && rep.Faults[k] == 0 {
+			t.Errorf("no %s fault in %d rounds", k, rep.Rounds)
+		}
+	}
+	if rep.Confirmed == 0 || rep.Restored == 0 {
+		t.Errorf("the no-lost-checkpoint check had nothing to check: %d confirmations, %d restores", rep.Confirmed, rep.Restored)
 	}
 }
 

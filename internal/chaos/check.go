@@ -19,7 +19,7 @@ type window struct {
 // resources in time, so that a stale tenure may outlive its ownership.
 func (k Kind) impairs() bool {
 	switch k {
-	case KindKill, KindStop, KindCut, KindCorrupt:
+	case KindKill, KindStop, KindCut, KindBounce, KindCorrupt:
 		return true
 	}
 	return false
@@ -104,4 +104,57 @@ func earlier(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// checkConfirmed applies the no-lost-checkpoint rule to what the resources
+// reported: every counter value the host confirmed stored under a token must
+// be found by every later tenure's Online, because a confirmed save was
+// committed under a fence that no newer owner key had broken yet, and every
+// newer tenure restores after its owner key exists. Witness times do not
+// matter (a stopped node may write its line late); only tokens order the
+// facts. resets are, per group, tokens up to which older confirmations are
+// forgiven: a corrupt checkpoint recovered from a registry that may be
+// older, by design.
+func checkConfirmed(ivs []interval, confs []confirmation, resets map[string][]int64) []string {
+	type best struct {
+		value int64
+		at    time.Time
+	}
+	maxByToken := map[string]map[int64]best{} // group → token → highest value confirmed
+	for _, c := range confs {
+		m := maxByToken[c.Group]
+		if m == nil {
+			m = map[int64]best{}
+			maxByToken[c.Group] = m
+		}
+		if b, ok := m[c.Token]; !ok || c.Value > b.value {
+			m[c.Token] = best{c.Value, c.At}
+		}
+	}
+	var out []string
+	for _, iv := range ivs {
+		if iv.Found < 0 {
+			continue
+		}
+		floor := int64(-1 << 62)
+		for _, r := range resets[iv.Group] {
+			if r < iv.Token && r > floor {
+				floor = r
+			}
+		}
+		var worst int64 = -1
+		var worstTok int64
+		var worstAt time.Time
+		for tok, b := range maxByToken[iv.Group] {
+			if tok < iv.Token && tok > floor && b.value > worst {
+				worst, worstTok, worstAt = b.value, tok, b.at
+			}
+		}
+		if worst > iv.Found {
+			out = append(out, fmt.Sprintf("group %s: Online under token %d (pid %d on %q) found Count %d, but %d was confirmed stored under token %d (at %s)",
+				iv.Group, iv.Token, iv.PID, iv.Node, iv.Found, worst, worstTok, worstAt.Format(time.RFC3339Nano)))
+		}
+	}
+	sort.Strings(out)
+	return out
 }

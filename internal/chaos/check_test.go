@@ -63,3 +63,58 @@ func TestHistoryFlagsStaleWrites(t *testing.T) {
 		t.Fatalf("a resource state under a stale token: violations %v, want 2", vs)
 	}
 }
+
+func TestCheckConfirmed(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	on := func(tok, found int64) interval {
+		return interval{Group: "g1", Token: tok, PID: int(tok), Start: t0, Found: found}
+	}
+	confs := []confirmation{{Group: "g1", Token: 10, Value: 7, At: t0}, {Group: "g1", Token: 10, Value: 9, At: t0}, {Group: "g2", Token: 10, Value: 50, At: t0}}
+	for _, tc := range []struct {
+		name   string
+		ivs    []interval
+		resets map[string][]int64
+		want   int
+	}{
+		{"later tenure found the last confirmed value", []interval{on(10, 0), on(20, 9)}, nil, 0},
+		{"later tenure found more", []interval{on(20, 12)}, nil, 0},
+		{"later tenure lost a confirmed value", []interval{on(20, 8)}, nil, 1},
+		{"the same tenure restarting is not checked", []interval{on(10, 3)}, nil, 0},
+		{"an earlier tenure is not checked", []interval{on(5, 0)}, nil, 0},
+		{"not reported", []interval{on(20, -1)}, nil, 0},
+		{"forgiven by a corrupt recovery after token 10", []interval{on(20, 1)}, map[string][]int64{"g1": {10}}, 0},
+		{"a reset before the confirmations forgives nothing", []interval{on(20, 1)}, map[string][]int64{"g1": {5}}, 1},
+	} {
+		if vs := checkConfirmed(tc.ivs, confs, tc.resets); len(vs) != tc.want {
+			t.Errorf("%s: violations %v, want %d", tc.name, vs, tc.want)
+		}
+	}
+}
+
+func TestTrackerReadsWitnessLines(t *testing.T) {
+	tr := newTracker(nil, func(int) string { return "" }, func(int64) string { return "node2" }, func(string) int { return 0 })
+	for _, l := range []string{
+		"online 10 0 1000000000 4",
+		"stored 10 0 1100000000 5",
+		"stored 10 0 1200000000 6",
+		"fault 10 0 1300000000 trap",
+		"online 10 0 1400000000 6",
+		"terminate 10 0 1500000000",
+		"garbage line",
+		"stored 10 0 x 7",
+		"online 20 0 1600000000 6",
+	} {
+		tr.apply("w1", l)
+	}
+	ivs := tr.intervals()
+	if len(ivs) != 3 || ivs[0].Found != 4 || ivs[0].Why != "fault trap" || ivs[1].Found != 6 || ivs[1].Why != "terminate" {
+		t.Fatalf("intervals: %+v", ivs)
+	}
+	if c := tr.confirmations(); len(c) != 2 || c[1].Value != 6 || c[1].Token != 10 {
+		t.Fatalf("confirmations: %+v", c)
+	}
+	tr.poll() // resolves the WASM host through the owner of the token
+	if ivs := tr.intervals(); ivs[2].Node != "node2" || !ivs[2].End.IsZero() {
+		t.Fatalf("open WASM interval not attributed to its owner: %+v", ivs[2])
+	}
+}

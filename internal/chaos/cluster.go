@@ -36,6 +36,13 @@ func (m *member) stop() {
 	}
 }
 
+// isLeader reports whether the member runs and leads the raft group.
+func (m *member) isLeader() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.e != nil && m.e.IsLeader()
+}
+
 func (m *member) start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -4,21 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"syscall"
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/internal/admin"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // run is the round loop, then the liveness wait and the final checks.
 func (r *runner) run(ctx context.Context) error {
+	var deck []Kind
 	for i := 1; i <= r.cfg.Rounds; i++ {
 		r.round = i
-		kind := r.cfg.Kinds[r.rng.IntN(len(r.cfg.Kinds))]
+		// Kinds come in shuffled decks: every kind once per len(Kinds)
+		// rounds, in an order the seed decides.
+		if len(deck) == 0 {
+			deck = slices.Clone(r.cfg.Kinds)
+			r.rng.Shuffle(len(deck), func(a, b int) { deck[a], deck[b] = deck[b], deck[a] })
+		}
+		kind := deck[0]
+		deck = deck[1:]
 		if err := r.doRound(ctx, kind); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -64,6 +75,16 @@ func (r *runner) finalChecks() {
 	for _, v := range vs {
 		r.violate("no dual online", "%s", v)
 	}
+	ivs, confs := r.track.intervals(), r.track.confirmations()
+	r.rep.Confirmed = len(confs)
+	for _, iv := range ivs {
+		if iv.Found >= 0 {
+			r.rep.Restored++
+		}
+	}
+	for _, v := range checkConfirmed(ivs, confs, r.resets) {
+		r.violate("no lost checkpoint", "%s", v)
+	}
 	hv, err := r.hist.result()
 	for _, v := range hv {
 		r.violate("no stale write", "%s", v)
@@ -80,7 +101,7 @@ func (r *runner) doRound(ctx context.Context, kind Kind) error {
 	if err != nil {
 		return err
 	}
-	g := r.groups[r.rng.IntN(len(r.groups))]
+	g := r.pick(kind)
 	target := r.nodeByName(before[g.name].owner)
 	t0 := time.Now()
 	excluded := map[string]bool{}
@@ -94,17 +115,19 @@ func (r *runner) doRound(ctx context.Context, kind Kind) error {
 		note, err = r.hold(ctx, kind, target, t0)
 	case KindRestart:
 		note, err = r.restart(ctx, target, t0)
+	case KindBounce:
+		note, err = r.bounce(ctx, target, t0)
 	case KindPlugin:
 		note, err = r.killPlugin(ctx, target, g, t0)
-	case KindFail:
-		note, err = r.failResource(ctx, g, t0)
+	case KindFail, KindTrap, KindHang:
+		note, err = r.misbehave(ctx, kind, target, g, t0)
 	case KindDelete:
 		note, err = r.deleteCPT(ctx, g, before[g.name])
 	case KindCorrupt:
 		excluded[g.name] = true
 		note, err = r.corruptCPT(ctx, g, target, before[g.name], t0)
-	case KindMember:
-		note, err = r.stopMember(ctx)
+	case KindMember, KindLeader:
+		note, err = r.stopMember(ctx, kind == KindLeader)
 	}
 	if err != nil {
 		return err
@@ -223,14 +246,59 @@ func (r *runner) killPlugin(ctx context.Context, n *node, g *group, t0 time.Time
 	return fmt.Sprintf("%s pid %d (%v)", n.name, pid, hit), nil
 }
 
-// failResource files RequestFail for g's resource and waits for it to come
-// online again (restarted, or failed over past its restart threshold).
-func (r *runner) failResource(ctx context.Context, g *group, t0 time.Time) (string, error) {
-	if _, err := r.store.RequestResource(ctx, quorum.ResourceRequest{Resource: g.id, Action: quorum.RequestFail}); err != nil {
-		return "", fmt.Errorf("chaos: %w", err)
+// pick draws the group a fault of kind aims at: a WASM one for the WASM
+// faults, a go-plugin one for a plugin kill (its owner runs a plugin host
+// then), any otherwise.
+func (r *runner) pick(kind Kind) *group {
+	var from []*group
+	for _, g := range r.groups {
+		switch kind {
+		case KindTrap, KindHang:
+			if g.wasm {
+				from = append(from, g)
+			}
+		case KindPlugin:
+			if !g.wasm {
+				from = append(from, g)
+			}
+		default:
+			from = append(from, g)
+		}
 	}
-	return g.res, waitFor(ctx, r.cfg.Settle, func() (bool, error) { return r.track.onlineSince(g.name, t0), nil },
-		"resource %s online again after a failure", g.res)
+	return from[r.rng.IntN(len(from))]
+}
+
+// bounce kills the node with -9 and starts it again at once, while its
+// resources still run: its plugin hosts must take them down, and the new
+// clusterd must not bring any up again before the old tenures are fenced.
+func (r *runner) bounce(ctx context.Context, n *node, t0 time.Time) (string, error) {
+	if err := n.kill(); err != nil {
+		return "", err
+	}
+	r.faults = append(r.faults, window{Kind: KindBounce, Node: n.name, Start: t0, End: time.Now()})
+	return n.name, r.startNode(ctx, n)
+}
+
+// misbehave makes g's resource fail its health checks, trap or hang, once,
+// by writing the fault into the owner's node-local registry through the
+// node admin API (the resource takes it at its next LooksAlive), and waits
+// for the fault to fire and the group to be online again: restarted, or
+// failed over past its restart threshold.
+func (r *runner) misbehave(ctx context.Context, kind Kind, owner *node, g *group, t0 time.Time) (string, error) {
+	cli, err := admin.Dial(ctx, "unix:"+filepath.Join(owner.dataDir, "admin.sock"), nil)
+	if err != nil {
+		return "", fmt.Errorf("chaos: admin API of %s: %w", owner.name, err)
+	}
+	defer cli.Close()
+	if err := cli.SetValue(ctx, g.faultKey, sdk.StringValue("Fault", string(kind))); err != nil {
+		return "", fmt.Errorf("chaos: writing the %s fault for %s on %s: %w", kind, g.res, owner.name, err)
+	}
+	if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) { return r.track.faultSince(g.name, t0), nil },
+		"resource %s to take the %s fault", g.res, kind); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s on %s", g.res, owner.name), waitFor(ctx, r.cfg.Settle, func() (bool, error) { return r.track.onlineSince(g.name, t0), nil },
+		"resource %s online again after the %s fault", g.res, kind)
 }
 
 // deleteCPT deletes g's checkpoint from etcd while it is online and
@@ -285,35 +353,24 @@ func (r *runner) recover(ctx context.Context, g *group) (checkpoint.RecoverResul
 	return res, nil
 }
 
-// corruptCPT damages g's stored checkpoint and kills its owner, so the next
-// owner must restore it. The restore must detect the damage (an event, the
-// resource kept offline), and checkpoint.Recover must bring it back. The
-// counter is not checked for g this round: recovery takes the new owner's
-// registry, which may be older by design.
+// corruptCPT kills g's owner and damages g's stored checkpoint before its
+// lease expires, so the next owner must restore the damaged copy. The
+// restore must detect the damage (an event, the resource kept offline), and
+// checkpoint.Recover must bring it back from the new owner's registry,
+// which may be older by design: confirmations of the killed tenure and
+// before are forgiven from then on.
 func (r *runner) corruptCPT(ctx context.Context, g *group, owner *node, before snap, t0 time.Time) (string, error) {
-	k := r.store.Keys()
-	_, m, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
-	if err != nil {
-		return "", fmt.Errorf("chaos: reading %s before corrupting it: %w", g.res, err)
-	}
-	chunk := k.CheckpointData(g.id, quorum.Registry, 1) + m.Generation + "/00000000"
-	resp, err := r.cli.Get(ctx, chunk)
-	if err != nil || len(resp.Kvs) != 1 {
-		return "", fmt.Errorf("chaos: reading %s: %v (%d keys)", chunk, err, len(resp.Kvs))
-	}
-	bad := append([]byte(nil), resp.Kvs[0].Value...)
-	bad[r.rng.IntN(len(bad))] ^= 0xff // same size: only the checksum can tell
-	if _, err := r.cli.Put(ctx, chunk, string(bad)); err != nil {
-		return "", fmt.Errorf("chaos: corrupting %s: %w", chunk, err)
-	}
-	if _, _, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1); !errors.Is(err, quorum.ErrCorruptCheckpoint) {
-		return "", fmt.Errorf("chaos: the corrupted checkpoint of %s reads back as %v", g.res, err)
-	}
+	// Killed first: a live owner would store a fresh copy within one
+	// LooksAlive and hide the damage.
 	if err := owner.kill(); err != nil {
 		return "", err
 	}
 	r.faults = append(r.faults, window{Kind: KindCorrupt, Node: owner.name, Start: t0, End: time.Now()})
-	err = waitFor(ctx, r.cfg.Settle, func() (bool, error) {
+	r.resets[g.name] = append(r.resets[g.name], before.token)
+	if err := r.corrupt(ctx, g); err != nil {
+		return "", err
+	}
+	err := waitFor(ctx, r.cfg.Settle, func() (bool, error) {
 		evs, err := r.store.Events(ctx, t0, 0)
 		if err != nil {
 			return false, nil
@@ -347,9 +404,51 @@ func (r *runner) corruptCPT(ctx context.Context, g *group, owner *node, before s
 	return fmt.Sprintf("%s on %s, recovered from %s", g.res, owner.name, res.Node), nil
 }
 
-// stopMember stops one etcd member for a while and restarts it.
-func (r *runner) stopMember(ctx context.Context) (string, error) {
-	m := r.members[r.rng.IntN(len(r.members))]
+// corrupt flips a byte of the first chunk of g's stored checkpoint (same
+// size: only the checksum can tell) and checks that it reads back as
+// corrupt. A save the killed owner had in flight may still land and replace
+// the generation: then the new one is damaged instead.
+func (r *runner) corrupt(ctx context.Context, g *group) error {
+	k := r.store.Keys()
+	for try := 0; try < 10; try++ {
+		_, m, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
+		if err != nil {
+			return fmt.Errorf("chaos: reading %s before corrupting it: %w", g.res, err)
+		}
+		chunk := k.CheckpointData(g.id, quorum.Registry, 1) + m.Generation + "/00000000"
+		resp, err := r.cli.Get(ctx, chunk)
+		if err != nil || len(resp.Kvs) != 1 {
+			return fmt.Errorf("chaos: reading %s: %v (%d keys)", chunk, err, len(resp.Kvs))
+		}
+		bad := append([]byte(nil), resp.Kvs[0].Value...)
+		bad[r.rng.IntN(len(bad))] ^= 0xff
+		if _, err := r.cli.Put(ctx, chunk, string(bad)); err != nil {
+			return fmt.Errorf("chaos: corrupting %s: %w", chunk, err)
+		}
+		_, _, err = r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
+		if errors.Is(err, quorum.ErrCorruptCheckpoint) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("chaos: the corrupted checkpoint of %s reads back as %v", g.res, err)
+		}
+	}
+	return fmt.Errorf("chaos: the checkpoint of %s kept changing after its owner was killed", g.res)
+}
+
+// stopMember stops one etcd member, the leader or a follower, for a while
+// and restarts it on its data dir.
+func (r *runner) stopMember(ctx context.Context, leader bool) (string, error) {
+	var from []*member
+	for _, m := range r.members {
+		if m.isLeader() == leader {
+			from = append(from, m)
+		}
+	}
+	if len(from) == 0 {
+		return "", fmt.Errorf("chaos: no etcd member is the %s", map[bool]string{true: "leader", false: "follower"}[leader])
+	}
+	m := from[r.rng.IntN(len(from))]
 	m.stop()
 	time.Sleep(time.Duration(1000+r.rng.IntN(2000)) * time.Millisecond) // the outage
 	return m.cfg.Name, m.start(ctx)

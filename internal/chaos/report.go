@@ -34,6 +34,7 @@ func (rep *Report) Print(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintf(w, "\nstale-token writes refused: %d; corrupt checkpoints detected: %d; fenced stale tenures overlapping their successor: %d\n",
 		rep.Probes, rep.Detected, rep.Tolerated)
+	fmt.Fprintf(w, "counter values confirmed stored: %d; Onlines whose restored counter was checked against them: %d\n", rep.Confirmed, rep.Restored)
 	fmt.Fprintf(w, "violations: %d\n", len(rep.Violations))
 	for _, v := range rep.Violations {
 		fmt.Fprintf(w, "  %s\n", v)
@@ -68,13 +69,15 @@ func Main(args []string) int {
 	fs.IntVar(&cfg.Rounds, "rounds", 20, "number of faults to inject")
 	fs.Uint64Var(&cfg.Seed, "seed", uint64(time.Now().UnixNano()), "seed of the fault sequence (printed; pass it to replay)")
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "clusterd processes")
-	fs.IntVar(&cfg.Groups, "groups", 3, "groups of the test type")
+	fs.IntVar(&cfg.Groups, "groups", 3, "go-plugin groups of the test type")
+	fs.IntVar(&cfg.WasmGroups, "wasm-groups", 1, "WASM groups of the test type (the trap and hang faults need one)")
 	fs.IntVar(&cfg.EtcdMembers, "etcd-members", 1, "etcd members: 1 or 3")
 	fs.DurationVar(&cfg.Lease, "lease", time.Second, "node lease TTL (whole seconds)")
 	fs.StringVar(&cfg.Out, "out", "", "run directory for logs, configs and witness files (default: a new temp dir)")
 	fs.StringVar(&kinds, "kinds", "", "comma-separated fault kinds to use (default all that apply)")
 	fs.StringVar(&cfg.Clusterd, "clusterd", "", "clusterd binary (default: go build it)")
 	fs.StringVar(&cfg.Testtype, "testtype", "", "testtype-plugin binary (default: go build it)")
+	fs.StringVar(&cfg.TesttypeWASM, "testtype-wasm", "", "testtype-wasm module (default: go build it)")
 	fs.DurationVar(&cfg.Liveness, "liveness", 30*time.Second, "bound for every group to be online once the faults stop")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -20,6 +20,8 @@ import (
 // group is one group of the test type with its single resource.
 type group struct {
 	name, res, key, witness string
+	faultKey                string // node-local, not checkpointed: a fault set here stays on that node
+	wasm                    bool   // the resource is of the WASM build of the test type
 	id                      string // resource id, read after bootstrap
 }
 
@@ -29,6 +31,7 @@ type runner struct {
 	dir      string
 	clusterd string
 	plugin   string
+	module   string // the WASM build of the test type, if any group uses it
 	members  []*member
 	cli      *clientv3.Client
 	store    *quorum.Store
@@ -37,6 +40,7 @@ type runner struct {
 	track    *tracker
 	hist     *history
 	faults   []window
+	resets   map[string][]int64 // group → tokens whose confirmations a corrupt recovery forgives
 	rep      *Report
 	start    time.Time
 	round    int
@@ -51,7 +55,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), start: time.Now(),
+	r := &runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), start: time.Now(), resets: map[string][]int64{},
 		rep: &Report{Seed: cfg.Seed, Requested: cfg.Rounds, EtcdMembers: cfg.EtcdMembers, Faults: map[Kind]int{}, Failovers: map[Kind]int{}, Times: map[Kind][]time.Duration{}}}
 	defer r.teardown()
 	if err := r.setup(ctx); err != nil {
@@ -92,6 +96,11 @@ func (r *runner) setup(ctx context.Context) error {
 	if r.plugin, err = binary(ctx, r.cfg.Testtype, dir, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin"); err != nil {
 		return err
 	}
+	if r.cfg.WasmGroups > 0 {
+		if r.module, err = binary(ctx, r.cfg.TesttypeWASM, dir, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm"); err != nil {
+			return err
+		}
+	}
 	if r.members, err = startEtcd(ctx, dir, r.cfg.EtcdMembers); err != nil {
 		return err
 	}
@@ -115,13 +124,25 @@ func (r *runner) setup(ctx context.Context) error {
 	go r.hist.run(hctx, r.cli, resp.Header.Revision+1)
 
 	witness := map[string]string{}
-	for i := range r.cfg.Groups {
-		g := &group{name: fmt.Sprintf("g%d", i+1), res: fmt.Sprintf("r%d", i+1),
-			key: fmt.Sprintf(`SOFTWARE\resmon-chaos\g%d`, i+1), witness: filepath.Join(dir, fmt.Sprintf("witness-g%d", i+1))}
+	for i := range r.cfg.Groups + r.cfg.WasmGroups {
+		name, res := fmt.Sprintf("g%d", i+1), fmt.Sprintf("r%d", i+1)
+		wasm := i >= r.cfg.Groups
+		if wasm {
+			name, res = fmt.Sprintf("w%d", i-r.cfg.Groups+1), fmt.Sprintf("wr%d", i-r.cfg.Groups+1)
+		}
+		g := &group{name: name, res: res, wasm: wasm,
+			key:      `SOFTWARE\resmon-chaos\` + name,
+			faultKey: `SOFTWARE\resmon-chaos-faults\` + name,
+			witness:  filepath.Join(dir, "witness-"+name)}
 		r.groups = append(r.groups, g)
 		witness[g.name] = g.witness
 	}
-	r.track = newTracker(witness, r.nodeOfPID)
+	r.track = newTracker(witness, r.nodeOfPID, r.hist.ownerOf, func(name string) int {
+		if n := r.nodeByName(name); n != nil {
+			return n.pid()
+		}
+		return 0
+	})
 	tctx, tcancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stopTrack = tcancel
 	go func() {
@@ -187,13 +208,22 @@ func (r *runner) spread(ctx context.Context) error {
 	return err
 }
 
-// binary returns given, or builds pkg into dir.
+// binary returns given, or builds pkg into dir (the testtype-wasm command
+// as a WASM module).
 func binary(ctx context.Context, given, dir, pkg string) (string, error) {
 	if given != "" {
 		return filepath.Abs(given)
 	}
 	out := filepath.Join(dir, "bin", filepath.Base(pkg))
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	args := []string{"build", "-o", out}
+	var env []string
+	if strings.HasSuffix(pkg, "-wasm") {
+		out += ".wasm"
+		args = []string{"build", "-buildmode=c-shared", "-o", out}
+		env = []string{"GOOS=wasip1", "GOARCH=wasm"}
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("chaos: go build %s: %w\n%s", pkg, err, b)
 	}
@@ -226,18 +256,28 @@ func (r *runner) addNode(i int) error {
 	return os.WriteFile(n.cfgPath, []byte(cfg), 0o600)
 }
 
-// spec is the cluster database: one go-plugin type and cfg.Groups groups of
-// one checkpointed resource each, preferred owners rotated so every node
-// is someone's first choice. The thresholds are high because a chaos run
+// spec is the cluster database: the go-plugin test type (and its WASM
+// build), and cfg.Groups (+ cfg.WasmGroups) groups of one checkpointed
+// resource each, preferred owners rotated so every node is someone's first
+// choice. Each resource counts in every LooksAlive and reports the counts
+// the host confirmed stored. The thresholds are high because a chaos run
 // fails groups over far more often than FailoverThreshold allows in real
 // life; failing a group for good is not what it tests.
 func (r *runner) spec() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n[[resource_type]]\nname = \"testtype\"\nkind = \"plugin\"\npath = %q\n", r.plugin)
+	if r.module != "" {
+		// The sandbox may reach the run dir only: the witness files.
+		fmt.Fprintf(&b, "\n[[resource_type]]\nname = \"testtype-wasm\"\nkind = \"wasm\"\npath = %q\n[resource_type.capabilities]\ndirs = [%q]\n", r.module, r.dir)
+	}
 	for i, g := range r.groups {
 		var owners []string
 		for j := range r.cfg.Nodes {
 			owners = append(owners, fmt.Sprintf("%q", fmt.Sprintf("node%d", (i+j)%r.cfg.Nodes+1)))
+		}
+		typ := "testtype"
+		if g.wasm {
+			typ = "testtype-wasm"
 		}
 		fmt.Fprintf(&b, `
 [[group]]
@@ -248,18 +288,22 @@ failover_threshold = 100000
 
 [[resource]]
 name = %q
-type = "testtype"
+type = %q
 group = %q
 registry_checkpoints = [%q]
 pending_timeout = "3s"
+deadlock_timeout = "2s"
 looks_alive_poll_interval = "100ms"
 is_alive_poll_interval = "300ms"
 restart_delay = "50ms"
 retry_period_on_failure = "2s"
 [resource.private]
 CounterKey = %q
+CountInLooksAlive = true
+FaultKey = %q
+TenureKey = %q
 WitnessFile = %q
-`, g.name, strings.Join(owners, ", "), g.res, g.name, g.key, g.key, g.witness)
+`, g.name, strings.Join(owners, ", "), g.res, typ, g.name, g.key, g.key, g.faultKey, g.faultKey, g.witness)
 	}
 	return b.String()
 }

@@ -12,17 +12,29 @@ import (
 )
 
 // interval is one stretch during which a resource instance was online: from
-// a witness "online" line to the matching "offline" or "terminate" line of
-// the same token and process, or to the moment the runner saw the process
-// gone (a killed plugin host writes nothing).
+// a witness "online" line to the matching "offline", "terminate" or "fault"
+// line of the same token and process, or to the moment the runner saw the
+// process that hosted it gone (a killed plugin host, or for WASM the
+// clusterd itself, writes nothing).
 type interval struct {
 	Group string
 	Token int64
-	PID   int
-	Node  string // the clusterd that hosted the process, "" if unknown
+	PID   int    // the plugin process; 0 for a WASM instance
+	Host  int    // the process whose death ends the interval; 0 until known
+	Node  string // the clusterd that hosted it, "" if unknown
 	Start time.Time
 	End   time.Time // zero while open
-	Why   string    // "offline", "terminate", "exit", "open at end"
+	Why   string    // "offline", "terminate", "fault trap", "exit", …
+	Found int64     // the checkpointed Count Online found; -1 if not reported
+}
+
+// confirmation is one counter value the host confirmed stored in etcd
+// (FLUSH_CHECKPOINTS returned) under a tenure's token.
+type confirmation struct {
+	Group string
+	Token int64
+	Value int64
+	At    time.Time
 }
 
 func (iv *interval) end(runEnd time.Time) time.Time {
@@ -32,13 +44,24 @@ func (iv *interval) end(runEnd time.Time) time.Time {
 	return iv.End
 }
 
-// tracker tails the witness files of every group and keeps the intervals.
+// tracker tails the witness files of every group and keeps the intervals
+// and confirmations.
 type tracker struct {
-	nodeOf func(ppid int) string // clusterd pid → node name
+	nodeOf  func(ppid int) string    // clusterd pid → node name
+	ownerOf func(token int64) string // token → node, for WASM lines (pid 0)
+	pidOf   func(node string) int    // node → its running clusterd's pid
 
-	mu    sync.Mutex
-	files map[string]*tail // by group
-	ivs   []*interval
+	mu        sync.Mutex
+	files     map[string]*tail // by group
+	ivs       []*interval
+	confirmed []confirmation
+	faults    []faultLine
+}
+
+// faultLine is a fault a resource took.
+type faultLine struct {
+	group string
+	at    time.Time
 }
 
 type tail struct {
@@ -47,8 +70,8 @@ type tail struct {
 	rest []byte // an incomplete last line
 }
 
-func newTracker(witness map[string]string, nodeOf func(int) string) *tracker {
-	t := &tracker{nodeOf: nodeOf, files: map[string]*tail{}}
+func newTracker(witness map[string]string, nodeOf func(int) string, ownerOf func(int64) string, pidOf func(string) int) *tracker {
+	t := &tracker{nodeOf: nodeOf, ownerOf: ownerOf, pidOf: pidOf, files: map[string]*tail{}}
 	for g, p := range witness {
 		t.files[g] = &tail{path: p}
 	}
@@ -66,7 +89,20 @@ func (t *tracker) poll() {
 	}
 	now := time.Now()
 	for _, iv := range t.ivs {
-		if iv.End.IsZero() && !alive(iv.PID) {
+		if !iv.End.IsZero() {
+			continue
+		}
+		if iv.Host == 0 && iv.PID == 0 {
+			// A WASM instance runs inside the clusterd of its tenure's
+			// owner, known once the owner has published the token.
+			if iv.Node == "" {
+				iv.Node = t.ownerOf(iv.Token)
+			}
+			if iv.Node != "" {
+				iv.Host = t.pidOf(iv.Node)
+			}
+		}
+		if iv.Host != 0 && !alive(iv.Host) {
 			iv.End, iv.Why = now, "exit"
 		}
 	}
@@ -101,9 +137,10 @@ func (f *tail) read() []string {
 	return out
 }
 
+// apply takes one witness line: "<entry> <token> <pid> <unix nanos> [extra]".
 func (t *tracker) apply(group, line string) {
 	fs := strings.Fields(line)
-	if len(fs) != 4 {
+	if len(fs) != 4 && len(fs) != 5 {
 		return
 	}
 	tok, err1 := strconv.ParseInt(fs[1], 10, 64)
@@ -113,21 +150,52 @@ func (t *tracker) apply(group, line string) {
 		return
 	}
 	at := time.Unix(0, ns)
+	extra := ""
+	if len(fs) == 5 {
+		extra = fs[4]
+	}
+	entry := fs[0]
+	switch entry {
+	case "stored":
+		v, err := strconv.ParseInt(extra, 10, 64)
+		if err == nil {
+			t.confirmed = append(t.confirmed, confirmation{Group: group, Token: tok, Value: v, At: at})
+		}
+		return
+	case "fault":
+		entry += " " + extra // the instance stops serving: trapped, spinning or failed
+		t.faults = append(t.faults, faultLine{group, at})
+	case "online", "offline", "terminate":
+	default:
+		return
+	}
 	// An instance has at most one open interval: a second Online of the
 	// same process and token (a restart) closes the first.
 	for _, iv := range t.ivs {
 		if iv.End.IsZero() && iv.Group == group && iv.PID == pid && iv.Token == tok {
-			iv.End, iv.Why = at, fs[0]
+			iv.End, iv.Why = at, entry
 		}
 	}
-	if fs[0] != "online" {
+	if entry != "online" {
 		return
 	}
-	node := ""
-	if _, ppid, ok := procStat(pid); ok {
-		node = t.nodeOf(ppid)
+	iv := &interval{Group: group, Token: tok, PID: pid, Host: pid, Start: at, Found: -1}
+	if v, err := strconv.ParseInt(extra, 10, 64); err == nil {
+		iv.Found = v
 	}
-	t.ivs = append(t.ivs, &interval{Group: group, Token: tok, PID: pid, Node: node, Start: at})
+	if pid != 0 {
+		if _, ppid, ok := procStat(pid); ok {
+			iv.Node = t.nodeOf(ppid)
+		}
+	}
+	t.ivs = append(t.ivs, iv)
+}
+
+// confirmations returns a copy of every confirmation seen so far.
+func (t *tracker) confirmations() []confirmation {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]confirmation(nil), t.confirmed...)
 }
 
 // intervals returns a copy of every interval seen so far.
@@ -166,11 +234,23 @@ func (t *tracker) onlineSince(group string, at time.Time) bool {
 	return false
 }
 
+// faultSince reports whether group's resource took a fault at or after t.
+func (t *tracker) faultSince(group string, at time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, f := range t.faults {
+		if f.group == group && !f.at.Before(at) {
+			return true
+		}
+	}
+	return false
+}
+
 // pids lists every plugin process the witness named.
 func (t *tracker) pids() []int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	seen := map[int]bool{}
+	seen := map[int]bool{0: true}
 	var out []int
 	for _, iv := range t.ivs {
 		if !seen[iv.PID] {

@@ -264,7 +264,7 @@ func (c *mpCluster) witnessLines() []witnessLine {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
-		if len(fs) != 4 {
+		if len(fs) < 4 { // online lines add the counter they found
 			continue
 		}
 		tok, _ := strconv.ParseInt(fs[1], 10, 64)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -37,7 +38,24 @@ import (
 //	                        writes Count+1: with the key checkpointed, the count
 //	                        goes on across nodes only if each restore worked
 //	WitnessFile     string  each Online, Offline and Terminate appends a line
-//	                        "<entry> <fencing token> <pid> <unix nanos>" here
+//	                        "<entry> <fencing token> <pid> <unix nanos>" here (pid 0
+//	                        in WASM, where the guest cannot know its host's); the
+//	                        online line adds the Count that Online found
+//	CountInLooksAlive bool  each LooksAlive of an online resource also writes
+//	                        Count+1 at CounterKey, issues FLUSH_CHECKPOINTS and,
+//	                        once the host confirms it stored, appends
+//	                        "stored <token> <pid> <nanos> <count>" to WitnessFile
+//	FaultKey        string  each LooksAlive looks for a string value "Fault" here,
+//	                        deletes it and acts on it once: "fail" (LooksAlive
+//	                        and the next IsAlive say false), "trap" (a panic: a
+//	                        trap in WASM), "hang" (a spin only an interrupt or
+//	                        a kill ends); it appends "fault <token> <pid> <nanos>
+//	                        <kind>" to WitnessFile first
+//	TenureKey       string  Online records its tenure's token as QWORD "Tenure" in
+//	                        this node-local key, so that an Offline or Terminate
+//	                        in an instance that lost its memory (a WASM instance
+//	                        the host re-created after a trap or an interrupt)
+//	                        still names the tenure it ends
 type Type struct{}
 
 var _ sdk.ResourceType = Type{}
@@ -63,6 +81,7 @@ type Resource struct {
 
 	mu         sync.Mutex
 	online     bool
+	sick       bool // a "fail" fault: the next IsAlive says false
 	terminated bool
 	token      int64         // of the tenure that last brought it online
 	stop       chan struct{} // closed by Terminate
@@ -84,11 +103,7 @@ func (r *Resource) misbehave(ctx context.Context, entry string) error {
 	case strProp(p, "PanicIn"):
 		panic("testtype: injected panic in " + entry)
 	case strProp(p, "SpinIn"):
-		for n := 0; ; n++ {
-			if n < 0 {
-				return nil // never: keeps the compiler from proving the loop infinite
-			}
-		}
+		spin()
 	case strProp(p, "FailIn"):
 		return fmt.Errorf("%w in %s", ErrInjected, entry)
 	case strProp(p, "HangIn"):
@@ -102,8 +117,18 @@ func (r *Resource) misbehave(ctx context.Context, entry string) error {
 	return nil
 }
 
-// witness appends an entry-point line to the WitnessFile, if any.
-func (r *Resource) witness(ctx context.Context, entry string) {
+// spin busy-loops for good: only an interrupt (WASM) or a kill ends it.
+func spin() {
+	for n := 0; ; n++ {
+		if n < 0 {
+			return // never: keeps the compiler from proving the loop infinite
+		}
+	}
+}
+
+// witness appends an entry-point line to the WitnessFile, if any, with
+// extra as a fifth field when it is not empty.
+func (r *Resource) witness(ctx context.Context, entry, extra string) {
 	path := strProp(r.req.Properties, "WitnessFile", "")
 	if path == "" {
 		return
@@ -116,13 +141,77 @@ func (r *Resource) witness(ctx context.Context, entry string) {
 	}
 	tok := r.token
 	r.mu.Unlock()
+	if key := strProp(r.req.Properties, "TenureKey", ""); key != "" {
+		if entry == "online" {
+			r.host.Registry().SetValue(ctx, key, "Tenure", sdk.QWordValue("Tenure", uint64(tok)))
+		} else if tok == 0 {
+			if v, err := r.host.Registry().GetValue(ctx, key, "Tenure"); err == nil {
+				tok = int64(v.Num)
+			}
+		}
+	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		r.host.Log(sdk.LevelError, "witness file", "error", err.Error())
 		return
 	}
-	fmt.Fprintf(f, "%s %d %d %d\n", entry, tok, os.Getpid(), time.Now().UnixNano())
+	pid := os.Getpid()
+	if runtime.GOOS == "wasip1" {
+		pid = 0 // a constant there, not the host process
+	}
+	line := fmt.Sprintf("%s %d %d %d", entry, tok, pid, time.Now().UnixNano())
+	if extra != "" {
+		line += " " + extra
+	}
+	// One write per line, so readers never see half a line of two writers.
+	f.Write([]byte(line + "\n"))
 	f.Close()
+}
+
+// readCount reads DWORD "Count" at key (0 when missing).
+func (r *Resource) readCount(ctx context.Context, key string) (uint64, error) {
+	v, err := r.host.Registry().GetValue(ctx, key, "Count")
+	switch {
+	case err == nil:
+		return v.Num, nil
+	case errors.Is(err, sdk.ErrNotFound):
+		return 0, nil
+	}
+	return 0, fmt.Errorf("reading the counter: %w", err)
+}
+
+// countAndConfirm writes Count+1 and reports it once the host has stored it.
+func (r *Resource) countAndConfirm(ctx context.Context, key string) {
+	n, err := r.readCount(ctx, key)
+	if err == nil {
+		err = r.host.Registry().SetValue(ctx, key, "Count", sdk.DWordValue("Count", uint32(n+1)))
+	}
+	if err == nil {
+		_, err = r.host.Control(ctx, sdk.FlushCheckpoints, nil, nil)
+	}
+	if err != nil {
+		r.host.Log(sdk.LevelWarn, "counter not confirmed", "count", fmt.Sprint(n+1), "error", err.Error())
+		return
+	}
+	r.witness(ctx, "stored", fmt.Sprint(n+1))
+}
+
+// fault takes the one-shot fault waiting at FaultKey, if any.
+func (r *Resource) fault(ctx context.Context) string {
+	key := strProp(r.req.Properties, "FaultKey", "")
+	if key == "" {
+		return ""
+	}
+	v, err := r.host.Registry().GetValue(ctx, key, "Fault")
+	if err != nil || v.Type != sdk.String {
+		return ""
+	}
+	// Taken first, so that a restart, here or on another node, runs clean.
+	if err := r.host.Registry().DeleteValue(ctx, key, "Fault"); err != nil {
+		return ""
+	}
+	r.witness(ctx, "fault", v.Str)
+	return v.Str
 }
 
 // Online implements sdk.Resource.
@@ -167,18 +256,18 @@ func (r *Resource) Online(ctx context.Context) error {
 			return fmt.Errorf("writing registry: %w", err)
 		}
 	}
+	found := ""
 	if key := strProp(p, "CounterKey", ""); key != "" {
-		n := uint64(0)
-		if v, err := r.host.Registry().GetValue(ctx, key, "Count"); err == nil {
-			n = v.Num
-		} else if !errors.Is(err, sdk.ErrNotFound) {
-			return fmt.Errorf("reading the counter: %w", err)
+		n, err := r.readCount(ctx, key)
+		if err != nil {
+			return err
 		}
 		if err := r.host.Registry().SetValue(ctx, key, "Count", sdk.DWordValue("Count", uint32(n+1))); err != nil {
 			return fmt.Errorf("writing the counter: %w", err)
 		}
+		found = fmt.Sprint(n)
 	}
-	r.witness(ctx, "online")
+	r.witness(ctx, "online", found)
 	r.mu.Lock()
 	r.online = true
 	r.mu.Unlock()
@@ -191,7 +280,7 @@ func (r *Resource) Offline(ctx context.Context) error {
 	if err := r.misbehave(ctx, "Offline"); err != nil {
 		return err
 	}
-	r.witness(ctx, "offline")
+	r.witness(ctx, "offline", "")
 	r.mu.Lock()
 	r.online = false
 	r.mu.Unlock()
@@ -200,7 +289,7 @@ func (r *Resource) Offline(ctx context.Context) error {
 
 // Terminate implements sdk.Resource: it releases any entry point that hangs.
 func (r *Resource) Terminate(ctx context.Context) error {
-	r.witness(ctx, "terminate")
+	r.witness(ctx, "terminate", "")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.terminated {
@@ -216,6 +305,23 @@ func (r *Resource) LooksAlive(ctx context.Context) bool {
 	if r.misbehave(ctx, "LooksAlive") != nil {
 		return false
 	}
+	switch r.fault(ctx) {
+	case "fail":
+		r.mu.Lock()
+		r.sick = true
+		r.mu.Unlock()
+		return false
+	case "trap":
+		panic("testtype: injected trap in LooksAlive")
+	case "hang":
+		spin()
+	}
+	r.mu.Lock()
+	online := r.online
+	r.mu.Unlock()
+	if key := strProp(r.req.Properties, "CounterKey", ""); key != "" && online && boolProp(r.req.Properties, "CountInLooksAlive", false) {
+		r.countAndConfirm(ctx, key)
+	}
 	return r.looksAlive
 }
 
@@ -224,7 +330,11 @@ func (r *Resource) IsAlive(ctx context.Context) bool {
 	if r.misbehave(ctx, "IsAlive") != nil {
 		return false
 	}
-	return r.isAlive
+	r.mu.Lock()
+	sick := r.sick
+	r.sick = false
+	r.mu.Unlock()
+	return r.isAlive && !sick
 }
 
 // Control implements sdk.Controller: code 0x00000001 echoes its input, and
