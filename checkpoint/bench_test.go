@@ -16,6 +16,7 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/internal/benchrec"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
@@ -228,6 +229,10 @@ func benchLatency(t *testing.T, out *strings.Builder, n int) {
 				}
 			}
 			r50, r99 := pct(raw, .5), pct(raw, .99)
+			what := fmt.Sprintf("registry write → CPT durable, %s, CPT %s", regime.name, size.name)
+			against := "a raw etcd Put of the same CPT bytes"
+			benchrec.Latency(t, "Checkpoints", what+" p50", pct(fromCommit, .5), r50, against, n)
+			benchrec.Latency(t, "Checkpoints", what+" p99", pct(fromCommit, .99), r99, against, n)
 			fmt.Fprintf(out, "| %s | %s (%d B) | %s | %s | %.2f× | %s | %.2f× | %s | %s | %.2f× | %s | %.2f× |\n", regime.name, size.name, bytes,
 				msf(r50), msf(pct(fromCommit, .5)), float64(pct(fromCommit, .5))/float64(r50), msf(pct(withWrite, .5)), float64(pct(withWrite, .5))/float64(r50),
 				msf(r99), msf(pct(fromCommit, .99)), float64(pct(fromCommit, .99))/float64(r99), msf(pct(withWrite, .99)), float64(pct(withWrite, .99))/float64(r99))
@@ -310,6 +315,8 @@ func benchBurst(t *testing.T, out *strings.Builder) {
 	fmt.Fprintf(out, "\nburst: %d registry writes/s offered for %s by %d writers into one checkpointed key (%d values rewritten in turn), save interval %s\n",
 		rate, duration, workers, values, checkpoint.DefaultSaveInterval)
 	fmt.Fprintf(out, "| registry writes | achieved rate | registry commits | write p50 / p99 | etcd CPT writes | etcd writes per s | last write → final state stored |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	benchrec.Add(t, benchrec.Row{Section: "Checkpoints", Measure: fmt.Sprintf("burst of %d registry writes at %d/s: last write → final state stored", issued, rate),
+		Unit: benchrec.Seconds, Ours: s.at.Sub(lastDone).Seconds(), Target: "≤ 50 ms", Note: fmt.Sprintf("%d etcd CPT writes", stores)})
 	fmt.Fprintf(out, "| %d | %.0f/s | %d | %s / %s | %d | %.0f | %s |\n", issued, float64(issued)/elapsed.Seconds(), finalRev,
 		msf(pct(lat, .5)), msf(pct(lat, .99)), stores, float64(stores)/elapsed.Seconds(), msf(s.at.Sub(lastDone)))
 }
@@ -396,6 +403,8 @@ func benchSnapshotRestore(t *testing.T, out *strings.Builder) {
 	med := func(d []time.Duration) time.Duration { return pct(d, .5) }
 	save := med(snap) + med(enc) + med(put)
 	restore := med(get) + med(dec) + med(repl)
+	benchrec.Latency(t, "Checkpoints", "10,000-value subtree: save (snapshot + encode + put) p50", save, med(rawPut), "raw etcd Puts of the same bytes", runs)
+	benchrec.Latency(t, "Checkpoints", "10,000-value subtree: restore (get + decode + replace) p50", restore, med(rawGet), "a raw etcd Get of the same bytes", runs)
 	fmt.Fprintf(out, "\nsnapshot + restore of a subtree of 10,000 values (100 keys × 100; REG_SZ, DWORD, BINARY, MULTI_SZ), median of %d\n", runs)
 	fmt.Fprintf(out, "CPT %d bytes (tree JSON %d bytes) in %d chunks; registry file %d bytes\n", size, len(jsonTree), chunks, regBytes)
 	fmt.Fprintf(out, "| step | time | raw floor (same bytes) | ratio |\n| --- | --- | --- | --- |\n")

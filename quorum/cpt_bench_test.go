@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/internal/benchrec"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -255,6 +256,8 @@ func TestCheckpointPutLatencyReport(t *testing.T) {
 		rp50, op50, rp99, op99 := pct(r.raw, .5), pct(r.ours, .5), pct(r.raw, .99), pct(r.ours, .99)
 		fmt.Fprintf(&out, "%-6s %-12s %11s %11s %11s %11s %9.2f %9.2f\n", r.name, r.rawLabel,
 			ms(rp50), ms(op50), ms(rp99), ms(op99), float64(op50)/float64(rp50), float64(op99)/float64(rp99))
+		benchrec.Latency(t, "Checkpoint put (quorum)", r.name+" p50", op50, rp50, "raw etcd "+r.rawLabel+" of the same bytes", n)
+		benchrec.Latency(t, "Checkpoint put (quorum)", r.name+" p99", op99, rp99, "raw etcd "+r.rawLabel+" of the same bytes", n)
 	}
 	t.Log("\n" + out.String())
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/internal/benchrec"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -76,6 +77,7 @@ func TestCrashDetectionLatency(t *testing.T) {
 			report := func(what string, ours, raw []time.Duration) {
 				op50, omean, omax := detectStats(ours)
 				rp50, rmean, rmax := detectStats(raw)
+				benchrec.Latency(t, "Crash detection (quorum)", c.name+" "+what+" p50", op50, rp50, "a raw lease of the same TTL (or a raw Revoke)", len(ours))
 				r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 				t.Logf("%-28s n=%-2d ours p50 %-8v mean %-8v max %-8v | raw p50 %-8v mean %-8v max %-8v | ratio p50 %.2f mean %.2f",
 					what, len(ours), r(op50), r(omean), r(omax), r(rp50), r(rmean), r(rmax),

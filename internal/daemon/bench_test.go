@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/internal/benchrec"
 	"github.com/resmon/resmon/internal/testbin"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -173,6 +174,12 @@ func BenchmarkCrashFailover(b *testing.B) {
 			b.ReportMetric(float64(p50(ours))/float64(p50(paired)), "ratio-expiry")
 			b.ReportMetric(float64(p50(ours))/float64(p50(floor)), "ratio-rawlease")
 			b.ReportMetric(0, "ns/op")
+			sec := "Crash failover (kill -9 of the owner → Online elsewhere)"
+			benchrec.Latency(b, sec, tc.name+" p50 vs the killed node's lease seen expiring", p50(ours), p50(paired), "the same lease expiring, seen by a watcher (the ratio is what we add to detection)", len(ours))
+			benchrec.Latency(b, sec, tc.name+" p50 vs a raw lease", p50(ours), p50(floor), "a bare lease kept alive at clusterd's interval and abandoned", len(ours))
+			benchrec.Durations(b, "ours", "crash failover "+tc.name, ours)
+			benchrec.Durations(b, "the killed node's lease seen expiring", "crash failover "+tc.name, paired)
+			benchrec.Durations(b, "raw lease expiry", "crash failover "+tc.name, floor)
 		})
 	}
 }
@@ -221,6 +228,9 @@ func BenchmarkPlannedMove(b *testing.B) {
 	b.ReportMetric(ms(p50(floor)), "floor-p50-ms")
 	b.ReportMetric(ms(p50(ours)-p50(floor)), "above-floor-ms")
 	b.ReportMetric(0, "ns/op")
+	benchrec.Add(b, benchrec.Row{Section: "Planned move (operator move → Online on the next node)", Measure: "p50", Unit: benchrec.Seconds,
+		Ours: p50(ours).Seconds(), Floor: p50(floor).Seconds(), Against: "Revoke → a watcher sees the delete", Diff: true, Target: "≤ 30 ms above the floor", Samples: len(ours)})
+	benchrec.Durations(b, "ours", "planned move", ours)
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -268,6 +278,10 @@ func TestDensityReport(t *testing.T) {
 	share := float64(cpu1-cpu0) / float64(t1.Sub(t0))
 	t.Logf("1,000 C WASM resources on one node: all online %s after start; RSS %.1f MiB; idle CPU %.2f%% of one core (target ≤ 3%%)",
 		up.Round(time.Millisecond), float64(procRSS(t, pid))/(1<<20), 100*share)
+	const sec = "Density (1,000 C WASM resources, 100 groups, one clusterd, default poll intervals)"
+	benchrec.Add(t, benchrec.Row{Section: sec, Measure: "all online after start", Unit: benchrec.Seconds, Ours: up.Seconds()})
+	benchrec.Add(t, benchrec.Row{Section: sec, Measure: "resident memory", Unit: benchrec.Bytes, Ours: float64(procRSS(t, pid))})
+	benchrec.Add(t, benchrec.Row{Section: sec, Measure: "idle CPU of one core", Unit: benchrec.Percent, Ours: 100 * share, Target: "≤ 3 %"})
 }
 
 // procCPU is the user+system CPU time a process has used.

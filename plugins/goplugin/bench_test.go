@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/resmon/resmon/internal/benchrec"
 	"github.com/resmon/resmon/internal/pluginproto"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"
@@ -170,6 +171,8 @@ func TestLooksAliveVersusRawGRPC(t *testing.T) {
 	pp, rp := p50(ps), p50(rs)
 	ratio := float64(pp) / float64(rp)
 	t.Logf("LooksAlive p50: go-plugin full stack %v, raw gRPC %v, ratio %.2f× (target ≤ 1.2×)", pp, rp, ratio)
+	benchrec.Add(t, benchrec.Row{Section: "Entry points", Measure: "go-plugin LooksAlive p50", Unit: benchrec.Seconds, Ours: pp.Seconds(), Floor: rp.Seconds(),
+		Against: "the same RPC over plain gRPC between two processes", Target: "≤ 1.2×", Samples: len(ps)})
 
 	e := newEnv(t)
 	in := e.open(t, res("cb", nil))
@@ -180,6 +183,8 @@ func TestLooksAliveVersusRawGRPC(t *testing.T) {
 	sample(t, 200, withCallback)
 	cb := p50(sample(t, 1000, withCallback))
 	t.Logf("entry point with one plugin→host callback (Control → FencingToken) p50: %v, so one callback ≈ %v", cb, cb-pp)
+	benchrec.Add(t, benchrec.Row{Section: "Entry points", Measure: "go-plugin entry point + one plugin→host callback p50", Unit: benchrec.Seconds, Ours: cb.Seconds(), Floor: pp.Seconds(),
+		Against: "the entry point alone", Diff: true, Samples: 1000, Note: "the difference is one callback"})
 
 	var starts []time.Duration
 	for i := range 15 {
@@ -188,6 +193,8 @@ func TestLooksAliveVersusRawGRPC(t *testing.T) {
 		_ = in.Close(context.Background())
 	}
 	t.Logf("plugin start + handshake + Open p50: %v (min %v)", p50(starts), slices.Min(starts))
+	benchrec.Add(t, benchrec.Row{Section: "Entry points", Measure: "go-plugin start + handshake + Open p50", Unit: benchrec.Seconds, Ours: p50(starts).Seconds(), Samples: len(starts),
+		Note: "AutoMTLS key generation is most of it; paid once per plugin process"})
 	if os.Getenv("RESMON_BENCH_STRICT") == "1" && ratio > 1.2 {
 		t.Fatalf("ratio %.2f× above 1.2×", ratio)
 	}

@@ -2,6 +2,7 @@ package wasm_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/resmon/resmon/internal/benchrec"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
 	"github.com/resmon/resmon/plugins/wasm"
@@ -247,6 +249,8 @@ func TestBenchReport(t *testing.T) {
 		t.Logf("%s guest (%d KiB): LooksAlive through the host p50 %v (p99 %v); raw export p50 %v (p99 %v): ratio %.1f×; raw interruptible export p50 %v (p99 %v): ratio %.2f×",
 			name, fi.Size()>>10, h50, pct(hostT, .99), r50, pct(rawT, .99), float64(h50)/float64(r50),
 			ri50, pct(rawIT, .99), float64(h50)/float64(ri50))
+		benchrec.Add(t, benchrec.Row{Section: "Entry points", Measure: "WASM " + name + " guest LooksAlive p50", Unit: benchrec.Seconds, Ours: h50.Seconds(), Floor: ri50.Seconds(),
+			Against: "a raw wazero call of the export, interrupt mode", Samples: calls, Note: fmt.Sprintf("plain raw export %v", r50)})
 
 		// Type load with a warm compilation cache, and without one.
 		var loads []time.Duration
@@ -267,6 +271,8 @@ func TestBenchReport(t *testing.T) {
 		coldT := time.Since(s)
 		cold.Close(ctx)
 		t.Logf("%s guest: type load with a warm compilation cache p50 %v (min %v); cold compile %v", name, pct(loads, .5), pct(loads, 0), coldT)
+		benchrec.Add(t, benchrec.Row{Section: "Entry points", Measure: "WASM " + name + " guest type load, warm cache p50", Unit: benchrec.Seconds, Ours: pct(loads, .5).Seconds(), Floor: coldT.Seconds(),
+			Against: "a cold compile", Target: "≤ 50 ms", Samples: len(loads)})
 
 		// Instantiate per resource: Driver.Open on a loaded type (instantiate,
 		// _initialize, version check, the guest's Open) vs raw instantiation.
@@ -295,6 +301,8 @@ func TestBenchReport(t *testing.T) {
 			m.Close(ctx)
 		}
 		t.Logf("%s guest: Open (instantiate + _initialize + open) p50 %v vs raw InstantiateModule p50 %v", name, pct(opens, .5), pct(raws, .5))
+		benchrec.Add(t, benchrec.Row{Section: "Entry points", Measure: "WASM " + name + " guest Open p50", Unit: benchrec.Seconds, Ours: pct(opens, .5).Seconds(), Floor: pct(raws, .5).Seconds(),
+			Against: "a raw InstantiateModule", Samples: len(opens)})
 
 		// Memory per instance.
 		const n = 20
@@ -309,6 +317,8 @@ func TestBenchReport(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		t.Logf("%s guest: memory per instance %.2f MiB of Go heap (linear memory %.2f MiB)", name,
 			float64(after.HeapInuse-before.HeapInuse)/n/(1<<20), float64(wasm.GuestMemoryBytes(ins[0]))/(1<<20))
+		benchrec.Add(t, benchrec.Row{Section: "Density", Measure: "WASM " + name + " guest memory per instance (host heap)", Unit: benchrec.Bytes,
+			Ours: float64(after.HeapInuse-before.HeapInuse) / n, Samples: n, Note: fmt.Sprintf("guest linear memory %.2f MiB", float64(wasm.GuestMemoryBytes(ins[0]))/(1<<20))})
 		for _, in := range ins {
 			in.Close(ctx)
 		}

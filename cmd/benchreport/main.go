@@ -1,0 +1,12 @@
+// Command benchreport runs every benchmark report of the repository and
+// writes ours beside the floors, with failover-time histograms, into a
+// report folder; see internal/benchreport.
+package main
+
+import (
+	"os"
+
+	"github.com/resmon/resmon/internal/benchreport"
+)
+
+func main() { os.Exit(benchreport.Main(os.Args[1:])) }
