@@ -47,8 +47,12 @@ type tenure struct {
 	// until heldUntil (RetryPeriodOnFailure).
 	held      bool
 	heldUntil time.Time
-	fenced    bool     // terminated by a fence; nothing more may be written
-	done      []string // request keys acted on, deleted with the next publish
+	fenced    bool // terminated by a fence; nothing more may be written
+	// down closes once terminateAll has terminated every resource: only
+	// then may the instances be closed (a Close that overtook a Terminate
+	// would leave the resource running, unknown to the host).
+	down chan struct{}
+	done []string // request keys acted on, deleted with the next publish
 	// published is what etcd holds, to write only changes.
 	published      map[string]quorum.ResourceStatus
 	publishedGroup quorum.GroupStatus
@@ -168,6 +172,7 @@ func (g *groupRunner) reconcile(ctx context.Context) time.Duration {
 	}
 	if t := g.tenure(); t != nil {
 		if t.fenced {
+			g.terminateAll("") // waits for the terminations in progress
 			g.endTenure(false)
 			return 0
 		}
@@ -232,7 +237,7 @@ func (g *groupRunner) begin(ctx context.Context, f facts, v quorum.GroupView, o 
 			st.Failovers = append(st.Failovers, at)
 		}
 	}
-	t := &tenure{own: o, status: st, res: map[string]*hosted{}, byID: map[string]*hosted{}, published: map[string]quorum.ResourceStatus{}}
+	t := &tenure{own: o, status: st, res: map[string]*hosted{}, byID: map[string]*hosted{}, published: map[string]quorum.ResourceStatus{}, down: make(chan struct{})}
 	t.status.Request = prev.Request
 	counted := st.Desired == quorum.DesiredOnline && prev.Owner != "" &&
 		(prev.Handoff == nil || prev.Handoff.Reason == quorum.HandoffFailover)
@@ -782,15 +787,23 @@ func (g *groupRunner) lost(why string) {
 }
 
 // terminateAll takes every resource of the tenure down at once and stops
-// its checkpoints without a last save. It may run on any goroutine.
+// its checkpoints without a last save. It may run on any goroutine; a call
+// while another is terminating waits for it, so whoever closes the
+// instances next never overtakes a Terminate.
 func (g *groupRunner) terminateAll(why string) {
 	g.mu.Lock()
 	t := g.t
-	if t == nil || t.fenced {
+	if t == nil {
 		g.mu.Unlock()
 		return
 	}
+	if t.fenced {
+		g.mu.Unlock()
+		<-t.down
+		return
+	}
 	t.fenced = true
+	defer close(t.down)
 	hs := make([]*hosted, 0, len(t.res))
 	for _, h := range t.res {
 		hs = append(hs, h)
