@@ -71,7 +71,7 @@ var Steps = []Step{
 	{Name: "quorum-detect", Title: "crash detection vs a raw lease", Package: "./quorum",
 		Args: []string{"-run", "^TestCrashDetectionLatency$"}, Minutes: 1.5},
 	{Name: "crash", Title: "crash failover of real clusterd processes", Package: "./internal/daemon",
-		Args: []string{"-run", "^$", "-bench", "^BenchmarkCrashFailover$", "-benchtime", "12x"}, Quick: []string{"-run", "^$", "-bench", "^BenchmarkCrashFailover/ttl=1s$", "-benchtime", "4x"}, Minutes: 4},
+		Args: []string{"-run", "^$", "-bench", "^BenchmarkCrashFailover$", "-benchtime", "12x"}, Quick: []string{"-run", "^$", "-bench", "^BenchmarkCrashFailover/ttl=1s$", "-benchtime", "4x"}, Minutes: 6},
 	{Name: "move", Title: "planned move", Package: "./internal/daemon",
 		Args: []string{"-run", "^$", "-bench", "^BenchmarkPlannedMove$", "-benchtime", "20x"}, Quick: []string{"-run", "^$", "-bench", "^BenchmarkPlannedMove$", "-benchtime", "5x"}, Minutes: 0.5},
 	{Name: "density", Title: "1,000 WASM resources on one node", Package: "./internal/daemon",
