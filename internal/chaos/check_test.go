@@ -92,7 +92,7 @@ func TestCheckConfirmed(t *testing.T) {
 }
 
 func TestTrackerReadsWitnessLines(t *testing.T) {
-	tr := newTracker(nil, func(int) string { return "" }, func(int64) string { return "node2" }, func(string) int { return 0 })
+	tr := newTracker(nil, func(int) string { return "" }, func(int64) string { return "node2" }, func(string, time.Time) int { return 0 })
 	for _, l := range []string{
 		"online 10 0 1000000000 4",
 		"stored 10 0 1100000000 5",

@@ -136,6 +136,27 @@ type node struct {
 	exited  chan struct{}
 	stopped bool // SIGSTOPped
 	isCut   bool
+	incs    []incarnation // every clusterd process started, oldest first
+}
+
+// incarnation is one clusterd process of a node.
+type incarnation struct {
+	pid   int
+	start time.Time
+}
+
+// pidAt is the pid of the clusterd process that ran the node at t (the
+// latest one started by then), or 0.
+func (n *node) pidAt(t time.Time) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	pid := 0
+	for _, inc := range n.incs {
+		if !inc.start.After(t) {
+			pid = inc.pid
+		}
+	}
+	return pid
 }
 
 const nodeConfig = `[cluster]
@@ -177,6 +198,7 @@ func (n *node) start(bin string) error {
 		close(exited)
 	}()
 	n.cmd, n.exited, n.stopped = cmd, exited, false
+	n.incs = append(n.incs, incarnation{pid: cmd.Process.Pid, start: time.Now()})
 	return nil
 }
 

@@ -137,9 +137,9 @@ func (r *runner) setup(ctx context.Context) error {
 		r.groups = append(r.groups, g)
 		witness[g.name] = g.witness
 	}
-	r.track = newTracker(witness, r.nodeOfPID, r.hist.ownerOf, func(name string) int {
+	r.track = newTracker(witness, r.nodeOfPID, r.hist.ownerOf, func(name string, at time.Time) int {
 		if n := r.nodeByName(name); n != nil {
-			return n.pid()
+			return n.pidAt(at)
 		}
 		return 0
 	})

@@ -47,9 +47,9 @@ func (iv *interval) end(runEnd time.Time) time.Time {
 // tracker tails the witness files of every group and keeps the intervals
 // and confirmations.
 type tracker struct {
-	nodeOf  func(ppid int) string    // clusterd pid → node name
-	ownerOf func(token int64) string // token → node, for WASM lines (pid 0)
-	pidOf   func(node string) int    // node → its running clusterd's pid
+	nodeOf  func(ppid int) string               // clusterd pid → node name
+	ownerOf func(token int64) string            // token → node, for WASM lines (pid 0)
+	pidAt   func(node string, at time.Time) int // node → the pid of its clusterd at a time
 
 	mu        sync.Mutex
 	files     map[string]*tail // by group
@@ -70,8 +70,8 @@ type tail struct {
 	rest []byte // an incomplete last line
 }
 
-func newTracker(witness map[string]string, nodeOf func(int) string, ownerOf func(int64) string, pidOf func(string) int) *tracker {
-	t := &tracker{nodeOf: nodeOf, ownerOf: ownerOf, pidOf: pidOf, files: map[string]*tail{}}
+func newTracker(witness map[string]string, nodeOf func(int) string, ownerOf func(int64) string, pidAt func(string, time.Time) int) *tracker {
+	t := &tracker{nodeOf: nodeOf, ownerOf: ownerOf, pidAt: pidAt, files: map[string]*tail{}}
 	for g, p := range witness {
 		t.files[g] = &tail{path: p}
 	}
@@ -94,12 +94,13 @@ func (t *tracker) poll() {
 		}
 		if iv.Host == 0 && iv.PID == 0 {
 			// A WASM instance runs inside the clusterd of its tenure's
-			// owner, known once the owner has published the token.
+			// owner, known once the owner has published the token: the
+			// process that ran that node when the instance went online.
 			if iv.Node == "" {
 				iv.Node = t.ownerOf(iv.Token)
 			}
 			if iv.Node != "" {
-				iv.Host = t.pidOf(iv.Node)
+				iv.Host = t.pidAt(iv.Node, iv.Start)
 			}
 		}
 		if iv.Host != 0 && !alive(iv.Host) {
