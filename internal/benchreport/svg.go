@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 
 	"github.com/resmon/resmon/internal/benchrec"
 )
@@ -63,9 +64,9 @@ func histogramSVG(title string, series []benchrec.Row) []byte {
 	for i := 0; i <= bins; i += every {
 		x := float64(left) + float64(i)*binW
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", x, base, x, base+5)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, base+18, html.EscapeString(fmtValue(benchrec.Seconds, start+float64(i)*step)))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, base+18, tick(start+float64(i)*step, step*float64(every)))
 	}
-	for _, c := range []int{0, peak / 2, peak} {
+	for _, c := range slices.Compact([]int{0, peak / 2, peak}) {
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%d</text>`+"\n", left-6, y(c)+4, c)
 	}
 	fmt.Fprintf(&b, `<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">samples</text>`+"\n", (top+base)/2, (top+base)/2)
@@ -87,6 +88,20 @@ func histogramSVG(title string, series []benchrec.Row) []byte {
 	}
 	b.WriteString("</svg>\n")
 	return b.Bytes()
+}
+
+// tick labels an axis position v (seconds) with as many decimals as the
+// tick spacing needs.
+func tick(v, spacing float64) string {
+	unit, scale := "s", 1.0
+	if spacing < 0.5 && v < 1 {
+		unit, scale = "ms", 1e3
+	}
+	decimals := 0
+	for d := spacing * scale; d < 1 && decimals < 3; d *= 10 {
+		decimals++
+	}
+	return fmt.Sprintf("%.*f %s", decimals, v*scale, unit)
 }
 
 // niceStep rounds a bin width up to 1, 2 or 5 times a power of ten.
