@@ -547,6 +547,16 @@ func (g *groupRunner) onFailure(ctx context.Context, ev failEvent) {
 func (g *groupRunner) applyPolicy(ctx context.Context, f facts, h *hosted, cause error) (released bool, wake time.Duration) {
 	t := g.tenure()
 	now := time.Now()
+	if h.r != nil && errors.Is(cause, plugins.ErrPluginExited) {
+		// The instance died with its plugin process (or sandbox): what
+		// follows, here or after a failover, must open the resource again,
+		// in a new process, rather than call the dead one until the
+		// restart threshold runs out.
+		g.closeHosted(h)
+		g.mu.Lock()
+		h.r = nil
+		g.mu.Unlock()
+	}
 	p := h.rec.Properties
 	n := h.restarts.Add(now)
 	h.lastErr = cause.Error()

@@ -458,3 +458,38 @@ func TestFailoverDrainFailbackPersistentState(t *testing.T) {
 	c.waitStatus("back online on node3", onlineOn("node3"))
 	c.waitCount(4)
 }
+
+// TestKilledPluginHostIsRestartedInANewProcess: kill -9 of the go-plugin
+// process that hosts a resource is one failure: the restart opens the
+// resource again in a new plugin process on the same node, under the same
+// tenure, even with RestartAction 1 (restart only) on a node alone. (The
+// monitor once kept calling the dead instance until the restart threshold
+// ran out, so the resource failed for good or its group failed over.)
+func TestKilledPluginHostIsRestartedInANewProcess(t *testing.T) {
+	c := newMPCluster(t, "", "", "restart_action = 1")
+	c.start("node1")
+	first := c.waitStatus("online on node1", onlineOn("node1"))
+	c.waitCount(1)
+	var pid int
+	for _, l := range c.witnessLines() {
+		if l.entry == "online" {
+			pid = l.pid
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing plugin process %d: %v", pid, err)
+	}
+	waitFor(t, "an Online in a new plugin process", 30*time.Second, func() bool {
+		for _, l := range c.witnessLines() {
+			if l.entry == "online" && l.pid != pid && l.token == first.Token {
+				return true
+			}
+		}
+		return false
+	})
+	st := c.waitStatus("online on node1 again", onlineOn("node1"))
+	if st.Token != first.Token {
+		t.Errorf("token %d after the restart, want the same tenure %d", st.Token, first.Token)
+	}
+	c.waitCount(2)
+}
