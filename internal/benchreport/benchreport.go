@@ -85,7 +85,7 @@ type Config struct {
 	Only        []string // step names; nil: all
 	Quick       bool     // fewer samples: a smoke run, not for publishing
 	RenderOnly  bool     // rebuild README.md and the images from Out/raw
-	ChaosRounds int      // rounds of the chaos step (default 26: two decks of kinds)
+	ChaosRounds int      // rounds of the chaos step (default 44: four decks of kinds)
 	Log         io.Writer
 }
 
@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Out = "report"
 	}
 	if cfg.ChaosRounds == 0 {
-		cfg.ChaosRounds = 26
+		cfg.ChaosRounds = 44
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -280,16 +280,16 @@ func ChaosRows(rep *chaos.Report) []benchrec.Row {
 }
 
 const (
-	seriesNodeLost = "node lost (kill, bounce, stop, cut, corrupt)"
-	seriesDrain    = "node drained (restart)"
+	seriesNodeLost = "node lost (kill, stop, cut, corrupt)"
+	seriesDrain    = "node restarted (drained, or killed and started at once)"
 	seriesResource = "resource or plugin failed past its restart threshold"
 )
 
 func chaosSeries(k chaos.Kind) string {
 	switch k {
-	case chaos.KindKill, chaos.KindBounce, chaos.KindStop, chaos.KindCut, chaos.KindCorrupt, chaos.KindMember, chaos.KindLeader:
+	case chaos.KindKill, chaos.KindStop, chaos.KindCut, chaos.KindCorrupt, chaos.KindMember, chaos.KindLeader:
 		return seriesNodeLost
-	case chaos.KindRestart:
+	case chaos.KindRestart, chaos.KindBounce:
 		return seriesDrain
 	}
 	return seriesResource
@@ -304,7 +304,7 @@ func Main(args []string) int {
 	fs.StringVar(&only, "only", "", "comma-separated steps to run (default all): "+stepNames())
 	fs.BoolVar(&cfg.Quick, "quick", false, "fewer samples: a smoke run, marked as such in the report")
 	fs.BoolVar(&cfg.RenderOnly, "render", false, "only rebuild README.md and the images from the records in -out/raw")
-	fs.IntVar(&cfg.ChaosRounds, "chaos-rounds", 26, "rounds of the fault-injection step")
+	fs.IntVar(&cfg.ChaosRounds, "chaos-rounds", 44, "rounds of the fault-injection step")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -41,14 +41,29 @@ func load(dir string) (*report, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A measure recorded twice keeps its place and its last value: a Go
+		// benchmark runs once with b.N = 1 before the run that counts.
+		rowAt, sampleAt := map[string]int{}, map[string]int{}
 		for _, r := range rows {
 			if t, err := time.Parse(time.RFC3339, r.When); err == nil && t.After(rep.When) {
 				rep.When = t
 			}
 			if r.Kind == "samples" {
+				k := r.Measure + "\x00" + r.Series
+				if i, ok := sampleAt[k]; ok {
+					rep.Samples[r.Measure][i] = r
+					continue
+				}
+				sampleAt[k] = len(rep.Samples[r.Measure])
 				rep.Samples[r.Measure] = append(rep.Samples[r.Measure], r)
 				continue
 			}
+			k := r.Section + "\x00" + r.Measure
+			if i, ok := rowAt[k]; ok {
+				rep.Rows[i] = stepRow{r, s}
+				continue
+			}
+			rowAt[k] = len(rep.Rows)
 			rep.Rows = append(rep.Rows, stepRow{r, s})
 		}
 	}
