@@ -53,7 +53,7 @@ func (m *Manager) Control(ctx context.Context, r Ref, code sdk.ControlCode, in, 
 		if r.ID == "" {
 			return 0, fmt.Errorf("checkpoint: control code %s: no resource id: %w", code, sdk.ErrInvalidParameter)
 		}
-		return 0, m.flushOnline(ctx, r)
+		return 0, m.flush(ctx, r.ID, r.Name, "", true)
 	case sdk.AddRegistryCheckpoint, sdk.DeleteRegistryCheckpoint, sdk.GetRegistryCheckpoints:
 		kind = quorum.Registry
 	case sdk.AddCryptoCheckpoint, sdk.DeleteCryptoCheckpoint, sdk.GetCryptoCheckpoints:
@@ -75,42 +75,6 @@ func (m *Manager) Control(ctx context.Context, r Ref, code sdk.ControlCode, in, 
 		return 0, m.addCheckpoint(ctx, r, code, kind, path)
 	}
 	return 0, m.deleteCheckpoint(ctx, r, code, kind, path)
-}
-
-// flushOnline is FLUSH_CHECKPOINTS: Flush, but only for a resource whose
-// checkpoints this node is storing, so that a nil error always means stored.
-func (m *Manager) flushOnline(ctx context.Context, r Ref) error {
-	rs, err := m.lock(r.ID, r.Name, "")
-	if err != nil {
-		return err
-	}
-	online, fence := rs.online, rs.fence
-	var savers []*saver
-	for _, cp := range rs.cps {
-		if cp.saver != nil {
-			savers = append(savers, cp.saver)
-		}
-	}
-	rs.mu.Unlock()
-	if !online {
-		return fmt.Errorf("checkpoint: %s for resource %q: its checkpoints are not being stored from node %s (not online here): %w",
-			sdk.FlushCheckpoints, r.Name, m.cfg.Node, sdk.ErrFenced)
-	}
-	var errs []error
-	for _, s := range savers {
-		err := s.request(ctx, false, false)
-		if errors.Is(err, errSaverStopped) {
-			// Stopped between the lock and the request: the node let go.
-			err = fmt.Errorf("%w (%w)", err, sdk.ErrFenced)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("checkpoint: %s for resource %q under %s: %w", sdk.FlushCheckpoints, r.Name, fence, err)
-	}
-	return nil
 }
 
 // controlPath reads the input of ADD/DELETE.

@@ -406,10 +406,18 @@ func (m *Manager) startSaver(rs *resState, cp *cpState) error {
 // the call is stored in etcd (or a save failed), without waiting for the
 // save interval. It does nothing for a resource that is not online here.
 func (m *Manager) Flush(ctx context.Context, res quorum.Resource) error {
-	rs, err := m.lock(res.ID, res.Name, res.Group)
+	return m.flush(ctx, res.ID, res.Name, res.Group, false)
+}
+
+// flush is Flush; with onlineOnly (FLUSH_CHECKPOINTS) a resource whose
+// checkpoints this node is not storing is refused with sdk.ErrFenced, so
+// that a nil error always means stored.
+func (m *Manager) flush(ctx context.Context, id, name, group string, onlineOnly bool) error {
+	rs, err := m.lock(id, name, group)
 	if err != nil {
 		return err
 	}
+	online, fence := rs.online, rs.fence
 	var savers []*saver
 	for _, cp := range rs.cps {
 		if cp.saver != nil {
@@ -417,11 +425,26 @@ func (m *Manager) Flush(ctx context.Context, res quorum.Resource) error {
 		}
 	}
 	rs.mu.Unlock()
+	if onlineOnly && !online {
+		return fmt.Errorf("checkpoint: %s for resource %q: its checkpoints are not being stored from node %s (not online here): %w",
+			sdk.FlushCheckpoints, name, m.cfg.Node, sdk.ErrFenced)
+	}
 	var errs []error
 	for _, s := range savers {
-		errs = append(errs, s.request(ctx, false, false))
+		err := s.request(ctx, false, false)
+		if onlineOnly && errors.Is(err, errSaverStopped) {
+			// Stopped between the lock and the request: the node let go.
+			err = fmt.Errorf("%w (%w)", err, sdk.ErrFenced)
+		}
+		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		if onlineOnly {
+			return fmt.Errorf("checkpoint: %s for resource %q under %s: %w", sdk.FlushCheckpoints, name, fence, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // Offline saves a last copy of every checkpoint of res while this node still

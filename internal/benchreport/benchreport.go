@@ -138,9 +138,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	rep.Quick = cfg.Quick
-	rep.Machine = machine()
 	if b, err := os.ReadFile(filepath.Join(raw, "machine.txt")); err == nil {
 		rep.Machine = strings.TrimSpace(string(b))
+	} else {
+		rep.Machine = machine()
 	}
 	for _, f := range failed {
 		rep.Failed = append(rep.Failed, f.Error())

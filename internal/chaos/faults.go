@@ -70,12 +70,12 @@ func (r *runner) finalChecks() {
 	r.track.poll()
 	end := time.Now()
 	grace := 2*r.cfg.Lease + 2*time.Second
-	vs, tolerated := checkDualOnline(r.track.intervals(), r.faults, grace, r.start, end, r.hist.ownerOf)
+	ivs, confs := r.track.intervals(), r.track.confirmations()
+	vs, tolerated := checkDualOnline(ivs, r.faults, grace, r.start, end, r.hist.ownerOf)
 	r.rep.Tolerated = tolerated
 	for _, v := range vs {
 		r.violate("no dual online", "%s", v)
 	}
-	ivs, confs := r.track.intervals(), r.track.confirmations()
 	r.rep.Confirmed = len(confs)
 	for _, iv := range ivs {
 		if iv.Found >= 0 {

@@ -168,32 +168,34 @@ func (r *Resource) witness(ctx context.Context, entry, extra string) {
 	f.Close()
 }
 
-// readCount reads DWORD "Count" at key (0 when missing).
-func (r *Resource) readCount(ctx context.Context, key string) (uint64, error) {
+// count reads DWORD "Count" at key (0 when missing) and writes Count+1; it
+// returns the value written.
+func (r *Resource) count(ctx context.Context, key string) (uint64, error) {
+	n := uint64(0)
 	v, err := r.host.Registry().GetValue(ctx, key, "Count")
 	switch {
 	case err == nil:
-		return v.Num, nil
-	case errors.Is(err, sdk.ErrNotFound):
-		return 0, nil
+		n = v.Num
+	case !errors.Is(err, sdk.ErrNotFound):
+		return 0, fmt.Errorf("reading the counter: %w", err)
 	}
-	return 0, fmt.Errorf("reading the counter: %w", err)
+	if err := r.host.Registry().SetValue(ctx, key, "Count", sdk.DWordValue("Count", uint32(n+1))); err != nil {
+		return 0, fmt.Errorf("writing the counter: %w", err)
+	}
+	return n + 1, nil
 }
 
-// countAndConfirm writes Count+1 and reports it once the host has stored it.
+// countAndConfirm counts and reports the value once the host has stored it.
 func (r *Resource) countAndConfirm(ctx context.Context, key string) {
-	n, err := r.readCount(ctx, key)
-	if err == nil {
-		err = r.host.Registry().SetValue(ctx, key, "Count", sdk.DWordValue("Count", uint32(n+1)))
-	}
+	n, err := r.count(ctx, key)
 	if err == nil {
 		_, err = r.host.Control(ctx, sdk.FlushCheckpoints, nil, nil)
 	}
 	if err != nil {
-		r.host.Log(sdk.LevelWarn, "counter not confirmed", "count", fmt.Sprint(n+1), "error", err.Error())
+		r.host.Log(sdk.LevelWarn, "counter not confirmed", "error", err.Error())
 		return
 	}
-	r.witness(ctx, "stored", fmt.Sprint(n+1))
+	r.witness(ctx, "stored", fmt.Sprint(n))
 }
 
 // fault takes the one-shot fault waiting at FaultKey, if any.
@@ -258,14 +260,11 @@ func (r *Resource) Online(ctx context.Context) error {
 	}
 	found := ""
 	if key := strProp(p, "CounterKey", ""); key != "" {
-		n, err := r.readCount(ctx, key)
+		n, err := r.count(ctx, key)
 		if err != nil {
 			return err
 		}
-		if err := r.host.Registry().SetValue(ctx, key, "Count", sdk.DWordValue("Count", uint32(n+1))); err != nil {
-			return fmt.Errorf("writing the counter: %w", err)
-		}
-		found = fmt.Sprint(n)
+		found = fmt.Sprint(n - 1)
 	}
 	r.witness(ctx, "online", found)
 	r.mu.Lock()
