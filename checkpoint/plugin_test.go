@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/quorum"
@@ -47,7 +47,7 @@ func TestPluginHostUsesTheManager(t *testing.T) {
 	}
 	d := wasm.New(wasm.Config{Services: nodeServices{n1.mgr, f}, CacheDir: filepath.Join(os.TempDir(), "resmon-checkpoint-test-cache")})
 	defer d.Close(context.Background())
-	spec := plugins.TypeSpec{Name: "testtype", Kind: "wasm", Path: testbin.BuildWASM(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm")}
+	spec := plugins.TypeSpec{Name: "testtype", Kind: "wasm", Path: testbin.BuildWASM(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-wasm")}
 	key := `SOFTWARE\Microsoft\onyone`
 	inst, err := d.Open(ctx, spec, plugins.ResourceSpec{ID: c.res.ID, Name: c.res.Name,
 		Properties: map[string]any{"CheckpointKey": key, "RegistryKey": key}})

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
@@ -18,9 +18,9 @@ import (
 	"github.com/resmon/resmon/quorum"
 )
 
-// testtypeWasm is internal/testtype built as a WASM module.
+// testtypeWasm is testutil/testtype built as a WASM module.
 func testtypeWasm(t *testing.T) string {
-	return testbin.BuildWASM(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm")
+	return testbin.BuildWASM(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-wasm")
 }
 
 // services routes progress reports to the monitor's resources, as the node does.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/examples/internal/readme"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/readme"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/plugins/wasm/wasmtest"

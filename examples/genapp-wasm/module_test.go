@@ -12,8 +12,8 @@ import (
 
 	"github.com/resmon/resmon/examples/genapp"
 	"github.com/resmon/resmon/examples/genapp/genapptest"
-	"github.com/resmon/resmon/examples/internal/readme"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/readme"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/plugins/wasm/wasmtest"

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/examples/genapp"
-	"github.com/resmon/resmon/examples/internal/readme"
+	"github.com/resmon/resmon/testutil/readme"
 	"github.com/resmon/resmon/sdk"
 )
 

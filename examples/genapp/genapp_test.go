@@ -5,7 +5,7 @@ import (
 
 	"github.com/resmon/resmon/examples/genapp"
 	"github.com/resmon/resmon/examples/genapp/genapptest"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"
 	"github.com/resmon/resmon/plugins/goplugin/goplugintest"

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 )
@@ -62,7 +62,7 @@ type actionsNode struct {
 
 func startWASMNode(t *testing.T) *actionsNode {
 	t.Helper()
-	wasm := testbin.BuildWASM(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm")
+	wasm := testbin.BuildWASM(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-wasm")
 	dir := shortDir(t)
 	admin := "unix:" + filepath.Join(dir, "admin.sock")
 	etcd := quorumtest.FreeURL(t)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 )
 

@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/internal/config"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"

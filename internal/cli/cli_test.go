@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"

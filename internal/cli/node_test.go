@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 )
@@ -83,7 +83,7 @@ type node struct {
 // extraNode are more [node] lines.
 func startNode(t *testing.T, admin, extraNode string) *node {
 	t.Helper()
-	plugin := testbin.Build(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin")
+	plugin := testbin.Build(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-plugin")
 	// A short data dir: the admin socket and the plugin host's sockets
 	// must fit 107 bytes.
 	dir := shortDir(t)

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/resmon/resmon/checkpoint/registry"
-	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/internal/config"
 	"github.com/resmon/resmon/quorum"
 )

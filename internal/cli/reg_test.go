@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/internal/testbin"
-	"github.com/resmon/resmon/internal/testpki"
+	"github.com/resmon/resmon/testutil/testbin"
+	"github.com/resmon/resmon/testutil/testpki"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 )

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 
-	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/admin"
 )
 
 // startAdmin opens the node admin API on node.admin and serves the

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/internal/benchrec"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/tools/benchrec"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -32,7 +32,7 @@ import (
 // planned-move floor is Revoke → a watcher sees the delete.
 
 func wasmTypeTOML(tb testing.TB) string {
-	return fmt.Sprintf("kind = \"wasm\"\npath = %q", testbin.BuildWASM(tb, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm"))
+	return fmt.Sprintf("kind = \"wasm\"\npath = %q", testbin.BuildWASM(tb, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-wasm"))
 }
 
 // statusWatch reports the group's published status on every change.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"

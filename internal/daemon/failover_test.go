@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
@@ -22,7 +22,7 @@ import (
 
 // The multi-process failover tests: three real clusterd processes on
 // 127.0.0.1 share one etcd started by the test, and host a go-plugin test
-// type (internal/testtype) built from the repo. The type counts its Onlines
+// type (testutil/testtype) built from the repo. The type counts its Onlines
 // in a checkpointed registry value, so a count that goes on across nodes
 // proves every restore, and it appends each Online, Offline and Terminate
 // with its fencing token to a witness file the test reads.
@@ -100,7 +100,7 @@ type mpNode struct {
 }
 
 func newMPCluster(t testing.TB, group, private, props string) *mpCluster {
-	plugin := testbin.Build(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin")
+	plugin := testbin.Build(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-plugin")
 	return newMPClusterOf(t, fmt.Sprintf("kind = \"plugin\"\npath = %q", plugin), "", group, private, props)
 }
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // processesRunning lists the pids whose command line contains marker.

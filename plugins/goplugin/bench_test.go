@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/resmon/resmon/internal/benchrec"
+	"github.com/resmon/resmon/tools/benchrec"
 	"github.com/resmon/resmon/internal/pluginproto"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"

@@ -49,7 +49,7 @@ func build(tb testing.TB) {
 	bins.once.Do(func() {
 		bins.dir = binDir
 		cmd := exec.Command("go", "build", "-o", bins.dir+string(filepath.Separator),
-			"../../internal/testtype/cmd/testtype-plugin", "./testdata/garbage", "./testdata/badversion", "./testdata/rawgrpc")
+			"../../testutil/testtype/cmd/testtype-plugin", "./testdata/garbage", "./testdata/badversion", "./testdata/rawgrpc")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			bins.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return

@@ -14,7 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/resmon/resmon/internal/benchrec"
+	"github.com/resmon/resmon/tools/benchrec"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
 	"github.com/resmon/resmon/plugins/wasm"

@@ -47,7 +47,7 @@ var goGuests = struct {
 
 // Go guests built from the repository, once per test binary.
 const (
-	guestTestType = "./internal/testtype/cmd/testtype-wasm"
+	guestTestType = "./testutil/testtype/cmd/testtype-wasm"
 	guestCaps     = "./plugins/wasm/testdata/capguest"
 )
 

@@ -3,7 +3,7 @@ package sdktest_test
 import (
 	"testing"
 
-	"github.com/resmon/resmon/internal/testtype"
+	"github.com/resmon/resmon/testutil/testtype"
 	"github.com/resmon/resmon/sdk/sdktest"
 )
 

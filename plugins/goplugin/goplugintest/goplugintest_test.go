@@ -12,7 +12,7 @@ import (
 // the test type (the same code as the WASM build), in a shared process and
 // with a process per resource.
 func TestConformance(t *testing.T) {
-	bin := goplugintest.Build(t, "../../../internal/testtype/cmd/testtype-plugin")
+	bin := goplugintest.Build(t, "../../../testutil/testtype/cmd/testtype-plugin")
 	spec := plugins.TypeSpec{Name: "conformance", Kind: "plugin", Path: bin}
 	props := map[string]any{"CheckpointKey": `SOFTWARE\Conformance`, "RegistryKey": `SOFTWARE\Conformance`}
 	t.Run("Shared", func(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/admin"
 )
 
 // The registry keys and values the application reads.

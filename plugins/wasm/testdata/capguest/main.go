@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command capguest is the Go test type (internal/testtype) with extra
+// Command capguest is the Go test type (testutil/testtype) with extra
 // control codes that exercise the WASM capabilities from Go: child
 // processes through sdk/wasm and files through the os package.
 //
@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/resmon/resmon/internal/testtype"
+	"github.com/resmon/resmon/testutil/testtype"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/wasm"
 )

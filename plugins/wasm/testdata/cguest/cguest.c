@@ -1,7 +1,7 @@
 /*
  * cguest: a resource type in C, written from sdk/wasm/ABI.md and resmon.h
  * alone. Its behaviour is steered by private properties, like the Go test
- * type (internal/testtype):
+ * type (testutil/testtype):
  *
  *   LooksAlive, IsAlive  bool    health results (default true)
  *   CheckpointKey        string  Online adds this registry checkpoint and

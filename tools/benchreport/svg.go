@@ -7,7 +7,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/resmon/resmon/internal/benchrec"
+	"github.com/resmon/resmon/tools/benchrec"
 )
 
 // palette colours the series of a histogram in order.

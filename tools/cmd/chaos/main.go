@@ -1,11 +1,11 @@
 // Command chaos injects seeded faults into a local resmon cluster and checks
-// its invariants; see internal/chaos.
+// its invariants; see tools/chaos.
 package main
 
 import (
 	"os"
 
-	"github.com/resmon/resmon/internal/chaos"
+	"github.com/resmon/resmon/tools/chaos"
 )
 
 func main() { os.Exit(chaos.Main(os.Args[1:])) }

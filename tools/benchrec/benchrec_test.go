@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/internal/benchrec"
+	"github.com/resmon/resmon/tools/benchrec"
 )
 
 func TestRecordsRoundTrip(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/resmon/resmon/internal/benchrec"
+	"github.com/resmon/resmon/tools/benchrec"
 )
 
 // report is everything the steps recorded.
@@ -107,7 +107,7 @@ func (rep *report) markdown(imgs []string) string {
 	if !rep.When.IsZero() {
 		when = rep.When.Format("2006-01-02 15:04 MST")
 	}
-	fmt.Fprintf(&b, "Measured %s on %s. Every floor is measured in the same run, on the same machine and etcd, interleaved with ours where the two can share the machine: the ratio is ours ÷ floor (or ours − floor where marked). Regenerate with `go run ./cmd/benchreport` (about %.0f minutes on 2 cores); each section names the command that measures it alone. Timings are never test oracles: they vary from run to run by 10–30 %% on a shared machine.\n\n",
+	fmt.Fprintf(&b, "Measured %s on %s. Every floor is measured in the same run, on the same machine and etcd, interleaved with ours where the two can share the machine: the ratio is ours ÷ floor (or ours − floor where marked). Regenerate with `go run ./tools/cmd/benchreport` (about %.0f minutes on 2 cores); each section names the command that measures it alone. Timings are never test oracles: they vary from run to run by 10–30 %% on a shared machine.\n\n",
 		when, rep.Machine, totalMinutes())
 	if rep.Quick {
 		b.WriteString("**A quick run (`-quick`): fewer samples than the published figures; do not quote it.**\n\n")

@@ -93,11 +93,11 @@ func (r *runner) setup(ctx context.Context) error {
 	if r.clusterd, err = binary(ctx, r.cfg.Clusterd, dir, "github.com/resmon/resmon/cmd/clusterd"); err != nil {
 		return err
 	}
-	if r.plugin, err = binary(ctx, r.cfg.Testtype, dir, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin"); err != nil {
+	if r.plugin, err = binary(ctx, r.cfg.Testtype, dir, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-plugin"); err != nil {
 		return err
 	}
 	if r.cfg.WasmGroups > 0 {
-		if r.module, err = binary(ctx, r.cfg.TesttypeWASM, dir, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm"); err != nil {
+		if r.module, err = binary(ctx, r.cfg.TesttypeWASM, dir, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-wasm"); err != nil {
 			return err
 		}
 	}

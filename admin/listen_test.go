@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/admin"
 )
 
 func TestUnixSocketIsMode0600AndRemovedOnStop(t *testing.T) {

@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/resmon/resmon/internal/benchrec"
-	"github.com/resmon/resmon/internal/chaos"
+	"github.com/resmon/resmon/tools/benchrec"
+	"github.com/resmon/resmon/tools/chaos"
 )
 
 // Step is one report: a go test invocation whose test records rows through
@@ -38,7 +38,7 @@ type Step struct {
 // Command is how to run the step alone, for the report.
 func (s Step) Command() string {
 	if s.Package == "" {
-		return "go run ./cmd/chaos -rounds N"
+		return "go run ./tools/cmd/chaos -rounds N"
 	}
 	var env string
 	for _, e := range append([]string{"RESMON_BENCH=1"}, s.Env...) {

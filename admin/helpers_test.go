@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/checkpoint/registry"
-	"github.com/resmon/resmon/internal/admin"
-	"github.com/resmon/resmon/internal/testpki"
+	"github.com/resmon/resmon/admin"
+	"github.com/resmon/resmon/testutil/testpki"
 	"github.com/resmon/resmon/sdk"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/checkpoint/registry"
-	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/sdk"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/internal/chaos"
-	"github.com/resmon/resmon/internal/testbin"
+	"github.com/resmon/resmon/tools/chaos"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // TestChaosCI runs a short seeded fault sequence against three clusterd
@@ -16,7 +16,7 @@ import (
 // member: kinds come in shuffled decks, so 20 rounds inject every kind
 // that applies to one member at least once, and every invariant is
 // checked. The seed is fixed so a failure replays with
-// `go run ./cmd/chaos -seed 9 -rounds 20`.
+// `go run ./tools/cmd/chaos -seed 9 -rounds 20`.
 func TestChaosCI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three clusterd processes")
@@ -27,9 +27,9 @@ func TestChaosCI(t *testing.T) {
 		Seed:         9,
 		Out:          t.TempDir(),
 		Clusterd:     testbin.Build(t, "github.com/resmon/resmon/cmd/clusterd"),
-		Testtype:     testbin.Build(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-plugin"),
+		Testtype:     testbin.Build(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-plugin"),
 		WasmGroups:   1,
-		TesttypeWASM: testbin.BuildWASM(t, "github.com/resmon/resmon/internal/testtype/cmd/testtype-wasm"),
+		TesttypeWASM: testbin.BuildWASM(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-wasm"),
 		Log:          &log,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -1,9 +1,9 @@
-// Command testtype-plugin is internal/testtype built as a go-plugin
+// Command testtype-plugin is testutil/testtype built as a go-plugin
 // resource type (the same code is built as a WASM module elsewhere).
 package main
 
 import (
-	"github.com/resmon/resmon/internal/testtype"
+	"github.com/resmon/resmon/testutil/testtype"
 	"github.com/resmon/resmon/sdk/plugin"
 )
 

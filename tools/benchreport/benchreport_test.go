@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/internal/chaos"
+	"github.com/resmon/resmon/tools/chaos"
 )
 
 // copyRaw puts the testdata records where a run would have left them.

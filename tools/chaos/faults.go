@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/internal/admin"
+	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
