@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/admin"
-	"github.com/resmon/resmon/testutil/testpki"
+	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/sdk"
+	"github.com/resmon/resmon/testutil/testpki"
 )
 
 // shortDir is a temporary directory with a path short enough for sockets

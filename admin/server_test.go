@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/admin"
+	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/sdk"
 )
 

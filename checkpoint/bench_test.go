@@ -16,10 +16,10 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
-	"github.com/resmon/resmon/tools/benchrec"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
+	"github.com/resmon/resmon/tools/benchrec"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -7,11 +7,11 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // nodeServices is what clusterd hands the plugin hosts: the manager answers

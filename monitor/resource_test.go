@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // testtypeWasm is testutil/testtype built as a WASM module.

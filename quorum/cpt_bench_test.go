@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/tools/benchrec"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
+	"github.com/resmon/resmon/tools/benchrec"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

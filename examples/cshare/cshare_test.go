@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/testutil/readme"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/plugins/wasm/wasmtest"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/sdktest"
+	"github.com/resmon/resmon/testutil/readme"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 const marker = ".resmon-share"

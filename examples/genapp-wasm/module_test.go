@@ -12,13 +12,13 @@ import (
 
 	"github.com/resmon/resmon/examples/genapp"
 	"github.com/resmon/resmon/examples/genapp/genapptest"
-	"github.com/resmon/resmon/testutil/readme"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/plugins/wasm/wasmtest"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/sdktest"
+	"github.com/resmon/resmon/testutil/readme"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 func spec(t *testing.T) plugins.TypeSpec {

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/examples/genapp"
-	"github.com/resmon/resmon/testutil/readme"
 	"github.com/resmon/resmon/sdk"
+	"github.com/resmon/resmon/testutil/readme"
 )
 
 func TestParseConfigDefaultsAndForms(t *testing.T) {

@@ -5,11 +5,11 @@ import (
 
 	"github.com/resmon/resmon/examples/genapp"
 	"github.com/resmon/resmon/examples/genapp/genapptest"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"
 	"github.com/resmon/resmon/plugins/goplugin/goplugintest"
 	"github.com/resmon/resmon/sdk/sdktest"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // The type called in-process.

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum/quorumtest"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // freePort is a free loopback port, never one handed out before.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // One clusterd with an embedded etcd and a group "onyone" holding one

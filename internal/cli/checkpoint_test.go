@@ -8,8 +8,8 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // TestClusterExeCheckpointSyntax replays the seed's cluster.exe session:

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
+	"github.com/resmon/resmon/testutil/testbin"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // A real clusterd node with an embedded etcd on free 127.0.0.1 ports, one

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/admin"
+	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/internal/config"
 	"github.com/resmon/resmon/quorum"
 )

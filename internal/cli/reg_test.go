@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/admin"
+	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/testutil/testbin"
-	"github.com/resmon/resmon/testutil/testpki"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
+	"github.com/resmon/resmon/testutil/testbin"
+	"github.com/resmon/resmon/testutil/testpki"
 )
 
 const onyone = `SOFTWARE\Microsoft\onyone`

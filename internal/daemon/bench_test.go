@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/tools/benchrec"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/testutil/testbin"
+	"github.com/resmon/resmon/tools/benchrec"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
+	"github.com/resmon/resmon/testutil/testbin"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // The multi-process failover tests: three real clusterd processes on

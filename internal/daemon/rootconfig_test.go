@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/testutil/testbin"
 )
 
 // TestRootConfigRuns runs the repository's cluster.toml as the README's

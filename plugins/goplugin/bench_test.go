@@ -14,10 +14,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/resmon/resmon/tools/benchrec"
 	"github.com/resmon/resmon/internal/pluginproto"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"
+	"github.com/resmon/resmon/tools/benchrec"
 )
 
 // rawFloor starts testdata/rawgrpc, the floor: the same LooksAlive RPC over

@@ -14,12 +14,12 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/resmon/resmon/tools/benchrec"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/wasm/abi"
+	"github.com/resmon/resmon/tools/benchrec"
 )
 
 // rawGuest is the floor: the same module, instantiated in a plain wazero

@@ -3,8 +3,8 @@ package sdktest_test
 import (
 	"testing"
 
-	"github.com/resmon/resmon/testutil/testtype"
 	"github.com/resmon/resmon/sdk/sdktest"
+	"github.com/resmon/resmon/testutil/testtype"
 )
 
 func TestConformanceDirect(t *testing.T) {

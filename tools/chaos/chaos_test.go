@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resmon/resmon/tools/chaos"
 	"github.com/resmon/resmon/testutil/testbin"
+	"github.com/resmon/resmon/tools/chaos"
 )
 
 // TestChaosCI runs a short seeded fault sequence against three clusterd

@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/admin"
+	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"

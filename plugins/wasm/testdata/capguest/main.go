@@ -25,9 +25,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/resmon/resmon/testutil/testtype"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/wasm"
+	"github.com/resmon/resmon/testutil/testtype"
 )
 
 func init() { wasm.Register(capType{}) }

@@ -3,8 +3,8 @@
 package main
 
 import (
-	"github.com/resmon/resmon/testutil/testtype"
 	"github.com/resmon/resmon/sdk/plugin"
+	"github.com/resmon/resmon/testutil/testtype"
 )
 
 func main() { plugin.Serve(testtype.Type{}) }

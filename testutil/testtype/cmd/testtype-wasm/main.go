@@ -6,8 +6,8 @@
 package main
 
 import (
-	"github.com/resmon/resmon/testutil/testtype"
 	"github.com/resmon/resmon/sdk/wasm"
+	"github.com/resmon/resmon/testutil/testtype"
 )
 
 func init() { wasm.Register(testtype.Type{}) }
