@@ -16,6 +16,7 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
@@ -44,7 +45,7 @@ func benchCluster(t *testing.T) *cluster {
 	st, _ := quorum.NewStore(cli, testCluster, nil)
 	c := &cluster{t: t, endpoints: []string{cfg.ClientURL}, admin: st, key: make([]byte, checkpoint.CryptoKeyLen)}
 	ctx := ctxT(t)
-	if err := st.CreateType(ctx, quorum.ResourceType{Name: "Network Name", Kind: quorum.KindPlugin, Path: "x", Defaults: quorum.DefaultProperties()}); err != nil {
+	if err := st.CreateType(ctx, model.ResourceType{Name: "Network Name", Kind: model.KindPlugin, Path: "x", Defaults: model.DefaultProperties()}); err != nil {
 		t.Fatal(err)
 	}
 	c.res = c.resource("Network Name DATA", "onyone")
@@ -201,7 +202,7 @@ func benchLatency(t *testing.T, out *strings.Builder, n int) {
 				fromCommit = append(fromCommit, s.at.Sub(tc))
 			}
 			floor := func() {
-				data, _, err := c.admin.GetCheckpoint(ctx, c.res.ID, quorum.Registry, 1)
+				data, _, err := c.admin.GetCheckpoint(ctx, c.res.ID, model.RegistryCheckpoint, 1)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -352,12 +353,12 @@ func benchSnapshotRestore(t *testing.T, out *strings.Builder) {
 			t.Fatal(err)
 		}
 		t1 := time.Now()
-		b, err := checkpoint.Encode(checkpoint.Document{Kind: quorum.Registry, Resource: c.res.ID, Number: 1, Path: `SOFTWARE\Big`, Seq: uint64(r + 1), Node: "node1", Time: time.Now(), Tree: k}, nil)
+		b, err := checkpoint.Encode(checkpoint.Document{Kind: model.RegistryCheckpoint, Resource: c.res.ID, Number: 1, Path: `SOFTWARE\Big`, Seq: uint64(r + 1), Node: "node1", Time: time.Now(), Tree: k}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t2 := time.Now()
-		m, err := c.admin.PutCheckpoint(ctx, f, c.res.ID, quorum.Registry, 1, "node1", b)
+		m, err := c.admin.PutCheckpoint(ctx, f, c.res.ID, model.RegistryCheckpoint, 1, "node1", b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +378,7 @@ func benchSnapshotRestore(t *testing.T, out *strings.Builder) {
 			t.Fatal(err)
 		}
 		t5 := time.Now()
-		data, _, err := c.admin.GetCheckpoint(ctx, c.res.ID, quorum.Registry, 1)
+		data, _, err := c.admin.GetCheckpoint(ctx, c.res.ID, model.RegistryCheckpoint, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -435,7 +436,7 @@ func BenchmarkSnapshot10k(b *testing.B) {
 }
 
 func BenchmarkEncode10k(b *testing.B) {
-	d := checkpoint.Document{Kind: quorum.Registry, Resource: "r", Number: 1, Path: `SOFTWARE\Big`, Seq: 1, Node: "n", Time: time.Now(), Tree: bigTree("Big", 10000)}
+	d := checkpoint.Document{Kind: model.RegistryCheckpoint, Resource: "r", Number: 1, Path: `SOFTWARE\Big`, Seq: 1, Node: "n", Time: time.Now(), Tree: bigTree("Big", 10000)}
 	for i := 0; i < b.N; i++ {
 		x, err := checkpoint.Encode(d, nil)
 		if err != nil {
@@ -446,7 +447,7 @@ func BenchmarkEncode10k(b *testing.B) {
 }
 
 func BenchmarkDecode10k(b *testing.B) {
-	d := checkpoint.Document{Kind: quorum.Registry, Resource: "r", Number: 1, Path: `SOFTWARE\Big`, Seq: 1, Node: "n", Time: time.Now(), Tree: bigTree("Big", 10000)}
+	d := checkpoint.Document{Kind: model.RegistryCheckpoint, Resource: "r", Number: 1, Path: `SOFTWARE\Big`, Seq: 1, Node: "n", Time: time.Now(), Tree: bigTree("Big", 10000)}
 	x, _ := checkpoint.Encode(d, nil)
 	b.SetBytes(int64(len(x)))
 	b.ResetTimer()

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 )
@@ -17,11 +18,7 @@ import (
 //	func (s services) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
 //		return s.checkpoints.Control(ctx, checkpoint.Ref(r), code, in, out)
 //	}
-type Ref struct {
-	ID   string
-	Name string
-}
-
+//
 // Control answers the six checkpoint control codes for resource r, with the
 // Windows semantics and the out-buffer convention of sdk.Host.Control (rule
 // 8). It never calls into a resource, so a resource may issue these codes
@@ -46,8 +43,8 @@ type Ref struct {
 // or a save was refused by the fence.
 //
 // Other codes are sdk.ErrInvalidFunction. ADD and DELETE return 0.
-func (m *Manager) Control(ctx context.Context, r Ref, code sdk.ControlCode, in, out []byte) (int, error) {
-	var kind quorum.CheckpointKind
+func (m *Manager) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+	var kind model.CheckpointKind
 	switch code {
 	case sdk.FlushCheckpoints:
 		if r.ID == "" {
@@ -55,9 +52,9 @@ func (m *Manager) Control(ctx context.Context, r Ref, code sdk.ControlCode, in, 
 		}
 		return 0, m.flush(ctx, r.ID, r.Name, "", true)
 	case sdk.AddRegistryCheckpoint, sdk.DeleteRegistryCheckpoint, sdk.GetRegistryCheckpoints:
-		kind = quorum.Registry
+		kind = model.RegistryCheckpoint
 	case sdk.AddCryptoCheckpoint, sdk.DeleteCryptoCheckpoint, sdk.GetCryptoCheckpoints:
-		kind = quorum.Crypto
+		kind = model.CryptoCheckpoint
 	default:
 		return 0, fmt.Errorf("checkpoint: control code %s for resource %q: %w", code, r.Name, sdk.ErrInvalidFunction)
 	}
@@ -78,9 +75,9 @@ func (m *Manager) Control(ctx context.Context, r Ref, code sdk.ControlCode, in, 
 }
 
 // controlPath reads the input of ADD/DELETE.
-func controlPath(kind quorum.CheckpointKind, in []byte) (string, error) {
+func controlPath(kind model.CheckpointKind, in []byte) (string, error) {
 	s := strings.TrimRight(string(in), "\x00")
-	if kind == quorum.Crypto {
+	if kind == model.CryptoCheckpoint {
 		return ParseContainerName(s)
 	}
 	p, err := registry.ParsePath(s)
@@ -91,7 +88,7 @@ func controlPath(kind quorum.CheckpointKind, in []byte) (string, error) {
 }
 
 // mapStoreError gives a database error its sdk meaning.
-func mapStoreError(code sdk.ControlCode, r Ref, err error) error {
+func mapStoreError(code sdk.ControlCode, r model.Ref, err error) error {
 	switch {
 	case errors.Is(err, quorum.ErrCheckpointOverlap):
 		return fmt.Errorf("%w: %s for resource %q: %w", ErrOverlap, code, r.Name, err)
@@ -103,7 +100,7 @@ func mapStoreError(code sdk.ControlCode, r Ref, err error) error {
 	return fmt.Errorf("checkpoint: %s for resource %q: %w", code, r.Name, err)
 }
 
-func (m *Manager) addCheckpoint(ctx context.Context, r Ref, code sdk.ControlCode, kind quorum.CheckpointKind, path string) error {
+func (m *Manager) addCheckpoint(ctx context.Context, r model.Ref, code sdk.ControlCode, kind model.CheckpointKind, path string) error {
 	src, err := m.source(kind)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %s %q for resource %q: %w", code, path, r.Name, err)
@@ -134,7 +131,7 @@ func (m *Manager) addCheckpoint(ctx context.Context, r Ref, code sdk.ControlCode
 	return nil
 }
 
-func (m *Manager) deleteCheckpoint(ctx context.Context, r Ref, code sdk.ControlCode, kind quorum.CheckpointKind, path string) error {
+func (m *Manager) deleteCheckpoint(ctx context.Context, r model.Ref, code sdk.ControlCode, kind model.CheckpointKind, path string) error {
 	rs, err := m.lock(r.ID, r.Name, "")
 	if err != nil {
 		return err
@@ -157,13 +154,13 @@ func (m *Manager) deleteCheckpoint(ctx context.Context, r Ref, code sdk.ControlC
 	return nil
 }
 
-func (m *Manager) getCheckpoints(ctx context.Context, r Ref, code sdk.ControlCode, kind quorum.CheckpointKind, out []byte) (int, error) {
+func (m *Manager) getCheckpoints(ctx context.Context, r model.Ref, code sdk.ControlCode, kind model.CheckpointKind, out []byte) (int, error) {
 	rec, err := m.cfg.Store.Resource(ctx, r.ID)
 	if err != nil {
 		return 0, mapStoreError(code, r, err)
 	}
 	list := rec.Value.RegistryCheckpoints
-	if kind == quorum.Crypto {
+	if kind == model.CryptoCheckpoint {
 		list = rec.Value.CryptoCheckpoints
 	}
 	var b []byte

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint/registry"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 // Format is the version of the CPT/CPR document written by Encode.
@@ -40,34 +40,34 @@ const CryptoKeyLen = 32
 // cannot be moved to another checkpoint either. "absent":true records that
 // the key or container did not exist; restoring it deletes the local copy.
 type Document struct {
-	Kind     quorum.CheckpointKind // quorum.Registry (CPT) or quorum.Crypto (CPR)
-	Resource string                // resource id
-	Number   uint32                // the 00000001 of 00000001.CPT
-	Path     string                // registry key path, or container Type\Provider\Container
-	Seq      uint64                // increases with every save of this checkpoint
-	Node     string                // node that saved it
-	Time     time.Time             // when it was saved
-	Absent   bool                  // the key or container did not exist
-	Tree     *registry.Key         // CPT: the subtree; nil when Absent
-	Material []byte                // CPR: the container's key material (plain); nil when Absent
+	Kind     model.CheckpointKind // quorum.Registry (CPT) or quorum.Crypto (CPR)
+	Resource string               // resource id
+	Number   uint32               // the 00000001 of 00000001.CPT
+	Path     string               // registry key path, or container Type\Provider\Container
+	Seq      uint64               // increases with every save of this checkpoint
+	Node     string               // node that saved it
+	Time     time.Time            // when it was saved
+	Absent   bool                 // the key or container did not exist
+	Tree     *registry.Key        // CPT: the subtree; nil when Absent
+	Material []byte               // CPR: the container's key material (plain); nil when Absent
 }
 
 // FileName is the checkpoint's Windows-style name, "00000001.CPT".
-func (d Document) FileName() string { return quorum.CheckpointFileName(d.Kind, d.Number) }
+func (d Document) FileName() string { return model.CheckpointFileName(d.Kind, d.Number) }
 
 type wireDoc struct {
-	Format   int                   `json:"format"`
-	Kind     quorum.CheckpointKind `json:"kind"`
-	Resource string                `json:"resource"`
-	Number   uint32                `json:"number"`
-	Path     string                `json:"path"`
-	Seq      uint64                `json:"seq"`
-	Node     string                `json:"node"`
-	Time     time.Time             `json:"time"`
-	Absent   bool                  `json:"absent,omitempty"`
-	Tree     json.RawMessage       `json:"tree,omitempty"`
-	Sealed   *sealed               `json:"sealed,omitempty"`
-	SHA256   string                `json:"sha256,omitempty"` // must stay the last field
+	Format   int                  `json:"format"`
+	Kind     model.CheckpointKind `json:"kind"`
+	Resource string               `json:"resource"`
+	Number   uint32               `json:"number"`
+	Path     string               `json:"path"`
+	Seq      uint64               `json:"seq"`
+	Node     string               `json:"node"`
+	Time     time.Time            `json:"time"`
+	Absent   bool                 `json:"absent,omitempty"`
+	Tree     json.RawMessage      `json:"tree,omitempty"`
+	Sealed   *sealed              `json:"sealed,omitempty"`
+	SHA256   string               `json:"sha256,omitempty"` // must stay the last field
 }
 
 type sealed struct {
@@ -93,7 +93,7 @@ func (d Document) header() wireDoc {
 // check checks d; hasTree says whether it carries a registry tree.
 func (d Document) check(hasTree bool) error {
 	switch {
-	case d.Kind != quorum.Registry && d.Kind != quorum.Crypto:
+	case d.Kind != model.RegistryCheckpoint && d.Kind != model.CryptoCheckpoint:
 		return fmt.Errorf("kind %q is neither CPT nor CPR", d.Kind)
 	case d.Resource == "":
 		return fmt.Errorf("no resource id")
@@ -105,13 +105,13 @@ func (d Document) check(hasTree bool) error {
 		return fmt.Errorf("no node")
 	case d.Time.IsZero():
 		return fmt.Errorf("no time")
-	case d.Kind == quorum.Registry && d.Material != nil:
+	case d.Kind == model.RegistryCheckpoint && d.Material != nil:
 		return fmt.Errorf("a CPT carries no key material")
-	case d.Kind == quorum.Registry && d.Absent == hasTree:
+	case d.Kind == model.RegistryCheckpoint && d.Absent == hasTree:
 		return fmt.Errorf("a CPT carries a tree or absent:true, exactly one")
-	case d.Kind == quorum.Crypto && hasTree:
+	case d.Kind == model.CryptoCheckpoint && hasTree:
 		return fmt.Errorf("a CPR carries no registry tree")
-	case d.Kind == quorum.Crypto && d.Absent && len(d.Material) > 0:
+	case d.Kind == model.CryptoCheckpoint && d.Absent && len(d.Material) > 0:
 		return fmt.Errorf("an absent container carries no key material")
 	}
 	return nil
@@ -141,7 +141,7 @@ func encode(d Document, tree []byte, key []byte) ([]byte, [32]byte, error) {
 	}
 	w := d.header()
 	sum := payloadSum(d.Absent, tree, d.Material)
-	if d.Kind == quorum.Crypto {
+	if d.Kind == model.CryptoCheckpoint {
 		s, err := seal(w, d.Material, key)
 		if err != nil {
 			return nil, sum, fmt.Errorf("checkpoint: sealing %s (%s) of resource %s: %w", d.FileName(), d.Path, d.Resource, err)
@@ -274,7 +274,7 @@ func decode(b []byte, key []byte) (Document, []byte, error) {
 	}
 	d := Document{Kind: w.Kind, Resource: w.Resource, Number: w.Number, Path: w.Path, Seq: w.Seq, Node: w.Node, Time: w.Time, Absent: w.Absent}
 	switch d.Kind {
-	case quorum.Registry:
+	case model.RegistryCheckpoint:
 		if w.Sealed != nil {
 			return Document{}, nil, corruptf("a CPT carries no sealed payload")
 		}
@@ -283,7 +283,7 @@ func decode(b []byte, key []byte) (Document, []byte, error) {
 				return Document{}, nil, err
 			}
 		}
-	case quorum.Crypto:
+	case model.CryptoCheckpoint:
 		if w.Sealed == nil {
 			return Document{}, nil, corruptf("a CPR needs a sealed payload")
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/sdk"
 )
 
@@ -35,7 +35,7 @@ func onyoneDoc() checkpoint.Document {
 			{Name: "Path", Type: sdk.ExpandString, Str: `%ProgramData%\Onyone`},
 		}}},
 	}
-	return checkpoint.Document{Kind: quorum.Registry, Resource: "8f2e2c8e-6a3f-4c59-9f1f-3b8d6f0e1a2b", Number: 1,
+	return checkpoint.Document{Kind: model.RegistryCheckpoint, Resource: "8f2e2c8e-6a3f-4c59-9f1f-3b8d6f0e1a2b", Number: 1,
 		Path: `SOFTWARE\Microsoft\onyone`, Seq: 42, Node: "node1", Time: time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC), Tree: tree}
 }
 
@@ -72,14 +72,14 @@ func TestEncodeIsCanonicalAndStable(t *testing.T) {
 }
 
 func TestEncodeDecodeKinds(t *testing.T) {
-	cpr := checkpoint.Document{Kind: quorum.Crypto, Resource: "r", Number: 3, Path: `1\Microsoft Enhanced Cryptographic Provider v1.0\DataKeys`,
+	cpr := checkpoint.Document{Kind: model.CryptoCheckpoint, Resource: "r", Number: 3, Path: `1\Microsoft Enhanced Cryptographic Provider v1.0\DataKeys`,
 		Seq: 1, Node: "n", Time: time.Now().UTC(), Material: []byte("-----BEGIN PRIVATE KEY-----")}
 	tests := []struct {
 		name string
 		d    checkpoint.Document
 	}{
 		{"CPT", onyoneDoc()},
-		{"CPT of a missing key", checkpoint.Document{Kind: quorum.Registry, Resource: "r", Number: 2, Path: `SOFTWARE\Gone`, Seq: 9, Node: "n", Time: time.Now().UTC(), Absent: true}},
+		{"CPT of a missing key", checkpoint.Document{Kind: model.RegistryCheckpoint, Resource: "r", Number: 2, Path: `SOFTWARE\Gone`, Seq: 9, Node: "n", Time: time.Now().UTC(), Absent: true}},
 		{"CPR", cpr},
 		{"CPR of a missing container", func() checkpoint.Document { d := cpr; d.Absent, d.Material = true, nil; return d }()},
 	}
@@ -95,16 +95,16 @@ func TestEncodeDecodeKinds(t *testing.T) {
 		if !reflect.DeepEqual(got, tc.d) {
 			t.Errorf("%s: round trip\n got %+v\nwant %+v", tc.name, got, tc.d)
 		}
-		if tc.d.Kind == quorum.Crypto && bytes.Contains(b, []byte("PRIVATE")) {
+		if tc.d.Kind == model.CryptoCheckpoint && bytes.Contains(b, []byte("PRIVATE")) {
 			t.Errorf("%s: plaintext in %s", tc.name, b)
 		}
 	}
 	bad := []checkpoint.Document{
-		{Kind: quorum.Registry, Resource: "r", Number: 1, Path: `K`, Node: "n", Time: time.Now()},                                   // neither tree nor absent
-		{Kind: "XYZ", Resource: "r", Number: 1, Path: `K`, Node: "n", Time: time.Now(), Absent: true},                               // kind
-		{Kind: quorum.Registry, Resource: "r", Number: 0, Path: `K`, Node: "n", Time: time.Now(), Absent: true},                     // number
-		{Kind: quorum.Registry, Resource: "r", Number: 1, Path: `K`, Node: "n", Absent: true},                                       // time
-		{Kind: quorum.Crypto, Resource: "r", Number: 1, Path: `1\P\C`, Node: "n", Time: time.Now(), Tree: &registry.Key{Name: "C"}}, // tree in a CPR
+		{Kind: model.RegistryCheckpoint, Resource: "r", Number: 1, Path: `K`, Node: "n", Time: time.Now()},                                   // neither tree nor absent
+		{Kind: "XYZ", Resource: "r", Number: 1, Path: `K`, Node: "n", Time: time.Now(), Absent: true},                                        // kind
+		{Kind: model.RegistryCheckpoint, Resource: "r", Number: 0, Path: `K`, Node: "n", Time: time.Now(), Absent: true},                     // number
+		{Kind: model.RegistryCheckpoint, Resource: "r", Number: 1, Path: `K`, Node: "n", Absent: true},                                       // time
+		{Kind: model.CryptoCheckpoint, Resource: "r", Number: 1, Path: `1\P\C`, Node: "n", Time: time.Now(), Tree: &registry.Key{Name: "C"}}, // tree in a CPR
 	}
 	for i, d := range bad {
 		if _, err := checkpoint.Encode(d, testKey); err == nil {
@@ -121,7 +121,7 @@ func TestDecodeDetectsDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, _ := checkpoint.Encode(checkpoint.Document{Kind: quorum.Crypto, Resource: "r", Number: 1, Path: `1\P\C`, Seq: 1, Node: "n",
+	sealed, _ := checkpoint.Encode(checkpoint.Document{Kind: model.CryptoCheckpoint, Resource: "r", Number: 1, Path: `1\P\C`, Seq: 1, Node: "n",
 		Time: time.Now(), Material: []byte("secret")}, testKey)
 	// reseal recomputes the sha256 after an edit, so only deeper checks can catch it.
 	reseal := func(b []byte) []byte {

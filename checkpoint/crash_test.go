@@ -18,6 +18,7 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 )
@@ -28,12 +29,12 @@ import (
 const crashEnv = "RESMON_CHECKPOINT_CRASH_CHILD"
 
 type crashSpec struct {
-	Endpoints []string        `json:"endpoints"`
-	Resource  quorum.Resource `json:"resource"`
-	Dir       string          `json:"dir"`
-	BlockAt   uint32          `json:"block_at"` // hook mode: block the store of the first generation ≥ this
-	BigValue  int             `json:"big_value"`
-	Base      uint32          `json:"base"` // generations start after it, so they grow across runs
+	Endpoints []string       `json:"endpoints"`
+	Resource  model.Resource `json:"resource"`
+	Dir       string         `json:"dir"`
+	BlockAt   uint32         `json:"block_at"` // hook mode: block the store of the first generation ≥ this
+	BigValue  int            `json:"big_value"`
+	Base      uint32         `json:"base"` // generations start after it, so they grow across runs
 }
 
 const crashKey = `SOFTWARE\Crash`
@@ -164,7 +165,7 @@ func TestCrashBetweenRegistryWriteAndStoreNeverMixes(t *testing.T) {
 		t.Skip("child")
 	}
 	c := newCluster(t)
-	if _, err := c.admin.AddCheckpoint(ctxT(t), c.res.ID, quorum.Registry, crashKey); err != nil {
+	if _, err := c.admin.AddCheckpoint(ctxT(t), c.res.ID, model.RegistryCheckpoint, crashKey); err != nil {
 		t.Fatal(err)
 	}
 	n2 := c.node("node2")

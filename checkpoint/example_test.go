@@ -8,13 +8,14 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 )
 
 func ExampleEncode() {
 	d := checkpoint.Document{
-		Kind: quorum.Registry, Resource: "8f2e2c8e-6a3f-4c59-9f1f-3b8d6f0e1a2b", Number: 1,
+		Kind: model.RegistryCheckpoint, Resource: "8f2e2c8e-6a3f-4c59-9f1f-3b8d6f0e1a2b", Number: 1,
 		Path: `SOFTWARE\Microsoft\onyone`, Seq: 7, Node: "node1", Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
 		Tree: &registry.Key{Name: "onyone", Values: []sdk.Value{sdk.DWordValue("Port", 7000)}},
 	}
@@ -36,7 +37,7 @@ func ExampleManager() {
 		store  *quorum.Store      // the cluster's etcd
 		member *quorum.Member     // this node's membership
 		reg    *registry.Registry // registry.Open(data_dir + "/registry.db")
-		res    quorum.Resource    // from the cluster database
+		res    model.Resource     // from the cluster database
 	)
 	mgr, err := checkpoint.NewManager(checkpoint.Config{Node: "node1", Store: store, Registry: reg})
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 // FuzzDecode checks that the CPT/CPR decoder never panics, and that a CPT it
@@ -18,14 +18,14 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(golden)
-	absent, _ := checkpoint.Encode(checkpoint.Document{Kind: quorum.Registry, Resource: "r", Number: 1, Path: `A\B`, Seq: 1, Node: "n", Time: time.Unix(0, 0), Absent: true}, nil)
+	absent, _ := checkpoint.Encode(checkpoint.Document{Kind: model.RegistryCheckpoint, Resource: "r", Number: 1, Path: `A\B`, Seq: 1, Node: "n", Time: time.Unix(0, 0), Absent: true}, nil)
 	f.Add(absent)
-	sealed, _ := checkpoint.Encode(checkpoint.Document{Kind: quorum.Crypto, Resource: "r", Number: 1, Path: `1\P\C`, Seq: 1, Node: "n", Time: time.Unix(0, 0), Material: []byte("k")}, testKey)
+	sealed, _ := checkpoint.Encode(checkpoint.Document{Kind: model.CryptoCheckpoint, Resource: "r", Number: 1, Path: `1\P\C`, Seq: 1, Node: "n", Time: time.Unix(0, 0), Material: []byte("k")}, testKey)
 	f.Add(sealed)
 	f.Add([]byte(`{"format":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := checkpoint.Decode(b, testKey)
-		if err != nil || d.Kind != quorum.Registry {
+		if err != nil || d.Kind != model.RegistryCheckpoint {
 			return
 		}
 		again, err := checkpoint.Encode(d, nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
@@ -26,7 +27,7 @@ type cluster struct {
 	t         testing.TB
 	endpoints []string
 	admin     *quorum.Store // what an operator's CLI would use
-	res       quorum.Resource
+	res       model.Resource
 	key       []byte // the cluster key
 }
 
@@ -40,7 +41,7 @@ func newCluster(t testing.TB) *cluster {
 	c := &cluster{t: t, endpoints: etcd.Endpoints(), admin: st, key: make([]byte, checkpoint.CryptoKeyLen)}
 	rand.Read(c.key)
 	ctx := ctxT(t)
-	if err := st.CreateType(ctx, quorum.ResourceType{Name: "Network Name", Kind: quorum.KindPlugin, Path: "bin/netname", Defaults: quorum.DefaultProperties()}); err != nil {
+	if err := st.CreateType(ctx, model.ResourceType{Name: "Network Name", Kind: model.KindPlugin, Path: "bin/netname", Defaults: model.DefaultProperties()}); err != nil {
 		t.Fatal(err)
 	}
 	c.res = c.resource("Network Name DATA", "onyone")
@@ -48,13 +49,13 @@ func newCluster(t testing.TB) *cluster {
 }
 
 // resource creates a resource (and its group if needed).
-func (c *cluster) resource(name, group string) quorum.Resource {
+func (c *cluster) resource(name, group string) model.Resource {
 	c.t.Helper()
 	ctx := ctxT(c.t)
-	if err := c.admin.CreateGroup(ctx, quorum.DefaultGroup(group)); err != nil && !errors.Is(err, quorum.ErrExists) {
+	if err := c.admin.CreateGroup(ctx, model.DefaultGroup(group)); err != nil && !errors.Is(err, quorum.ErrExists) {
 		c.t.Fatal(err)
 	}
-	r, err := c.admin.CreateResource(ctx, quorum.Resource{Name: name, Type: "Network Name", Group: group, Properties: quorum.DefaultProperties()})
+	r, err := c.admin.CreateResource(ctx, model.Resource{Name: name, Type: "Network Name", Group: group, Properties: model.DefaultProperties()})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func (n *node) release(group string) {
 }
 
 // online does what the monitor does before and around Online.
-func (n *node) online(r quorum.Resource) quorum.Fence {
+func (n *node) online(r model.Resource) model.Fence {
 	n.t.Helper()
 	f := n.acquire(r.Group).Fence()
 	if err := n.mgr.Restore(ctxT(n.t), r, f); err != nil {
@@ -165,7 +166,7 @@ func (n *node) online(r quorum.Resource) quorum.Fence {
 }
 
 // offline does what the monitor does after Offline: last save, release.
-func (n *node) offline(r quorum.Resource) {
+func (n *node) offline(r model.Resource) {
 	n.t.Helper()
 	if err := n.mgr.Offline(ctxT(n.t), r); err != nil {
 		n.t.Fatalf("%s: offline %q: %v", n.name, r.Name, err)
@@ -173,12 +174,12 @@ func (n *node) offline(r quorum.Resource) {
 	n.release(r.Group)
 }
 
-func (n *node) control(r quorum.Resource, code sdk.ControlCode, in string) error {
-	_, err := n.mgr.Control(ctxT(n.t), checkpoint.Ref{ID: r.ID, Name: r.Name}, code, []byte(in), nil)
+func (n *node) control(r model.Resource, code sdk.ControlCode, in string) error {
+	_, err := n.mgr.Control(ctxT(n.t), model.Ref{ID: r.ID, Name: r.Name}, code, []byte(in), nil)
 	return err
 }
 
-func (n *node) addCheckpoint(r quorum.Resource, path string) {
+func (n *node) addCheckpoint(r model.Resource, path string) {
 	n.t.Helper()
 	if err := n.control(r, sdk.AddRegistryCheckpoint, path); err != nil {
 		n.t.Fatalf("%s: add checkpoint %q: %v", n.name, path, err)
@@ -205,7 +206,7 @@ func (n *node) str(key, name string) string {
 }
 
 // stored reads and decodes checkpoint number of kind of resource r from etcd.
-func (c *cluster) stored(r quorum.Resource, kind quorum.CheckpointKind, number uint32) (checkpoint.Document, quorum.CheckpointManifest, error) {
+func (c *cluster) stored(r model.Resource, kind model.CheckpointKind, number uint32) (checkpoint.Document, quorum.CheckpointManifest, error) {
 	data, m, err := c.admin.GetCheckpoint(ctxT(c.t), r.ID, kind, number)
 	if err != nil {
 		return checkpoint.Document{}, m, err
@@ -216,8 +217,8 @@ func (c *cluster) stored(r quorum.Resource, kind quorum.CheckpointKind, number u
 
 // storedStr is the string value name at rel (below the checkpoint root) in
 // the stored registry checkpoint number of r.
-func (c *cluster) storedStr(r quorum.Resource, number uint32, rel, name string) string {
-	d, _, err := c.stored(r, quorum.Registry, number)
+func (c *cluster) storedStr(r model.Resource, number uint32, rel, name string) string {
+	d, _, err := c.stored(r, model.RegistryCheckpoint, number)
 	if err != nil {
 		return "<" + err.Error() + ">"
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 )
@@ -72,7 +73,7 @@ type resState struct {
 	mu       sync.Mutex // serialises the lifecycle calls and control codes of the resource
 	id, name string
 	group    string
-	fence    quorum.Fence
+	fence    model.Fence
 	restored bool // Restore succeeded with fence
 	online   bool // StartOnline succeeded; savers run
 	cps      map[string]*cpState
@@ -220,7 +221,7 @@ type loaded struct {
 //
 // The list of checkpoints comes from the cluster database; a list written
 // there from cluster.toml is numbered (and checked for overlap) here.
-func (m *Manager) Restore(ctx context.Context, res quorum.Resource, fence quorum.Fence) error {
+func (m *Manager) Restore(ctx context.Context, res model.Resource, fence model.Fence) error {
 	if fence.Group != res.Group {
 		return fmt.Errorf("checkpoint: resource %q is in group %q, the fence is for %s", res.Name, res.Group, fence)
 	}
@@ -283,7 +284,7 @@ func (m *Manager) Restore(ctx context.Context, res quorum.Resource, fence quorum
 // load reads and verifies one checkpoint.
 func (m *Manager) load(ctx context.Context, rs *resState, e quorum.CheckpointEntry) (loaded, error) {
 	l := loaded{entry: e}
-	if e.Kind == quorum.Crypto && (m.cfg.CryptoKey == nil || m.cfg.Keystore == nil) {
+	if e.Kind == model.CryptoCheckpoint && (m.cfg.CryptoKey == nil || m.cfg.Keystore == nil) {
 		return l, fmt.Errorf("%w (resource %q, %s, container %q)", ErrNoCryptoKey, rs.name, e.FileName(), e.Path)
 	}
 	data, man, err := m.cfg.Store.GetCheckpoint(ctx, rs.id, e.Kind, e.Number)
@@ -316,14 +317,14 @@ func (m *Manager) load(ctx context.Context, rs *resState, e quorum.CheckpointEnt
 // store saves the local state of cp under fence as its next document.
 // Unless force is set, a state equal to the last stored one is not written
 // again. It returns the revision of the state it considered.
-func (m *Manager) store(ctx context.Context, rs *resState, fence quorum.Fence, cp *cpState, src source, force bool) error {
+func (m *Manager) store(ctx context.Context, rs *resState, fence model.Fence, cp *cpState, src source, force bool) error {
 	_, _, err := m.storeRev(ctx, rs.id, rs.name, fence, cp, src, force)
 	return err
 }
 
 // storeRev is store for resource id (named name in errors); it also returns
 // the revision of the local state it considered.
-func (m *Manager) storeRev(ctx context.Context, id, name string, fence quorum.Fence, cp *cpState, src source, force bool) (rev uint64, wrote bool, err error) {
+func (m *Manager) storeRev(ctx context.Context, id, name string, fence model.Fence, cp *cpState, src source, force bool) (rev uint64, wrote bool, err error) {
 	e := cp.entry
 	snap, err := src.read(ctx, e.Path)
 	if err != nil {
@@ -347,7 +348,7 @@ func (m *Manager) storeRev(ctx context.Context, id, name string, fence quorum.Fe
 		m.cfg.OnStore(time.Since(start), err)
 	}
 	if err != nil {
-		if errors.Is(err, quorum.ErrFenced) {
+		if errors.Is(err, model.ErrFenced) {
 			return 0, false, fmt.Errorf("checkpoint: saving %s (%s) of resource %q: %w: %w", e.FileName(), e.Path, name, sdk.ErrFenced, err)
 		}
 		return 0, false, fmt.Errorf("checkpoint: saving %s (%s) of resource %q: %w", e.FileName(), e.Path, name, err)
@@ -364,7 +365,7 @@ func (m *Manager) storeRev(ctx context.Context, id, name string, fence quorum.Fe
 // with the same fence on this node (ErrNotRestored otherwise), which is what
 // guarantees rule 3. ctx bounds this call only; the copying goes on until
 // Offline, DeleteResource or Close.
-func (m *Manager) StartOnline(ctx context.Context, res quorum.Resource, fence quorum.Fence) error {
+func (m *Manager) StartOnline(ctx context.Context, res model.Resource, fence model.Fence) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -405,7 +406,7 @@ func (m *Manager) startSaver(rs *resState, cp *cpState) error {
 // Flush waits until every change of the checkpoints of res committed before
 // the call is stored in etcd (or a save failed), without waiting for the
 // save interval. It does nothing for a resource that is not online here.
-func (m *Manager) Flush(ctx context.Context, res quorum.Resource) error {
+func (m *Manager) Flush(ctx context.Context, res model.Resource) error {
 	return m.flush(ctx, res.ID, res.Name, res.Group, false)
 }
 
@@ -452,7 +453,7 @@ func (m *Manager) flush(ctx context.Context, id, name, group string, onlineOnly 
 // resource's Offline (or Terminate, or failure) and before releasing the
 // group. A save that fails (fenced: the group has moved on) is returned but
 // the watching stops anyway.
-func (m *Manager) Offline(ctx context.Context, res quorum.Resource) error {
+func (m *Manager) Offline(ctx context.Context, res model.Resource) error {
 	rs, err := m.lock(res.ID, res.Name, res.Group)
 	if err != nil {
 		return err
@@ -475,7 +476,7 @@ func (m *Manager) Offline(ctx context.Context, res quorum.Resource) error {
 // save: the node has lost the group (it fenced itself, or another node owns
 // it now), so its registry may no longer be the truth. A later Restore
 // starts over.
-func (m *Manager) Abandon(res quorum.Resource) {
+func (m *Manager) Abandon(res model.Resource) {
 	rs, err := m.lock(res.ID, res.Name, res.Group)
 	if err != nil {
 		return
@@ -489,7 +490,7 @@ func (m *Manager) Abandon(res quorum.Resource) {
 // save, and deletes the resource from the cluster database with all its
 // checkpoint data (rule 4). The node-local registry and keystore keep their
 // data.
-func (m *Manager) DeleteResource(ctx context.Context, res quorum.Resource) error {
+func (m *Manager) DeleteResource(ctx context.Context, res model.Resource) error {
 	rs, err := m.lock(res.ID, res.Name, res.Group)
 	if err != nil {
 		return err

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -26,7 +26,7 @@ func TestBurstIsCoalescedInOrderAndLastStateStored(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
-	key := c.admin.Keys().CheckpointData(c.res.ID, quorum.Registry, 1) + "0000000000000000/00000000"
+	key := c.admin.Keys().CheckpointData(c.res.ID, model.RegistryCheckpoint, 1) + "0000000000000000/00000000"
 	watch := c.admin.Client().Watch(ctx, key)
 	const writes = 2000
 	for i := 1; i <= writes; i++ {
@@ -83,7 +83,7 @@ func TestFormerOwnerCannotOverwrite(t *testing.T) {
 	}
 	n1.set(onyone, "Owner", sdk.StringValue("", "node1, stale"))
 	err := n1.mgr.Flush(ctxT(t), c.res)
-	if !errors.Is(err, sdk.ErrFenced) || !errors.Is(err, quorum.ErrFenced) {
+	if !errors.Is(err, sdk.ErrFenced) || !errors.Is(err, model.ErrFenced) {
 		t.Fatalf("stale owner's save: %v", err)
 	}
 	if err := n1.mgr.Offline(ctxT(t), c.res); !errors.Is(err, sdk.ErrFenced) {
@@ -105,14 +105,14 @@ func TestOperatorAddsCheckpointWhileOnline(t *testing.T) {
 	n1 := c.node("node1")
 	n1.online(c.res)
 	n1.set(onyone, "Before", sdk.StringValue("", "x"))
-	if _, err := c.admin.AddCheckpoint(ctxT(t), c.res.ID, quorum.Registry, onyone); err != nil {
+	if _, err := c.admin.AddCheckpoint(ctxT(t), c.res.ID, model.RegistryCheckpoint, onyone); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the new checkpoint stored from the local state", func() bool { return c.storedStr(c.res, 1, "", "Before") == "x" })
 	n1.set(onyone, "After", sdk.StringValue("", "y"))
 	eventually(t, "a later change stored", func() bool { return c.storedStr(c.res, 1, "", "After") == "y" })
 	// And removed by the operator: no more saves, data gone.
-	if _, err := c.admin.RemoveCheckpoint(ctxT(t), c.res.ID, quorum.Registry, onyone); err != nil {
+	if _, err := c.admin.RemoveCheckpoint(ctxT(t), c.res.ID, model.RegistryCheckpoint, onyone); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the saver to stop", func() bool {
@@ -132,10 +132,10 @@ func TestRestoreRefusesOverlapFromClusterToml(t *testing.T) {
 	c := newCluster(t)
 	n1 := c.node("node1")
 	ctx := ctxT(t)
-	if err := c.admin.CreateGroup(ctx, quorum.DefaultGroup("g2")); err != nil {
+	if err := c.admin.CreateGroup(ctx, model.DefaultGroup("g2")); err != nil {
 		t.Fatal(err)
 	}
-	other, err := c.admin.CreateResource(ctx, quorum.Resource{Name: "Seeded", Type: "Network Name", Group: "g2", Properties: quorum.DefaultProperties(),
+	other, err := c.admin.CreateResource(ctx, model.Resource{Name: "Seeded", Type: "Network Name", Group: "g2", Properties: model.DefaultProperties(),
 		RegistryCheckpoints: []string{onyone + `\Inner`}})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestFlushCheckpointsConfirmsStoredUnderTheFence(t *testing.T) {
 	if err := n2.control(c.res, sdk.FlushCheckpoints, ""); err != nil {
 		t.Errorf("the new owner's flush: %v", err)
 	}
-	if _, err := n2.mgr.Control(ctxT(t), checkpoint.Ref{Name: "no id"}, sdk.FlushCheckpoints, nil, nil); !errors.Is(err, sdk.ErrInvalidParameter) {
+	if _, err := n2.mgr.Control(ctxT(t), model.Ref{Name: "no id"}, sdk.FlushCheckpoints, nil, nil); !errors.Is(err, sdk.ErrInvalidParameter) {
 		t.Errorf("flush without a resource id: %v", err)
 	}
 }

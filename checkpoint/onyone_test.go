@@ -5,8 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/resmon/resmon/checkpoint"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -22,7 +21,7 @@ func TestOnyoneScenario(t *testing.T) {
 	ctx := ctxT(t)
 
 	// C:\>cluster resource "Network Name DATA" /addcheckpoints:"SOFTWARE\Microsoft\onyone"
-	if _, err := c.admin.AddCheckpoint(ctx, res.ID, quorum.Registry, `SOFTWARE\Microsoft\onyone`); err != nil {
+	if _, err := c.admin.AddCheckpoint(ctx, res.ID, model.RegistryCheckpoint, `SOFTWARE\Microsoft\onyone`); err != nil {
 		t.Fatal(err)
 	}
 	// ... and the second one, this time from the resource itself (its resource DLL).
@@ -30,7 +29,7 @@ func TestOnyoneScenario(t *testing.T) {
 
 	// C:\>cluster . resource /checkpoints  — the list, as GET returns it.
 	out := make([]byte, 256)
-	n, err := n1.mgr.Control(ctx, checkpoint.Ref{ID: res.ID, Name: res.Name}, sdk.GetRegistryCheckpoints, nil, out)
+	n, err := n1.mgr.Control(ctx, model.Ref{ID: res.ID, Name: res.Name}, sdk.GetRegistryCheckpoints, nil, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +65,7 @@ func TestOnyoneScenario(t *testing.T) {
 	if strings.Join(names, " ") != "00000001.CPT 00000002.CPT" {
 		t.Errorf("checkpoint files of %s: %q", res.ID, names)
 	}
-	raw, _, err := c.admin.GetCheckpoint(ctx, res.ID, quorum.Registry, 1)
+	raw, _, err := c.admin.GetCheckpoint(ctx, res.ID, model.RegistryCheckpoint, 1)
 	if err != nil || !json.Valid(raw) || !strings.Contains(string(raw), `"path":"SOFTWARE\\Microsoft\\onyone"`) || !strings.Contains(string(raw), `"name":"Port","type":"REG_DWORD","data":7000`) {
 		t.Errorf("00000001.CPT is not readable JSON naming its key: %s, %v", raw, err)
 	}

@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/wasm"
-	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/testutil/testbin"
 )
@@ -18,17 +18,17 @@ import (
 // the registry and the checkpoint codes.
 type nodeServices struct {
 	mgr   *checkpoint.Manager
-	fence quorum.Fence
+	fence model.Fence
 }
 
-func (s nodeServices) Log(plugins.Ref, sdk.LogLevel, string, ...any)       {}
-func (s nodeServices) Progress(context.Context, plugins.Ref, string) error { return nil }
-func (s nodeServices) Registry() sdk.Registry                              { return s.mgr.Registry() }
-func (s nodeServices) FencingToken(context.Context, plugins.Ref) (int64, error) {
+func (s nodeServices) Log(model.Ref, sdk.LogLevel, string, ...any)       {}
+func (s nodeServices) Progress(context.Context, model.Ref, string) error { return nil }
+func (s nodeServices) Registry() sdk.Registry                            { return s.mgr.Registry() }
+func (s nodeServices) FencingToken(context.Context, model.Ref) (int64, error) {
 	return s.fence.Token, nil
 }
-func (s nodeServices) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
-	return s.mgr.Control(ctx, checkpoint.Ref(r), code, in, out)
+func (s nodeServices) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+	return s.mgr.Control(ctx, model.Ref(r), code, in, out)
 }
 
 // TestPluginHostUsesTheManager runs a real WASM resource type whose Online
@@ -64,7 +64,7 @@ func TestPluginHostUsesTheManager(t *testing.T) {
 	if err := n1.mgr.Flush(ctx, c.res); err != nil {
 		t.Fatal(err)
 	}
-	doc, _, err := c.stored(c.res, quorum.Registry, 1)
+	doc, _, err := c.stored(c.res, model.RegistryCheckpoint, 1)
 	if err != nil {
 		t.Fatalf("no CPT for the checkpoint the plugin added: %v", err)
 	}

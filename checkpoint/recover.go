@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -74,7 +75,7 @@ func (r RecoverResult) Err() error {
 // no owner, or whose owner does not answer before ctx ends, gets a result
 // with an error. It needs only a Store, so the CLI can call it.
 func Recover(ctx context.Context, st *quorum.Store, resource string) ([]RecoverResult, error) {
-	var resources []quorum.Resource
+	var resources []model.Resource
 	if resource != "" {
 		r, err := st.ResourceByName(ctx, resource)
 		if err != nil {
@@ -103,7 +104,7 @@ func Recover(ctx context.Context, st *quorum.Store, resource string) ([]RecoverR
 		up[n.Node] = true
 	}
 	var results []RecoverResult
-	byNode := map[string][]quorum.Resource{}
+	byNode := map[string][]model.Resource{}
 	for _, r := range resources {
 		if len(r.RegistryCheckpoints)+len(r.CryptoCheckpoints) == 0 {
 			results = append(results, RecoverResult{Resource: r.Name, ID: r.ID})
@@ -152,7 +153,7 @@ func Recover(ctx context.Context, st *quorum.Store, resource string) ([]RecoverR
 }
 
 // askNode sends one recovery request to node and waits for its answer.
-func askNode(ctx context.Context, st *quorum.Store, lease clientv3.LeaseID, node string, rs []quorum.Resource) []RecoverResult {
+func askNode(ctx context.Context, st *quorum.Store, lease clientv3.LeaseID, node string, rs []model.Resource) []RecoverResult {
 	fail := func(format string, args ...any) []RecoverResult {
 		var out []RecoverResult
 		for _, r := range rs {
@@ -313,7 +314,7 @@ func (m *Manager) recoverResource(ctx context.Context, id string) RecoverResult 
 	return res
 }
 
-func (m *Manager) recoverOne(ctx context.Context, rs *resState, fence quorum.Fence, e quorum.CheckpointEntry) error {
+func (m *Manager) recoverOne(ctx context.Context, rs *resState, fence model.Fence, e quorum.CheckpointEntry) error {
 	cp := rs.cps[cpKey(e)]
 	if cp != nil && cp.entry.Number == e.Number && cp.saver != nil && rs.fence == fence {
 		// Online here: the saver is the checkpoint's only writer.
@@ -421,7 +422,7 @@ func (m *Manager) resync(ctx context.Context, rs *resState, deleted bool) {
 type StaleCheckpoint struct {
 	ResourceID string
 	Resource   string // name ("" if the resource record is missing)
-	Kind       quorum.CheckpointKind
+	Kind       model.CheckpointKind
 	Number     uint32
 	Path       string // "" if the index has no entry for it
 	BackupTime time.Time
@@ -429,7 +430,7 @@ type StaleCheckpoint struct {
 }
 
 // FileName is the checkpoint's Windows-style name.
-func (s StaleCheckpoint) FileName() string { return quorum.CheckpointFileName(s.Kind, s.Number) }
+func (s StaleCheckpoint) FileName() string { return model.CheckpointFileName(s.Kind, s.Number) }
 
 // StaleCheckpoints lists the checkpoints of the cluster that a backup restore
 // marked and that nothing has saved since (rule 5), sorted by resource name

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -37,12 +38,12 @@ func TestRule1_ChangeWhileOnlineIsStoredInQuorum(t *testing.T) {
 	eventually(t, "the deletion in etcd", func() bool { return c.storedStr(c.res, 1, "", "Port") == "<missing>" })
 
 	// A change outside the tree, even with a common name prefix, is not a change of the tree.
-	before, _, _ := c.stored(c.res, quorum.Registry, 1)
+	before, _, _ := c.stored(c.res, model.RegistryCheckpoint, 1)
 	n1.set(onyone+"2", "Other", sdk.StringValue("", "x"))
 	if err := n1.mgr.Flush(ctxT(t), c.res); err != nil {
 		t.Fatal(err)
 	}
-	after, m, _ := c.stored(c.res, quorum.Registry, 1)
+	after, m, _ := c.stored(c.res, model.RegistryCheckpoint, 1)
 	if after.Seq != before.Seq {
 		t.Errorf("a write outside the checkpoint was stored (seq %d → %d)", before.Seq, after.Seq)
 	}
@@ -104,7 +105,7 @@ func TestRule3_MoveRestoresBeforeOnline(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A stale fence cannot start (another tenure's Restore does not count).
-	if err := n2.mgr.StartOnline(ctxT(t), c.res, quorum.Fence{Group: f.Group, Token: f.Token - 1}); err != nil && !errors.Is(err, checkpoint.ErrNotRestored) {
+	if err := n2.mgr.StartOnline(ctxT(t), c.res, model.Fence{Group: f.Group, Token: f.Token - 1}); err != nil && !errors.Is(err, checkpoint.ErrNotRestored) {
 		t.Errorf("StartOnline with another fence = %v", err)
 	}
 }
@@ -144,8 +145,8 @@ func TestRule4_DeleteResourceDeletesCheckpointsNotRegistry(t *testing.T) {
 	for _, prefix := range []string{
 		c.admin.Keys().ResourceCheckpoints(c.res.ID),
 		c.admin.Keys().CheckpointNumbers(c.res.ID),
-		c.admin.Keys().CheckpointPaths(quorum.Registry),
-		c.admin.Keys().CheckpointPaths(quorum.Crypto),
+		c.admin.Keys().CheckpointPaths(model.RegistryCheckpoint),
+		c.admin.Keys().CheckpointPaths(model.CryptoCheckpoint),
 	} {
 		if n := count(prefix); n != 0 {
 			t.Errorf("%d keys left under %s", n, prefix)
@@ -249,10 +250,10 @@ func TestRule6_CryptoContainerIsCheckpointedEncrypted(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the rotated key in the CPR", func() bool {
-		d, _, err := c.stored(c.res, quorum.Crypto, 1)
+		d, _, err := c.stored(c.res, model.CryptoCheckpoint, 1)
 		return err == nil && bytes.Equal(d.Material, rotated)
 	})
-	raw, _, err := c.admin.GetCheckpoint(ctxT(t), c.res.ID, quorum.Crypto, 1)
+	raw, _, err := c.admin.GetCheckpoint(ctxT(t), c.res.ID, model.CryptoCheckpoint, 1)
 	if err != nil || bytes.Contains(raw, []byte("PRIVATE KEY")) || bytes.Contains(raw, []byte("MC4CAQAw")) || !bytes.Contains(raw, []byte(`"kind":"CPR"`)) {
 		t.Fatalf("the CPR shows its plaintext or is missing: %s, %v", raw, err)
 	}
@@ -334,7 +335,7 @@ func TestRule7_OverlappingCheckpointsAreRefused(t *testing.T) {
 // the manager.
 type hostForTest struct {
 	mgr *checkpoint.Manager
-	ref checkpoint.Ref
+	ref model.Ref
 }
 
 func (h hostForTest) Control(ctx context.Context, code sdk.ControlCode, in, out []byte) (int, error) {
@@ -378,7 +379,7 @@ func (r *resourceForTest) Offline(ctx context.Context) error {
 func TestRule8_ControlCodesAreAnsweredByTheHost(t *testing.T) {
 	c := newCluster(t)
 	n1 := c.node("node1")
-	ref := checkpoint.Ref{ID: c.res.ID, Name: c.res.Name}
+	ref := model.Ref{ID: c.res.ID, Name: c.res.Name}
 	res := &resourceForTest{host: hostForTest{n1.mgr, ref}}
 
 	// The monitor's order: Restore, StartOnline, the resource's Online
@@ -411,7 +412,7 @@ func TestRule8_ControlCodesAreAnsweredByTheHost(t *testing.T) {
 		t.Errorf("GET returned %q, want %q", res.got, want)
 	}
 	// Added while online: stored at once.
-	if _, _, err := c.stored(c.res, quorum.Registry, 2); err != nil {
+	if _, _, err := c.stored(c.res, model.RegistryCheckpoint, 2); err != nil {
 		t.Errorf("checkpoint added while online has no data: %v", err)
 	}
 	if err := res.Offline(ctx); err != nil {
@@ -420,7 +421,7 @@ func TestRule8_ControlCodesAreAnsweredByTheHost(t *testing.T) {
 	if err := n1.mgr.Offline(ctx, c.res); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.stored(c.res, quorum.Registry, 2); !errors.Is(err, quorum.ErrNotFound) {
+	if _, _, err := c.stored(c.res, model.RegistryCheckpoint, 2); !errors.Is(err, quorum.ErrNotFound) {
 		t.Errorf("deleted checkpoint still has data: %v", err)
 	}
 
@@ -462,7 +463,7 @@ func TestRule8_ControlCodesAreAnsweredByTheHost(t *testing.T) {
 	if n != 1 {
 		t.Errorf("empty GET wrote %d bytes, want 1 (the terminating NUL)", n)
 	}
-	if _, err := n1.mgr.Control(ctx, checkpoint.Ref{ID: "00000000-0000-0000-0000-000000000000", Name: "gone"}, sdk.GetRegistryCheckpoints, nil, nil); !errors.Is(err, sdk.ErrNotFound) {
+	if _, err := n1.mgr.Control(ctx, model.Ref{ID: "00000000-0000-0000-0000-000000000000", Name: "gone"}, sdk.GetRegistryCheckpoints, nil, nil); !errors.Is(err, sdk.ErrNotFound) {
 		t.Errorf("GET for a missing resource: %v", err)
 	}
 }
@@ -486,7 +487,7 @@ func TestRule9_OfflineSavesFinalCopy(t *testing.T) {
 	if err := n1.mgr.Offline(ctxT(t), c.res); err != nil {
 		t.Fatal(err)
 	}
-	d, m, err := c.stored(c.res, quorum.Registry, 1)
+	d, m, err := c.stored(c.res, model.RegistryCheckpoint, 1)
 	if err != nil || d.Tree == nil {
 		t.Fatal(err)
 	}
@@ -517,19 +518,19 @@ func TestRule10_RecoveryFromOwnerRegistry(t *testing.T) {
 			c.admin.Client().Delete(ctxT(c.t), c.admin.Keys().Checkpoints(), clientv3.WithPrefix())
 		}, false},
 		{"corrupt chunk", func(c *cluster, n *node) {
-			key := c.admin.Keys().CheckpointData(c.res.ID, quorum.Registry, 1) + "0000000000000000/00000000"
+			key := c.admin.Keys().CheckpointData(c.res.ID, model.RegistryCheckpoint, 1) + "0000000000000000/00000000"
 			resp, _ := c.admin.Client().Get(ctxT(c.t), key)
 			b := append([]byte(nil), resp.Kvs[0].Value...)
 			b[len(b)/2] ^= 1
 			c.admin.Client().Put(ctxT(c.t), key, string(b))
 		}, true},
 		{"corrupt document with a valid manifest", func(c *cluster, n *node) {
-			raw, _, _ := c.admin.GetCheckpoint(ctxT(c.t), c.res.ID, quorum.Registry, 1)
+			raw, _, _ := c.admin.GetCheckpoint(ctxT(c.t), c.res.ID, model.RegistryCheckpoint, 1)
 			bad := bytes.Replace(raw, []byte(`"data":"v2"`), []byte(`"data":"v9"`), 1)
 			if bytes.Equal(bad, raw) {
 				c.t.Fatal("nothing to tamper with")
 			}
-			if _, err := c.admin.PutCheckpoint(ctxT(c.t), n.own[c.res.Group].Fence(), c.res.ID, quorum.Registry, 1, "intruder", bad); err != nil {
+			if _, err := c.admin.PutCheckpoint(ctxT(c.t), n.own[c.res.Group].Fence(), c.res.ID, model.RegistryCheckpoint, 1, "intruder", bad); err != nil {
 				c.t.Fatal(err)
 			}
 		}, true},
@@ -626,7 +627,7 @@ func TestCorruptCheckpointNeverReachesTheRegistry(t *testing.T) {
 	n1.set(onyone, "V", sdk.StringValue("", "good"))
 	n1.set(onyone+"2", "V", sdk.StringValue("", "good"))
 	n1.offline(c.res)
-	key := c.admin.Keys().CheckpointData(c.res.ID, quorum.Registry, 2) + "0000000000000000/00000000"
+	key := c.admin.Keys().CheckpointData(c.res.ID, model.RegistryCheckpoint, 2) + "0000000000000000/00000000"
 	c.admin.Client().Put(ctxT(t), key, "garbage")
 
 	n2.set(onyone, "V", sdk.StringValue("", "node2's own"))

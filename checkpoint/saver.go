@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/sdk"
 )
 
@@ -30,7 +30,7 @@ type saver struct {
 	m      *Manager
 	id     string
 	name   string
-	fence  quorum.Fence
+	fence  model.Fence
 	cp     *cpState
 	src    source
 	ctx    context.Context
@@ -51,7 +51,7 @@ type saveReq struct {
 	reply chan error
 }
 
-func newSaver(m *Manager, rs *resState, fence quorum.Fence, cp *cpState, src source) (*saver, error) {
+func newSaver(m *Manager, rs *resState, fence model.Fence, cp *cpState, src source) (*saver, error) {
 	ctx, cancel := context.WithCancel(m.base)
 	sub, err := src.subscribe(ctx, cp.entry.Path)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"errors"
 
 	"github.com/resmon/resmon/checkpoint/registry"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/sdk"
 )
 
@@ -71,8 +71,8 @@ func (s keystoreSource) subscribe(ctx context.Context, name string) (<-chan uint
 }
 
 // source returns where checkpoints of kind live on this node.
-func (m *Manager) source(kind quorum.CheckpointKind) (source, error) {
-	if kind == quorum.Crypto {
+func (m *Manager) source(kind model.CheckpointKind) (source, error) {
+	if kind == model.CryptoCheckpoint {
 		if m.cfg.Keystore == nil || m.cfg.CryptoKey == nil {
 			return nil, ErrNoCryptoKey
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/wasm"
@@ -73,8 +74,8 @@ func (l *eventLog) has(kind string) bool {
 
 type cpAdapter struct{ *checkpoint.Manager }
 
-func (a cpAdapter) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
-	return a.Manager.Control(ctx, checkpoint.Ref(r), code, in, out)
+func (a cpAdapter) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+	return a.Manager.Control(ctx, model.Ref(r), code, in, out)
 }
 
 func newEngine(t *testing.T) *engine {
@@ -84,7 +85,7 @@ func newEngine(t *testing.T) *engine {
 		t.Fatal(err)
 	}
 	e := &engine{t: t, cli: cli, admin: admin, wasm: testtypeWasm(t), nodes: map[string]*enode{}}
-	if err := admin.CreateType(ctxT(t), quorum.ResourceType{Name: "testtype", Kind: quorum.KindWASM, Path: e.wasm, Defaults: quorum.DefaultProperties()}); err != nil {
+	if err := admin.CreateType(ctxT(t), model.ResourceType{Name: "testtype", Kind: model.KindWASM, Path: e.wasm, Defaults: model.DefaultProperties()}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -97,24 +98,24 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // fastProps are quick properties for tests.
-func fastProps() quorum.Properties {
-	p := quorum.DefaultProperties()
-	p.PendingTimeout = quorum.Duration(2 * time.Second)
-	p.LooksAlivePollInterval = quorum.Duration(20 * time.Millisecond)
-	p.IsAlivePollInterval = quorum.Duration(100 * time.Millisecond)
-	p.RestartDelay = quorum.Duration(10 * time.Millisecond)
-	p.DeadlockTimeout = quorum.Duration(5 * time.Second)
+func fastProps() model.Properties {
+	p := model.DefaultProperties()
+	p.PendingTimeout = model.Duration(2 * time.Second)
+	p.LooksAlivePollInterval = model.Duration(20 * time.Millisecond)
+	p.IsAlivePollInterval = model.Duration(100 * time.Millisecond)
+	p.RestartDelay = model.Duration(10 * time.Millisecond)
+	p.DeadlockTimeout = model.Duration(5 * time.Second)
 	return p
 }
 
-func (e *engine) group(g quorum.Group) {
+func (e *engine) group(g model.Group) {
 	e.t.Helper()
 	if err := e.admin.CreateGroup(ctxT(e.t), g); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-func (e *engine) resource(r quorum.Resource) quorum.Resource {
+func (e *engine) resource(r model.Resource) model.Resource {
 	e.t.Helper()
 	r, err := e.admin.CreateResource(ctxT(e.t), r)
 	if err != nil {
@@ -143,7 +144,7 @@ func (e *engine) start(name string) *enode {
 	log := hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Warn, Output: os.Stderr})
 	n.mon, err = monitor.New(monitor.Config{
 		Node: name, Store: st, Checkpoints: cpAdapter{cpm}, Log: log, Events: n.events.add,
-		Drivers: map[string]monitor.DriverFactory{quorum.KindWASM: func(s plugins.Services) (plugins.Driver, error) {
+		Drivers: map[string]monitor.DriverFactory{model.KindWASM: func(s plugins.Services) (plugins.Driver, error) {
 			return wasm.New(wasm.Config{Services: s, CacheDir: filepath.Join(os.TempDir(), "resmon-monitor-test-cache")}), nil
 		}},
 	})
@@ -175,10 +176,10 @@ func (e *engine) start(name string) *enode {
 }
 
 // waitGroup waits until the group's published status satisfies ok.
-func (e *engine) waitGroup(group string, what string, ok func(quorum.GroupStatus) bool) quorum.GroupStatus {
+func (e *engine) waitGroup(group string, what string, ok func(model.GroupStatus) bool) model.GroupStatus {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	var last quorum.GroupStatus
+	var last model.GroupStatus
 	for time.Now().Before(deadline) {
 		st, err := e.admin.GroupStatus(ctxT(e.t), group)
 		if err == nil {
@@ -193,19 +194,19 @@ func (e *engine) waitGroup(group string, what string, ok func(quorum.GroupStatus
 	return last
 }
 
-func onlineOn(node string) func(quorum.GroupStatus) bool {
-	return func(st quorum.GroupStatus) bool {
+func onlineOn(node string) func(model.GroupStatus) bool {
+	return func(st model.GroupStatus) bool {
 		return st.State == "Online" && st.Owner == node
 	}
 }
 
 const engKey = `SOFTWARE\Engine`
 
-func (e *engine) basicGroup(name string, preferred ...string) quorum.Resource {
-	g := quorum.DefaultGroup(name)
+func (e *engine) basicGroup(name string, preferred ...string) model.Resource {
+	g := model.DefaultGroup(name)
 	g.PreferredOwners, g.PersistentState = preferred, true
 	e.group(g)
-	return e.resource(quorum.Resource{
+	return e.resource(model.Resource{
 		Name: name + "-app", Type: "testtype", Group: name, Properties: fastProps(),
 		RegistryCheckpoints: []string{engKey + `\` + name},
 		Private:             map[string]any{"RegistryKey": engKey + `\` + name},
@@ -229,7 +230,7 @@ func TestRule11OperatorMove(t *testing.T) {
 	if err := n1.cpm.Flush(ctxT(t), res); err != nil {
 		t.Fatal(err)
 	}
-	req, err := e.admin.RequestGroup(ctxT(t), quorum.GroupRequest{Group: "g1", Action: quorum.RequestMove, Node: "n3"})
+	req, err := e.admin.RequestGroup(ctxT(t), model.GroupRequest{Group: "g1", Action: model.RequestMove, Node: "n3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,11 +253,11 @@ func TestRule11OperatorMove(t *testing.T) {
 		t.Fatalf("resource status %+v %v", rs[res.ID], err)
 	}
 	// A move to a node that is not up is refused with a message, not lost.
-	req, err = e.admin.RequestGroup(ctxT(t), quorum.GroupRequest{Group: "g1", Action: quorum.RequestMove, Node: "n9"})
+	req, err = e.admin.RequestGroup(ctxT(t), model.GroupRequest{Group: "g1", Action: model.RequestMove, Node: "n9"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st = e.waitGroup("g1", "refusing the move", func(s quorum.GroupStatus) bool { return s.Request == req.ID })
+	st = e.waitGroup("g1", "refusing the move", func(s model.GroupStatus) bool { return s.Request == req.ID })
 	if st.Owner != "n3" || !strings.Contains(st.Message, `"n9" is not up`) {
 		t.Fatalf("status after a move to a down node: %+v", st)
 	}
@@ -281,7 +282,7 @@ func TestRule11NodeInactive_Rule13NextPreferredOwner(t *testing.T) {
 	n1.life() // stop renewing: n1 fences itself, its lease expires later
 	select {
 	case err := <-n1.runDone:
-		if !errors.Is(err, monitor.ErrFenced) {
+		if !errors.Is(err, monitor.ErrSelfFenced) {
 			t.Fatalf("n1's monitor returned %v, want ErrFenced", err)
 		}
 		n1.runDone <- err
@@ -300,7 +301,7 @@ func TestRule11NodeInactive_Rule13NextPreferredOwner(t *testing.T) {
 	}
 }
 
-func (e *engine) resByName(name string) quorum.Resource {
+func (e *engine) resByName(name string) model.Resource {
 	e.t.Helper()
 	r, err := e.admin.ResourceByName(ctxT(e.t), name)
 	if err != nil {
@@ -312,7 +313,7 @@ func (e *engine) resByName(name string) quorum.Resource {
 // storedHas reports whether the resource's first CPT holds a value named v.
 func (e *engine) storedHas(res, v string) bool {
 	r := e.resByName(res)
-	b, _, err := e.admin.GetCheckpoint(ctxT(e.t), r.ID, quorum.Registry, 1)
+	b, _, err := e.admin.GetCheckpoint(ctxT(e.t), r.ID, model.RegistryCheckpoint, 1)
 	return err == nil && strings.Contains(string(b), `"`+v+`"`)
 }
 
@@ -333,15 +334,15 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // over to the next preferred owner.
 func TestRule11ResourceFailureFailsTheGroupOver(t *testing.T) {
 	e := newEngine(t)
-	g := quorum.DefaultGroup("g1")
+	g := model.DefaultGroup("g1")
 	g.PreferredOwners, g.PersistentState = []string{"n1", "n2"}, true
 	e.group(g)
 	p := fastProps()
 	p.RestartThreshold = 2
-	e.resource(quorum.Resource{Name: "flaky", Type: "testtype", Group: "g1", Properties: p, PossibleOwners: []string{"n1", "n2"},
+	e.resource(model.Resource{Name: "flaky", Type: "testtype", Group: "g1", Properties: p, PossibleOwners: []string{"n1", "n2"},
 		Private: map[string]any{"IsAlive": false, "LooksAlive": false}})
 	n1, _ := e.start("n1"), e.start("n2")
-	st := e.waitGroup("g1", "moved to n2", func(s quorum.GroupStatus) bool { return s.Owner == "n2" })
+	st := e.waitGroup("g1", "moved to n2", func(s model.GroupStatus) bool { return s.Owner == "n2" })
 	if len(st.Failovers) != 1 {
 		t.Errorf("failovers %v, want 1", st.Failovers)
 	}
@@ -359,13 +360,13 @@ func TestRule15FailoverThreshold(t *testing.T) {
 	n3 := e.start("n3")
 	waitFor(t, "three nodes up", func() bool { nodes, _ := e.admin.Nodes(ctxT(t)); return len(nodes) == 3 })
 	// The group appears while every node is up, so its first owner is n1.
-	g := quorum.DefaultGroup("g1")
+	g := model.DefaultGroup("g1")
 	g.PreferredOwners, g.PersistentState, g.FailoverThreshold = []string{"n1", "n2", "n3"}, true, 1
 	e.group(g)
 	p := fastProps()
 	p.RestartThreshold = 0
-	e.resource(quorum.Resource{Name: "broken", Type: "testtype", Group: "g1", Properties: p, Private: map[string]any{"FailIn": "Online"}})
-	st := e.waitGroup("g1", "failed on n3", func(s quorum.GroupStatus) bool { return s.State == "Failed" && s.Owner == "n3" })
+	e.resource(model.Resource{Name: "broken", Type: "testtype", Group: "g1", Properties: p, Private: map[string]any{"FailIn": "Online"}})
+	st := e.waitGroup("g1", "failed on n3", func(s model.GroupStatus) bool { return s.State == "Failed" && s.Owner == "n3" })
 	if !strings.Contains(st.Message, "failover threshold") {
 		t.Errorf("message %q", st.Message)
 	}
@@ -423,15 +424,15 @@ func witnessTimes(t *testing.T, path string) map[string][]int64 {
 func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 	e := newEngine(t)
 	dir := t.TempDir()
-	if err := e.admin.CreateType(ctxT(t), quorum.ResourceType{Name: "witnessed", Kind: quorum.KindWASM, Path: e.wasm,
-		Defaults: quorum.DefaultProperties(), Capabilities: quorum.Capabilities{Dirs: []string{dir}}}); err != nil {
+	if err := e.admin.CreateType(ctxT(t), model.ResourceType{Name: "witnessed", Kind: model.KindWASM, Path: e.wasm,
+		Defaults: model.DefaultProperties(), Capabilities: model.Capabilities{Dirs: []string{dir}}}); err != nil {
 		t.Fatal(err)
 	}
-	g := quorum.DefaultGroup("g1")
+	g := model.DefaultGroup("g1")
 	g.PreferredOwners, g.PersistentState = []string{"n1"}, true
 	e.group(g)
-	mk := func(name string, deps [][]string) quorum.Resource {
-		return e.resource(quorum.Resource{Name: name, Type: "witnessed", Group: "g1", Properties: fastProps(), Dependencies: deps,
+	mk := func(name string, deps [][]string) model.Resource {
+		return e.resource(model.Resource{Name: name, Type: "witnessed", Group: "g1", Properties: fastProps(), Dependencies: deps,
 			Private: map[string]any{"WitnessFile": filepath.Join(dir, name)}})
 	}
 	disk := mk("disk", nil)
@@ -446,7 +447,7 @@ func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 		t.Fatalf("app came online before its providers: app %v disk %v ip-a %v ip-b %v", app, dk, ipa, ipb)
 	}
 
-	if _, err := e.admin.RequestResource(ctxT(t), quorum.ResourceRequest{Resource: disk.ID, Action: quorum.RequestFail}); err != nil {
+	if _, err := e.admin.RequestResource(ctxT(t), model.ResourceRequest{Resource: disk.ID, Action: model.RequestFail}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "app back online after the disk restarted", func() bool { return len(w("app")["online"]) == 2 })
@@ -456,10 +457,10 @@ func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 	}
 	e.waitGroup("g1", "online again", onlineOn("n1"))
 
-	if _, err := e.admin.RequestGroup(ctxT(t), quorum.GroupRequest{Group: "g1", Action: quorum.RequestOffline}); err != nil {
+	if _, err := e.admin.RequestGroup(ctxT(t), model.GroupRequest{Group: "g1", Action: model.RequestOffline}); err != nil {
 		t.Fatal(err)
 	}
-	e.waitGroup("g1", "offline", func(s quorum.GroupStatus) bool { return s.State == "Offline" && s.Desired == quorum.DesiredOffline })
+	e.waitGroup("g1", "offline", func(s model.GroupStatus) bool { return s.State == "Offline" && s.Desired == model.DesiredOffline })
 	app, dk = w("app"), w("disk")
 	if len(dk["offline"]) != 1 || app["offline"][1] > dk["offline"][0] {
 		t.Fatalf("offline order: app %v disk %v (want app before disk)", app, dk)
@@ -472,21 +473,21 @@ func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 func TestEngineRestartActions(t *testing.T) {
 	e := newEngine(t)
 	dir := t.TempDir()
-	if err := e.admin.CreateType(ctxT(t), quorum.ResourceType{Name: "witnessed", Kind: quorum.KindWASM, Path: e.wasm,
-		Defaults: quorum.DefaultProperties(), Capabilities: quorum.Capabilities{Dirs: []string{dir}}}); err != nil {
+	if err := e.admin.CreateType(ctxT(t), model.ResourceType{Name: "witnessed", Kind: model.KindWASM, Path: e.wasm,
+		Defaults: model.DefaultProperties(), Capabilities: model.Capabilities{Dirs: []string{dir}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		group  string
 		action int
-	}{{"none", quorum.RestartNone}, {"only", quorum.RestartOnly}} {
-		g := quorum.DefaultGroup(tc.group)
+	}{{"none", model.RestartNone}, {"only", model.RestartOnly}} {
+		g := model.DefaultGroup(tc.group)
 		g.PreferredOwners, g.PersistentState = []string{"n1", "n2"}, true
 		e.group(g)
 		p := fastProps()
 		p.RestartAction, p.RestartThreshold = tc.action, 1
-		p.RetryPeriodOnFailure = quorum.Duration(300 * time.Millisecond)
-		e.resource(quorum.Resource{Name: tc.group, Type: "witnessed", Group: tc.group, Properties: p,
+		p.RetryPeriodOnFailure = model.Duration(300 * time.Millisecond)
+		e.resource(model.Resource{Name: tc.group, Type: "witnessed", Group: tc.group, Properties: p,
 			Private: map[string]any{"IsAlive": false, "LooksAlive": false, "WitnessFile": filepath.Join(dir, tc.group)}})
 	}
 	e.start("n1")
@@ -510,15 +511,15 @@ func TestEngineRestartActions(t *testing.T) {
 // PendingTimeout is cut short by Terminate, and the move goes on.
 func TestRule12PendingTimeoutTerminates(t *testing.T) {
 	e := newEngine(t)
-	g := quorum.DefaultGroup("g1")
+	g := model.DefaultGroup("g1")
 	g.PreferredOwners, g.PersistentState = []string{"n1", "n2"}, true
 	e.group(g)
 	p := fastProps()
-	p.PendingTimeout = quorum.Duration(300 * time.Millisecond)
-	e.resource(quorum.Resource{Name: "stuck", Type: "testtype", Group: "g1", Properties: p, Private: map[string]any{"HangIn": "Offline"}})
+	p.PendingTimeout = model.Duration(300 * time.Millisecond)
+	e.resource(model.Resource{Name: "stuck", Type: "testtype", Group: "g1", Properties: p, Private: map[string]any{"HangIn": "Offline"}})
 	n1, _ := e.start("n1"), e.start("n2")
 	e.waitGroup("g1", "online on n1", onlineOn("n1"))
-	if _, err := e.admin.RequestGroup(ctxT(t), quorum.GroupRequest{Group: "g1", Action: quorum.RequestMove}); err != nil {
+	if _, err := e.admin.RequestGroup(ctxT(t), model.GroupRequest{Group: "g1", Action: model.RequestMove}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitGroup("g1", "online on n2", onlineOn("n2"))

@@ -1,6 +1,6 @@
 package monitor
 
-import "github.com/resmon/resmon/quorum"
+import "github.com/resmon/resmon/model"
 
 // SetRecord lets tests change a resource's record as a database edit does.
-func (r *Resource) SetRecord(rec quorum.Resource) { r.setRecord(rec) }
+func (r *Resource) SetRecord(rec model.Resource) { r.setRecord(rec) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/quorum"
 )
@@ -39,7 +40,7 @@ type failEvent struct {
 // for it.
 type tenure struct {
 	own    quorum.Ownership
-	status quorum.GroupStatus // what we publish, less the derived state
+	status model.GroupStatus // what we publish, less the derived state
 	deps   *Deps
 	res    map[string]*hosted // by lower-case name
 	byID   map[string]*hosted
@@ -54,16 +55,16 @@ type tenure struct {
 	down chan struct{}
 	done []string // request keys acted on, deleted with the next publish
 	// published is what etcd holds, to write only changes.
-	published      map[string]quorum.ResourceStatus
-	publishedGroup quorum.GroupStatus
+	published      map[string]model.ResourceStatus
+	publishedGroup model.GroupStatus
 	// pendingRelease is a handoff that could not be written yet (etcd
 	// unreachable): it is retried before anything else.
-	pendingRelease *quorum.Handoff
+	pendingRelease *model.Handoff
 }
 
 // hosted is one resource of an owned group on this node.
 type hosted struct {
-	rec      quorum.Resource
+	rec      model.Resource
 	r        *Resource // nil while it could not be opened
 	openErr  error
 	restarts Window
@@ -72,9 +73,9 @@ type hosted struct {
 	lastErr  string
 }
 
-func (h *hosted) state() ResourceState {
+func (h *hosted) state() model.ResourceState {
 	if h.r == nil {
-		return ResourceFailed
+		return model.ResourceFailed
 	}
 	return h.r.State()
 }
@@ -224,11 +225,11 @@ func (g *groupRunner) reconcile(ctx context.Context) time.Duration {
 func (g *groupRunner) begin(ctx context.Context, f facts, v quorum.GroupView, o quorum.Ownership) {
 	now := time.Now().UTC()
 	prev := v.Status
-	st := quorum.GroupStatus{Group: g.name, Owner: o.Node, Token: o.Token, Desired: prev.Desired}
+	st := model.GroupStatus{Group: g.name, Owner: o.Node, Token: o.Token, Desired: prev.Desired}
 	if prev.Group == "" || st.Desired == "" {
-		st.Desired = quorum.DesiredOffline
+		st.Desired = model.DesiredOffline
 		if f.group.PersistentState {
-			st.Desired = quorum.DesiredOnline
+			st.Desired = model.DesiredOnline
 		}
 	}
 	period := f.group.FailoverPeriod.D()
@@ -237,10 +238,10 @@ func (g *groupRunner) begin(ctx context.Context, f facts, v quorum.GroupView, o 
 			st.Failovers = append(st.Failovers, at)
 		}
 	}
-	t := &tenure{own: o, status: st, res: map[string]*hosted{}, byID: map[string]*hosted{}, published: map[string]quorum.ResourceStatus{}, down: make(chan struct{})}
+	t := &tenure{own: o, status: st, res: map[string]*hosted{}, byID: map[string]*hosted{}, published: map[string]model.ResourceStatus{}, down: make(chan struct{})}
 	t.status.Request = prev.Request
-	counted := st.Desired == quorum.DesiredOnline && prev.Owner != "" &&
-		(prev.Handoff == nil || prev.Handoff.Reason == quorum.HandoffFailover)
+	counted := st.Desired == model.DesiredOnline && prev.Owner != "" &&
+		(prev.Handoff == nil || prev.Handoff.Reason == model.HandoffFailover)
 	if counted {
 		g.m.cfg.Observer.Failover(g.name)
 		t.status.Failovers = append(t.status.Failovers, now)
@@ -269,7 +270,7 @@ func (g *groupRunner) begin(ctx context.Context, f facts, v quorum.GroupView, o 
 
 // retryPeriod is the shortest RetryPeriodOnFailure of the group's resources.
 func retryPeriod(f facts) time.Duration {
-	d := quorum.DefaultProperties().RetryPeriodOnFailure.D()
+	d := model.DefaultProperties().RetryPeriodOnFailure.D()
 	for i, r := range f.resources {
 		if p := r.Properties.RetryPeriodOnFailure.D(); i == 0 || p < d {
 			d = p
@@ -281,7 +282,7 @@ func retryPeriod(f facts) time.Duration {
 // syncResources opens resources added to the group and closes removed ones.
 func (g *groupRunner) syncResources(ctx context.Context, f facts) {
 	t := g.tenure()
-	want := map[string]quorum.Resource{}
+	want := map[string]model.Resource{}
 	deps := map[string][][]string{}
 	for _, r := range f.resources {
 		want[strings.ToLower(r.Name)] = r
@@ -364,7 +365,7 @@ func (g *groupRunner) open(ctx context.Context, f facts, h *hosted) {
 	var r *Resource
 	r = NewResource(ResourceConfig{
 		Record: rec, Instance: inst, Log: g.log, Observer: g.m.cfg.Observer,
-		OnState: func(*Resource, ResourceState) { g.poke() },
+		OnState: func(*Resource, model.ResourceState) { g.poke() },
 		OnFailure: func(fl Failure) {
 			select {
 			case g.failCh <- failEvent{r: r, f: fl}:
@@ -397,7 +398,7 @@ func (g *groupRunner) manage(ctx context.Context, f facts, v quorum.GroupView) t
 		g.handleResourceRequest(ctx, rr)
 	}
 	if f.draining {
-		return g.release(ctx, f, quorum.HandoffDrain, NextOwner(f.group.PreferredOwners, g.m.cfg.Node, f.up, f.possibleOwners(), false), "the owner's clusterd is stopping")
+		return g.release(ctx, f, model.HandoffDrain, NextOwner(f.group.PreferredOwners, g.m.cfg.Node, f.up, f.possibleOwners(), false), "the owner's clusterd is stopping")
 	}
 	now := time.Now()
 	var wake time.Duration
@@ -410,16 +411,16 @@ func (g *groupRunner) manage(ctx context.Context, f facts, v quorum.GroupView) t
 		t.status.Message = "retrying after RetryPeriodOnFailure"
 		g.event("group.retry", t.status.Message)
 	}
-	if t.status.Desired == quorum.DesiredOnline {
+	if t.status.Desired == model.DesiredOnline {
 		released, w := g.converge(ctx, f)
 		if released {
 			return w
 		}
 		wake = w
-		if f.group.AutoFailbackType == quorum.FailbackAllow {
+		if f.group.AutoFailbackType == model.FailbackAllow {
 			back := FailbackTarget(f.group.PreferredOwners, g.m.cfg.Node, f.up, f.group.FailbackWindowStart, f.group.FailbackWindowEnd, g.m.cfg.Now())
 			if back != "" && f.canOwn(back) {
-				return g.release(ctx, f, quorum.HandoffFailback, back, fmt.Sprintf("failing back to preferred owner %s", back))
+				return g.release(ctx, f, model.HandoffFailback, back, fmt.Sprintf("failing back to preferred owner %s", back))
 			}
 			if f.group.FailbackWindowStart >= 0 && f.group.FailbackWindowEnd >= 0 {
 				wake = minWake(wake, time.Until(g.m.cfg.Now().Truncate(time.Hour).Add(time.Hour)))
@@ -447,7 +448,7 @@ func (g *groupRunner) converge(ctx context.Context, f facts) (released bool, wak
 	t := g.tenure()
 	online := func(n string) bool {
 		h := t.res[strings.ToLower(n)]
-		return h != nil && h.state() == ResourceOnline
+		return h != nil && h.state() == model.ResourceOnline
 	}
 	for _, name := range t.deps.OnlineOrder() {
 		h := t.res[strings.ToLower(name)]
@@ -455,9 +456,9 @@ func (g *groupRunner) converge(ctx context.Context, f facts) (released bool, wak
 			continue
 		}
 		switch h.state() {
-		case ResourceOnline, ResourceOnlinePending, ResourceOfflinePending, ResourcePending:
+		case model.ResourceOnline, model.ResourceOnlinePending, model.ResourceOfflinePending, model.ResourcePending:
 			continue
-		case ResourceFailed:
+		case model.ResourceFailed:
 			if h.retryAt.IsZero() {
 				continue
 			}
@@ -576,7 +577,7 @@ func (g *groupRunner) applyPolicy(ctx context.Context, f facts, h *hosted, cause
 	case FailoverGroup:
 		h.retryAt = now.Add(p.RetryPeriodOnFailure.D())
 		to := NextOwner(f.group.PreferredOwners, g.m.cfg.Node, f.up, f.possibleOwners(), true)
-		return true, g.release(ctx, f, quorum.HandoffFailover, to,
+		return true, g.release(ctx, f, model.HandoffFailover, to,
 			fmt.Sprintf("resource %q failed %d times within %s", h.rec.Name, n, p.RestartPeriod))
 	default:
 		h.retryAt = now.Add(p.RetryPeriodOnFailure.D())
@@ -591,7 +592,7 @@ func (g *groupRunner) takeOffline(ctx context.Context, h *hosted) {
 		return
 	}
 	switch h.r.State() {
-	case ResourceOffline, ResourceFailed:
+	case model.ResourceOffline, model.ResourceFailed:
 		return
 	}
 	if err := h.r.Offline(ctx); err != nil {
@@ -622,12 +623,12 @@ func (g *groupRunner) offlineAll(ctx context.Context) {
 func (g *groupRunner) release(ctx context.Context, f facts, reason, to, msg string) time.Duration {
 	t := g.tenure()
 	g.offlineAll(ctx)
-	h := &quorum.Handoff{From: g.m.cfg.Node, To: to, Reason: reason, Time: time.Now().UTC()}
+	h := &model.Handoff{From: g.m.cfg.Node, To: to, Reason: reason, Time: time.Now().UTC()}
 	t.pendingRelease = h
 	st, rs := g.statuses(t)
 	st.Handoff, st.Message = h, msg
 	if err := g.m.cfg.Store.HandOff(ctx, t.own, st, rs, t.done...); err != nil {
-		if errors.Is(err, quorum.ErrFenced) {
+		if errors.Is(err, model.ErrFenced) {
 			g.lost("the group's ownership was gone when handing it off")
 			return 0
 		}
@@ -646,24 +647,24 @@ func (g *groupRunner) release(ctx context.Context, f facts, reason, to, msg stri
 
 // handleRequest acts on an operator's group request. It reports whether the
 // group was released (moved).
-func (g *groupRunner) handleRequest(ctx context.Context, f facts, req quorum.GroupRequest) (bool, time.Duration) {
+func (g *groupRunner) handleRequest(ctx context.Context, f facts, req model.GroupRequest) (bool, time.Duration) {
 	t := g.tenure()
 	key := g.m.cfg.Store.RequestKey(req)
 	t.done = append(t.done, key)
 	t.status.Request = req.ID
 	switch req.Action {
-	case quorum.RequestOnline:
-		t.status.Desired, t.status.Failovers, t.held = quorum.DesiredOnline, nil, false
+	case model.RequestOnline:
+		t.status.Desired, t.status.Failovers, t.held = model.DesiredOnline, nil, false
 		for _, h := range t.res {
 			h.adminOff, h.retryAt = false, time.Time{}
 			h.restarts.Reset()
 		}
 		t.status.Message = "brought online by an operator"
-	case quorum.RequestOffline:
-		t.status.Desired = quorum.DesiredOffline
+	case model.RequestOffline:
+		t.status.Desired = model.DesiredOffline
 		t.status.Message = "taken offline by an operator"
 		g.offlineAll(ctx)
-	case quorum.RequestMove:
+	case model.RequestMove:
 		to := req.Node
 		if to == "" {
 			to = NextOwner(f.group.PreferredOwners, g.m.cfg.Node, f.up, f.possibleOwners(), false)
@@ -678,7 +679,7 @@ func (g *groupRunner) handleRequest(ctx context.Context, f facts, req quorum.Gro
 		case !f.canOwn(to):
 			t.status.Message = fmt.Sprintf("move refused: node %q is not a possible owner of every resource of the group", to)
 		default:
-			return true, g.release(ctx, f, quorum.HandoffMove, to, fmt.Sprintf("moved to %s by an operator", to))
+			return true, g.release(ctx, f, model.HandoffMove, to, fmt.Sprintf("moved to %s by an operator", to))
 		}
 		g.log.Warn("group move refused", "message", t.status.Message)
 	}
@@ -686,7 +687,7 @@ func (g *groupRunner) handleRequest(ctx context.Context, f facts, req quorum.Gro
 }
 
 // handleResourceRequest acts on an operator's resource request.
-func (g *groupRunner) handleResourceRequest(ctx context.Context, rr quorum.ResourceRequest) {
+func (g *groupRunner) handleResourceRequest(ctx context.Context, rr model.ResourceRequest) {
 	t := g.tenure()
 	t.done = append(t.done, g.m.cfg.Store.ResourceRequestKey(rr))
 	h := t.byID[rr.Resource]
@@ -694,11 +695,11 @@ func (g *groupRunner) handleResourceRequest(ctx context.Context, rr quorum.Resou
 		return
 	}
 	switch rr.Action {
-	case quorum.RequestFail:
-		if h.r != nil && h.r.State() == ResourceOnline {
+	case model.RequestFail:
+		if h.r != nil && h.r.State() == model.ResourceOnline {
 			h.r.Fail(errors.New("failure requested by an operator"))
 		}
-	case quorum.RequestOffline:
+	case model.RequestOffline:
 		h.adminOff = true
 		for _, d := range t.deps.Dependents(h.rec.Name) {
 			if dh := t.res[strings.ToLower(d)]; dh != nil {
@@ -706,28 +707,28 @@ func (g *groupRunner) handleResourceRequest(ctx context.Context, rr quorum.Resou
 			}
 		}
 		g.takeOffline(ctx, h)
-	case quorum.RequestOnline:
+	case model.RequestOnline:
 		h.adminOff, h.retryAt = false, time.Time{}
-		t.status.Desired = quorum.DesiredOnline
+		t.status.Desired = model.DesiredOnline
 	}
 }
 
 // statuses computes what the group and its resources look like now.
-func (g *groupRunner) statuses(t *tenure) (quorum.GroupStatus, []quorum.ResourceStatus) {
+func (g *groupRunner) statuses(t *tenure) (model.GroupStatus, []model.ResourceStatus) {
 	now := time.Now().UTC()
-	var states []ResourceState
-	rs := make([]quorum.ResourceStatus, 0, len(t.res))
+	var states []model.ResourceState
+	rs := make([]model.ResourceStatus, 0, len(t.res))
 	for _, h := range t.res {
 		s := h.state()
 		states = append(states, s)
-		rs = append(rs, quorum.ResourceStatus{
+		rs = append(rs, model.ResourceStatus{
 			ID: h.rec.ID, Name: h.rec.Name, Group: g.name, Node: g.m.cfg.Node, State: s.String(), Code: int(s),
 			Token: t.own.Token, Restarts: h.restarts.Count(time.Now()), Error: h.lastErr, Time: now,
 		})
 	}
-	gs := DeriveGroupState(states)
+	gs := model.DeriveGroupState(states)
 	if t.held {
-		gs = GroupFailed
+		gs = model.GroupFailed
 	}
 	st := t.status
 	st.State, st.Code, st.Time = gs.String(), int(gs), now
@@ -742,7 +743,7 @@ func (g *groupRunner) publish(ctx context.Context) error {
 		return nil
 	}
 	st, rs := g.statuses(t)
-	var changed []quorum.ResourceStatus
+	var changed []model.ResourceStatus
 	for _, r := range rs {
 		old, ok := t.published[r.ID]
 		if !ok || old.Code != r.Code || old.Error != r.Error || old.Restarts != r.Restarts {
@@ -755,7 +756,7 @@ func (g *groupRunner) publish(ctx context.Context) error {
 		return nil
 	}
 	err := g.m.cfg.Store.Publish(ctx, t.own.Fence(), &st, changed, t.done...)
-	if errors.Is(err, quorum.ErrFenced) {
+	if errors.Is(err, model.ErrFenced) {
 		g.lost("a state write was fenced: another node owns the group")
 		return err
 	}
@@ -767,14 +768,14 @@ func (g *groupRunner) publish(ctx context.Context) error {
 	}
 	for _, r := range changed {
 		t.published[r.ID] = r
-		g.m.cfg.Observer.ResourceState(g.name, r.Name, ResourceState(r.Code))
+		g.m.cfg.Observer.ResourceState(g.name, r.Name, model.ResourceState(r.Code))
 	}
-	g.m.cfg.Observer.GroupState(g.name, GroupState(st.Code), true)
+	g.m.cfg.Observer.GroupState(g.name, model.GroupState(st.Code), true)
 	t.publishedGroup, t.done = st, nil
 	return nil
 }
 
-func equalStatus(a, b quorum.GroupStatus) bool {
+func equalStatus(a, b model.GroupStatus) bool {
 	if a.State != b.State || a.Owner != b.Owner || a.Token != b.Token || a.Desired != b.Desired ||
 		a.Message != b.Message || a.Request != b.Request || len(a.Failovers) != len(b.Failovers) || (a.Handoff == nil) != (b.Handoff == nil) {
 		return false
@@ -863,9 +864,9 @@ func (g *groupRunner) endTenure(clean bool) {
 	}
 	g.m.mu.Unlock()
 	g.m.setOwned(g.name, false)
-	g.m.cfg.Observer.GroupState(g.name, GroupOffline, false)
+	g.m.cfg.Observer.GroupState(g.name, model.GroupOffline, false)
 	for _, h := range t.res {
-		g.m.cfg.Observer.ResourceState(g.name, h.rec.Name, ResourceOffline)
+		g.m.cfg.Observer.ResourceState(g.name, h.rec.Name, model.ResourceOffline)
 	}
 }
 

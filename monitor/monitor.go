@@ -10,32 +10,33 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 )
 
-// ErrFenced is returned by Run when the node fenced itself: its lease
+// ErrSelfFenced is returned by Run when the node fenced itself: its lease
 // deadline passed without a confirmed keepalive and every resource it hosted
 // was terminated.
-var ErrFenced = errors.New("monitor: node fenced itself")
+var ErrSelfFenced = errors.New("monitor: node fenced itself")
 
 // Checkpoints is what the monitor needs of the checkpoint engine
 // (checkpoint.Manager satisfies it through a small adapter in clusterd).
 type Checkpoints interface {
 	// Restore puts the checkpointed data of res into the local registry
 	// before it comes online (rule 3).
-	Restore(ctx context.Context, res quorum.Resource, fence quorum.Fence) error
+	Restore(ctx context.Context, res model.Resource, fence model.Fence) error
 	// StartOnline starts storing every change, fenced (rule 1).
-	StartOnline(ctx context.Context, res quorum.Resource, fence quorum.Fence) error
+	StartOnline(ctx context.Context, res model.Resource, fence model.Fence) error
 	// Offline stores a last copy and stops (rule 9).
-	Offline(ctx context.Context, res quorum.Resource) error
+	Offline(ctx context.Context, res model.Resource) error
 	// Abandon stops storing without a last copy: the node lost the group.
-	Abandon(res quorum.Resource)
+	Abandon(res model.Resource)
 	// Registry is the node-local registry offered to resources.
 	Registry() sdk.Registry
 	// Control answers the checkpoint control codes.
-	Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error)
+	Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error)
 }
 
 // DriverFactory builds the driver of one kind of resource type, given the
@@ -82,9 +83,9 @@ type Monitor struct {
 
 	mu       sync.Mutex
 	up       map[string]bool
-	types    map[string]quorum.ResourceType
-	groups   map[string]quorum.Group
-	res      map[string]quorum.Resource // by id
+	types    map[string]model.ResourceType
+	groups   map[string]model.Group
+	res      map[string]model.Resource // by id
 	runners  map[string]*groupRunner
 	byID     map[string]*groupRunner // resource id → runner of its group
 	draining bool
@@ -151,7 +152,7 @@ func (m *Monitor) Close(ctx context.Context) error {
 // Run runs the monitor for one membership of the node until ctx ends or the
 // member fences itself. On a fence it terminates every resource it hosts at
 // once (within the member's margin, before any other node can see the lease
-// expire) and returns ErrFenced; the caller rejoins and calls Run again with
+// expire) and returns ErrSelfFenced; the caller rejoins and calls Run again with
 // the new member. When ctx ends, resources still hosted are terminated too:
 // call Drain first for a graceful stop.
 func (m *Monitor) Run(ctx context.Context, member *quorum.Member) error {
@@ -191,7 +192,7 @@ func (m *Monitor) Run(ctx context.Context, member *quorum.Member) error {
 			m.log.Error("self-fenced: terminating every resource of this node")
 			m.terminateAll("the node fenced itself")
 			m.cfg.Events("node.fenced", m.cfg.Node, "lease deadline passed without a confirmed keepalive; every resource was terminated")
-			return ErrFenced
+			return ErrSelfFenced
 		case ev, ok := <-nodes:
 			if !ok {
 				return ctx.Err()
@@ -307,15 +308,15 @@ func (m *Monitor) loadDB(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.types = map[string]quorum.ResourceType{}
+	m.types = map[string]model.ResourceType{}
 	for _, t := range types {
 		m.types[t.Value.Name] = t.Value
 	}
-	m.groups = map[string]quorum.Group{}
+	m.groups = map[string]model.Group{}
 	for _, g := range groups {
 		m.groups[g.Value.Name] = g.Value
 	}
-	m.res = map[string]quorum.Resource{}
+	m.res = map[string]model.Resource{}
 	for _, r := range res {
 		m.res[r.Value.ID] = r.Value
 	}
@@ -326,7 +327,7 @@ func (m *Monitor) loadDB(ctx context.Context) error {
 // a failover to this node does not wait for a module to compile.
 func (m *Monitor) preload(ctx context.Context) {
 	m.mu.Lock()
-	types := make([]quorum.ResourceType, 0, len(m.types))
+	types := make([]model.ResourceType, 0, len(m.types))
 	for _, t := range m.types {
 		types = append(types, t)
 	}
@@ -347,7 +348,7 @@ func (m *Monitor) preload(ctx context.Context) {
 	}
 }
 
-func typeSpec(t quorum.ResourceType) plugins.TypeSpec {
+func typeSpec(t model.ResourceType) plugins.TypeSpec {
 	return plugins.TypeSpec{
 		Name: t.Name, Kind: t.Kind, Path: t.Path, SHA256: t.SHA256,
 		MemoryLimitPages: t.MemoryLimitPages, Commands: t.Capabilities.Commands, Dirs: t.Capabilities.Dirs,
@@ -413,9 +414,9 @@ func (m *Monitor) terminateAll(why string) {
 // facts is a consistent copy of what the runners decide from.
 type facts struct {
 	up        []string
-	group     quorum.Group
-	resources []quorum.Resource // of the group, by name
-	types     map[string]quorum.ResourceType
+	group     model.Group
+	resources []model.Resource // of the group, by name
+	types     map[string]model.ResourceType
 	draining  bool
 	member    *quorum.Member
 }
@@ -437,7 +438,7 @@ func (m *Monitor) facts(group string) (facts, bool) {
 			f.resources = append(f.resources, r)
 		}
 	}
-	slices.SortFunc(f.resources, func(a, b quorum.Resource) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(f.resources, func(a, b model.Resource) int { return strings.Compare(a.Name, b.Name) })
 	return f, true
 }
 
@@ -490,7 +491,7 @@ func (f facts) canOwn(n string) bool {
 // owner handed it to, if that node is up and may own it; else the next
 // preferred owner after the last owner (NextOwner), the last owner itself
 // included when nobody else qualifies.
-func (f facts) target(st quorum.GroupStatus) string {
+func (f facts) target(st model.GroupStatus) string {
 	if h := st.Handoff; h != nil && h.To != "" && f.isUp(h.To) && f.canOwn(h.To) {
 		return h.To
 	}
@@ -504,7 +505,7 @@ type services struct{ m *Monitor }
 
 var _ plugins.Services = (*services)(nil)
 
-func (s *services) Log(r plugins.Ref, level sdk.LogLevel, msg string, kv ...any) {
+func (s *services) Log(r model.Ref, level sdk.LogLevel, msg string, kv ...any) {
 	l := s.m.log.With("resource", r.Name)
 	switch level {
 	case sdk.LevelDebug:
@@ -524,7 +525,7 @@ func (s *services) runner(id string) *groupRunner {
 	return s.m.byID[id]
 }
 
-func (s *services) Progress(ctx context.Context, r plugins.Ref, msg string) error {
+func (s *services) Progress(ctx context.Context, r model.Ref, msg string) error {
 	if g := s.runner(r.ID); g != nil {
 		g.progress(r.ID)
 	}
@@ -536,11 +537,11 @@ func (s *services) Progress(ctx context.Context, r plugins.Ref, msg string) erro
 
 func (s *services) Registry() sdk.Registry { return s.m.cfg.Checkpoints.Registry() }
 
-func (s *services) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+func (s *services) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
 	return s.m.cfg.Checkpoints.Control(ctx, r, code, in, out)
 }
 
-func (s *services) FencingToken(ctx context.Context, r plugins.Ref) (int64, error) {
+func (s *services) FencingToken(ctx context.Context, r model.Ref) (int64, error) {
 	if g := s.runner(r.ID); g != nil {
 		if tok := g.token(); tok != 0 {
 			return tok, nil

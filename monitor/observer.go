@@ -1,15 +1,19 @@
 package monitor
 
-import "time"
+import (
+	"time"
+
+	"github.com/resmon/resmon/model"
+)
 
 // Observer is told what the monitor does, for metrics. Calls come from many
 // goroutines and must not block.
 type Observer interface {
 	// ResourceState reports a resource's published state on this node.
-	ResourceState(group, resource string, s ResourceState)
+	ResourceState(group, resource string, s model.ResourceState)
 	// GroupState reports a group's state while this node owns it; owned is
 	// false when the node lets it go.
-	GroupState(group string, s GroupState, owned bool)
+	GroupState(group string, s model.GroupState, owned bool)
 	// EntryPoint reports one call of an entry point (Online, Offline,
 	// Terminate, LooksAlive, IsAlive) and how it went.
 	EntryPoint(entry string, d time.Duration, err error)
@@ -21,8 +25,8 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) ResourceState(string, string, ResourceState) {}
-func (nopObserver) GroupState(string, GroupState, bool)         {}
-func (nopObserver) EntryPoint(string, time.Duration, error)     {}
-func (nopObserver) Restart(string, string)                      {}
-func (nopObserver) Failover(string)                             {}
+func (nopObserver) ResourceState(string, string, model.ResourceState) {}
+func (nopObserver) GroupState(string, model.GroupState, bool)         {}
+func (nopObserver) EntryPoint(string, time.Duration, error)           {}
+func (nopObserver) Restart(string, string)                            {}
+func (nopObserver) Failover(string)                                   {}

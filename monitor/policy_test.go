@@ -8,31 +8,6 @@ import (
 	"time"
 )
 
-func TestDeriveGroupState(t *testing.T) {
-	on, off, failed, pend := ResourceOnline, ResourceOffline, ResourceFailed, ResourceOnlinePending
-	for _, c := range []struct {
-		in   []ResourceState
-		want GroupState
-	}{
-		{nil, GroupOffline},
-		{[]ResourceState{on, on}, GroupOnline},
-		{[]ResourceState{off, off}, GroupOffline},
-		{[]ResourceState{on, off}, GroupPartialOnline},
-		{[]ResourceState{on, failed}, GroupPartialOnline},
-		{[]ResourceState{failed, off}, GroupFailed},
-		{[]ResourceState{on, pend}, GroupPending},
-		{[]ResourceState{ResourceOfflinePending, failed}, GroupPending},
-	} {
-		if got := DeriveGroupState(c.in); got != c.want {
-			t.Errorf("%v → %v, want %v", c.in, got, c.want)
-		}
-	}
-	// Numeric values are the Windows ones.
-	if ResourceOnlinePending != 129 || ResourceFailed != 4 || GroupPartialOnline != 3 || ResourceUnknown != -1 {
-		t.Fatal("state numbers drifted from the Windows values")
-	}
-}
-
 func TestDepsOrderAndSatisfaction(t *testing.T) {
 	// App needs Disk and (IP A or IP B); Name needs IP A.
 	d, err := NewDeps(map[string][][]string{

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
-	"github.com/resmon/resmon/quorum"
 )
 
 // Errors of the resource state machine.
@@ -26,7 +26,7 @@ var (
 // Failure says why a resource failed; the group decides what follows.
 type Failure struct {
 	Resource string // name
-	State    ResourceState
+	State    model.ResourceState
 	Err      error
 	At       time.Time
 }
@@ -38,27 +38,27 @@ type Failure struct {
 // The entry points Online, Offline and Close are called by the group, one at
 // a time; Terminate and Progress may be called from anywhere.
 type Resource struct {
-	rec      quorum.Resource
+	rec      model.Resource
 	inst     plugins.Instance
 	log      hclog.Logger
-	onState  func(*Resource, ResourceState)
+	onState  func(*Resource, model.ResourceState)
 	onFail   func(Failure)
 	obs      Observer
 	progress chan struct{} // one slot: a pending report
 
 	mu         sync.Mutex
-	state      ResourceState
+	state      model.ResourceState
 	healthStop context.CancelFunc
 	healthDone chan struct{}
 }
 
 // ResourceConfig wires a Resource.
 type ResourceConfig struct {
-	Record   quorum.Resource
+	Record   model.Resource
 	Instance plugins.Instance
 	Log      hclog.Logger
 	// OnState is told every state change (for publishing); it must not block.
-	OnState func(*Resource, ResourceState)
+	OnState func(*Resource, model.ResourceState)
 	// OnFailure is told when a resource that was online fails its health
 	// checks; it runs on its own goroutine.
 	OnFailure func(Failure)
@@ -72,7 +72,7 @@ func NewResource(c ResourceConfig) *Resource {
 		c.Log = hclog.NewNullLogger()
 	}
 	if c.OnState == nil {
-		c.OnState = func(*Resource, ResourceState) {}
+		c.OnState = func(*Resource, model.ResourceState) {}
 	}
 	if c.OnFailure == nil {
 		c.OnFailure = func(Failure) {}
@@ -82,7 +82,7 @@ func NewResource(c ResourceConfig) *Resource {
 	}
 	return &Resource{
 		rec: c.Record, inst: c.Instance, log: c.Log.With("resource", c.Record.Name),
-		onState: c.OnState, onFail: c.OnFailure, obs: c.Observer, progress: make(chan struct{}, 1), state: ResourceOffline,
+		onState: c.OnState, onFail: c.OnFailure, obs: c.Observer, progress: make(chan struct{}, 1), state: model.ResourceOffline,
 	}
 }
 
@@ -93,16 +93,16 @@ func (r *Resource) Name() string { return r.rec.Name }
 func (r *Resource) ID() string { return r.rec.ID }
 
 // Record is the resource's database record.
-func (r *Resource) Record() quorum.Resource { return r.rec }
+func (r *Resource) Record() model.Resource { return r.rec }
 
 // State is the current state.
-func (r *Resource) State() ResourceState {
+func (r *Resource) State() model.ResourceState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.state
 }
 
-func (r *Resource) setState(s ResourceState) {
+func (r *Resource) setState(s model.ResourceState) {
 	r.mu.Lock()
 	old := r.state
 	r.state = s
@@ -168,16 +168,16 @@ func (r *Resource) pending(ctx context.Context, what string, call func(context.C
 // Online brings the resource online and starts health polling. On failure
 // the resource is Failed (and terminated) and the error says why.
 func (r *Resource) Online(ctx context.Context) error {
-	if s := r.State(); s == ResourceOnline {
+	if s := r.State(); s == model.ResourceOnline {
 		return nil
 	}
-	r.setState(ResourceOnlinePending)
+	r.setState(model.ResourceOnlinePending)
 	if err := r.pending(ctx, "Online", r.inst.Online); err != nil {
-		r.setState(ResourceFailed)
+		r.setState(model.ResourceFailed)
 		_ = r.terminate(context.WithoutCancel(ctx))
 		return fmt.Errorf("bringing resource %q online: %w", r.rec.Name, err)
 	}
-	r.setState(ResourceOnline)
+	r.setState(model.ResourceOnline)
 	r.startHealth()
 	return nil
 }
@@ -186,15 +186,15 @@ func (r *Resource) Online(ctx context.Context) error {
 // PendingTimeout it is terminated and left Failed.
 func (r *Resource) Offline(ctx context.Context) error {
 	r.stopHealth()
-	if s := r.State(); s == ResourceOffline {
+	if s := r.State(); s == model.ResourceOffline {
 		return nil
 	}
-	r.setState(ResourceOfflinePending)
+	r.setState(model.ResourceOfflinePending)
 	if err := r.pending(ctx, "Offline", r.inst.Offline); err != nil {
-		r.setState(ResourceFailed)
+		r.setState(model.ResourceFailed)
 		return fmt.Errorf("taking resource %q offline: %w", r.rec.Name, err)
 	}
-	r.setState(ResourceOffline)
+	r.setState(model.ResourceOffline)
 	return nil
 }
 
@@ -203,8 +203,8 @@ func (r *Resource) Offline(ctx context.Context) error {
 func (r *Resource) Terminate(ctx context.Context) error {
 	r.stopHealth()
 	err := r.terminate(ctx)
-	if r.State() != ResourceFailed {
-		r.setState(ResourceOffline)
+	if r.State() != model.ResourceFailed {
+		r.setState(model.ResourceOffline)
 	}
 	return err
 }
@@ -231,15 +231,15 @@ func (r *Resource) fail(reason error) {
 	r.mu.Lock()
 	was := r.state
 	r.mu.Unlock()
-	if was == ResourceFailed {
+	if was == model.ResourceFailed {
 		return
 	}
 	r.log.Error("resource failed", "error", reason)
-	r.setState(ResourceFailed)
+	r.setState(model.ResourceFailed)
 	tctx, cancel := context.WithTimeout(context.Background(), r.rec.Properties.PendingTimeout.D())
 	_ = r.terminate(tctx)
 	cancel()
-	r.onFail(Failure{Resource: r.rec.Name, State: ResourceFailed, Err: reason, At: time.Now()})
+	r.onFail(Failure{Resource: r.rec.Name, State: model.ResourceFailed, Err: reason, At: time.Now()})
 }
 
 // setRecord takes a changed database record of the resource (common
@@ -247,7 +247,7 @@ func (r *Resource) fail(reason error) {
 // point uses it, and health polling restarts with the new intervals.
 // Private properties reach the type only at its next Open. Call it from
 // the goroutine that drives the resource.
-func (r *Resource) setRecord(rec quorum.Resource) {
+func (r *Resource) setRecord(rec model.Resource) {
 	r.mu.Lock()
 	polling := r.healthStop != nil
 	r.mu.Unlock()
@@ -257,7 +257,7 @@ func (r *Resource) setRecord(rec quorum.Resource) {
 	r.mu.Lock()
 	r.rec = rec
 	r.mu.Unlock()
-	if polling && r.State() == ResourceOnline {
+	if polling && r.State() == model.ResourceOnline {
 		r.startHealth()
 	}
 }
@@ -266,7 +266,7 @@ func (r *Resource) setRecord(rec quorum.Resource) {
 // could not be restored) Failed; no entry point ran, so none is called.
 func (r *Resource) markFailed() {
 	r.stopHealth()
-	r.setState(ResourceFailed)
+	r.setState(model.ResourceFailed)
 }
 
 // Close releases the instance; the resource must be offline or failed.

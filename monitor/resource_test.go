@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
 	"github.com/resmon/resmon/plugins/wasm"
-	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/testutil/testbin"
 )
 
@@ -30,7 +30,7 @@ type services struct {
 	res map[string]*monitor.Resource
 }
 
-func (s *services) Progress(ctx context.Context, r plugins.Ref, msg string) error {
+func (s *services) Progress(ctx context.Context, r model.Ref, msg string) error {
 	s.mu.Lock()
 	res := s.res[r.ID]
 	s.mu.Unlock()
@@ -56,18 +56,18 @@ func newHarness(t *testing.T) *harness {
 }
 
 // open opens a resource of the test type with props and quick properties.
-func (h *harness) open(props map[string]any, tune func(*quorum.Properties), onFail func(monitor.Failure)) *monitor.Resource {
+func (h *harness) open(props map[string]any, tune func(*model.Properties), onFail func(monitor.Failure)) *monitor.Resource {
 	h.t.Helper()
 	h.n++
-	p := quorum.DefaultProperties()
-	p.PendingTimeout = quorum.Duration(2 * time.Second)
-	p.DeadlockTimeout = quorum.Duration(20 * time.Second)
-	p.LooksAlivePollInterval = quorum.Duration(20 * time.Millisecond)
-	p.IsAlivePollInterval = quorum.Duration(time.Hour)
+	p := model.DefaultProperties()
+	p.PendingTimeout = model.Duration(2 * time.Second)
+	p.DeadlockTimeout = model.Duration(20 * time.Second)
+	p.LooksAlivePollInterval = model.Duration(20 * time.Millisecond)
+	p.IsAlivePollInterval = model.Duration(time.Hour)
 	if tune != nil {
 		tune(&p)
 	}
-	rec := quorum.Resource{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", h.n), Name: fmt.Sprintf("r%d", h.n), Properties: p}
+	rec := model.Resource{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", h.n), Name: fmt.Sprintf("r%d", h.n), Properties: p}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	inst, err := h.driver.Open(ctx, h.spec, plugins.ResourceSpec{ID: rec.ID, Name: rec.Name, Properties: props, DeadlockTimeout: p.DeadlockTimeout.D()})
@@ -91,19 +91,19 @@ func ctx30(t *testing.T) context.Context {
 func TestResourceOnlineOffline(t *testing.T) {
 	h := newHarness(t)
 	r := h.open(nil, nil, nil)
-	if r.State() != monitor.ResourceOffline {
+	if r.State() != model.ResourceOffline {
 		t.Fatalf("new resource is %v", r.State())
 	}
 	if err := r.Online(ctx30(t)); err != nil {
 		t.Fatal(err)
 	}
-	if r.State() != monitor.ResourceOnline {
+	if r.State() != model.ResourceOnline {
 		t.Fatalf("after Online: %v", r.State())
 	}
 	if err := r.Offline(ctx30(t)); err != nil {
 		t.Fatal(err)
 	}
-	if r.State() != monitor.ResourceOffline {
+	if r.State() != model.ResourceOffline {
 		t.Fatalf("after Offline: %v", r.State())
 	}
 }
@@ -112,8 +112,8 @@ func TestResourceOnlineOffline(t *testing.T) {
 // longer than PendingTimeout succeeds while it keeps reporting.
 func TestPendingTimeoutIsMeasuredBetweenProgressReports(t *testing.T) {
 	h := newHarness(t)
-	r := h.open(map[string]any{"OnlineDelayMs": 900, "ProgressMs": 30}, func(p *quorum.Properties) {
-		p.PendingTimeout = quorum.Duration(300 * time.Millisecond)
+	r := h.open(map[string]any{"OnlineDelayMs": 900, "ProgressMs": 30}, func(p *model.Properties) {
+		p.PendingTimeout = model.Duration(300 * time.Millisecond)
 	}, nil)
 	if err := r.Online(ctx30(t)); err != nil {
 		t.Fatalf("Online with progress failed: %v", err)
@@ -127,14 +127,14 @@ func TestPendingTimeoutIsMeasuredBetweenProgressReports(t *testing.T) {
 // the resource is Failed.
 func TestPendingTimeoutTerminatesAndFails(t *testing.T) {
 	h := newHarness(t)
-	r := h.open(map[string]any{"HangIn": "Online"}, func(p *quorum.Properties) {
-		p.PendingTimeout = quorum.Duration(200 * time.Millisecond)
+	r := h.open(map[string]any{"HangIn": "Online"}, func(p *model.Properties) {
+		p.PendingTimeout = model.Duration(200 * time.Millisecond)
 	}, nil)
 	err := r.Online(ctx30(t))
 	if !errors.Is(err, monitor.ErrPendingTimeout) {
 		t.Fatalf("hanging Online: %v", err)
 	}
-	if r.State() != monitor.ResourceFailed {
+	if r.State() != model.ResourceFailed {
 		t.Fatalf("after a pending timeout: %v", r.State())
 	}
 }
@@ -142,8 +142,8 @@ func TestPendingTimeoutTerminatesAndFails(t *testing.T) {
 // Offline past PendingTimeout calls Terminate; the resource ends Failed.
 func TestOfflinePendingTimeoutCallsTerminate(t *testing.T) {
 	h := newHarness(t)
-	r := h.open(map[string]any{"HangIn": "Offline"}, func(p *quorum.Properties) {
-		p.PendingTimeout = quorum.Duration(200 * time.Millisecond)
+	r := h.open(map[string]any{"HangIn": "Offline"}, func(p *model.Properties) {
+		p.PendingTimeout = model.Duration(200 * time.Millisecond)
 	}, nil)
 	if err := r.Online(ctx30(t)); err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func TestOfflinePendingTimeoutCallsTerminate(t *testing.T) {
 	if err := r.Offline(ctx30(t)); !errors.Is(err, monitor.ErrPendingTimeout) {
 		t.Fatalf("hanging Offline: %v", err)
 	}
-	if r.State() != monitor.ResourceFailed {
+	if r.State() != model.ResourceFailed {
 		t.Fatalf("after Offline timeout: %v", r.State())
 	}
 }
@@ -184,7 +184,7 @@ func TestHealthFailureFailsAndTerminates(t *testing.T) {
 					case <-time.After(20 * time.Millisecond):
 					}
 				}
-				if r.State() != monitor.ResourceOnline {
+				if r.State() != model.ResourceOnline {
 					t.Fatalf("state %v", r.State())
 				}
 				return
@@ -197,7 +197,7 @@ func TestHealthFailureFailsAndTerminates(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatal("IsAlive false did not fail the resource")
 			}
-			if r.State() != monitor.ResourceFailed {
+			if r.State() != model.ResourceFailed {
 				t.Fatalf("state %v", r.State())
 			}
 		})
@@ -209,12 +209,12 @@ func TestHealthFailureFailsAndTerminates(t *testing.T) {
 // terminated after the new, short PendingTimeout, not the hour it had.
 func TestResourcePropertyChangeWhileOnline(t *testing.T) {
 	h := newHarness(t)
-	r := h.open(map[string]any{"HangIn": "Offline"}, func(p *quorum.Properties) { p.PendingTimeout = quorum.Duration(time.Hour) }, nil)
+	r := h.open(map[string]any{"HangIn": "Offline"}, func(p *model.Properties) { p.PendingTimeout = model.Duration(time.Hour) }, nil)
 	if err := r.Online(ctx30(t)); err != nil {
 		t.Fatal(err)
 	}
 	rec := r.Record()
-	rec.Properties.PendingTimeout = quorum.Duration(100 * time.Millisecond)
+	rec.Properties.PendingTimeout = model.Duration(100 * time.Millisecond)
 	r.SetRecord(rec)
 	if err := r.Offline(ctx30(t)); !errors.Is(err, monitor.ErrPendingTimeout) {
 		t.Fatalf("Offline after the edit: %v, want ErrPendingTimeout", err)

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
-	"github.com/resmon/resmon/quorum"
 )
 
 // orderInstance records the order in which the monitor calls Terminate and
@@ -43,7 +43,7 @@ func (o *orderInstance) Close(ctx context.Context) error {
 // abandonOnly is the one checkpoint call a fenced tenure makes.
 type abandonOnly struct{ Checkpoints }
 
-func (abandonOnly) Abandon(quorum.Resource) {}
+func (abandonOnly) Abandon(model.Resource) {}
 
 // TestCloseNeverOvertakesTerminate: when a fence terminates a tenure while
 // its group's runner, or a lost ownership, ends the tenure, the instances
@@ -64,7 +64,7 @@ func TestCloseNeverOvertakesTerminate(t *testing.T) {
 				log: hclog.NewNullLogger(), owned: map[string]bool{}, ownedCh: make(chan struct{}), byID: map[string]*groupRunner{}}
 			g := newGroupRunner(m, "g1", func() {})
 			inst := &orderInstance{entered: make(chan struct{}), release: make(chan struct{})}
-			rec := quorum.Resource{ID: "id1", Name: "r1", Group: "g1"}
+			rec := model.Resource{ID: "id1", Name: "r1", Group: "g1"}
 			g.t = &tenure{res: map[string]*hosted{"r1": {rec: rec, r: NewResource(ResourceConfig{Record: rec, Instance: inst})}},
 				byID: map[string]*hosted{}, down: make(chan struct{})}
 

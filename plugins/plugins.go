@@ -10,6 +10,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/sdk"
 )
 
@@ -57,27 +58,21 @@ type ResourceSpec struct {
 	DeadlockTimeout time.Duration
 }
 
-// Ref names the resource a host-service call comes from.
-type Ref struct {
-	ID   string
-	Name string
-}
-
 // Services are what the node offers resources. Implementations must answer
 // without calling into any resource (so a resource may call them from inside
 // any entry point) and be safe for concurrent use.
 type Services interface {
 	// Log writes a resource's log line into the node log.
-	Log(r Ref, level sdk.LogLevel, msg string, kv ...any)
+	Log(r model.Ref, level sdk.LogLevel, msg string, kv ...any)
 	// Progress restarts the PendingTimeout clock of r's pending Online/Offline.
-	Progress(ctx context.Context, r Ref, msg string) error
+	Progress(ctx context.Context, r model.Ref, msg string) error
 	// Registry is the node-local registry.
 	Registry() sdk.Registry
 	// Control answers a cluster control code (the checkpoint codes) for r,
 	// with the out-buffer semantics of sdk.Host.Control.
-	Control(ctx context.Context, r Ref, code sdk.ControlCode, in, out []byte) (int, error)
+	Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error)
 	// FencingToken is the token of the current ownership of r's group.
-	FencingToken(ctx context.Context, r Ref) (int64, error)
+	FencingToken(ctx context.Context, r model.Ref) (int64, error)
 }
 
 // Instance is one opened resource as the monitor sees it. Calls other than

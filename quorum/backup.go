@@ -47,6 +47,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/resmon/resmon/model"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -741,7 +742,7 @@ func checkBackupPath(p string) error {
 		return fmt.Errorf("not %s or %s/<id>/<checkpoint>", backupDBFile, backupCheckpointDir)
 	}
 	name := strings.TrimSuffix(parts[2], backupManifestSuffix)
-	if kind, n, err := ParseCheckpointFileName(name); err != nil || CheckpointFileName(kind, n) != name {
+	if kind, n, err := model.ParseCheckpointFileName(name); err != nil || model.CheckpointFileName(kind, n) != name {
 		return fmt.Errorf("%q is not a checkpoint file name like 00000001.CPT", parts[2])
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -40,19 +41,19 @@ func newBKFixture(t *testing.T) *bkFixture {
 			t.Fatal(err)
 		}
 	}
-	put := func(id string, kind quorum.CheckpointKind, n uint32, size int) {
+	put := func(id string, kind model.CheckpointKind, n uint32, size int) {
 		data := cptPayload(size, uint64(size)+uint64(n))
 		if _, err := e.store.PutCheckpoint(ctx, e.fence, id, kind, n, cptNode, data); err != nil {
 			t.Fatal(err)
 		}
 		f.checkpoints[k.Checkpoint(id, kind, n)] = data
 	}
-	put(bkResID, quorum.Registry, 1, 5<<20)
-	put(bkResID, quorum.Crypto, 1, 1<<10)
-	put("r2", quorum.Registry, 1, 0)
-	put("r2", quorum.Registry, 2, 64<<10)
+	put(bkResID, model.RegistryCheckpoint, 1, 5<<20)
+	put(bkResID, model.CryptoCheckpoint, 1, 1<<10)
+	put("r2", model.RegistryCheckpoint, 1, 0)
+	put("r2", model.RegistryCheckpoint, 2, 64<<10)
 	// A corrupt one: its manifest promises bytes that are not there.
-	m, err := e.store.PutCheckpoint(ctx, e.fence, "r3", quorum.Registry, 1, cptNode, cptPayload(2<<20, 9))
+	m, err := e.store.PutCheckpoint(ctx, e.fence, "r3", model.RegistryCheckpoint, 1, cptNode, cptPayload(2<<20, 9))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +97,13 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if info.DBKeys != len(f.db) || len(info.Checkpoints) != len(f.checkpoints) {
 		t.Fatalf("backup has %d db keys and %d checkpoints, want %d and %d", info.DBKeys, len(info.Checkpoints), len(f.db), len(f.checkpoints))
 	}
-	corruptKey := f.keys.Checkpoint("r3", quorum.Registry, 1)
+	corruptKey := f.keys.Checkpoint("r3", model.RegistryCheckpoint, 1)
 	if len(info.Skipped) != 1 || info.Skipped[0].Key != corruptKey || !strings.Contains(info.Skipped[0].Reason, "chunk 1") {
 		t.Fatalf("skipped = %+v, want the corrupt %s", info.Skipped, corruptKey)
 	}
 	// The files are plain: the payload is the checkpoint's bytes.
 	payload, err := os.ReadFile(filepath.Join(dir, "checkpoints", bkResID, "00000001.CPT"))
-	if err != nil || !bytes.Equal(payload, f.checkpoints[f.keys.Checkpoint(bkResID, quorum.Registry, 1)]) {
+	if err != nil || !bytes.Equal(payload, f.checkpoints[f.keys.Checkpoint(bkResID, model.RegistryCheckpoint, 1)]) {
 		t.Fatalf("payload file: %d bytes, %v", len(payload), err)
 	}
 	var index quorum.BackupIndex
@@ -125,10 +126,10 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if _, err := f.cli.Delete(ctx, f.keys.Type("generic")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.PutCheckpoint(ctx, f.fence, bkResID, quorum.Registry, 1, cptNode, []byte("newer")); err != nil {
+	if _, err := f.store.PutCheckpoint(ctx, f.fence, bkResID, model.RegistryCheckpoint, 1, cptNode, []byte("newer")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.PutCheckpoint(ctx, f.fence, "r9", quorum.Registry, 1, cptNode, []byte("after the backup")); err != nil {
+	if _, err := f.store.PutCheckpoint(ctx, f.fence, "r9", model.RegistryCheckpoint, 1, cptNode, []byte("after the backup")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -150,7 +151,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 	for key, want := range f.checkpoints {
 		id, name := filepath.Split(strings.TrimPrefix(key, f.keys.Checkpoints()))
-		kind, n, err := quorum.ParseCheckpointFileName(name)
+		kind, n, err := model.ParseCheckpointFileName(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +167,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"r3", "r9"} {
-		if _, _, err := f.store.GetCheckpoint(ctx, id, quorum.Registry, 1); !errors.Is(err, quorum.ErrNotFound) {
+		if _, _, err := f.store.GetCheckpoint(ctx, id, model.RegistryCheckpoint, 1); !errors.Is(err, quorum.ErrNotFound) {
 			t.Errorf("checkpoint of %s after restore: %v, want ErrNotFound", id, err)
 		}
 	}

@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/resmon/resmon/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Spec is the desired cluster database, as written in cluster.toml.
 type Spec struct {
-	Types     []ResourceType
-	Groups    []Group
-	Resources []Resource
+	Types     []model.ResourceType
+	Groups    []model.Group
+	Resources []model.Resource
 }
 
 // BootstrapResult says what Bootstrap did: created the database, or found
@@ -164,11 +165,11 @@ func diffSet(what string, spec, db map[string]any) []string {
 
 func displayName(v any) string {
 	switch x := v.(type) {
-	case ResourceType:
+	case model.ResourceType:
 		return x.Name
-	case Group:
+	case model.Group:
 		return x.Name
-	case Resource:
+	case model.Resource:
 		return x.Name
 	}
 	return fmt.Sprint(v)

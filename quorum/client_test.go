@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -139,7 +140,7 @@ func TestExternalClientTLSAndAuth(t *testing.T) {
 	}
 	defer cli.Close()
 	s, _ := quorum.NewStore(cli, "ext", nil)
-	if err := s.CreateGroup(ctx, quorum.DefaultGroup("g")); err != nil {
+	if err := s.CreateGroup(ctx, model.DefaultGroup("g")); err != nil {
 		t.Fatalf("write through TLS+auth: %v", err)
 	}
 	if _, err := s.Group(ctx, "g"); err != nil {

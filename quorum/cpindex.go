@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/resmon/resmon/model"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -48,7 +49,7 @@ var ErrCheckpointOverlap = errors.New("quorum: checkpoint overlaps another check
 // CheckpointOverlapError names the checkpoint that an add collided with.
 // errors.Is(err, ErrCheckpointOverlap) holds.
 type CheckpointOverlapError struct {
-	Kind         CheckpointKind
+	Kind         model.CheckpointKind
 	Path         string // the path being added
 	Other        string // the existing checkpoint's path (as indexed: lower case)
 	Resource     string // id of the resource holding Other
@@ -66,7 +67,7 @@ func (e *CheckpointOverlapError) Error() string {
 		who += ", the same resource"
 	}
 	what := "registry checkpoint"
-	if e.Kind == Crypto {
+	if e.Kind == model.CryptoCheckpoint {
 		what = "crypto checkpoint"
 	}
 	return fmt.Sprintf("quorum: %s %q %s %s %q of %s: overlapping checkpoints overwrite each other on failover; use keys that do not overlap",
@@ -78,23 +79,23 @@ func (e *CheckpointOverlapError) Is(target error) bool { return target == ErrChe
 
 // CheckpointEntry is one checkpoint of a resource with its stable number.
 type CheckpointEntry struct {
-	Kind   CheckpointKind `json:"kind"`
-	Number uint32         `json:"number"`
-	Path   string         `json:"path"` // as the resource gave it (case preserved)
+	Kind   model.CheckpointKind `json:"kind"`
+	Number uint32               `json:"number"`
+	Path   string               `json:"path"` // as the resource gave it (case preserved)
 }
 
 // FileName is the checkpoint's Windows-style name, "00000001.CPT".
-func (e CheckpointEntry) FileName() string { return CheckpointFileName(e.Kind, e.Number) }
+func (e CheckpointEntry) FileName() string { return model.CheckpointFileName(e.Kind, e.Number) }
 
 func (e CheckpointEntry) String() string { return e.FileName() + " " + e.Path }
 
 // CheckpointPaths is the prefix of the path claims of one kind.
-func (k Keys) CheckpointPaths(kind CheckpointKind) string {
+func (k Keys) CheckpointPaths(kind model.CheckpointKind) string {
 	return k.DB() + "checkpoint-paths/" + string(kind) + "/"
 }
 
 // CheckpointPath is the claim key of a path; paths compare case-insensitively.
-func (k Keys) CheckpointPath(kind CheckpointKind, path string) string {
+func (k Keys) CheckpointPath(kind model.CheckpointKind, path string) string {
 	return k.CheckpointPaths(kind) + foldCheckpointPath(path)
 }
 
@@ -102,17 +103,17 @@ func (k Keys) CheckpointPath(kind CheckpointKind, path string) string {
 func (k Keys) CheckpointNumbers(id string) string { return k.DB() + "checkpoint-numbers/" + id + "/" }
 
 // CheckpointNumber maps checkpoint number of kind of resource id to its path.
-func (k Keys) CheckpointNumber(id string, kind CheckpointKind, number uint32) string {
-	return k.CheckpointNumbers(id) + CheckpointFileName(kind, number)
+func (k Keys) CheckpointNumber(id string, kind model.CheckpointKind, number uint32) string {
+	return k.CheckpointNumbers(id) + model.CheckpointFileName(kind, number)
 }
 
 // foldCheckpointPath is the case folding of registry names (the checkpoint
 // package's registry uses the same).
 func foldCheckpointPath(p string) string { return strings.ToLower(p) }
 
-func checkCheckpointPath(kind CheckpointKind, p string) error {
-	if kind != Registry && kind != Crypto {
-		return fmt.Errorf("quorum: checkpoint kind %q is neither %s nor %s", kind, Registry, Crypto)
+func checkCheckpointPath(kind model.CheckpointKind, p string) error {
+	if kind != model.RegistryCheckpoint && kind != model.CryptoCheckpoint {
+		return fmt.Errorf("quorum: checkpoint kind %q is neither %s nor %s", kind, model.RegistryCheckpoint, model.CryptoCheckpoint)
 	}
 	parts := strings.Split(p, `\`)
 	switch {
@@ -133,24 +134,6 @@ func checkCheckpointPath(kind CheckpointKind, p string) error {
 	return nil
 }
 
-func (r Resource) checkpointList(kind CheckpointKind) []string {
-	if kind == Crypto {
-		return r.CryptoCheckpoints
-	}
-	return r.RegistryCheckpoints
-}
-
-func (r *Resource) setCheckpointList(kind CheckpointKind, l []string) {
-	if len(l) == 0 {
-		l = nil
-	}
-	if kind == Crypto {
-		r.CryptoCheckpoints = l
-	} else {
-		r.RegistryCheckpoints = l
-	}
-}
-
 func indexOfPath(list []string, p string) int {
 	f := foldCheckpointPath(p)
 	for i, q := range list {
@@ -164,7 +147,7 @@ func indexOfPath(list []string, p string) int {
 // overlapChecks returns the comparisons that hold while nothing overlaps p,
 // and the reads that find what does (same order: the key itself, the first
 // key below it, then each ancestor from the top).
-func (s *Store) overlapChecks(kind CheckpointKind, p string) ([]clientv3.Cmp, []clientv3.Op) {
+func (s *Store) overlapChecks(kind model.CheckpointKind, p string) ([]clientv3.Cmp, []clientv3.Op) {
 	prefix := s.keys.CheckpointPaths(kind)
 	f := foldCheckpointPath(p)
 	self, below := prefix+f, prefix+f+`\`
@@ -188,7 +171,7 @@ func (s *Store) overlapChecks(kind CheckpointKind, p string) ([]clientv3.Cmp, []
 // explainOverlap turns the reads of overlapChecks into an error, or nil if
 // none of them found a claim. A claim left by a resource that no longer
 // exists is removed (reported as errStaleClaim so the caller retries).
-func (s *Store) explainOverlap(ctx context.Context, kind CheckpointKind, p, id string, resps []*pb.ResponseOp) error {
+func (s *Store) explainOverlap(ctx context.Context, kind model.CheckpointKind, p, id string, resps []*pb.ResponseOp) error {
 	prefix := s.keys.CheckpointPaths(kind)
 	for i, r := range resps {
 		rr := r.GetResponseRange()
@@ -215,7 +198,7 @@ func (s *Store) explainOverlap(ctx context.Context, kind CheckpointKind, p, id s
 			return errStaleClaim
 		case err == nil:
 			e.ResourceName = other.Value.Name
-			if indexOfPath(other.Value.checkpointList(kind), e.Other) < 0 {
+			if indexOfPath(other.Value.CheckpointList(kind), e.Other) < 0 {
 				// The record no longer lists it: a claim left behind by an
 				// edit of the record. SyncCheckpoints of that resource
 				// removes it; do it here so the add can proceed.
@@ -255,7 +238,7 @@ func (s *Store) readNumbers(ctx context.Context, id string) ([]CheckpointEntry, 
 	}
 	var out []CheckpointEntry
 	for _, kv := range resp.Kvs {
-		kind, n, err := ParseCheckpointFileName(strings.TrimPrefix(string(kv.Key), prefix))
+		kind, n, err := model.ParseCheckpointFileName(strings.TrimPrefix(string(kv.Key), prefix))
 		if err != nil {
 			s.log.Warn("ignoring an unexpected key in the checkpoint numbers", "key", string(kv.Key))
 			continue
@@ -269,14 +252,14 @@ func (s *Store) readNumbers(ctx context.Context, id string) ([]CheckpointEntry, 
 func sortEntries(es []CheckpointEntry) {
 	sort.Slice(es, func(i, j int) bool {
 		if es[i].Kind != es[j].Kind {
-			return es[i].Kind == Registry
+			return es[i].Kind == model.RegistryCheckpoint
 		}
 		return es[i].Number < es[j].Number
 	})
 }
 
 // freeNumber returns the lowest number ≥ 1 of kind not in used.
-func freeNumber(used []CheckpointEntry, kind CheckpointKind) (uint32, error) {
+func freeNumber(used []CheckpointEntry, kind model.CheckpointKind) (uint32, error) {
 	taken := map[uint32]bool{}
 	for _, e := range used {
 		if e.Kind == kind {
@@ -295,7 +278,7 @@ func freeNumber(used []CheckpointEntry, kind CheckpointKind) (uint32, error) {
 // with a new record value (nil: leave the record alone), in one Txn that
 // checks that nothing overlaps and that the record is unchanged. It returns
 // errRetry when the record or the numbers moved under it.
-func (s *Store) claim(ctx context.Context, rec Versioned[Resource], e CheckpointEntry, newRec *Resource) error {
+func (s *Store) claim(ctx context.Context, rec Versioned[model.Resource], e CheckpointEntry, newRec *model.Resource) error {
 	id := rec.Value.ID
 	numKey := s.keys.CheckpointNumber(id, e.Kind, e.Number)
 	cmps, gets := s.overlapChecks(e.Kind, e.Path)
@@ -331,7 +314,7 @@ const indexAttempts = 20
 // a *CheckpointOverlapError naming that resource. path must already be in
 // canonical form (backslashes, no empty names); it is stored as given and
 // compared case-insensitively.
-func (s *Store) AddCheckpoint(ctx context.Context, id string, kind CheckpointKind, path string) (CheckpointEntry, error) {
+func (s *Store) AddCheckpoint(ctx context.Context, id string, kind model.CheckpointKind, path string) (CheckpointEntry, error) {
 	if err := checkCheckpointPath(kind, path); err != nil {
 		return CheckpointEntry{}, err
 	}
@@ -345,7 +328,7 @@ func (s *Store) AddCheckpoint(ctx context.Context, id string, kind CheckpointKin
 		if err != nil {
 			return CheckpointEntry{}, err
 		}
-		list := rec.Value.checkpointList(kind)
+		list := rec.Value.CheckpointList(kind)
 		if i := indexOfPath(list, path); i >= 0 {
 			return CheckpointEntry{}, fmt.Errorf("%w: %s checkpoint %q of resource %q", ErrExists, kind, list[i], rec.Value.Name)
 		}
@@ -359,7 +342,7 @@ func (s *Store) AddCheckpoint(ctx context.Context, id string, kind CheckpointKin
 		}
 		e := CheckpointEntry{Kind: kind, Number: n, Path: path}
 		newRec := rec.Value
-		newRec.setCheckpointList(kind, append(append([]string(nil), list...), path))
+		newRec.SetCheckpointList(kind, append(append([]string(nil), list...), path))
 		err = s.claim(ctx, rec, e, &newRec)
 		if errors.Is(err, errRetry) {
 			continue
@@ -375,7 +358,7 @@ func (s *Store) AddCheckpoint(ctx context.Context, id string, kind CheckpointKin
 // RemoveCheckpoint removes path from the checkpoints of kind of resource id:
 // the record's list, the claim, the number and the checkpoint's data in
 // etcd, in one Txn. ErrNotFound if the resource does not have it.
-func (s *Store) RemoveCheckpoint(ctx context.Context, id string, kind CheckpointKind, path string) (CheckpointEntry, error) {
+func (s *Store) RemoveCheckpoint(ctx context.Context, id string, kind model.CheckpointKind, path string) (CheckpointEntry, error) {
 	if err := checkCheckpointPath(kind, path); err != nil {
 		return CheckpointEntry{}, err
 	}
@@ -384,7 +367,7 @@ func (s *Store) RemoveCheckpoint(ctx context.Context, id string, kind Checkpoint
 		if err != nil {
 			return CheckpointEntry{}, err
 		}
-		list := rec.Value.checkpointList(kind)
+		list := rec.Value.CheckpointList(kind)
 		i := indexOfPath(list, path)
 		if i < 0 {
 			return CheckpointEntry{}, fmt.Errorf("%w: %s checkpoint %q of resource %q", ErrNotFound, kind, path, rec.Value.Name)
@@ -394,7 +377,7 @@ func (s *Store) RemoveCheckpoint(ctx context.Context, id string, kind Checkpoint
 			return CheckpointEntry{}, err
 		}
 		newRec := rec.Value
-		newRec.setCheckpointList(kind, append(append([]string(nil), list[:i]...), list[i+1:]...))
+		newRec.SetCheckpointList(kind, append(append([]string(nil), list[:i]...), list[i+1:]...))
 		e := CheckpointEntry{Kind: kind, Path: list[i]}
 		ops := []clientv3.Op{clientv3.OpPut(s.keys.Resource(id), mustJSON(newRec)), s.unclaimOp(kind, path, id)}
 		for _, u := range used {
@@ -415,7 +398,7 @@ func (s *Store) RemoveCheckpoint(ctx context.Context, id string, kind Checkpoint
 }
 
 // unclaimOp deletes the claim on path if resource id holds it.
-func (s *Store) unclaimOp(kind CheckpointKind, path, id string) clientv3.Op {
+func (s *Store) unclaimOp(kind model.CheckpointKind, path, id string) clientv3.Op {
 	key := s.keys.CheckpointPath(kind, path)
 	return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(key), "=", id)}, []clientv3.Op{clientv3.OpDelete(key)}, nil)
 }
@@ -462,7 +445,7 @@ func (s *Store) SyncCheckpoints(ctx context.Context, id string) ([]CheckpointEnt
 		var kept []CheckpointEntry
 		for _, u := range used {
 			k := string(u.Kind) + "\x00" + foldCheckpointPath(u.Path)
-			if seen[k] || indexOfPath(rec.Value.checkpointList(u.Kind), u.Path) < 0 {
+			if seen[k] || indexOfPath(rec.Value.CheckpointList(u.Kind), u.Path) < 0 {
 				ops := append(s.dropNumberOps(id, u), s.unclaimOp(u.Kind, u.Path, id))
 				resp, err := s.cli.Txn(ctx).If(unchanged(s.keys.Resource(id), rec.ModRevision)).Then(ops...).Commit()
 				if err != nil {
@@ -478,8 +461,8 @@ func (s *Store) SyncCheckpoints(ctx context.Context, id string) ([]CheckpointEnt
 			continue
 		}
 		// Claim what the record lists without a number.
-		for _, kind := range []CheckpointKind{Registry, Crypto} {
-			for _, p := range rec.Value.checkpointList(kind) {
+		for _, kind := range []model.CheckpointKind{model.RegistryCheckpoint, model.CryptoCheckpoint} {
+			for _, p := range rec.Value.CheckpointList(kind) {
 				if seen[string(kind)+"\x00"+foldCheckpointPath(p)] {
 					continue
 				}
@@ -517,11 +500,11 @@ func (s *Store) SyncCheckpoints(ctx context.Context, id string) ([]CheckpointEnt
 
 // checkpointIndexDeletes are the operations DeleteResource adds to its Txn:
 // the resource's numbers, and its claims on the paths its record lists.
-func (s *Store) checkpointIndexDeletes(r Resource) []clientv3.Op {
+func (s *Store) checkpointIndexDeletes(r model.Resource) []clientv3.Op {
 	ops := []clientv3.Op{clientv3.OpDelete(s.keys.CheckpointNumbers(r.ID), clientv3.WithPrefix())}
 	seen := map[string]bool{}
-	for _, kind := range []CheckpointKind{Registry, Crypto} {
-		for _, p := range r.checkpointList(kind) {
+	for _, kind := range []model.CheckpointKind{model.RegistryCheckpoint, model.CryptoCheckpoint} {
+		for _, p := range r.CheckpointList(kind) {
 			if k := s.keys.CheckpointPath(kind, p); !seen[k] {
 				seen[k] = true
 				ops = append(ops, s.unclaimOp(kind, p, r.ID))

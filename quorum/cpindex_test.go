@@ -8,13 +8,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func seedSecond(t *testing.T, s *quorum.Store, name string, registry ...string) quorum.Resource {
+func seedSecond(t *testing.T, s *quorum.Store, name string, registry ...string) model.Resource {
 	t.Helper()
-	r, err := s.CreateResource(ctxT(t), quorum.Resource{Name: name, Type: "app", Group: "data", Properties: quorum.DefaultProperties(), RegistryCheckpoints: registry})
+	r, err := s.CreateResource(ctxT(t), model.Resource{Name: name, Type: "app", Group: "data", Properties: model.DefaultProperties(), RegistryCheckpoints: registry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,18 +27,18 @@ func TestCheckpointIndexAddRemove(t *testing.T) {
 	ctx := ctxT(t)
 	r := seedDB(t, s)
 	for i, p := range []string{`SOFTWARE\Microsoft\onyone`, `SOFTWARE\Microsoft\onyone2`} {
-		e, err := s.AddCheckpoint(ctx, r.ID, quorum.Registry, p)
+		e, err := s.AddCheckpoint(ctx, r.ID, model.RegistryCheckpoint, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (quorum.CheckpointEntry{Kind: quorum.Registry, Number: uint32(i + 1), Path: p}); e != want {
+		if want := (quorum.CheckpointEntry{Kind: model.RegistryCheckpoint, Number: uint32(i + 1), Path: p}); e != want {
 			t.Errorf("entry %+v, want %+v", e, want)
 		}
 	}
-	if _, err := s.AddCheckpoint(ctx, r.ID, quorum.Registry, `software\MICROSOFT\Onyone`); !errors.Is(err, quorum.ErrExists) {
+	if _, err := s.AddCheckpoint(ctx, r.ID, model.RegistryCheckpoint, `software\MICROSOFT\Onyone`); !errors.Is(err, quorum.ErrExists) {
 		t.Errorf("adding it again (other case) = %v, want ErrExists", err)
 	}
-	c, err := s.AddCheckpoint(ctx, r.ID, quorum.Crypto, `1\Microsoft Enhanced Cryptographic Provider v1.0\DataKeys`)
+	c, err := s.AddCheckpoint(ctx, r.ID, model.CryptoCheckpoint, `1\Microsoft Enhanced Cryptographic Provider v1.0\DataKeys`)
 	if err != nil || c.Number != 1 {
 		t.Fatalf("crypto checkpoint: %+v, %v", c, err)
 	}
@@ -46,23 +47,23 @@ func TestCheckpointIndexAddRemove(t *testing.T) {
 		t.Errorf("record lists %q", rec.Value.RegistryCheckpoints)
 	}
 	got, err := s.CheckpointEntries(ctx, r.ID)
-	if err != nil || len(got) != 3 || got[0].Number != 1 || got[1].Number != 2 || got[2].Kind != quorum.Crypto {
+	if err != nil || len(got) != 3 || got[0].Number != 1 || got[1].Number != 2 || got[2].Kind != model.CryptoCheckpoint {
 		t.Fatalf("entries %+v, %v", got, err)
 	}
-	num, _ := s.Client().Get(ctx, s.Keys().CheckpointNumber(r.ID, quorum.Registry, 2))
+	num, _ := s.Client().Get(ctx, s.Keys().CheckpointNumber(r.ID, model.RegistryCheckpoint, 2))
 	if len(num.Kvs) != 1 || string(num.Kvs[0].Value) != `SOFTWARE\Microsoft\onyone2` {
 		t.Errorf("number key: %v", num.Kvs)
 	}
 
 	// Removing one deletes its data too, and frees its number.
-	key := s.Keys().Checkpoint(r.ID, quorum.Registry, 1)
+	key := s.Keys().Checkpoint(r.ID, model.RegistryCheckpoint, 1)
 	if _, err := s.Client().Put(ctx, key, "manifest"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Client().Put(ctx, s.Keys().CheckpointData(r.ID, quorum.Registry, 1)+"0000000000000000/00000000", "x"); err != nil {
+	if _, err := s.Client().Put(ctx, s.Keys().CheckpointData(r.ID, model.RegistryCheckpoint, 1)+"0000000000000000/00000000", "x"); err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.RemoveCheckpoint(ctx, r.ID, quorum.Registry, `SOFTWARE\MICROSOFT\ONYONE`)
+	e, err := s.RemoveCheckpoint(ctx, r.ID, model.RegistryCheckpoint, `SOFTWARE\MICROSOFT\ONYONE`)
 	if err != nil || e.Number != 1 {
 		t.Fatalf("remove: %+v, %v", e, err)
 	}
@@ -70,15 +71,15 @@ func TestCheckpointIndexAddRemove(t *testing.T) {
 	if left.Count != 0 {
 		t.Errorf("%d checkpoint data keys left after remove", left.Count)
 	}
-	if _, err := s.RemoveCheckpoint(ctx, r.ID, quorum.Registry, `SOFTWARE\Microsoft\onyone`); !errors.Is(err, quorum.ErrNotFound) {
+	if _, err := s.RemoveCheckpoint(ctx, r.ID, model.RegistryCheckpoint, `SOFTWARE\Microsoft\onyone`); !errors.Is(err, quorum.ErrNotFound) {
 		t.Errorf("removing it again = %v, want ErrNotFound", err)
 	}
-	e, err = s.AddCheckpoint(ctx, r.ID, quorum.Registry, `SOFTWARE\Other`)
+	e, err = s.AddCheckpoint(ctx, r.ID, model.RegistryCheckpoint, `SOFTWARE\Other`)
 	if err != nil || e.Number != 1 {
 		t.Errorf("re-add takes the free number 1: %+v, %v", e, err)
 	}
 	for _, bad := range []string{``, `\SOFTWARE`, `A\\B`, strings.Repeat(`a\`, quorum.MaxCheckpointPathDepth) + "a"} {
-		if _, err := s.AddCheckpoint(ctx, r.ID, quorum.Registry, bad); err == nil {
+		if _, err := s.AddCheckpoint(ctx, r.ID, model.RegistryCheckpoint, bad); err == nil {
 			t.Errorf("AddCheckpoint(%.30q) succeeded", bad)
 		}
 	}
@@ -89,22 +90,22 @@ func TestCheckpointIndexOverlap(t *testing.T) {
 	ctx := ctxT(t)
 	a := seedDB(t, s)
 	b := seedSecond(t, s, "Other App")
-	if _, err := s.AddCheckpoint(ctx, a.ID, quorum.Registry, `SOFTWARE\Microsoft\onyone`); err != nil {
+	if _, err := s.AddCheckpoint(ctx, a.ID, model.RegistryCheckpoint, `SOFTWARE\Microsoft\onyone`); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		path     string
-		kind     quorum.CheckpointKind
+		kind     model.CheckpointKind
 		id       string
 		relation string // "" means accepted
 	}{
-		{`software\microsoft\ONYONE`, quorum.Registry, b.ID, "is the same key as"},
-		{`SOFTWARE\Microsoft`, quorum.Registry, b.ID, "contains"},
-		{`SOFTWARE`, quorum.Registry, b.ID, "contains"},
-		{`SOFTWARE\Microsoft\onyone\Clients`, quorum.Registry, b.ID, "is inside"},
-		{`SOFTWARE\Microsoft\onyone\Clients`, quorum.Registry, a.ID, "is inside"}, // the same resource
-		{`SOFTWARE\Microsoft\onyone2`, quorum.Registry, b.ID, ""},                 // a sibling with a common prefix
-		{`SOFTWARE\Microsoft\onyone`, quorum.Crypto, b.ID, ""},                    // another kind
+		{`software\microsoft\ONYONE`, model.RegistryCheckpoint, b.ID, "is the same key as"},
+		{`SOFTWARE\Microsoft`, model.RegistryCheckpoint, b.ID, "contains"},
+		{`SOFTWARE`, model.RegistryCheckpoint, b.ID, "contains"},
+		{`SOFTWARE\Microsoft\onyone\Clients`, model.RegistryCheckpoint, b.ID, "is inside"},
+		{`SOFTWARE\Microsoft\onyone\Clients`, model.RegistryCheckpoint, a.ID, "is inside"}, // the same resource
+		{`SOFTWARE\Microsoft\onyone2`, model.RegistryCheckpoint, b.ID, ""},                 // a sibling with a common prefix
+		{`SOFTWARE\Microsoft\onyone`, model.CryptoCheckpoint, b.ID, ""},                    // another kind
 	}
 	for _, tc := range tests {
 		_, err := s.AddCheckpoint(ctx, tc.id, tc.kind, tc.path)
@@ -144,20 +145,20 @@ func TestCheckpointIndexOverlapConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := s.AddCheckpoint(ctx, id, quorum.Registry, p); err != nil && !errors.Is(err, quorum.ErrCheckpointOverlap) {
+				if _, err := s.AddCheckpoint(ctx, id, model.RegistryCheckpoint, p); err != nil && !errors.Is(err, quorum.ErrCheckpointOverlap) {
 					t.Errorf("add %q: %v", p, err)
 				}
 			}()
 		}
 	}
 	wg.Wait()
-	resp, err := s.Client().Get(ctx, s.Keys().CheckpointPaths(quorum.Registry), clientv3.WithPrefix())
+	resp, err := s.Client().Get(ctx, s.Keys().CheckpointPaths(model.RegistryCheckpoint), clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var claimed []string
 	for _, kv := range resp.Kvs {
-		claimed = append(claimed, strings.TrimPrefix(string(kv.Key), s.Keys().CheckpointPaths(quorum.Registry)))
+		claimed = append(claimed, strings.TrimPrefix(string(kv.Key), s.Keys().CheckpointPaths(model.RegistryCheckpoint)))
 	}
 	if len(claimed) == 0 {
 		t.Fatal("nothing claimed")
@@ -204,11 +205,11 @@ func TestSyncCheckpointsFollowsTheRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	es, err = s.SyncCheckpoints(ctx, r.ID)
-	want := []quorum.CheckpointEntry{{Kind: quorum.Registry, Number: 1, Path: `SOFTWARE\A`}, {Kind: quorum.Registry, Number: 2, Path: `SOFTWARE\C`}}
+	want := []quorum.CheckpointEntry{{Kind: model.RegistryCheckpoint, Number: 1, Path: `SOFTWARE\A`}, {Kind: model.RegistryCheckpoint, Number: 2, Path: `SOFTWARE\C`}}
 	if err != nil || !reflect.DeepEqual(es, want) {
 		t.Fatalf("after edit: %+v, %v", es, err)
 	}
-	claim, _ := s.Client().Get(ctx, s.Keys().CheckpointPath(quorum.Registry, `SOFTWARE\B`))
+	claim, _ := s.Client().Get(ctx, s.Keys().CheckpointPath(model.RegistryCheckpoint, `SOFTWARE\B`))
 	if len(claim.Kvs) != 0 {
 		t.Error("the claim on B survived its removal from the record")
 	}
@@ -225,28 +226,28 @@ func TestDeleteResourceRemovesCheckpointIndex(t *testing.T) {
 	r := seedDB(t, s)
 	other := seedSecond(t, s, "Other")
 	for _, p := range []string{`SOFTWARE\Microsoft\onyone`, `SOFTWARE\Microsoft\onyone2`} {
-		if _, err := s.AddCheckpoint(ctx, r.ID, quorum.Registry, p); err != nil {
+		if _, err := s.AddCheckpoint(ctx, r.ID, model.RegistryCheckpoint, p); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := s.DeleteResource(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	for _, prefix := range []string{s.Keys().CheckpointPaths(quorum.Registry), s.Keys().CheckpointNumbers(r.ID)} {
+	for _, prefix := range []string{s.Keys().CheckpointPaths(model.RegistryCheckpoint), s.Keys().CheckpointNumbers(r.ID)} {
 		resp, _ := s.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if resp.Count != 0 {
 			t.Errorf("%d keys left under %s", resp.Count, prefix)
 		}
 	}
-	if _, err := s.AddCheckpoint(ctx, other.ID, quorum.Registry, `SOFTWARE\Microsoft`); err != nil {
+	if _, err := s.AddCheckpoint(ctx, other.ID, model.RegistryCheckpoint, `SOFTWARE\Microsoft`); err != nil {
 		t.Errorf("the freed keys cannot be claimed: %v", err)
 	}
 	// A claim left by a resource that no longer exists heals itself.
-	ghost := s.Keys().CheckpointPath(quorum.Registry, `GHOST`)
+	ghost := s.Keys().CheckpointPath(model.RegistryCheckpoint, `GHOST`)
 	if _, err := s.Client().Put(ctx, ghost, "00000000-0000-0000-0000-000000000000"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddCheckpoint(ctx, other.ID, quorum.Registry, `GHOST\x`); err != nil {
+	if _, err := s.AddCheckpoint(ctx, other.ID, model.RegistryCheckpoint, `GHOST\x`); err != nil {
 		t.Errorf("a stale claim blocks the add: %v", err)
 	}
 }
@@ -254,7 +255,7 @@ func TestDeleteResourceRemovesCheckpointIndex(t *testing.T) {
 func ExampleStore_AddCheckpoint() {
 	var s *quorum.Store // connected to the cluster
 	_ = s
-	e := quorum.CheckpointEntry{Kind: quorum.Registry, Number: 1, Path: `SOFTWARE\Microsoft\onyone`}
+	e := quorum.CheckpointEntry{Kind: model.RegistryCheckpoint, Number: 1, Path: `SOFTWARE\Microsoft\onyone`}
 	fmt.Println(e)
 	// Output: 00000001.CPT SOFTWARE\Microsoft\onyone
 }

@@ -45,6 +45,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -115,19 +116,19 @@ func newCorruptCheckpoint(key string, err error, format string, args ...any) *Co
 // CheckpointManifest describes one stored checkpoint. It is the JSON value of
 // the manifest key, readable with etcdctl.
 type CheckpointManifest struct {
-	Format     int            `json:"format"`     // ManifestFormat
-	Resource   string         `json:"resource"`   // resource id
-	Kind       CheckpointKind `json:"kind"`       // CPT or CPR
-	Number     uint32         `json:"number"`     // the 00000001 of 00000001.CPT
-	Generation string         `json:"generation"` // 16 hex digits naming the chunk set
-	Size       int64          `json:"size"`       // payload bytes
-	Chunks     int            `json:"chunks"`     // ceil(size / chunk_size); 0 for an empty payload
-	ChunkSize  int            `json:"chunk_size"` // bytes per chunk (the last may be shorter)
-	SHA256     string         `json:"sha256"`     // hex sha256 of the whole payload
-	Node       string         `json:"node"`       // node that wrote the payload
-	Group      string         `json:"group,omitempty"`
-	Token      int64          `json:"token"` // fencing token of the write; 0 for an unfenced write
-	Time       time.Time      `json:"time"`  // when the payload was written (RFC 3339, UTC)
+	Format     int                  `json:"format"`     // ManifestFormat
+	Resource   string               `json:"resource"`   // resource id
+	Kind       model.CheckpointKind `json:"kind"`       // CPT or CPR
+	Number     uint32               `json:"number"`     // the 00000001 of 00000001.CPT
+	Generation string               `json:"generation"` // 16 hex digits naming the chunk set
+	Size       int64                `json:"size"`       // payload bytes
+	Chunks     int                  `json:"chunks"`     // ceil(size / chunk_size); 0 for an empty payload
+	ChunkSize  int                  `json:"chunk_size"` // bytes per chunk (the last may be shorter)
+	SHA256     string               `json:"sha256"`     // hex sha256 of the whole payload
+	Node       string               `json:"node"`       // node that wrote the payload
+	Group      string               `json:"group,omitempty"`
+	Token      int64                `json:"token"` // fencing token of the write; 0 for an unfenced write
+	Time       time.Time            `json:"time"`  // when the payload was written (RFC 3339, UTC)
 	// Restored marks data put back from a backup: it may be older than the
 	// owner's registry until the checkpoint is saved again or recovered.
 	Restored   bool      `json:"restored"`
@@ -136,7 +137,7 @@ type CheckpointManifest struct {
 }
 
 // FileName is the checkpoint's Windows-style name, "00000001.CPT".
-func (m CheckpointManifest) FileName() string { return CheckpointFileName(m.Kind, m.Number) }
+func (m CheckpointManifest) FileName() string { return model.CheckpointFileName(m.Kind, m.Number) }
 
 // DecodeManifest decodes and checks a manifest. It is strict because a
 // manifest decides which bytes are handed to a registry: unknown fields,
@@ -164,8 +165,8 @@ func (m CheckpointManifest) validate() error {
 		return fmt.Errorf("format %d is not supported (want %d)", m.Format, ManifestFormat)
 	case validName(m.Resource) != nil:
 		return fmt.Errorf("resource: %v", validName(m.Resource))
-	case m.Kind != Registry && m.Kind != Crypto:
-		return fmt.Errorf("kind %q is neither %s nor %s", m.Kind, Registry, Crypto)
+	case m.Kind != model.RegistryCheckpoint && m.Kind != model.CryptoCheckpoint:
+		return fmt.Errorf("kind %q is neither %s nor %s", m.Kind, model.RegistryCheckpoint, model.CryptoCheckpoint)
 	case !cptIsHex(m.Generation, 16):
 		return fmt.Errorf("generation %q is not 16 lower-case hex digits", m.Generation)
 	case m.Size < 0 || m.Size > MaxCheckpointSize:
@@ -243,12 +244,12 @@ func newCPTGeneration() (string, error) {
 	}
 }
 
-func checkCheckpointName(id string, kind CheckpointKind) error {
+func checkCheckpointName(id string, kind model.CheckpointKind) error {
 	if err := validName(id); err != nil {
 		return fmt.Errorf("quorum: checkpoint resource id: %v", err)
 	}
-	if kind != Registry && kind != Crypto {
-		return fmt.Errorf("quorum: checkpoint kind %q is neither %s nor %s", kind, Registry, Crypto)
+	if kind != model.RegistryCheckpoint && kind != model.CryptoCheckpoint {
+		return fmt.Errorf("quorum: checkpoint kind %q is neither %s nor %s", kind, model.RegistryCheckpoint, model.CryptoCheckpoint)
 	}
 	return nil
 }
@@ -262,7 +263,7 @@ func checkCheckpointName(id string, kind CheckpointKind) error {
 // per chunk plus one to switch the manifest; until that last Txn the previous
 // checkpoint stays readable and valid. See the package comment on checkpoints
 // for the one-writer-per-checkpoint contract.
-func (s *Store) PutCheckpoint(ctx context.Context, f Fence, id string, kind CheckpointKind, number uint32, node string, data []byte) (CheckpointManifest, error) {
+func (s *Store) PutCheckpoint(ctx context.Context, f model.Fence, id string, kind model.CheckpointKind, number uint32, node string, data []byte) (CheckpointManifest, error) {
 	if err := validName(f.Group); err != nil {
 		return CheckpointManifest{}, fmt.Errorf("quorum: checkpoint fence group: %v", err)
 	}
@@ -278,7 +279,7 @@ func (s *Store) putCheckpointUnfenced(ctx context.Context, m CheckpointManifest,
 }
 
 // writeCheckpoint is PutCheckpoint with an optional fence (nil: unfenced).
-func (s *Store) writeCheckpoint(ctx context.Context, fence *Fence, m CheckpointManifest, data []byte) (CheckpointManifest, error) {
+func (s *Store) writeCheckpoint(ctx context.Context, fence *model.Fence, m CheckpointManifest, data []byte) (CheckpointManifest, error) {
 	if err := checkCheckpointName(m.Resource, m.Kind); err != nil {
 		return CheckpointManifest{}, err
 	}
@@ -386,7 +387,7 @@ func (s *Store) dropGeneration(ctx context.Context, genPrefix string) {
 
 // putChunk writes one chunk (fenced when fence is set) and returns the
 // revision that wrote it.
-func (s *Store) putChunk(ctx context.Context, fence *Fence, key, chunkKey string, chunk []byte) (int64, error) {
+func (s *Store) putChunk(ctx context.Context, fence *model.Fence, key, chunkKey string, chunk []byte) (int64, error) {
 	if fence == nil {
 		resp, err := s.cli.Put(ctx, chunkKey, string(chunk))
 		if err != nil {
@@ -413,16 +414,16 @@ func (s *Store) putChunk(ctx context.Context, fence *Fence, key, chunkKey string
 // Else branch, which keeps the common, successful write a little cheaper; the
 // answer is still exact because a token never becomes current again once
 // its owner key is gone.
-func (s *Store) fenceFailure(ctx context.Context, f Fence, key string) error {
+func (s *Store) fenceFailure(ctx context.Context, f model.Fence, key string) error {
 	resp, err := s.cli.Get(ctx, s.keys.Owner(f.Group))
 	switch {
 	case err != nil:
 		return fmt.Errorf("quorum: writing %s with %s: the write was refused and the owner could not be read: %w", key, f, err)
 	case len(resp.Kvs) == 0:
-		return fmt.Errorf("%w: writing %s with %s: the group has no owner now", ErrFenced, key, f)
+		return fmt.Errorf("%w: writing %s with %s: the group has no owner now", model.ErrFenced, key, f)
 	case resp.Kvs[0].CreateRevision != f.Token:
 		return fmt.Errorf("%w: writing %s with %s: the group is now owned with token %d (%s)",
-			ErrFenced, key, f, resp.Kvs[0].CreateRevision, resp.Kvs[0].Value)
+			model.ErrFenced, key, f, resp.Kvs[0].CreateRevision, resp.Kvs[0].Value)
 	}
 	return nil
 }
@@ -433,7 +434,7 @@ func (s *Store) fenceFailure(ctx context.Context, f Fence, key string) error {
 // *CorruptCheckpointError and nil data — corrupt data is never handed out —
 // together with the manifest when it at least decoded, so tooling can show
 // who wrote it. A missing checkpoint yields ErrNotFound.
-func (s *Store) GetCheckpoint(ctx context.Context, id string, kind CheckpointKind, number uint32) ([]byte, CheckpointManifest, error) {
+func (s *Store) GetCheckpoint(ctx context.Context, id string, kind model.CheckpointKind, number uint32) ([]byte, CheckpointManifest, error) {
 	if err := checkCheckpointName(id, kind); err != nil {
 		return nil, CheckpointManifest{}, err
 	}
@@ -454,7 +455,7 @@ func (s *Store) GetCheckpoint(ctx context.Context, id string, kind CheckpointKin
 }
 
 // readCheckpoint reads a checkpoint at revision rev (0: the latest).
-func (s *Store) readCheckpoint(ctx context.Context, id string, kind CheckpointKind, number uint32, rev int64) ([]byte, CheckpointManifest, error) {
+func (s *Store) readCheckpoint(ctx context.Context, id string, kind model.CheckpointKind, number uint32, rev int64) ([]byte, CheckpointManifest, error) {
 	key := s.keys.Checkpoint(id, kind, number)
 	var opts []clientv3.OpOption
 	if rev > 0 {
@@ -534,7 +535,7 @@ func (s *Store) readChunks(ctx context.Context, key, dataPrefix string, m Checkp
 // DeleteCheckpoint removes a checkpoint and all of its chunks, fenced by f
 // like PutCheckpoint. ErrNotFound if there was no manifest (leftover chunks,
 // if any, are removed anyway).
-func (s *Store) DeleteCheckpoint(ctx context.Context, f Fence, id string, kind CheckpointKind, number uint32) error {
+func (s *Store) DeleteCheckpoint(ctx context.Context, f model.Fence, id string, kind model.CheckpointKind, number uint32) error {
 	if err := checkCheckpointName(id, kind); err != nil {
 		return err
 	}
@@ -669,7 +670,7 @@ func (s *Store) listManifests(ctx context.Context, prefix string, rev int64) ([]
 
 // parseManifestKey recognises ".../checkpoints/<id>/<8 hex>.<CPT|CPR>" and
 // rejects chunk keys and anything else stored under the checkpoints prefix.
-func (s *Store) parseManifestKey(key string) (string, CheckpointKind, uint32, bool) {
+func (s *Store) parseManifestKey(key string) (string, model.CheckpointKind, uint32, bool) {
 	rel, ok := strings.CutPrefix(key, s.keys.Checkpoints())
 	if !ok {
 		return "", "", 0, false
@@ -678,8 +679,8 @@ func (s *Store) parseManifestKey(key string) (string, CheckpointKind, uint32, bo
 	if !ok || validName(id) != nil || strings.Contains(name, "/") {
 		return "", "", 0, false
 	}
-	kind, number, err := ParseCheckpointFileName(name)
-	if err != nil || CheckpointFileName(kind, number) != name {
+	kind, number, err := model.ParseCheckpointFileName(name)
+	if err != nil || model.CheckpointFileName(kind, number) != name {
 		return "", "", 0, false
 	}
 	return id, kind, number, true

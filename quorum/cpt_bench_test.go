@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/tools/benchrec"
@@ -48,7 +49,7 @@ var cptShared struct {
 	once  sync.Once
 	cli   *clientv3.Client
 	store *quorum.Store
-	fence quorum.Fence
+	fence model.Fence
 	err   error
 }
 
@@ -146,7 +147,7 @@ func BenchmarkCheckpointPut(b *testing.B) {
 			b.SetBytes(int64(sz.n))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := e.store.PutCheckpoint(ctx, e.fence, "bench-"+sz.name, quorum.Registry, 1, cptNode, data); err != nil {
+				if _, err := e.store.PutCheckpoint(ctx, e.fence, "bench-"+sz.name, model.RegistryCheckpoint, 1, cptNode, data); err != nil {
 					b.Fatal(err)
 				}
 				c.wrote(b, sz.n, b.StopTimer, b.StartTimer)
@@ -215,7 +216,7 @@ func TestCheckpointPutLatencyReport(t *testing.T) {
 		}
 		ours := func() time.Duration {
 			start := time.Now()
-			if _, err := e.store.PutCheckpoint(ctx, e.fence, "bench-"+sz.name, quorum.Registry, 1, cptNode, data); err != nil {
+			if _, err := e.store.PutCheckpoint(ctx, e.fence, "bench-"+sz.name, model.RegistryCheckpoint, 1, cptNode, data); err != nil {
 				t.Fatal(err)
 			}
 			return time.Since(start)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -28,7 +29,7 @@ type cptEnv struct {
 	cli   *clientv3.Client
 	store *quorum.Store
 	keys  quorum.Keys
-	fence quorum.Fence
+	fence model.Fence
 }
 
 func newCPTEnv(t testing.TB) *cptEnv {
@@ -45,7 +46,7 @@ func newCPTEnv(t testing.TB) *cptEnv {
 
 // takeOwnership (re)creates the owner key of cptGroup the way an owner would,
 // and returns the fence of that ownership: its CreateRevision is the token.
-func (e *cptEnv) takeOwnership() quorum.Fence {
+func (e *cptEnv) takeOwnership() model.Fence {
 	e.t.Helper()
 	ctx := context.Background()
 	key := e.keys.Owner(cptGroup)
@@ -59,7 +60,7 @@ func (e *cptEnv) takeOwnership() quorum.Fence {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return quorum.Fence{Group: cptGroup, Token: resp.Kvs[0].CreateRevision}
+	return model.Fence{Group: cptGroup, Token: resp.Kvs[0].CreateRevision}
 }
 
 // keysUnder returns the keys under prefix, sorted.
@@ -93,7 +94,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			id := fmt.Sprintf("res-%d", i)
 			data := cptPayload(n, uint64(i))
-			m, err := e.store.PutCheckpoint(ctx, e.fence, id, quorum.Registry, 1, cptNode, data)
+			m, err := e.store.PutCheckpoint(ctx, e.fence, id, model.RegistryCheckpoint, 1, cptNode, data)
 			if err != nil {
 				t.Fatalf("put %d bytes: %v", n, err)
 			}
@@ -101,7 +102,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			if m.Size != int64(n) || m.Chunks != wantChunks || m.Token != e.fence.Token || m.Node != cptNode || m.Restored {
 				t.Fatalf("manifest %+v: want size %d, %d chunks, token %d", m, n, wantChunks, e.fence.Token)
 			}
-			got, gm, err := e.store.GetCheckpoint(ctx, id, quorum.Registry, 1)
+			got, gm, err := e.store.GetCheckpoint(ctx, id, model.RegistryCheckpoint, 1)
 			if err != nil {
 				t.Fatalf("get: %v", err)
 			}
@@ -111,12 +112,12 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			if gm.Generation != m.Generation || gm.SHA256 != m.SHA256 || !gm.Time.Equal(m.Time) {
 				t.Fatalf("read manifest %+v, wrote %+v", gm, m)
 			}
-			data2 := e.keysUnder(e.keys.CheckpointData(id, quorum.Registry, 1))
+			data2 := e.keysUnder(e.keys.CheckpointData(id, model.RegistryCheckpoint, 1))
 			if len(data2) != wantChunks {
 				t.Fatalf("%d chunk keys stored, want %d: %v", len(data2), wantChunks, data2)
 			}
 			// The manifest is plain JSON for etcdctl readers.
-			raw, err := e.cli.Get(ctx, e.keys.Checkpoint(id, quorum.Registry, 1))
+			raw, err := e.cli.Get(ctx, e.keys.Checkpoint(id, model.RegistryCheckpoint, 1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +130,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 
 func TestCheckpointTooLarge(t *testing.T) {
 	e := newCPTEnv(t)
-	_, err := e.store.PutCheckpoint(context.Background(), e.fence, "big", quorum.Registry, 1, cptNode, make([]byte, quorum.MaxCheckpointSize+1))
+	_, err := e.store.PutCheckpoint(context.Background(), e.fence, "big", model.RegistryCheckpoint, 1, cptNode, make([]byte, quorum.MaxCheckpointSize+1))
 	if !errors.Is(err, quorum.ErrCheckpointTooLarge) {
 		t.Fatalf("got %v, want ErrCheckpointTooLarge", err)
 	}
@@ -138,7 +139,7 @@ func TestCheckpointTooLarge(t *testing.T) {
 func TestCheckpointOverwriteRemovesOldGenerations(t *testing.T) {
 	e := newCPTEnv(t)
 	ctx := context.Background()
-	dataPrefix := e.keys.CheckpointData("r", quorum.Registry, 1)
+	dataPrefix := e.keys.CheckpointData("r", model.RegistryCheckpoint, 1)
 	// Leftovers of interrupted large writes, on both sides of any generation.
 	for _, k := range []string{"0000000000000000/00000000", "ffffffffffffffff/00000000", "ffffffffffffffff/00000001"} {
 		if _, err := e.cli.Put(ctx, dataPrefix+k, "orphan"); err != nil {
@@ -147,7 +148,7 @@ func TestCheckpointOverwriteRemovesOldGenerations(t *testing.T) {
 	}
 	for i, n := range []int{5 << 20, 1 << 10, 3<<20 + 7, 0, 64 << 10} {
 		data := cptPayload(n, uint64(100+i))
-		m, err := e.store.PutCheckpoint(ctx, e.fence, "r", quorum.Registry, 1, cptNode, data)
+		m, err := e.store.PutCheckpoint(ctx, e.fence, "r", model.RegistryCheckpoint, 1, cptNode, data)
 		if err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
@@ -160,26 +161,26 @@ func TestCheckpointOverwriteRemovesOldGenerations(t *testing.T) {
 				t.Fatalf("after put %d: key %s is not of generation %s", i, k, m.Generation)
 			}
 		}
-		got, _, err := e.store.GetCheckpoint(ctx, "r", quorum.Registry, 1)
+		got, _, err := e.store.GetCheckpoint(ctx, "r", model.RegistryCheckpoint, 1)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("after put %d: read %d bytes, err %v", i, len(got), err)
 		}
 	}
 	// Checkpoints next to each other are untouched by those range deletes.
-	if _, err := e.store.PutCheckpoint(ctx, e.fence, "r", quorum.Registry, 2, cptNode, []byte("two")); err != nil {
+	if _, err := e.store.PutCheckpoint(ctx, e.fence, "r", model.RegistryCheckpoint, 2, cptNode, []byte("two")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.PutCheckpoint(ctx, e.fence, "r", quorum.Crypto, 1, cptNode, []byte("crypto")); err != nil {
+	if _, err := e.store.PutCheckpoint(ctx, e.fence, "r", model.CryptoCheckpoint, 1, cptNode, []byte("crypto")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.PutCheckpoint(ctx, e.fence, "r", quorum.Registry, 1, cptNode, []byte("one")); err != nil {
+	if _, err := e.store.PutCheckpoint(ctx, e.fence, "r", model.RegistryCheckpoint, 1, cptNode, []byte("one")); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		kind quorum.CheckpointKind
+		kind model.CheckpointKind
 		n    uint32
 		want string
-	}{{quorum.Registry, 1, "one"}, {quorum.Registry, 2, "two"}, {quorum.Crypto, 1, "crypto"}} {
+	}{{model.RegistryCheckpoint, 1, "one"}, {model.RegistryCheckpoint, 2, "two"}, {model.CryptoCheckpoint, 1, "crypto"}} {
 		got, _, err := e.store.GetCheckpoint(ctx, "r", c.kind, c.n)
 		if err != nil || string(got) != c.want {
 			t.Fatalf("%s %d: got %q, %v; want %q", c.kind, c.n, got, err, c.want)
@@ -192,12 +193,12 @@ func TestCheckpointOverwriteRemovesOldGenerations(t *testing.T) {
 func cptCorruptCase(t *testing.T, damage func(e *cptEnv, m quorum.CheckpointManifest), wantReason string) {
 	e := newCPTEnv(t)
 	ctx := context.Background()
-	m, err := e.store.PutCheckpoint(ctx, e.fence, "r", quorum.Registry, 1, cptNode, cptPayload(5<<20, 7))
+	m, err := e.store.PutCheckpoint(ctx, e.fence, "r", model.RegistryCheckpoint, 1, cptNode, cptPayload(5<<20, 7))
 	if err != nil {
 		t.Fatal(err)
 	}
 	damage(e, m)
-	data, _, err := e.store.GetCheckpoint(ctx, "r", quorum.Registry, 1)
+	data, _, err := e.store.GetCheckpoint(ctx, "r", model.RegistryCheckpoint, 1)
 	if !errors.Is(err, quorum.ErrCorruptCheckpoint) {
 		t.Fatalf("got %v, want ErrCorruptCheckpoint", err)
 	}
@@ -205,7 +206,7 @@ func cptCorruptCase(t *testing.T, damage func(e *cptEnv, m quorum.CheckpointMani
 		t.Fatalf("corrupt checkpoint returned %d bytes of data", len(data))
 	}
 	var ce *quorum.CorruptCheckpointError
-	if !errors.As(err, &ce) || ce.Key != e.keys.Checkpoint("r", quorum.Registry, 1) || !strings.Contains(ce.Reason, wantReason) {
+	if !errors.As(err, &ce) || ce.Key != e.keys.Checkpoint("r", model.RegistryCheckpoint, 1) || !strings.Contains(ce.Reason, wantReason) {
 		t.Fatalf("error %v: want a *CorruptCheckpointError for the manifest key with reason containing %q", err, wantReason)
 	}
 }
@@ -282,7 +283,7 @@ func TestCheckpointStaleFence(t *testing.T) {
 	for _, n := range []int{1 << 10, 5 << 20} {
 		id := fmt.Sprintf("r%d", n)
 		data := cptPayload(n, 1)
-		if _, err := e.store.PutCheckpoint(ctx, old, id, quorum.Registry, 1, cptNode, data); err != nil {
+		if _, err := e.store.PutCheckpoint(ctx, old, id, model.RegistryCheckpoint, 1, cptNode, data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -294,21 +295,21 @@ func TestCheckpointStaleFence(t *testing.T) {
 	for _, n := range []int{1 << 10, 5 << 20} {
 		id := fmt.Sprintf("r%d", n)
 		before := e.keysUnder(e.keys.ResourceCheckpoints(id))
-		_, err := e.store.PutCheckpoint(ctx, old, id, quorum.Registry, 1, cptNode, cptPayload(n, 2))
-		if !errors.Is(err, quorum.ErrFenced) {
+		_, err := e.store.PutCheckpoint(ctx, old, id, model.RegistryCheckpoint, 1, cptNode, cptPayload(n, 2))
+		if !errors.Is(err, model.ErrFenced) {
 			t.Fatalf("%d bytes with a stale fence: got %v, want ErrFenced", n, err)
 		}
 		if !strings.Contains(err.Error(), fmt.Sprint(cur.Token)) {
 			t.Errorf("fencing error %q does not name the current token %d", err, cur.Token)
 		}
-		got, _, err := e.store.GetCheckpoint(ctx, id, quorum.Registry, 1)
+		got, _, err := e.store.GetCheckpoint(ctx, id, model.RegistryCheckpoint, 1)
 		if err != nil || !bytes.Equal(got, cptPayload(n, 1)) {
 			t.Fatalf("%d bytes: stored data changed by a fenced put (err %v)", n, err)
 		}
 		if after := e.keysUnder(e.keys.ResourceCheckpoints(id)); strings.Join(after, ",") != strings.Join(before, ",") {
 			t.Fatalf("%d bytes: keys changed by a fenced put: %v → %v", n, before, after)
 		}
-		if err := e.store.DeleteCheckpoint(ctx, old, id, quorum.Registry, 1); !errors.Is(err, quorum.ErrFenced) {
+		if err := e.store.DeleteCheckpoint(ctx, old, id, model.RegistryCheckpoint, 1); !errors.Is(err, model.ErrFenced) {
 			t.Fatalf("delete with a stale fence: got %v, want ErrFenced", err)
 		}
 	}
@@ -316,7 +317,7 @@ func TestCheckpointStaleFence(t *testing.T) {
 	if _, err := e.cli.Delete(ctx, e.keys.Owner(cptGroup)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.PutCheckpoint(ctx, cur, "r1024", quorum.Registry, 1, cptNode, []byte("x")); !errors.Is(err, quorum.ErrFenced) {
+	if _, err := e.store.PutCheckpoint(ctx, cur, "r1024", model.RegistryCheckpoint, 1, cptNode, []byte("x")); !errors.Is(err, model.ErrFenced) {
 		t.Fatalf("put without an owner: got %v, want ErrFenced", err)
 	}
 }
@@ -330,10 +331,10 @@ func TestCheckpointConcurrentChunkRemovalDetected(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	old := cptPayload(1<<10, 1)
-	if _, err := e.store.PutCheckpoint(ctx, e.fence, "r", quorum.Registry, 1, cptNode, old); err != nil {
+	if _, err := e.store.PutCheckpoint(ctx, e.fence, "r", model.RegistryCheckpoint, 1, cptNode, old); err != nil {
 		t.Fatal(err)
 	}
-	dataPrefix := e.keys.CheckpointData("r", quorum.Registry, 1)
+	dataPrefix := e.keys.CheckpointData("r", model.RegistryCheckpoint, 1)
 	wch := e.cli.Watch(ctx, dataPrefix, clientv3.WithPrefix())
 	removed := make(chan string, 1)
 	go func() {
@@ -349,7 +350,7 @@ func TestCheckpointConcurrentChunkRemovalDetected(t *testing.T) {
 			}
 		}
 	}()
-	_, err := e.store.PutCheckpoint(ctx, e.fence, "r", quorum.Registry, 1, cptNode, cptPayload(20<<20, 2))
+	_, err := e.store.PutCheckpoint(ctx, e.fence, "r", model.RegistryCheckpoint, 1, cptNode, cptPayload(20<<20, 2))
 	select {
 	case k := <-removed:
 		t.Logf("removed %s during the put", k)
@@ -359,7 +360,7 @@ func TestCheckpointConcurrentChunkRemovalDetected(t *testing.T) {
 	if !errors.Is(err, quorum.ErrConflict) {
 		t.Fatalf("put whose chunk was removed: %v, want ErrConflict", err)
 	}
-	got, m, err := e.store.GetCheckpoint(ctx, "r", quorum.Registry, 1)
+	got, m, err := e.store.GetCheckpoint(ctx, "r", model.RegistryCheckpoint, 1)
 	if err != nil || !bytes.Equal(got, old) || m.Size != int64(len(old)) {
 		t.Fatalf("previous checkpoint after the refused switch: %d bytes, %v", len(got), err)
 	}
@@ -371,16 +372,16 @@ func TestCheckpointConcurrentChunkRemovalDetected(t *testing.T) {
 func TestCheckpointDeleteAndList(t *testing.T) {
 	e := newCPTEnv(t)
 	ctx := context.Background()
-	put := func(id string, kind quorum.CheckpointKind, n uint32, size int) {
+	put := func(id string, kind model.CheckpointKind, n uint32, size int) {
 		t.Helper()
 		if _, err := e.store.PutCheckpoint(ctx, e.fence, id, kind, n, cptNode, cptPayload(size, uint64(n))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	put("r1", quorum.Registry, 2, 3<<20)
-	put("r1", quorum.Registry, 1, 10)
-	put("r1", quorum.Crypto, 1, 20)
-	put("r2", quorum.Registry, 1, 30)
+	put("r1", model.RegistryCheckpoint, 2, 3<<20)
+	put("r1", model.RegistryCheckpoint, 1, 10)
+	put("r1", model.CryptoCheckpoint, 1, 20)
+	put("r2", model.RegistryCheckpoint, 1, 30)
 
 	list, err := e.store.ListCheckpoints(ctx, "r1")
 	if err != nil {
@@ -401,24 +402,24 @@ func TestCheckpointDeleteAndList(t *testing.T) {
 		t.Fatalf("ListAllCheckpoints = %v", all)
 	}
 
-	if err := e.store.DeleteCheckpoint(ctx, e.fence, "r1", quorum.Registry, 2); err != nil {
+	if err := e.store.DeleteCheckpoint(ctx, e.fence, "r1", model.RegistryCheckpoint, 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.store.GetCheckpoint(ctx, "r1", quorum.Registry, 2); !errors.Is(err, quorum.ErrNotFound) {
+	if _, _, err := e.store.GetCheckpoint(ctx, "r1", model.RegistryCheckpoint, 2); !errors.Is(err, quorum.ErrNotFound) {
 		t.Fatalf("get after delete: %v, want ErrNotFound", err)
 	}
-	if keys := e.keysUnder(e.keys.Checkpoint("r1", quorum.Registry, 2)); len(keys) != 0 {
+	if keys := e.keysUnder(e.keys.Checkpoint("r1", model.RegistryCheckpoint, 2)); len(keys) != 0 {
 		t.Fatalf("keys left after delete: %v", keys)
 	}
-	if err := e.store.DeleteCheckpoint(ctx, e.fence, "r1", quorum.Registry, 2); !errors.Is(err, quorum.ErrNotFound) {
+	if err := e.store.DeleteCheckpoint(ctx, e.fence, "r1", model.RegistryCheckpoint, 2); !errors.Is(err, quorum.ErrNotFound) {
 		t.Fatalf("second delete: %v, want ErrNotFound", err)
 	}
-	if got, _, err := e.store.GetCheckpoint(ctx, "r1", quorum.Registry, 1); err != nil || len(got) != 10 {
+	if got, _, err := e.store.GetCheckpoint(ctx, "r1", model.RegistryCheckpoint, 1); err != nil || len(got) != 10 {
 		t.Fatalf("neighbour of the deleted checkpoint: %d bytes, %v", len(got), err)
 	}
 
 	// A damaged manifest is reported while the rest is still listed.
-	if _, err := e.cli.Put(ctx, e.keys.Checkpoint("r1", quorum.Crypto, 1), `{"format":2}`); err != nil {
+	if _, err := e.cli.Put(ctx, e.keys.Checkpoint("r1", model.CryptoCheckpoint, 1), `{"format":2}`); err != nil {
 		t.Fatal(err)
 	}
 	list, err = e.store.ListCheckpoints(ctx, "r1")
@@ -435,14 +436,14 @@ func TestCheckpointDeleteAndList(t *testing.T) {
 	if list, err := e.store.ListCheckpoints(ctx, "r2"); err != nil || len(list) != 1 {
 		t.Fatalf("r2 after deleting r1: %v, %v", list, err)
 	}
-	if _, _, err := e.store.GetCheckpoint(ctx, "nope", quorum.Registry, 1); !errors.Is(err, quorum.ErrNotFound) {
+	if _, _, err := e.store.GetCheckpoint(ctx, "nope", model.RegistryCheckpoint, 1); !errors.Is(err, quorum.ErrNotFound) {
 		t.Fatalf("missing checkpoint: %v, want ErrNotFound", err)
 	}
 }
 
 func cptValidManifest() quorum.CheckpointManifest {
 	return quorum.CheckpointManifest{
-		Format: quorum.ManifestFormat, Resource: "6f1c2d9e-0000-4000-8000-000000000001", Kind: quorum.Registry, Number: 1,
+		Format: quorum.ManifestFormat, Resource: "6f1c2d9e-0000-4000-8000-000000000001", Kind: model.RegistryCheckpoint, Number: 1,
 		Generation: "0123456789abcdef", Size: 3<<20 + 5, Chunks: 4, ChunkSize: quorum.ChunkSize,
 		SHA256: strings.Repeat("0f", 32), Node: "n1", Group: "g1", Token: 42,
 		Time: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC),

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/resmon/resmon/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -77,30 +78,30 @@ func unchanged(key string, modRev int64) clientv3.Cmp {
 }
 
 // ValidateType checks a resource type record.
-func ValidateType(t ResourceType) error {
+func ValidateType(t model.ResourceType) error {
 	if err := validName(t.Name); err != nil {
 		return fmt.Errorf("resource type: %v", err)
 	}
-	if t.Kind != KindPlugin && t.Kind != KindWASM {
-		return fmt.Errorf("resource type %q: kind %q is neither %q nor %q", t.Name, t.Kind, KindPlugin, KindWASM)
+	if t.Kind != model.KindPlugin && t.Kind != model.KindWASM {
+		return fmt.Errorf("resource type %q: kind %q is neither %q nor %q", t.Name, t.Kind, model.KindPlugin, model.KindWASM)
 	}
 	return nil
 }
 
 // ValidateGroup checks a group record.
-func ValidateGroup(g Group) error {
+func ValidateGroup(g model.Group) error {
 	if err := validName(g.Name); err != nil {
 		return fmt.Errorf("group: %v", err)
 	}
-	if g.AutoFailbackType != FailbackPrevent && g.AutoFailbackType != FailbackAllow {
-		return fmt.Errorf("group %q: auto_failback_type %q is neither %q nor %q", g.Name, g.AutoFailbackType, FailbackPrevent, FailbackAllow)
+	if g.AutoFailbackType != model.FailbackPrevent && g.AutoFailbackType != model.FailbackAllow {
+		return fmt.Errorf("group %q: auto_failback_type %q is neither %q nor %q", g.Name, g.AutoFailbackType, model.FailbackPrevent, model.FailbackAllow)
 	}
 	return nil
 }
 
 // ValidateResource checks a resource record on its own (references are
 // checked by the store when it is written).
-func ValidateResource(r Resource) error {
+func ValidateResource(r model.Resource) error {
 	if strings.TrimSpace(r.Name) == "" {
 		return fmt.Errorf("resource: empty name")
 	}
@@ -112,14 +113,14 @@ func ValidateResource(r Resource) error {
 			return fmt.Errorf("resource %q: id %q is not a GUID", r.Name, r.ID)
 		}
 	}
-	if r.Properties.RestartAction < RestartNone || r.Properties.RestartAction > RestartThenFailover {
+	if r.Properties.RestartAction < model.RestartNone || r.Properties.RestartAction > model.RestartThenFailover {
 		return fmt.Errorf("resource %q: restart_action %d is not 0, 1 or 2", r.Name, r.Properties.RestartAction)
 	}
 	return nil
 }
 
 // CreateType stores a new resource type; ErrExists if the name is taken.
-func (s *Store) CreateType(ctx context.Context, t ResourceType) error {
+func (s *Store) CreateType(ctx context.Context, t model.ResourceType) error {
 	if err := ValidateType(t); err != nil {
 		return err
 	}
@@ -135,17 +136,17 @@ func (s *Store) CreateType(ctx context.Context, t ResourceType) error {
 }
 
 // Type reads a resource type.
-func (s *Store) Type(ctx context.Context, name string) (Versioned[ResourceType], error) {
-	return getJSON[ResourceType](ctx, s, s.keys.Type(name), fmt.Sprintf("resource type %q", name))
+func (s *Store) Type(ctx context.Context, name string) (Versioned[model.ResourceType], error) {
+	return getJSON[model.ResourceType](ctx, s, s.keys.Type(name), fmt.Sprintf("resource type %q", name))
 }
 
 // Types lists the resource types by name.
-func (s *Store) Types(ctx context.Context) ([]Versioned[ResourceType], error) {
-	return listJSON[ResourceType](ctx, s, s.keys.Types())
+func (s *Store) Types(ctx context.Context) ([]Versioned[model.ResourceType], error) {
+	return listJSON[model.ResourceType](ctx, s, s.keys.Types())
 }
 
 // UpdateType replaces a resource type read at modRev; ErrConflict if it changed since.
-func (s *Store) UpdateType(ctx context.Context, t ResourceType, modRev int64) error {
+func (s *Store) UpdateType(ctx context.Context, t model.ResourceType, modRev int64) error {
 	if err := ValidateType(t); err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func (s *Store) DeleteType(ctx context.Context, name string) error {
 }
 
 // CreateGroup stores a new group; ErrExists if the name is taken.
-func (s *Store) CreateGroup(ctx context.Context, g Group) error {
+func (s *Store) CreateGroup(ctx context.Context, g model.Group) error {
 	if err := ValidateGroup(g); err != nil {
 		return err
 	}
@@ -183,17 +184,17 @@ func (s *Store) CreateGroup(ctx context.Context, g Group) error {
 }
 
 // Group reads a group.
-func (s *Store) Group(ctx context.Context, name string) (Versioned[Group], error) {
-	return getJSON[Group](ctx, s, s.keys.Group(name), fmt.Sprintf("group %q", name))
+func (s *Store) Group(ctx context.Context, name string) (Versioned[model.Group], error) {
+	return getJSON[model.Group](ctx, s, s.keys.Group(name), fmt.Sprintf("group %q", name))
 }
 
 // Groups lists the groups by name.
-func (s *Store) Groups(ctx context.Context) ([]Versioned[Group], error) {
-	return listJSON[Group](ctx, s, s.keys.Groups())
+func (s *Store) Groups(ctx context.Context) ([]Versioned[model.Group], error) {
+	return listJSON[model.Group](ctx, s, s.keys.Groups())
 }
 
 // UpdateGroup replaces a group read at modRev; ErrConflict if it changed since.
-func (s *Store) UpdateGroup(ctx context.Context, g Group, modRev int64) error {
+func (s *Store) UpdateGroup(ctx context.Context, g model.Group, modRev int64) error {
 	if err := ValidateGroup(g); err != nil {
 		return err
 	}
@@ -216,7 +217,7 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 
 // CreateResource stores a new resource, assigning a GUID when r.ID is empty.
 // The name must be unique (case-insensitively) and the type and group must exist.
-func (s *Store) CreateResource(ctx context.Context, r Resource) (Resource, error) {
+func (s *Store) CreateResource(ctx context.Context, r model.Resource) (model.Resource, error) {
 	if r.ID == "" {
 		r.ID = uuid.NewString()
 	}
@@ -251,30 +252,30 @@ func (s *Store) CreateResource(ctx context.Context, r Resource) (Resource, error
 }
 
 // Resource reads a resource by id.
-func (s *Store) Resource(ctx context.Context, id string) (Versioned[Resource], error) {
-	return getJSON[Resource](ctx, s, s.keys.Resource(id), fmt.Sprintf("resource %s", id))
+func (s *Store) Resource(ctx context.Context, id string) (Versioned[model.Resource], error) {
+	return getJSON[model.Resource](ctx, s, s.keys.Resource(id), fmt.Sprintf("resource %s", id))
 }
 
 // ResourceByName reads a resource by its (case-insensitive) name.
-func (s *Store) ResourceByName(ctx context.Context, name string) (Versioned[Resource], error) {
+func (s *Store) ResourceByName(ctx context.Context, name string) (Versioned[model.Resource], error) {
 	resp, err := s.cli.Get(ctx, s.keys.ResourceName(name))
 	if err != nil {
-		return Versioned[Resource]{}, fmt.Errorf("quorum: reading resource %q: %w", name, err)
+		return Versioned[model.Resource]{}, fmt.Errorf("quorum: reading resource %q: %w", name, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return Versioned[Resource]{}, fmt.Errorf("%w: resource %q", ErrNotFound, name)
+		return Versioned[model.Resource]{}, fmt.Errorf("%w: resource %q", ErrNotFound, name)
 	}
 	return s.Resource(ctx, string(resp.Kvs[0].Value))
 }
 
 // Resources lists every resource (ordered by id).
-func (s *Store) Resources(ctx context.Context) ([]Versioned[Resource], error) {
-	return listJSON[Resource](ctx, s, s.keys.Resources())
+func (s *Store) Resources(ctx context.Context) ([]Versioned[model.Resource], error) {
+	return listJSON[model.Resource](ctx, s, s.keys.Resources())
 }
 
 // UpdateResource replaces a resource read at modRev; ErrConflict if it changed
 // since. A rename moves its entry in the unique name index in the same Txn.
-func (s *Store) UpdateResource(ctx context.Context, r Resource, modRev int64) error {
+func (s *Store) UpdateResource(ctx context.Context, r model.Resource, modRev int64) error {
 	if err := ValidateResource(r); err != nil {
 		return err
 	}

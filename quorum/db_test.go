@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 )
@@ -27,16 +28,16 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func seedDB(t *testing.T, s *quorum.Store) quorum.Resource {
+func seedDB(t *testing.T, s *quorum.Store) model.Resource {
 	t.Helper()
 	ctx := ctxT(t)
-	if err := s.CreateType(ctx, quorum.ResourceType{Name: "app", Kind: quorum.KindPlugin, Path: "bin/app", Defaults: quorum.DefaultProperties()}); err != nil {
+	if err := s.CreateType(ctx, model.ResourceType{Name: "app", Kind: model.KindPlugin, Path: "bin/app", Defaults: model.DefaultProperties()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateGroup(ctx, quorum.DefaultGroup("data")); err != nil {
+	if err := s.CreateGroup(ctx, model.DefaultGroup("data")); err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.CreateResource(ctx, quorum.Resource{Name: "Network Name DATA", Type: "app", Group: "data", Properties: quorum.DefaultProperties()})
+	r, err := s.CreateResource(ctx, model.Resource{Name: "Network Name DATA", Type: "app", Group: "data", Properties: model.DefaultProperties()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,16 +59,16 @@ func TestDatabaseCRUD(t *testing.T) {
 		t.Fatalf("by name: got %+v", got.Value)
 	}
 	// Names are unique case-insensitively.
-	_, err = s.CreateResource(ctx, quorum.Resource{Name: "NETWORK NAME DATA", Type: "app", Group: "data"})
+	_, err = s.CreateResource(ctx, model.Resource{Name: "NETWORK NAME DATA", Type: "app", Group: "data"})
 	if !errors.Is(err, quorum.ErrExists) {
 		t.Fatalf("duplicate name: got %v, want ErrExists", err)
 	}
 	// References must exist.
-	_, err = s.CreateResource(ctx, quorum.Resource{Name: "x", Type: "nope", Group: "data"})
+	_, err = s.CreateResource(ctx, model.Resource{Name: "x", Type: "nope", Group: "data"})
 	if !errors.Is(err, quorum.ErrNotFound) || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("unknown type: got %v", err)
 	}
-	_, err = s.CreateResource(ctx, quorum.Resource{Name: "x", Type: "app", Group: "nope"})
+	_, err = s.CreateResource(ctx, model.Resource{Name: "x", Type: "app", Group: "nope"})
 	if !errors.Is(err, quorum.ErrNotFound) || !strings.Contains(err.Error(), `group "nope"`) {
 		t.Fatalf("unknown group: got %v", err)
 	}
@@ -90,7 +91,7 @@ func TestDatabaseCRUD(t *testing.T) {
 	if _, err := s.ResourceByName(ctx, "Network Name DATA"); !errors.Is(err, quorum.ErrNotFound) {
 		t.Fatalf("old name still resolves: %v", err)
 	}
-	if _, err := s.CreateResource(ctx, quorum.Resource{Name: "Network Name DATA", Type: "app", Group: "data"}); err != nil {
+	if _, err := s.CreateResource(ctx, model.Resource{Name: "Network Name DATA", Type: "app", Group: "data"}); err != nil {
 		t.Fatalf("old name should be free: %v", err)
 	}
 	// Types and groups in use cannot be deleted.
@@ -116,10 +117,10 @@ func TestDeleteResourceDeletesItsCheckpointKeys(t *testing.T) {
 	r := seedDB(t, s)
 	cli := s.Client()
 	k := s.Keys()
-	if _, err := cli.Put(ctx, k.Checkpoint(r.ID, quorum.Registry, 1), "{}"); err != nil {
+	if _, err := cli.Put(ctx, k.Checkpoint(r.ID, model.RegistryCheckpoint, 1), "{}"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx, k.CheckpointData(r.ID, quorum.Registry, 1)+"0000000000000001/00000000", "x"); err != nil {
+	if _, err := cli.Put(ctx, k.CheckpointData(r.ID, model.RegistryCheckpoint, 1)+"0000000000000001/00000000", "x"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteResource(ctx, r.ID); err != nil {
@@ -171,11 +172,11 @@ func TestBootstrapCreatesThenReportsDifferences(t *testing.T) {
 	s := newStore(t)
 	ctx := ctxT(t)
 	spec := quorum.Spec{
-		Types:  []quorum.ResourceType{{Name: "app", Kind: quorum.KindPlugin, Path: "bin/app", Defaults: quorum.DefaultProperties()}},
-		Groups: []quorum.Group{quorum.DefaultGroup("data")},
-		Resources: []quorum.Resource{
-			{Name: "Disk P", Type: "app", Group: "data", Properties: quorum.DefaultProperties()},
-			{Name: "Network Name DATA", Type: "app", Group: "data", Properties: quorum.DefaultProperties(),
+		Types:  []model.ResourceType{{Name: "app", Kind: model.KindPlugin, Path: "bin/app", Defaults: model.DefaultProperties()}},
+		Groups: []model.Group{model.DefaultGroup("data")},
+		Resources: []model.Resource{
+			{Name: "Disk P", Type: "app", Group: "data", Properties: model.DefaultProperties()},
+			{Name: "Network Name DATA", Type: "app", Group: "data", Properties: model.DefaultProperties(),
 				Dependencies: [][]string{{"Disk P"}}, RegistryCheckpoints: []string{`SOFTWARE\Microsoft\onyone`}},
 		},
 	}
@@ -190,7 +191,7 @@ func TestBootstrapCreatesThenReportsDifferences(t *testing.T) {
 	}
 	// A changed spec is reported, not applied.
 	spec.Resources[1].Properties.RestartThreshold = 5
-	spec.Resources = append(spec.Resources, quorum.Resource{Name: "Extra", Type: "app", Group: "data"})
+	spec.Resources = append(spec.Resources, model.Resource{Name: "Extra", Type: "app", Group: "data"})
 	res, err = s.Bootstrap(ctx, "n1", spec)
 	if err != nil || res.Created {
 		t.Fatalf("third bootstrap: %+v %v", res, err)
@@ -214,11 +215,11 @@ func TestBootstrapLargeSpecInBatches(t *testing.T) {
 	s := newStore(t)
 	ctx := ctxT(t)
 	spec := quorum.Spec{
-		Types:  []quorum.ResourceType{{Name: "app", Kind: quorum.KindWASM, Path: "x.wasm"}},
-		Groups: []quorum.Group{quorum.DefaultGroup("g")},
+		Types:  []model.ResourceType{{Name: "app", Kind: model.KindWASM, Path: "x.wasm"}},
+		Groups: []model.Group{model.DefaultGroup("g")},
 	}
 	for i := range 150 {
-		spec.Resources = append(spec.Resources, quorum.Resource{Name: "r" + string(rune('A'+i%26)) + strings.Repeat("x", i/26), Type: "app", Group: "g", Properties: quorum.DefaultProperties()})
+		spec.Resources = append(spec.Resources, model.Resource{Name: "r" + string(rune('A'+i%26)) + strings.Repeat("x", i/26), Type: "app", Group: "g", Properties: model.DefaultProperties()})
 	}
 	if res, err := s.Bootstrap(ctx, "n1", spec); err != nil || !res.Created {
 		t.Fatalf("%+v %v", res, err)

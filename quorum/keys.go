@@ -3,6 +3,8 @@ package quorum
 import (
 	"fmt"
 	"strings"
+
+	"github.com/resmon/resmon/model"
 )
 
 // Root is the prefix every key of every cluster lives under.
@@ -93,12 +95,12 @@ func (k Keys) Checkpoints() string { return k.prefix + "checkpoints/" }
 func (k Keys) ResourceCheckpoints(id string) string { return k.Checkpoints() + id + "/" }
 
 // Checkpoint is the manifest key of one checkpoint, "<id>/00000001.CPT".
-func (k Keys) Checkpoint(id string, kind CheckpointKind, number uint32) string {
-	return k.ResourceCheckpoints(id) + CheckpointFileName(kind, number)
+func (k Keys) Checkpoint(id string, kind model.CheckpointKind, number uint32) string {
+	return k.ResourceCheckpoints(id) + model.CheckpointFileName(kind, number)
 }
 
 // CheckpointData is the prefix of one checkpoint's chunk generations.
-func (k Keys) CheckpointData(id string, kind CheckpointKind, number uint32) string {
+func (k Keys) CheckpointData(id string, kind model.CheckpointKind, number uint32) string {
 	return k.Checkpoint(id, kind, number) + ".data/"
 }
 
@@ -110,33 +112,6 @@ func (k Keys) Requests(node string) string { return k.prefix + "requests/" + nod
 
 // Meta holds cluster-wide facts such as the backup restore marker.
 func (k Keys) Meta(name string) string { return k.prefix + "meta/" + name }
-
-// CheckpointKind tells registry checkpoints (.CPT) from crypto ones (.CPR).
-type CheckpointKind string
-
-// Checkpoint kinds.
-const (
-	Registry CheckpointKind = "CPT"
-	Crypto   CheckpointKind = "CPR"
-)
-
-// CheckpointFileName is the Windows-style name of a checkpoint, "00000001.CPT".
-func CheckpointFileName(kind CheckpointKind, number uint32) string {
-	return fmt.Sprintf("%08x.%s", number, kind)
-}
-
-// ParseCheckpointFileName reverses CheckpointFileName.
-func ParseCheckpointFileName(name string) (CheckpointKind, uint32, error) {
-	base, ext, ok := strings.Cut(name, ".")
-	if !ok || len(base) != 8 || (ext != string(Registry) && ext != string(Crypto)) {
-		return "", 0, fmt.Errorf("quorum: %q is not a checkpoint name like 00000001.CPT", name)
-	}
-	var n uint32
-	if _, err := fmt.Sscanf(base, "%08x", &n); err != nil {
-		return "", 0, fmt.Errorf("quorum: %q is not a checkpoint name like 00000001.CPT", name)
-	}
-	return CheckpointKind(ext), n, nil
-}
 
 // validName reports whether s can be used as one key segment.
 func validName(s string) error {

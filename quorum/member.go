@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -84,7 +85,7 @@ type NodeInfo struct {
 	Version string           `json:"version,omitempty"`
 	Started time.Time        `json:"started"`
 	Lease   clientv3.LeaseID `json:"-"`
-	TTL     Duration         `json:"ttl"` // granted lease TTL
+	TTL     model.Duration   `json:"ttl"` // granted lease TTL
 	// Draining is set while the node's clusterd stops: it moves its groups
 	// away and must not be given any.
 	Draining bool `json:"draining,omitempty"`
@@ -253,7 +254,7 @@ func (s *Store) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
 		done:     make(chan struct{}),
 	}
 	m.info = cfg.Info
-	m.info.Node, m.info.Lease, m.info.TTL = cfg.Node, gr.ID, Duration(ttl)
+	m.info.Node, m.info.Lease, m.info.TTL = cfg.Node, gr.ID, model.Duration(ttl)
 	if m.info.PID == 0 {
 		m.info.PID = os.Getpid()
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -40,7 +41,7 @@ type Ownership struct {
 }
 
 // Fence returns the fence that guards owner-only writes of this tenure.
-func (o Ownership) Fence() Fence { return Fence{Group: o.Group, Token: o.Token} }
+func (o Ownership) Fence() model.Fence { return model.Fence{Group: o.Group, Token: o.Token} }
 
 func (o Ownership) String() string {
 	return fmt.Sprintf("group %q owned by %q (token %d)", o.Group, o.Node, o.Token)
@@ -120,7 +121,7 @@ func (s *Store) Release(ctx context.Context, o Ownership) error {
 		return fmt.Errorf("quorum: release %s: %w", o, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("%w: release %s", ErrFenced, o.Fence())
+		return fmt.Errorf("%w: release %s", model.ErrFenced, o.Fence())
 	}
 	s.log.Info("group released", "group", o.Group, "node", o.Node, "token", o.Token)
 	return nil
@@ -226,13 +227,13 @@ func (s *Store) WatchOwner(ctx context.Context, group string) <-chan OwnerEvent 
 // FencedTxn applies ops in one Txn that succeeds only while f is the group's
 // current ownership; otherwise nothing is applied and the result is
 // ErrFenced. It is the pattern of every owner-only write.
-func (s *Store) FencedTxn(ctx context.Context, f Fence, ops ...clientv3.Op) error {
+func (s *Store) FencedTxn(ctx context.Context, f model.Fence, ops ...clientv3.Op) error {
 	resp, err := s.cli.Txn(ctx).If(s.fenceCmp(f)).Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("quorum: fenced write for %s: %w", f, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("%w: write refused for %s", ErrFenced, f)
+		return fmt.Errorf("%w: write refused for %s", model.ErrFenced, f)
 	}
 	return nil
 }

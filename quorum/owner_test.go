@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -69,7 +70,7 @@ func TestAcquireContendedReleaseToken(t *testing.T) {
 	if ob2.Token <= oa.Token || ob2.Node != "b" {
 		t.Fatalf("new tenure %+v after %+v: token must grow", ob2, oa)
 	}
-	if err := s.Release(ctx, oa); !errors.Is(err, quorum.ErrFenced) {
+	if err := s.Release(ctx, oa); !errors.Is(err, model.ErrFenced) {
 		t.Fatalf("stale release: %v, want ErrFenced", err)
 	}
 	if o, err := s.Owner(ctx, "web"); err != nil || o != ob2 {
@@ -103,7 +104,7 @@ func TestStaleOwnerFencedWriteRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := s.FencedTxn(ctx, oa.Fence(), clientv3.OpPut(state, "online on a (stale)")); !errors.Is(err, quorum.ErrFenced) {
+	if err := s.FencedTxn(ctx, oa.Fence(), clientv3.OpPut(state, "online on a (stale)")); !errors.Is(err, model.ErrFenced) {
 		t.Fatalf("stale owner's write: %v, want ErrFenced", err)
 	}
 	if err := s.FencedTxn(ctx, ob.Fence(), clientv3.OpPut(state, "online on b"), clientv3.OpPut(state+".note", "x")); err != nil {
@@ -114,7 +115,7 @@ func TestStaleOwnerFencedWriteRejected(t *testing.T) {
 		t.Fatalf("state after both writes: %v %v", resp.Kvs, err)
 	}
 	// A write for a group nobody owns is fenced too.
-	if err := s.FencedTxn(ctx, quorum.Fence{Group: "nobody", Token: ob.Token}, clientv3.OpPut(state, "x")); !errors.Is(err, quorum.ErrFenced) {
+	if err := s.FencedTxn(ctx, model.Fence{Group: "nobody", Token: ob.Token}, clientv3.OpPut(state, "x")); !errors.Is(err, model.ErrFenced) {
 		t.Fatalf("write without ownership: %v", err)
 	}
 }
@@ -198,7 +199,7 @@ func TestOwnershipSurvivesLeaderLoss(t *testing.T) {
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		err = s.FencedTxn(actx, o1.Fence(), clientv3.OpPut(s.Keys().GroupState("g1"), "online"))
-		if errors.Is(err, quorum.ErrFenced) {
+		if errors.Is(err, model.ErrFenced) {
 			t.Fatalf("ownership of g1 lost with the leader: %v", err)
 		}
 		return err == nil
@@ -215,10 +216,10 @@ func TestOwnershipSurvivesLeaderLoss(t *testing.T) {
 		mtEventually(t, 20*time.Second, "checkpoint put after leader loss", func() bool {
 			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			_, err = s.PutCheckpoint(actx, o1.Fence(), "00000000-0000-0000-0000-000000000001", quorum.Registry, 1, "a", data)
+			_, err = s.PutCheckpoint(actx, o1.Fence(), "00000000-0000-0000-0000-000000000001", model.RegistryCheckpoint, 1, "a", data)
 			return err == nil
 		})
-		got, _, err := s.GetCheckpoint(ctx, "00000000-0000-0000-0000-000000000001", quorum.Registry, 1)
+		got, _, err := s.GetCheckpoint(ctx, "00000000-0000-0000-0000-000000000001", model.RegistryCheckpoint, 1)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("checkpoint of %d bytes after leader loss: %v", size, err)
 		}
@@ -295,7 +296,7 @@ func ExampleStore_Acquire() {
 	fmt.Println("new owner:", own2.Node, "newer token:", own2.Token > own.Token)
 
 	err = s.FencedTxn(ctx, own.Fence(), clientv3.OpPut(s.Keys().GroupState("web"), `{"state":"online"}`))
-	fmt.Println("stale owner's write fenced:", errors.Is(err, quorum.ErrFenced))
+	fmt.Println("stale owner's write fenced:", errors.Is(err, model.ErrFenced))
 	// Output:
 	// owner: node1
 	// owner's write: <nil>

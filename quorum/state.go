@@ -9,118 +9,19 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/resmon/resmon/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// Desired states of a group.
-const (
-	DesiredOnline  = "online"
-	DesiredOffline = "offline"
-)
-
-// Handoff reasons: why an owner let a group go.
-const (
-	HandoffMove     = "move"     // an operator moved the group
-	HandoffFailover = "failover" // a resource failed past its restart threshold
-	HandoffDrain    = "drain"    // the owner's clusterd is shutting down
-	HandoffFailback = "failback" // a higher preferred owner came back
-)
-
-// Handoff is what an owner leaves in the group's status when it releases the
-// group on purpose: the node that should take it next, and why. A group
-// released without a handoff (the owner's lease expired) is a crash failover.
-type Handoff struct {
-	From   string    `json:"from"`
-	To     string    `json:"to,omitempty"` // empty: the next node in preferred order
-	Reason string    `json:"reason"`
-	Time   time.Time `json:"time"`
-}
-
-// GroupStatus is a group's published state, written only by its owner under
-// its fencing token. It outlives ownership, so the next owner learns where
-// the group was, whether it should be online, and how often it failed over.
-type GroupStatus struct {
-	Group string `json:"group"`
-	State string `json:"state"`      // "Online", "Failed"… (monitor.GroupState)
-	Code  int    `json:"state_code"` // the Windows number of State
-	Owner string `json:"owner"`
-	Token int64  `json:"token"`
-	// Desired is DesiredOnline or DesiredOffline: what the group should be
-	// wherever it runs, kept across failovers and cluster restarts
-	// (PersistentState).
-	Desired string `json:"desired"`
-	// Failovers are the times of the failovers within the group's
-	// FailoverPeriod (FailoverThreshold counts them).
-	Failovers []time.Time `json:"failovers,omitempty"`
-	Handoff   *Handoff    `json:"handoff,omitempty"`
-	// Request is the id of the last operator request acted on, so whoever
-	// filed it can tell when it is done; Message says how it went.
-	Request string    `json:"request,omitempty"`
-	Message string    `json:"message,omitempty"`
-	Time    time.Time `json:"time"`
-}
-
-// ResourceStatus is a resource's published state, written by the owner of
-// its group under the group's fencing token.
-type ResourceStatus struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name"`
-	Group    string    `json:"group"`
-	Node     string    `json:"node"`
-	State    string    `json:"state"`      // "Online", "OnlinePending"… (monitor.ResourceState)
-	Code     int       `json:"state_code"` // the Windows number of State
-	Token    int64     `json:"token"`
-	Restarts int       `json:"restarts"` // within RestartPeriod
-	Error    string    `json:"error,omitempty"`
-	Time     time.Time `json:"time"`
-}
-
-// Group request actions.
-const (
-	RequestOnline  = "online"
-	RequestOffline = "offline"
-	RequestMove    = "move"
-)
-
-// GroupRequest asks the owner of a group to act: bring it online, take it
-// offline, or move it (to Node, or to the next node in preferred order).
-// One request per group is pending at a time; a newer one replaces it. The
-// owner deletes it when it has acted and records the outcome in the
-// group's status.
-type GroupRequest struct {
-	ID     string    `json:"id"`
-	Group  string    `json:"group"`
-	Action string    `json:"action"`
-	Node   string    `json:"node,omitempty"`
-	Time   time.Time `json:"time"`
-}
-
-// Resource request actions.
-const (
-	// RequestFail simulates a failure of an online resource (to test
-	// restart and failover policies).
-	RequestFail = "fail"
-)
-
-// ResourceRequest asks the owner of a resource's group to act on it:
-// RequestOnline, RequestOffline or RequestFail.
-type ResourceRequest struct {
-	ID       string    `json:"id"`
-	Resource string    `json:"resource"` // id
-	Group    string    `json:"group"`
-	Action   string    `json:"action"`
-	Time     time.Time `json:"time"`
-}
 
 // GroupView is a group's ownership, status and pending requests read at one
 // revision.
 type GroupView struct {
 	Revision  int64
 	Owned     bool
-	Ownership Ownership   // when Owned
-	Status    GroupStatus // zero Group when never published
-	Request   *GroupRequest
-	Resource  []ResourceRequest
+	Ownership Ownership         // when Owned
+	Status    model.GroupStatus // zero Group when never published
+	Request   *model.GroupRequest
+	Resource  []model.ResourceRequest
 }
 
 // ViewGroup reads a group's ownership, status and requests in one Txn.
@@ -141,11 +42,11 @@ func (s *Store) ViewGroup(ctx context.Context, group string) (GroupView, error) 
 	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
 		if err := json.Unmarshal(kvs[0].Value, &v.Status); err != nil {
 			s.log.Warn("unreadable group status; treated as never published", "group", group, "error", err)
-			v.Status = GroupStatus{}
+			v.Status = model.GroupStatus{}
 		}
 	}
 	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) == 1 {
-		var r GroupRequest
+		var r model.GroupRequest
 		if err := json.Unmarshal(kvs[0].Value, &r); err != nil {
 			s.log.Warn("unreadable group request ignored", "group", group, "error", err)
 		} else {
@@ -153,7 +54,7 @@ func (s *Store) ViewGroup(ctx context.Context, group string) (GroupView, error) 
 		}
 	}
 	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
-		var r ResourceRequest
+		var r model.ResourceRequest
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			s.log.Warn("unreadable resource request ignored", "key", string(kv.Key), "error", err)
 			continue
@@ -166,7 +67,7 @@ func (s *Store) ViewGroup(ctx context.Context, group string) (GroupView, error) 
 // Publish writes a group's status and the given resource statuses under
 // fence, and deletes the named requests (ids of requests the owner has acted
 // on), all in one Txn. It fails with ErrFenced when the group has moved on.
-func (s *Store) Publish(ctx context.Context, fence Fence, g *GroupStatus, rs []ResourceStatus, done ...string) error {
+func (s *Store) Publish(ctx context.Context, fence model.Fence, g *model.GroupStatus, rs []model.ResourceStatus, done ...string) error {
 	ops := make([]clientv3.Op, 0, len(rs)+len(done)+1)
 	if g != nil {
 		ops = append(ops, clientv3.OpPut(s.keys.GroupState(fence.Group), mustJSON(g)))
@@ -186,7 +87,7 @@ func (s *Store) Publish(ctx context.Context, fence Fence, g *GroupStatus, rs []R
 // HandOff publishes the group's last status (with its Handoff) and releases
 // the ownership o in one Txn, deleting the named request keys too: the next
 // owner sees the status and the release together.
-func (s *Store) HandOff(ctx context.Context, o Ownership, g GroupStatus, rs []ResourceStatus, done ...string) error {
+func (s *Store) HandOff(ctx context.Context, o Ownership, g model.GroupStatus, rs []model.ResourceStatus, done ...string) error {
 	ops := []clientv3.Op{clientv3.OpPut(s.keys.GroupState(o.Group), mustJSON(g))}
 	for _, r := range rs {
 		ops = append(ops, clientv3.OpPut(s.keys.ResourceState(r.ID), mustJSON(r)))
@@ -202,7 +103,7 @@ func (s *Store) HandOff(ctx context.Context, o Ownership, g GroupStatus, rs []Re
 	return nil
 }
 
-func handoffTo(h *Handoff) string {
+func handoffTo(h *model.Handoff) string {
 	if h == nil || h.To == "" {
 		return "(next preferred owner)"
 	}
@@ -210,10 +111,10 @@ func handoffTo(h *Handoff) string {
 }
 
 // RequestKey is the key of a pending group request (for Publish and HandOff).
-func (s *Store) RequestKey(r GroupRequest) string { return s.keys.GroupRequest(r.Group) }
+func (s *Store) RequestKey(r model.GroupRequest) string { return s.keys.GroupRequest(r.Group) }
 
 // ResourceRequestKey is the key of a pending resource request.
-func (s *Store) ResourceRequestKey(r ResourceRequest) string {
+func (s *Store) ResourceRequestKey(r model.ResourceRequest) string {
 	return s.keys.ResourceRequest(r.Group, r.Resource)
 }
 
@@ -223,13 +124,13 @@ var ErrBadRequest = errors.New("quorum: bad request")
 
 // RequestGroup files a request for the owner of r.Group (replacing a pending
 // one) and returns it with its id and time set. The group must exist.
-func (s *Store) RequestGroup(ctx context.Context, r GroupRequest) (GroupRequest, error) {
+func (s *Store) RequestGroup(ctx context.Context, r model.GroupRequest) (model.GroupRequest, error) {
 	switch r.Action {
-	case RequestOnline, RequestOffline, RequestMove:
+	case model.RequestOnline, model.RequestOffline, model.RequestMove:
 	default:
 		return r, fmt.Errorf("%w: action %q (want online, offline or move)", ErrBadRequest, r.Action)
 	}
-	if r.Node != "" && r.Action != RequestMove {
+	if r.Node != "" && r.Action != model.RequestMove {
 		return r, fmt.Errorf("%w: a target node only goes with move", ErrBadRequest)
 	}
 	r.ID, r.Time = uuid.NewString(), time.Now().UTC()
@@ -248,9 +149,9 @@ func (s *Store) RequestGroup(ctx context.Context, r GroupRequest) (GroupRequest,
 
 // RequestResource files a request for the owner of a resource's group. The
 // resource must exist; its group is filled in.
-func (s *Store) RequestResource(ctx context.Context, r ResourceRequest) (ResourceRequest, error) {
+func (s *Store) RequestResource(ctx context.Context, r model.ResourceRequest) (model.ResourceRequest, error) {
 	switch r.Action {
-	case RequestOnline, RequestOffline, RequestFail:
+	case model.RequestOnline, model.RequestOffline, model.RequestFail:
 	default:
 		return r, fmt.Errorf("%w: action %q (want online, offline or fail)", ErrBadRequest, r.Action)
 	}
@@ -273,12 +174,12 @@ func (s *Store) RequestResource(ctx context.Context, r ResourceRequest) (Resourc
 }
 
 // GroupStatuses returns every published group status by group name.
-func (s *Store) GroupStatuses(ctx context.Context) (map[string]GroupStatus, error) {
-	list, err := listJSON[GroupStatus](ctx, s, s.keys.GroupStates())
+func (s *Store) GroupStatuses(ctx context.Context) (map[string]model.GroupStatus, error) {
+	list, err := listJSON[model.GroupStatus](ctx, s, s.keys.GroupStates())
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]GroupStatus, len(list))
+	out := make(map[string]model.GroupStatus, len(list))
 	for _, v := range list {
 		out[v.Value.Group] = v.Value
 	}
@@ -286,12 +187,12 @@ func (s *Store) GroupStatuses(ctx context.Context) (map[string]GroupStatus, erro
 }
 
 // ResourceStatuses returns every published resource status by resource id.
-func (s *Store) ResourceStatuses(ctx context.Context) (map[string]ResourceStatus, error) {
-	list, err := listJSON[ResourceStatus](ctx, s, s.keys.ResourceStates())
+func (s *Store) ResourceStatuses(ctx context.Context) (map[string]model.ResourceStatus, error) {
+	list, err := listJSON[model.ResourceStatus](ctx, s, s.keys.ResourceStates())
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]ResourceStatus, len(list))
+	out := make(map[string]model.ResourceStatus, len(list))
 	for _, v := range list {
 		out[v.Value.ID] = v.Value
 	}
@@ -299,8 +200,8 @@ func (s *Store) ResourceStatuses(ctx context.Context) (map[string]ResourceStatus
 }
 
 // GroupStatus returns a group's published status, or ErrNotFound.
-func (s *Store) GroupStatus(ctx context.Context, group string) (GroupStatus, error) {
-	v, err := getJSON[GroupStatus](ctx, s, s.keys.GroupState(group), "status of group "+group)
+func (s *Store) GroupStatus(ctx context.Context, group string) (model.GroupStatus, error) {
+	v, err := getJSON[model.GroupStatus](ctx, s, s.keys.GroupState(group), "status of group "+group)
 	return v.Value, err
 }
 

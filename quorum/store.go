@@ -5,14 +5,12 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Errors shared by the quorum operations.
 var (
-	// ErrFenced reports an owner-only write refused because the writer's
-	// fencing token is no longer the group's current ownership.
-	ErrFenced = errors.New("quorum: fencing token is stale (group ownership moved)")
 	// ErrNotFound reports a missing record.
 	ErrNotFound = errors.New("quorum: not found")
 	// ErrConflict reports an optimistic-concurrency failure: the record changed
@@ -46,16 +44,7 @@ func (s *Store) Keys() Keys { return s.keys }
 // Client returns the underlying etcd client.
 func (s *Store) Client() *clientv3.Client { return s.cli }
 
-// Fence identifies one ownership of a group. Owner-only writes carry it and
-// succeed only while that ownership is current.
-type Fence struct {
-	Group string
-	Token int64 // the owner key's CreateRevision
-}
-
 // fenceCmp is the etcd comparison that holds only while f is the current ownership.
-func (s *Store) fenceCmp(f Fence) clientv3.Cmp {
+func (s *Store) fenceCmp(f model.Fence) clientv3.Cmp {
 	return clientv3.Compare(clientv3.CreateRevision(s.keys.Owner(f.Group)), "=", f.Token)
 }
-
-func (f Fence) String() string { return fmt.Sprintf("group %q token %d", f.Group, f.Token) }

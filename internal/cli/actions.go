@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -144,9 +145,9 @@ func waitError(ctx context.Context, err error, what string, wait time.Duration, 
 
 // groupActions are the cluster.exe announcements of the group actions.
 var groupActions = map[string]string{
-	quorum.RequestOnline:  "Bringing resource group '%s' online...",
-	quorum.RequestOffline: "Taking resource group '%s' offline...",
-	quorum.RequestMove:    "Moving resource group '%s'...",
+	model.RequestOnline:  "Bringing resource group '%s' online...",
+	model.RequestOffline: "Taking resource group '%s' offline...",
+	model.RequestMove:    "Moving resource group '%s'...",
 }
 
 // cmdGroupAction is `cluster group NAME online|offline|move [-node N] [-wait D] [-no-wait]`.
@@ -156,7 +157,7 @@ func cmdGroupAction(ctx context.Context, e *env, name string, args []string) err
 	if !ok {
 		return usagef("group %q: unknown action %q (want online, offline or move)", name, action)
 	}
-	af, err := parseActionFlags("group "+action, args[1:], action == quorum.RequestMove)
+	af, err := parseActionFlags("group "+action, args[1:], action == model.RequestMove)
 	if err != nil {
 		return err
 	}
@@ -166,11 +167,11 @@ func cmdGroupAction(ctx context.Context, e *env, name string, args []string) err
 	}
 	// Read the status before filing, so the watch starts before the owner
 	// can possibly answer.
-	before, rev, err := readStatus[quorum.GroupStatus](ctx, e, e.store.Keys().GroupState(g.Name))
+	before, rev, err := readStatus[model.GroupStatus](ctx, e, e.store.Keys().GroupState(g.Name))
 	if err != nil {
 		return err
 	}
-	req, err := e.store.RequestGroup(ctx, quorum.GroupRequest{Group: g.Name, Action: action, Node: af.node})
+	req, err := e.store.RequestGroup(ctx, model.GroupRequest{Group: g.Name, Action: action, Node: af.node})
 	if err != nil {
 		return err
 	}
@@ -188,17 +189,17 @@ func cmdGroupAction(ctx context.Context, e *env, name string, args []string) err
 }
 
 // groupByName finds a group by its case-insensitive name.
-func (e *env) groupByName(ctx context.Context, name string) (quorum.Group, error) {
+func (e *env) groupByName(ctx context.Context, name string) (model.Group, error) {
 	groups, err := e.store.Groups(ctx)
 	if err != nil {
-		return quorum.Group{}, err
+		return model.Group{}, err
 	}
 	for _, g := range groups {
 		if strings.EqualFold(g.Value.Name, name) {
 			return g.Value, nil
 		}
 	}
-	return quorum.Group{}, fmt.Errorf("%w: group %q", quorum.ErrNotFound, name)
+	return model.Group{}, fmt.Errorf("%w: group %q", quorum.ErrNotFound, name)
 }
 
 // readStatus reads a published status (zero when there is none, or when
@@ -217,10 +218,10 @@ func readStatus[T any](ctx context.Context, e *env, key string) (T, int64, error
 
 // waitGroup follows the group's status from revision rev on until the owner
 // has acted on req and the group has reached the end the action wants.
-func (e *env) waitGroup(ctx context.Context, req quorum.GroupRequest, before quorum.GroupStatus, rev int64) (quorum.GroupStatus, error) {
+func (e *env) waitGroup(ctx context.Context, req model.GroupRequest, before model.GroupStatus, rev int64) (model.GroupStatus, error) {
 	last, printed := before, groupLine(before)
 	err := e.follow(ctx, rev, []string{e.store.Keys().GroupState(req.Group)}, func(_ string, value []byte) (bool, error) {
-		var st quorum.GroupStatus
+		var st model.GroupStatus
 		if value == nil || json.Unmarshal(value, &st) != nil {
 			return false, nil
 		}
@@ -235,7 +236,7 @@ func (e *env) waitGroup(ctx context.Context, req quorum.GroupRequest, before quo
 }
 
 // groupLine is how a status shows in a progress line.
-func groupLine(st quorum.GroupStatus) string {
+func groupLine(st model.GroupStatus) string {
 	if st.State == "" {
 		return "no status published"
 	}
@@ -245,14 +246,14 @@ func groupLine(st quorum.GroupStatus) string {
 // groupRequestDone reports whether st shows req carried out: the owner
 // recorded the request's id, and the group is where the action wants it. A
 // refused move is done with the owner's message as the error.
-func groupRequestDone(req quorum.GroupRequest, before, st quorum.GroupStatus) (bool, error) {
+func groupRequestDone(req model.GroupRequest, before, st model.GroupStatus) (bool, error) {
 	if st.Request != req.ID {
 		return false, nil
 	}
 	switch req.Action {
-	case quorum.RequestOnline:
+	case model.RequestOnline:
 		return st.State == "Online", nil
-	case quorum.RequestOffline:
+	case model.RequestOffline:
 		return st.State == "Offline", nil
 	}
 	if strings.HasPrefix(st.Message, "move refused") {
@@ -269,15 +270,15 @@ func groupRequestDone(req quorum.GroupRequest, before, st quorum.GroupStatus) (b
 
 // settled reports whether a group has reached what its owner wants of it: a
 // moved group comes up online or offline as it was before.
-func settled(st quorum.GroupStatus) bool {
-	if st.Desired == quorum.DesiredOffline {
+func settled(st model.GroupStatus) bool {
+	if st.Desired == model.DesiredOffline {
 		return st.State == "Offline"
 	}
 	return st.State == "Online"
 }
 
 // printGroupStatusTable prints the table cluster.exe shows after a group action.
-func printGroupStatusTable(w io.Writer, st quorum.GroupStatus) {
+func printGroupStatusTable(w io.Writer, st model.GroupStatus) {
 	fmt.Fprintf(w, "\n%-20s %-15s %s\n%s %s %s\n", "Group", "Node", "Status", strings.Repeat("-", 20), strings.Repeat("-", 15), strings.Repeat("-", 6))
 	fmt.Fprintf(w, "%-20s %-15s %s\n", st.Group, orDash(st.Owner), orDash(st.State))
 	if st.Message != "" {
@@ -297,9 +298,9 @@ func (e *env) emitRequest(req any, id string) error {
 // ---- resources ----
 
 var resourceActions = map[string]string{
-	quorum.RequestOnline:  "Bringing resource '%s' online...",
-	quorum.RequestOffline: "Taking resource '%s' offline...",
-	quorum.RequestFail:    "Failing resource '%s'...",
+	model.RequestOnline:  "Bringing resource '%s' online...",
+	model.RequestOffline: "Taking resource '%s' offline...",
+	model.RequestFail:    "Failing resource '%s'...",
 }
 
 // isResourceAction reports whether a word after `resource NAME` is an action.
@@ -320,15 +321,15 @@ func cmdResourceAction(ctx context.Context, e *env, name string, args []string) 
 		return err
 	}
 	res := r.Value
-	before, rev, err := readStatus[quorum.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
+	before, rev, err := readStatus[model.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
 	if err != nil {
 		return err
 	}
-	if action == quorum.RequestFail && before.State != "Online" {
+	if action == model.RequestFail && before.State != "Online" {
 		// The owner only fails an online resource; waiting would time out.
 		return fmt.Errorf("resource '%s' is %s, not Online: only an online resource can be failed", res.Name, orDash(before.State))
 	}
-	req, err := e.store.RequestResource(ctx, quorum.ResourceRequest{Resource: res.ID, Action: action})
+	req, err := e.store.RequestResource(ctx, model.ResourceRequest{Resource: res.ID, Action: action})
 	if err != nil {
 		return err
 	}
@@ -350,14 +351,14 @@ func cmdResourceAction(ctx context.Context, e *env, name string, args []string) 
 // deletion of the request key; the action is done once that happened and the
 // status is where the action wants it. A fail is done as soon as the status
 // shows the failure: the resource Failed, or its restart count went up.
-func (e *env) waitResource(ctx context.Context, req quorum.ResourceRequest, name string, before quorum.ResourceStatus, rev int64) (quorum.ResourceStatus, error) {
+func (e *env) waitResource(ctx context.Context, req model.ResourceRequest, name string, before model.ResourceStatus, rev int64) (model.ResourceStatus, error) {
 	stateKey, reqKey := e.store.Keys().ResourceState(req.Resource), e.store.ResourceRequestKey(req)
 	last, printed, acted := before, resourceLine(before), false
 	err := e.follow(ctx, rev, []string{stateKey, reqKey}, func(key string, value []byte) (bool, error) {
 		if key == reqKey {
 			acted = acted || value == nil
 		} else if value != nil {
-			var st quorum.ResourceStatus
+			var st model.ResourceStatus
 			if json.Unmarshal(value, &st) != nil {
 				return false, nil
 			}
@@ -372,18 +373,18 @@ func (e *env) waitResource(ctx context.Context, req quorum.ResourceRequest, name
 	return last, err
 }
 
-func resourceRequestDone(action string, acted bool, before, st quorum.ResourceStatus) bool {
+func resourceRequestDone(action string, acted bool, before, st model.ResourceStatus) bool {
 	switch action {
-	case quorum.RequestFail:
+	case model.RequestFail:
 		return st.State == "Failed" || st.Restarts > before.Restarts
-	case quorum.RequestOnline:
+	case model.RequestOnline:
 		return acted && st.State == "Online"
 	default:
 		return acted && st.State == "Offline"
 	}
 }
 
-func resourceLine(st quorum.ResourceStatus) string {
+func resourceLine(st model.ResourceStatus) string {
 	if st.State == "" {
 		return "no status published"
 	}
@@ -395,7 +396,7 @@ func resourceLine(st quorum.ResourceStatus) string {
 }
 
 // printResourceStatusTable prints the table cluster.exe shows after a resource action.
-func printResourceStatusTable(w io.Writer, st quorum.ResourceStatus) {
+func printResourceStatusTable(w io.Writer, st model.ResourceStatus) {
 	fmt.Fprintf(w, "\n%-20s %-20s %-15s %s\n%s %s %s %s\n", "Resource", "Group", "Node", "Status",
 		strings.Repeat("-", 20), strings.Repeat("-", 20), strings.Repeat("-", 15), strings.Repeat("-", 6))
 	fmt.Fprintf(w, "%-20s %-20s %-15s %s\n", st.Name, st.Group, orDash(st.Node), orDash(st.State))

@@ -4,31 +4,31 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 func TestGroupRequestDone(t *testing.T) {
-	before := quorum.GroupStatus{Group: "g", State: "Online", Owner: "node1", Desired: quorum.DesiredOnline, Request: "old"}
-	st := func(state, owner, request, msg string) quorum.GroupStatus {
-		return quorum.GroupStatus{Group: "g", State: state, Owner: owner, Desired: quorum.DesiredOnline, Request: request, Message: msg}
+	before := model.GroupStatus{Group: "g", State: "Online", Owner: "node1", Desired: model.DesiredOnline, Request: "old"}
+	st := func(state, owner, request, msg string) model.GroupStatus {
+		return model.GroupStatus{Group: "g", State: state, Owner: owner, Desired: model.DesiredOnline, Request: request, Message: msg}
 	}
 	for _, c := range []struct {
 		name    string
-		req     quorum.GroupRequest
-		st      quorum.GroupStatus
+		req     model.GroupRequest
+		st      model.GroupStatus
 		done    bool
 		wantErr bool
 	}{
-		{"not acted on yet", quorum.GroupRequest{ID: "r", Action: "offline"}, st("Offline", "node1", "old", ""), false, false},
-		{"offline reached", quorum.GroupRequest{ID: "r", Action: "offline"}, st("Offline", "node1", "r", ""), true, false},
-		{"online pending", quorum.GroupRequest{ID: "r", Action: "online"}, st("Pending", "node1", "r", ""), false, false},
-		{"online reached", quorum.GroupRequest{ID: "r", Action: "online"}, st("Online", "node1", "r", ""), true, false},
-		{"move refused", quorum.GroupRequest{ID: "r", Action: "move"}, st("Online", "node1", "r", "move refused: no other node is up"), true, true},
-		{"move handoff", quorum.GroupRequest{ID: "r", Action: "move"}, st("Offline", "node1", "r", "moved to node2"), false, false},
-		{"move arriving", quorum.GroupRequest{ID: "r", Action: "move"}, st("Pending", "node2", "r", ""), false, false},
-		{"moved", quorum.GroupRequest{ID: "r", Action: "move"}, st("Online", "node2", "r", ""), true, false},
-		{"moved elsewhere", quorum.GroupRequest{ID: "r", Action: "move", Node: "node3"}, st("Online", "node2", "r", ""), false, false},
-		{"already there", quorum.GroupRequest{ID: "r", Action: "move", Node: "node1"}, st("Online", "node1", "r", "move: the group is already on node1"), true, false},
+		{"not acted on yet", model.GroupRequest{ID: "r", Action: "offline"}, st("Offline", "node1", "old", ""), false, false},
+		{"offline reached", model.GroupRequest{ID: "r", Action: "offline"}, st("Offline", "node1", "r", ""), true, false},
+		{"online pending", model.GroupRequest{ID: "r", Action: "online"}, st("Pending", "node1", "r", ""), false, false},
+		{"online reached", model.GroupRequest{ID: "r", Action: "online"}, st("Online", "node1", "r", ""), true, false},
+		{"move refused", model.GroupRequest{ID: "r", Action: "move"}, st("Online", "node1", "r", "move refused: no other node is up"), true, true},
+		{"move handoff", model.GroupRequest{ID: "r", Action: "move"}, st("Offline", "node1", "r", "moved to node2"), false, false},
+		{"move arriving", model.GroupRequest{ID: "r", Action: "move"}, st("Pending", "node2", "r", ""), false, false},
+		{"moved", model.GroupRequest{ID: "r", Action: "move"}, st("Online", "node2", "r", ""), true, false},
+		{"moved elsewhere", model.GroupRequest{ID: "r", Action: "move", Node: "node3"}, st("Online", "node2", "r", ""), false, false},
+		{"already there", model.GroupRequest{ID: "r", Action: "move", Node: "node1"}, st("Online", "node1", "r", "move: the group is already on node1"), true, false},
 	} {
 		done, err := groupRequestDone(c.req, before, c.st)
 		if done != c.done || (err != nil) != c.wantErr {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
 )
@@ -100,7 +100,7 @@ func (n *actionsNode) startNode2() {
 }
 
 // resourceStatus reads app's published status.
-func (n *actionsNode) resourceStatus(name string) quorum.ResourceStatus {
+func (n *actionsNode) resourceStatus(name string) model.ResourceStatus {
 	n.t.Helper()
 	r, err := n.store.ResourceByName(context.Background(), name)
 	if err != nil {
@@ -145,15 +145,15 @@ func TestGroupAndResourceActions(t *testing.T) {
 		}
 		var g groupListing
 		n.jsonOf(&g, "group", "ONYONE")
-		if g.State != "Offline" || g.Desired != quorum.DesiredOffline || g.Owner != "node1" || g.Token <= 0 || g.Failovers != 0 {
+		if g.State != "Offline" || g.Desired != model.DesiredOffline || g.Owner != "node1" || g.Token <= 0 || g.Failovers != 0 {
 			t.Fatalf("group after offline: %+v", g)
 		}
 		if out := n.ok("groups"); !strings.Contains(out, "Desired") || !strings.Contains(out, "offline") {
 			t.Fatalf("groups listing:\n%s", out)
 		}
-		var st quorum.GroupStatus
+		var st model.GroupStatus
 		n.jsonOf(&st, "group", "onyone", "online")
-		if st.State != "Online" || st.Owner != "node1" || st.Request == "" || st.Desired != quorum.DesiredOnline {
+		if st.State != "Online" || st.Owner != "node1" || st.Request == "" || st.Desired != model.DesiredOnline {
 			t.Fatalf("online status: %+v", st)
 		}
 	})
@@ -177,7 +177,7 @@ func TestGroupAndResourceActions(t *testing.T) {
 	t.Run("resource fail restarts it", func(t *testing.T) {
 		n.t = t
 		before := n.resourceStatus("app")
-		var st quorum.ResourceStatus
+		var st model.ResourceStatus
 		n.jsonOf(&st, "resource", "app", "fail")
 		if st.Restarts <= before.Restarts && st.State != "Failed" {
 			t.Fatalf("fail: before %+v, after %+v", before, st)
@@ -212,8 +212,8 @@ func TestGroupAndResourceActions(t *testing.T) {
 			t.Fatalf("resource app:\n%s", out)
 		}
 		var one struct {
-			Name   string                `json:"name"`
-			Status quorum.ResourceStatus `json:"status"`
+			Name   string               `json:"name"`
+			Status model.ResourceStatus `json:"status"`
 		}
 		n.jsonOf(&one, "resource", "app")
 		if one.Name != "app" || one.Status.State != "Online" || one.Status.Token == 0 {
@@ -223,7 +223,7 @@ func TestGroupAndResourceActions(t *testing.T) {
 
 	t.Run("no wait and timeout", func(t *testing.T) {
 		n.t = t
-		var req quorum.ResourceRequest
+		var req model.ResourceRequest
 		n.jsonOf(&req, "resource", "app", "online", "-no-wait")
 		if req.ID == "" || req.Action != "online" || req.Group != "onyone" {
 			t.Fatalf("request: %+v", req)

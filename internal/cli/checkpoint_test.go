@@ -8,7 +8,7 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/testutil/testbin"
 )
 
@@ -102,7 +102,7 @@ func TestCheckpointCommands(t *testing.T) {
 	// Online resources save what was added at once.
 	id := resourceID(t, n, "File Share")
 	waitUntil(t, "the added checkpoint to be saved", func() bool {
-		_, _, err := n.store.GetCheckpoint(ctx, id, quorum.Registry, 1)
+		_, _, err := n.store.GetCheckpoint(ctx, id, model.RegistryCheckpoint, 1)
 		return err == nil
 	}, nil, &testbin.Output{})
 	out := n.ok("resource", "File Share", "checkpoint", "list")
@@ -129,7 +129,7 @@ func TestCheckpointCommands(t *testing.T) {
 		ms, err := n.store.ListCheckpoints(ctx, nid)
 		return err == nil && len(ms) == 1
 	}, nil, &testbin.Output{})
-	if _, err := n.store.Client().Delete(ctx, n.store.Keys().Checkpoint(nid, quorum.Registry, 1)); err != nil {
+	if _, err := n.store.Client().Delete(ctx, n.store.Keys().Checkpoint(nid, model.RegistryCheckpoint, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if out := n.ok("checkpoint", "list"); !strings.Contains(out, "no data") {
@@ -139,7 +139,7 @@ func TestCheckpointCommands(t *testing.T) {
 	if want := "Resource 'Network Name DATA': re-created 1 checkpoint(s) from the registry of node node1: 00000001.CPT SOFTWARE\\Microsoft\\onyone\n"; out != want {
 		t.Fatalf("recover:\n%s\nwant:\n%s", out, want)
 	}
-	data, _, err := n.store.GetCheckpoint(ctx, nid, quorum.Registry, 1)
+	data, _, err := n.store.GetCheckpoint(ctx, nid, model.RegistryCheckpoint, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

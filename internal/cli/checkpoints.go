@@ -12,13 +12,14 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 )
 
 // checkpointInfo is one checkpoint of a resource as the listings show it.
 type checkpointInfo struct {
-	Kind quorum.CheckpointKind `json:"kind"`
-	Path string                `json:"path"`
+	Kind model.CheckpointKind `json:"kind"`
+	Path string               `json:"path"`
 	// File is "00000001.CPT", or "" while the checkpoint has no number yet
 	// (listed in cluster.toml and not used since).
 	File string `json:"file,omitempty"`
@@ -46,8 +47,8 @@ type checkpointChange struct {
 	Checkpoint quorum.CheckpointEntry `json:"checkpoint"`
 }
 
-func kindName(k quorum.CheckpointKind) string {
-	if k == quorum.Crypto {
+func kindName(k model.CheckpointKind) string {
+	if k == model.CryptoCheckpoint {
 		return "crypto"
 	}
 	return "registry"
@@ -56,7 +57,7 @@ func kindName(k quorum.CheckpointKind) string {
 // checkpointRows lists the checkpoints of the named resource, or of every
 // resource (sorted by name) when name is "".
 func checkpointRows(ctx context.Context, e *env, name string) ([]checkpointRow, error) {
-	var rs []quorum.Resource
+	var rs []model.Resource
 	if name != "" {
 		r, err := e.store.ResourceByName(ctx, name)
 		if err != nil {
@@ -84,7 +85,7 @@ func checkpointRows(ctx context.Context, e *env, name string) ([]checkpointRow, 
 		if err != nil && !errors.Is(err, quorum.ErrCorruptCheckpoint) {
 			return nil, err
 		}
-		add := func(kind quorum.CheckpointKind, paths []string) {
+		add := func(kind model.CheckpointKind, paths []string) {
 			for _, p := range paths {
 				ci := checkpointInfo{Kind: kind, Path: p, Status: "no data"}
 				for _, en := range entries {
@@ -103,8 +104,8 @@ func checkpointRows(ctx context.Context, e *env, name string) ([]checkpointRow, 
 				row.Checkpoints = append(row.Checkpoints, ci)
 			}
 		}
-		add(quorum.Registry, r.RegistryCheckpoints)
-		add(quorum.Crypto, r.CryptoCheckpoints)
+		add(model.RegistryCheckpoint, r.RegistryCheckpoints)
+		add(model.CryptoCheckpoint, r.CryptoCheckpoints)
 		rows = append(rows, row)
 	}
 	return rows, nil
@@ -112,8 +113,8 @@ func checkpointRows(ctx context.Context, e *env, name string) ([]checkpointRow, 
 
 // canonicalCheckpoint checks a registry key path or a crypto container name
 // and returns it in canonical form.
-func canonicalCheckpoint(kind quorum.CheckpointKind, p string) (string, error) {
-	if kind == quorum.Crypto {
+func canonicalCheckpoint(kind model.CheckpointKind, p string) (string, error) {
+	if kind == model.CryptoCheckpoint {
 		return checkpoint.ParseContainerName(p)
 	}
 	c, err := registry.ParsePath(p)
@@ -126,7 +127,7 @@ func canonicalCheckpoint(kind quorum.CheckpointKind, p string) (string, error) {
 // changeCheckpoint adds or removes one checkpoint of r. The owner's
 // checkpoint manager follows the change (it saves an added checkpoint at
 // once if r is online there).
-func changeCheckpoint(ctx context.Context, e *env, r quorum.Resource, op string, kind quorum.CheckpointKind, path string) (quorum.CheckpointEntry, error) {
+func changeCheckpoint(ctx context.Context, e *env, r model.Resource, op string, kind model.CheckpointKind, path string) (quorum.CheckpointEntry, error) {
 	if op == "add" {
 		entry, err := e.store.AddCheckpoint(ctx, r.ID, kind, path)
 		if err != nil {
@@ -154,9 +155,9 @@ func cmdResourceCheckpoint(ctx context.Context, e *env, name string, args []stri
 	if err != nil {
 		return usagef("resource checkpoint %s: %v", op, err)
 	}
-	kind := quorum.Registry
+	kind := model.RegistryCheckpoint
 	if *crypto {
-		kind = quorum.Crypto
+		kind = model.CryptoCheckpoint
 	}
 	switch op {
 	case "list":

@@ -17,6 +17,7 @@ import (
 
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/internal/config"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -282,8 +283,8 @@ func cmdResource(ctx context.Context, e *env, args []string) error {
 	v := r.Value
 	// The record, and where the resource runs now, as its owner published it.
 	out := struct {
-		quorum.Resource
-		Status *quorum.ResourceStatus `json:"status,omitempty"`
+		model.Resource
+		Status *model.ResourceStatus `json:"status,omitempty"`
 	}{Resource: v}
 	if sts, err := e.store.ResourceStatuses(ctx); err == nil {
 		if st, ok := sts[v.ID]; ok {
@@ -332,7 +333,7 @@ func cmdTypes(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	list := make([]quorum.ResourceType, len(ts))
+	list := make([]model.ResourceType, len(ts))
 	for i, t := range ts {
 		list[i] = t.Value
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/resmon/resmon/internal/cli"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
@@ -35,13 +36,13 @@ func newFixture(t *testing.T) *fixture {
 	}
 	ctx := context.Background()
 	spec := quorum.Spec{
-		Types: []quorum.ResourceType{{Name: "Generic Application", Kind: quorum.KindPlugin, Path: "/bin/app", Defaults: quorum.DefaultProperties()}},
-		Groups: []quorum.Group{func() quorum.Group {
-			g := quorum.DefaultGroup("onyone")
+		Types: []model.ResourceType{{Name: "Generic Application", Kind: model.KindPlugin, Path: "/bin/app", Defaults: model.DefaultProperties()}},
+		Groups: []model.Group{func() model.Group {
+			g := model.DefaultGroup("onyone")
 			g.PreferredOwners = []string{"node1", "node2"}
 			return g
 		}()},
-		Resources: []quorum.Resource{{Name: "Network Name DATA", Type: "Generic Application", Group: "onyone", Properties: quorum.DefaultProperties(),
+		Resources: []model.Resource{{Name: "Network Name DATA", Type: "Generic Application", Group: "onyone", Properties: model.DefaultProperties(),
 			RegistryCheckpoints: []string{`SOFTWARE\Microsoft\onyone`}}},
 	}
 	if _, err := s.Bootstrap(ctx, "test", spec); err != nil {
@@ -100,7 +101,7 @@ func TestJSONOutputParsesBack(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rs []quorum.Resource
+	var rs []model.Resource
 	if err := json.Unmarshal([]byte(out), &rs); err != nil || len(rs) != 1 || rs[0].Name != "Network Name DATA" || len(rs[0].ID) != 36 {
 		t.Fatalf("resources JSON: %v %+v\n%s", err, rs, out)
 	}
@@ -155,8 +156,8 @@ func TestBackupRestoreWarnsOfStaleCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	own, _ := etcd.Get(ctx, f.store.Keys().Owner("onyone"))
-	fence := quorum.Fence{Group: "onyone", Token: own.Kvs[0].CreateRevision}
-	if _, err := f.store.PutCheckpoint(ctx, fence, r.Value.ID, quorum.Registry, 1, "node1", []byte(`{"v":1}`)); err != nil {
+	fence := model.Fence{Group: "onyone", Token: own.Kvs[0].CreateRevision}
+	if _, err := f.store.PutCheckpoint(ctx, fence, r.Value.ID, model.RegistryCheckpoint, 1, "node1", []byte(`{"v":1}`)); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "bk")

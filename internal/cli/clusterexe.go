@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 // The cluster.exe syntax for checkpoints, accepted as Windows operators type
@@ -24,14 +24,14 @@ import (
 var exeOptions = []struct {
 	name string
 	op   string // add, remove or list
-	kind quorum.CheckpointKind
+	kind model.CheckpointKind
 }{
-	{"addcheckpoints", "add", quorum.Registry},
-	{"removecheckpoints", "remove", quorum.Registry},
-	{"checkpoints", "list", quorum.Registry},
-	{"addcryptocheckpoints", "add", quorum.Crypto},
-	{"removecryptocheckpoints", "remove", quorum.Crypto},
-	{"cryptocheckpoints", "list", quorum.Crypto},
+	{"addcheckpoints", "add", model.RegistryCheckpoint},
+	{"removecheckpoints", "remove", model.RegistryCheckpoint},
+	{"checkpoints", "list", model.RegistryCheckpoint},
+	{"addcryptocheckpoints", "add", model.CryptoCheckpoint},
+	{"removecryptocheckpoints", "remove", model.CryptoCheckpoint},
+	{"cryptocheckpoints", "list", model.CryptoCheckpoint},
 }
 
 // exeCommand is one parsed cluster.exe command line.
@@ -40,7 +40,7 @@ type exeCommand struct {
 	Resource    string // "" when none was named
 	ResourceCmd bool   // the "resource" verb was given
 	Op          string // add, remove or list
-	Kind        quorum.CheckpointKind
+	Kind        model.CheckpointKind
 	Path        string // for add and remove, as typed (quotes removed)
 }
 
@@ -124,8 +124,8 @@ func parseClusterExe(args []string, isCommand func(string) bool) (c exeCommand, 
 	return c, true, nil
 }
 
-func examplePath(kind quorum.CheckpointKind) string {
-	if kind == quorum.Crypto {
+func examplePath(kind model.CheckpointKind) string {
+	if kind == model.CryptoCheckpoint {
 		return `Type\Provider\Container`
 	}
 	return `SOFTWARE\…`
@@ -135,7 +135,7 @@ func examplePath(kind quorum.CheckpointKind) string {
 func matchOption(name string) (struct {
 	name string
 	op   string
-	kind quorum.CheckpointKind
+	kind model.CheckpointKind
 }, error) {
 	n := strings.ToLower(name)
 	var found []int
@@ -226,7 +226,7 @@ func (c exeCommand) run(ctx context.Context, e *env, _ []string) error {
 
 // printExeListing prints the Resource / Registry Checkpoint table of
 // cluster.exe, with a None row for a resource without checkpoints.
-func printExeListing(e *env, rows []checkpointRow, kind quorum.CheckpointKind) error {
+func printExeListing(e *env, rows []checkpointRow, kind model.CheckpointKind) error {
 	if e.json {
 		type item struct {
 			Resource    string   `json:"resource"`
@@ -247,7 +247,7 @@ func printExeListing(e *env, rows []checkpointRow, kind quorum.CheckpointKind) e
 		return e.emit(out, nil)
 	}
 	title := "Registry Checkpoint"
-	if kind == quorum.Crypto {
+	if kind == model.CryptoCheckpoint {
 		title = "Crypto Checkpoint"
 	}
 	fmt.Fprintf(e.out, "%-20s %s\n%s %s\n", "Resource", title, strings.Repeat("-", 20), strings.Repeat("-", 56))

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 func TestParseClusterExe(t *testing.T) {
@@ -16,14 +16,14 @@ func TestParseClusterExe(t *testing.T) {
 		err  string
 	}{
 		{[]string{"resource", "Network Name DATA", `/addcheckpoints:"SOFTWARE\Microsoft\onyone"`},
-			exeCommand{Resource: "Network Name DATA", ResourceCmd: true, Op: "add", Kind: quorum.Registry, Path: `SOFTWARE\Microsoft\onyone`}, true, ""},
-		{[]string{".", "resource", "/checkpoints"}, exeCommand{ResourceCmd: true, Op: "list", Kind: quorum.Registry}, true, ""},
-		{[]string{".", "/checkpoints"}, exeCommand{Op: "list", Kind: quorum.Registry}, true, ""},
-		{[]string{"/checkpoints"}, exeCommand{Op: "list", Kind: quorum.Registry}, true, ""},
-		{[]string{"prod", "res", "R", "/CryptoCheck"}, exeCommand{Cluster: "prod", Resource: "R", ResourceCmd: true, Op: "list", Kind: quorum.Crypto}, true, ""},
+			exeCommand{Resource: "Network Name DATA", ResourceCmd: true, Op: "add", Kind: model.RegistryCheckpoint, Path: `SOFTWARE\Microsoft\onyone`}, true, ""},
+		{[]string{".", "resource", "/checkpoints"}, exeCommand{ResourceCmd: true, Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
+		{[]string{".", "/checkpoints"}, exeCommand{Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
+		{[]string{"/checkpoints"}, exeCommand{Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
+		{[]string{"prod", "res", "R", "/CryptoCheck"}, exeCommand{Cluster: "prod", Resource: "R", ResourceCmd: true, Op: "list", Kind: model.CryptoCheckpoint}, true, ""},
 		{[]string{"/cluster:prod", "resource", "R", "/removecheck", `:“\Software\X”`},
-			exeCommand{Cluster: "prod", Resource: "R", ResourceCmd: true, Op: "remove", Kind: quorum.Registry, Path: `\Software\X`}, true, ""},
-		{[]string{".", "resource", "R", "/addcrypto:1\\P\\C"}, exeCommand{Resource: "R", ResourceCmd: true, Op: "add", Kind: quorum.Crypto, Path: `1\P\C`}, true, ""},
+			exeCommand{Cluster: "prod", Resource: "R", ResourceCmd: true, Op: "remove", Kind: model.RegistryCheckpoint, Path: `\Software\X`}, true, ""},
+		{[]string{".", "resource", "R", "/addcrypto:1\\P\\C"}, exeCommand{Resource: "R", ResourceCmd: true, Op: "add", Kind: model.CryptoCheckpoint, Path: `1\P\C`}, true, ""},
 		// Our own commands are left alone.
 		{[]string{"resource", "R"}, exeCommand{}, false, ""},
 		{[]string{"resource", "R", "checkpoint", "add", `SOFTWARE\X`}, exeCommand{}, false, ""},
@@ -88,7 +88,7 @@ func FuzzParseClusterExe(f *testing.F) {
 		default:
 			t.Fatalf("%q: operation %q", args, cmd.Op)
 		}
-		if cmd.Kind != quorum.Registry && cmd.Kind != quorum.Crypto {
+		if cmd.Kind != model.RegistryCheckpoint && cmd.Kind != model.CryptoCheckpoint {
 			t.Fatalf("%q: kind %q", args, cmd.Kind)
 		}
 	})

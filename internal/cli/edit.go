@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 )
 
@@ -70,7 +71,7 @@ func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := quorum.Resource{Name: name, Type: t.Value.Name, Group: g.Name, Properties: t.Value.Defaults}
+	r := model.Resource{Name: name, Type: t.Value.Name, Group: g.Name, Properties: t.Value.Defaults}
 	if *depends != "" {
 		props = append(props, "dependencies="+*depends)
 	}
@@ -116,7 +117,7 @@ func cmdResourceDelete(ctx context.Context, e *env, args []string) error {
 	if err := e.checkNoDependents(ctx, res); err != nil {
 		return err
 	}
-	st, _, err := readStatus[quorum.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
+	st, _, err := readStatus[model.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func cmdResourceDelete(ctx context.Context, e *env, args []string) error {
 }
 
 // checkNoDependents refuses to delete a resource another one depends on.
-func (e *env) checkNoDependents(ctx context.Context, res quorum.Resource) error {
+func (e *env) checkNoDependents(ctx context.Context, res model.Resource) error {
 	rs, err := e.store.Resources(ctx)
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func (e *env) checkNoDependents(ctx context.Context, res quorum.Resource) error 
 
 // checkDependencies checks that every dependency names another resource of
 // the same group (the monitor orders online and offline by them).
-func (e *env) checkDependencies(ctx context.Context, r quorum.Resource) error {
+func (e *env) checkDependencies(ctx context.Context, r model.Resource) error {
 	if len(r.Dependencies) == 0 {
 		return nil
 	}
@@ -234,7 +235,7 @@ func cmdResourceSet(ctx context.Context, e *env, name string, args []string) err
 // dependencies, possible owners) and of private ones to r, then validates
 // the whole record. An error names the key; r is then half-changed and must
 // not be written.
-func applySettings(r *quorum.Resource, props, private []string) error {
+func applySettings(r *model.Resource, props, private []string) error {
 	for _, kv := range props {
 		key, value, ok := strings.Cut(kv, "=")
 		if !ok {
@@ -269,15 +270,15 @@ var errUnknownProperty = errors.New("not a common property (pending_timeout, res
 // setProperty sets one common property from its text. Durations follow the
 // rules of cluster.toml: Go duration strings, greater than 0 except
 // restart_delay, which may be 0.
-func setProperty(r *quorum.Resource, key, value string) error {
+func setProperty(r *model.Resource, key, value string) error {
 	p := &r.Properties
-	durations := map[string]*quorum.Duration{
+	durations := map[string]*model.Duration{
 		"pending_timeout": &p.PendingTimeout, "restart_period": &p.RestartPeriod, "restart_delay": &p.RestartDelay,
 		"looks_alive_poll_interval": &p.LooksAlivePollInterval, "is_alive_poll_interval": &p.IsAlivePollInterval,
 		"retry_period_on_failure": &p.RetryPeriodOnFailure, "deadlock_timeout": &p.DeadlockTimeout,
 	}
 	if d, ok := durations[key]; ok {
-		var v quorum.Duration
+		var v model.Duration
 		if err := v.UnmarshalText([]byte(value)); err != nil {
 			return err
 		}
@@ -295,7 +296,7 @@ func setProperty(r *quorum.Resource, key, value string) error {
 			return fmt.Errorf("%q is not a whole number", value)
 		case key == "restart_threshold" && n < 0:
 			return fmt.Errorf("must not be negative, got %d", n)
-		case key == "restart_action" && (n < quorum.RestartNone || n > quorum.RestartThenFailover):
+		case key == "restart_action" && (n < model.RestartNone || n > model.RestartThenFailover):
 			return fmt.Errorf("must be 0 (no restart), 1 (restart only) or 2 (restart, then fail the group over), got %d", n)
 		case key == "restart_action":
 			p.RestartAction = n
@@ -356,7 +357,7 @@ func splitList(s, sep string) []string {
 
 // setPrivate sets a private property, keeping booleans and numbers typed as
 // they would be in cluster.toml; an empty value removes the property.
-func setPrivate(r *quorum.Resource, key, value string) {
+func setPrivate(r *model.Resource, key, value string) {
 	if value == "" {
 		delete(r.Private, key)
 		return

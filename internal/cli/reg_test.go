@@ -12,7 +12,7 @@ import (
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/internal/cli"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/testutil/testpki"
@@ -77,7 +77,7 @@ func TestRegCommandsAgainstANode(t *testing.T) {
 	// Rule 1 through the CLI: the checkpointed key changed while the
 	// resource is online, so its CPT in etcd follows.
 	waitUntil(t, "the CPT to hold Port 7000", func() bool {
-		data, _, err := n.store.GetCheckpoint(context.Background(), resourceID(t, n, "Network Name DATA"), quorum.Registry, 1)
+		data, _, err := n.store.GetCheckpoint(context.Background(), resourceID(t, n, "Network Name DATA"), model.RegistryCheckpoint, 1)
 		if err != nil {
 			return false
 		}

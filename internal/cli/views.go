@@ -7,13 +7,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 )
 
 // groupView is a group as `cluster groups` and `cluster group NAME` show it:
 // the record, its live owner, and what its owner last published.
 type groupView struct {
-	quorum.Group
+	model.Group
 	Owner     string `json:"owner"`
 	Token     int64  `json:"fencing_token"`
 	State     string `json:"state,omitempty"`
@@ -21,7 +22,7 @@ type groupView struct {
 	Failovers int    `json:"failovers"` // within the group's FailoverPeriod
 	// Status is the published status as the owner wrote it (absent until
 	// a node first owned the group).
-	Status *quorum.GroupStatus `json:"status,omitempty"`
+	Status *model.GroupStatus `json:"status,omitempty"`
 }
 
 func (e *env) groupViews(ctx context.Context) ([]groupView, error) {
@@ -102,7 +103,7 @@ func printGroupView(w *tabwriter.Writer, v groupView) {
 // resourceView is a resource with what its group's owner last published
 // about it; the record's fields stay at the top level of the JSON.
 type resourceView struct {
-	quorum.Resource
+	model.Resource
 	State    string `json:"state,omitempty"`
 	Node     string `json:"node,omitempty"`
 	Restarts int    `json:"restarts"`

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 // Config is the content of cluster.toml. The toml tags are the file's keys.
@@ -73,15 +73,15 @@ type Log struct {
 
 // Quorum is the [quorum] table: how this node reaches etcd.
 type Quorum struct {
-	Mode        string          `toml:"mode"`      // ModeEmbedded or ModeExternal
-	LeaseTTL    quorum.Duration `toml:"lease_ttl"` // whole seconds, at least 1s
-	DialTimeout quorum.Duration `toml:"dial_timeout"`
+	Mode        string         `toml:"mode"`      // ModeEmbedded or ModeExternal
+	LeaseTTL    model.Duration `toml:"lease_ttl"` // whole seconds, at least 1s
+	DialTimeout model.Duration `toml:"dial_timeout"`
 	// FenceMargin is how long before the node's lease could expire that the
 	// node takes its resources down by itself. 0 in the file means the default,
 	// lease_ttl/5 but at least 100ms; it must not exceed lease_ttl/2.
-	FenceMargin quorum.Duration `toml:"fence_margin"`
-	Embedded    Embedded        `toml:"embedded"`
-	External    External        `toml:"external"`
+	FenceMargin model.Duration `toml:"fence_margin"`
+	Embedded    Embedded       `toml:"embedded"`
+	External    External       `toml:"external"`
 }
 
 // Quorum modes.
@@ -92,11 +92,11 @@ const (
 
 // Embedded is the [quorum.embedded] table.
 type Embedded struct {
-	ClientURL    string          `toml:"client_url"` // default http://127.0.0.1:2379
-	PeerURL      string          `toml:"peer_url"`   // default peers[node name], else http://127.0.0.1:2380
-	Heartbeat    quorum.Duration `toml:"heartbeat"`  // etcd heartbeat (TickMs)
-	Election     quorum.Duration `toml:"election"`   // etcd election timeout (ElectionMs)
-	ClusterToken string          `toml:"cluster_token"`
+	ClientURL    string         `toml:"client_url"` // default http://127.0.0.1:2379
+	PeerURL      string         `toml:"peer_url"`   // default peers[node name], else http://127.0.0.1:2380
+	Heartbeat    model.Duration `toml:"heartbeat"`  // etcd heartbeat (TickMs)
+	Election     model.Duration `toml:"election"`   // etcd election timeout (ElectionMs)
+	ClusterToken string         `toml:"cluster_token"`
 	// Join starts the member as an addition to a running cluster; it must be
 	// added first with `etcdctl member add`.
 	Join bool `toml:"join"`
@@ -118,8 +118,8 @@ type External struct {
 
 // Events is the [events] table: retention of the cluster event log.
 type Events struct {
-	MaxEntries int             `toml:"max_entries"`
-	MaxAge     quorum.Duration `toml:"max_age"`
+	MaxEntries int            `toml:"max_entries"`
+	MaxAge     model.Duration `toml:"max_age"`
 }
 
 // ResourceType is one [[resource_type]] entry.
@@ -143,21 +143,21 @@ type Capabilities struct {
 // Properties are optional overrides of the resource common properties; nil
 // means "not set here".
 type Properties struct {
-	PendingTimeout         *quorum.Duration `toml:"pending_timeout"`
-	RestartAction          *int             `toml:"restart_action"`
-	RestartThreshold       *int             `toml:"restart_threshold"`
-	RestartPeriod          *quorum.Duration `toml:"restart_period"`
-	RestartDelay           *quorum.Duration `toml:"restart_delay"`
-	LooksAlivePollInterval *quorum.Duration `toml:"looks_alive_poll_interval"`
-	IsAlivePollInterval    *quorum.Duration `toml:"is_alive_poll_interval"`
-	RetryPeriodOnFailure   *quorum.Duration `toml:"retry_period_on_failure"`
-	SeparateMonitor        *bool            `toml:"separate_monitor"`
-	DeadlockTimeout        *quorum.Duration `toml:"deadlock_timeout"`
+	PendingTimeout         *model.Duration `toml:"pending_timeout"`
+	RestartAction          *int            `toml:"restart_action"`
+	RestartThreshold       *int            `toml:"restart_threshold"`
+	RestartPeriod          *model.Duration `toml:"restart_period"`
+	RestartDelay           *model.Duration `toml:"restart_delay"`
+	LooksAlivePollInterval *model.Duration `toml:"looks_alive_poll_interval"`
+	IsAlivePollInterval    *model.Duration `toml:"is_alive_poll_interval"`
+	RetryPeriodOnFailure   *model.Duration `toml:"retry_period_on_failure"`
+	SeparateMonitor        *bool           `toml:"separate_monitor"`
+	DeadlockTimeout        *model.Duration `toml:"deadlock_timeout"`
 }
 
 // Apply returns base with the properties set in p replacing it.
-func (p Properties) Apply(base quorum.Properties) quorum.Properties {
-	setD := func(dst *quorum.Duration, src *quorum.Duration) {
+func (p Properties) Apply(base model.Properties) model.Properties {
+	setD := func(dst *model.Duration, src *model.Duration) {
 		if src != nil {
 			*dst = *src
 		}
@@ -184,11 +184,11 @@ func (p Properties) Apply(base quorum.Properties) quorum.Properties {
 // Group is one [[group]] entry. Pointer fields are optional; nil takes the
 // default of quorum.DefaultGroup.
 type Group struct {
-	Name              string           `toml:"name"`
-	PreferredOwners   []string         `toml:"preferred_owners"`
-	FailoverThreshold *int             `toml:"failover_threshold"` // nil: nodes - 1
-	FailoverPeriod    *quorum.Duration `toml:"failover_period"`    // nil: 6h
-	AutoFailback      string           `toml:"auto_failback"`      // prevent (default) or allow
+	Name              string          `toml:"name"`
+	PreferredOwners   []string        `toml:"preferred_owners"`
+	FailoverThreshold *int            `toml:"failover_threshold"` // nil: nodes - 1
+	FailoverPeriod    *model.Duration `toml:"failover_period"`    // nil: 6h
+	AutoFailback      string          `toml:"auto_failback"`      // prevent (default) or allow
 	// FailbackWindowStart and FailbackWindowEnd are hours 0-23, or -1 (the
 	// default) for no window; give both or neither.
 	FailbackWindowStart *int `toml:"failback_window_start"`
@@ -268,15 +268,15 @@ func staticDefaults() *Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Quorum: Quorum{
 			Mode:        ModeEmbedded,
-			LeaseTTL:    quorum.Duration(10 * time.Second),
-			DialTimeout: quorum.Duration(5 * time.Second),
+			LeaseTTL:    model.Duration(10 * time.Second),
+			DialTimeout: model.Duration(5 * time.Second),
 			Embedded: Embedded{
-				Heartbeat:    quorum.Duration(100 * time.Millisecond),
-				Election:     quorum.Duration(time.Second),
+				Heartbeat:    model.Duration(100 * time.Millisecond),
+				Election:     model.Duration(time.Second),
 				ClusterToken: "resmon",
 			},
 		},
-		Events: Events{MaxEntries: 10000, MaxAge: quorum.Duration(7 * 24 * time.Hour)},
+		Events: Events{MaxEntries: 10000, MaxAge: model.Duration(7 * 24 * time.Hour)},
 	}
 }
 
@@ -298,7 +298,7 @@ func (c *Config) fill() {
 		c.Node.Admin = "unix:" + filepath.Join(c.Node.DataDir, "admin.sock")
 	}
 	if c.Quorum.FenceMargin == 0 {
-		c.Quorum.FenceMargin = quorum.Duration(max(c.Quorum.LeaseTTL.D()/5, minFenceMargin))
+		c.Quorum.FenceMargin = model.Duration(max(c.Quorum.LeaseTTL.D()/5, minFenceMargin))
 	}
 	e := &c.Quorum.Embedded
 	if e.ClientURL == "" {

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 )
 
-func dur(s string) quorum.Duration {
+func dur(s string) model.Duration {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		panic(err)
 	}
-	return quorum.Duration(d)
+	return model.Duration(d)
 }
 
 func TestSyntaxError(t *testing.T) {
@@ -192,7 +193,7 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("got %d types, %d groups, %d resources", len(types), len(groups), len(resources))
 	}
 
-	genapp := quorum.DefaultProperties()
+	genapp := model.DefaultProperties()
 	genapp.PendingTimeout = dur("90s")
 	genapp.RestartThreshold = 5
 	genapp.LooksAlivePollInterval = dur("2s")
@@ -202,35 +203,35 @@ func TestRecords(t *testing.T) {
 	if types[0].SHA256 != "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" {
 		t.Errorf("sha256 not lower-cased: %s", types[0].SHA256)
 	}
-	if types[1].Defaults != quorum.DefaultProperties() || types[1].MemoryLimitPages != 256 || len(types[1].Capabilities.Commands) != 3 {
+	if types[1].Defaults != model.DefaultProperties() || types[1].MemoryLimitPages != 256 || len(types[1].Capabilities.Commands) != 3 {
 		t.Errorf("wasm type = %+v", types[1])
 	}
 
-	data := quorum.Group{
+	data := model.Group{
 		Name: "data", PreferredOwners: []string{"node1", "node2"}, FailoverThreshold: 2,
-		FailoverPeriod: dur("3h"), AutoFailbackType: quorum.FailbackAllow,
+		FailoverPeriod: dur("3h"), AutoFailbackType: model.FailbackAllow,
 		FailbackWindowStart: 22, FailbackWindowEnd: 4, PersistentState: true, Priority: 2000,
 	}
 	if !reflect.DeepEqual(groups[0], data) {
 		t.Errorf("group = %+v\nwant %+v", groups[0], data)
 	}
-	if !reflect.DeepEqual(groups[1], quorum.DefaultGroup("web")) {
+	if !reflect.DeepEqual(groups[1], model.DefaultGroup("web")) {
 		t.Errorf("group = %+v, want the defaults", groups[1])
 	}
 
 	// Properties: resource override, else the type's defaults, else Windows'.
 	disk := genapp
-	disk.RestartAction = quorum.RestartOnly
+	disk.RestartAction = model.RestartOnly
 	disk.RestartDelay = 0
 	disk.SeparateMonitor = true
-	ipA := quorum.DefaultProperties()
+	ipA := model.DefaultProperties()
 	ipA.IsAlivePollInterval = dur("30s")
 	netName := genapp
 	netName.PendingTimeout = dur("2m")
 	netName.RestartPeriod = dur("10m")
 	netName.RetryPeriodOnFailure = dur("30m")
 	netName.DeadlockTimeout = dur("4m")
-	wantProps := []quorum.Properties{disk, ipA, quorum.DefaultProperties(), netName, genapp}
+	wantProps := []model.Properties{disk, ipA, model.DefaultProperties(), netName, genapp}
 	for i, r := range resources {
 		if r.Properties != wantProps[i] {
 			t.Errorf("resource %q properties = %+v\nwant %+v", r.Name, r.Properties, wantProps[i])

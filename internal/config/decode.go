@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 // The TOML library stops at the first value it cannot store and cannot tell
@@ -69,7 +69,7 @@ func fieldsOf(t reflect.Type) []field {
 var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 	tomlUnmarshaler = reflect.TypeFor[toml.Unmarshaler]()
-	durationType    = reflect.TypeFor[quorum.Duration]()
+	durationType    = reflect.TypeFor[model.Duration]()
 )
 
 // custom reports whether values of t decode themselves.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 )
 
@@ -24,18 +25,18 @@ import (
 // spelled as the resources they name, GUIDs and sha256 pins are lower case,
 // registry checkpoints lose their leading backslash. Call Records on a valid
 // Config (as Parse and Load return); the records share nothing with c.
-func (c *Config) Records() (types []quorum.ResourceType, groups []quorum.Group, resources []quorum.Resource) {
-	typeDefaults := make(map[string]quorum.Properties, len(c.ResourceTypes))
+func (c *Config) Records() (types []model.ResourceType, groups []model.Group, resources []model.Resource) {
+	typeDefaults := make(map[string]model.Properties, len(c.ResourceTypes))
 	for _, t := range c.ResourceTypes {
-		rec := quorum.ResourceType{
+		rec := model.ResourceType{
 			Name:   t.Name,
 			Kind:   t.Kind,
 			Path:   t.Path,
 			SHA256: strings.ToLower(t.SHA256),
 			// Resources take their type's defaults: the first entry of a
 			// duplicated name wins, as in the database.
-			Defaults: t.Defaults.Apply(quorum.DefaultProperties()),
-			Capabilities: quorum.Capabilities{
+			Defaults: t.Defaults.Apply(model.DefaultProperties()),
+			Capabilities: model.Capabilities{
 				Commands: cloneOrNil(t.Capabilities.Commands),
 				Dirs:     cloneOrNil(t.Capabilities.Dirs),
 			},
@@ -48,7 +49,7 @@ func (c *Config) Records() (types []quorum.ResourceType, groups []quorum.Group, 
 	}
 
 	for _, g := range c.Groups {
-		rec := quorum.DefaultGroup(g.Name)
+		rec := model.DefaultGroup(g.Name)
 		rec.PreferredOwners = cloneOrNil(g.PreferredOwners)
 		if g.FailoverThreshold != nil {
 			rec.FailoverThreshold = *g.FailoverThreshold
@@ -75,9 +76,9 @@ func (c *Config) Records() (types []quorum.ResourceType, groups []quorum.Group, 
 	for _, r := range c.Resources {
 		base, ok := typeDefaults[r.Type]
 		if !ok {
-			base = quorum.DefaultProperties()
+			base = model.DefaultProperties()
 		}
-		rec := quorum.Resource{
+		rec := model.Resource{
 			ID:             r.ID,
 			Name:           r.Name,
 			Type:           r.Type,

@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 // Validate checks c and returns an *Error listing every problem found, or
@@ -188,11 +188,11 @@ func (c *Config) checkTypes(ps *problems) {
 			first[strings.ToLower(t.Name)] = i
 		}
 		switch t.Kind {
-		case quorum.KindPlugin, quorum.KindWASM:
+		case model.KindPlugin, model.KindWASM:
 		case "":
-			ps.add(at, "kind", "is required (%s or %s)", quorum.KindPlugin, quorum.KindWASM)
+			ps.add(at, "kind", "is required (%s or %s)", model.KindPlugin, model.KindWASM)
 		default:
-			ps.add(at, "kind", "must be %s or %s, got %q", quorum.KindPlugin, quorum.KindWASM, t.Kind)
+			ps.add(at, "kind", "must be %s or %s, got %q", model.KindPlugin, model.KindWASM, t.Kind)
 		}
 		if t.Path == "" {
 			ps.add(at, "path", "is required")
@@ -202,7 +202,7 @@ func (c *Config) checkTypes(ps *problems) {
 				ps.add(at, "sha256", "must be 64 hexadecimal digits, got %q", t.SHA256)
 			}
 		}
-		if t.Kind == quorum.KindPlugin {
+		if t.Kind == model.KindPlugin {
 			if t.MemoryLimitPages != 0 {
 				ps.add(at, "memory_limit_pages", "applies to wasm resource types only")
 			}
@@ -246,9 +246,9 @@ func (c *Config) checkGroups(ps *problems) {
 			ps.add(at, "failover_period", "must be greater than 0")
 		}
 		switch g.AutoFailback {
-		case "", quorum.FailbackPrevent, quorum.FailbackAllow:
+		case "", model.FailbackPrevent, model.FailbackAllow:
 		default:
-			ps.add(at, "auto_failback", "must be %s or %s, got %q", quorum.FailbackPrevent, quorum.FailbackAllow, g.AutoFailback)
+			ps.add(at, "auto_failback", "must be %s or %s, got %q", model.FailbackPrevent, model.FailbackAllow, g.AutoFailback)
 		}
 		start, end := deref(g.FailbackWindowStart, -1), deref(g.FailbackWindowEnd, -1)
 		okStart := checkHour(ps, at, "failback_window_start", start)
@@ -518,13 +518,13 @@ func checkCryptoName(p string) error {
 }
 
 func checkProperties(ps *problems, at, prefix string, p Properties) {
-	positive := func(key string, d *quorum.Duration) {
+	positive := func(key string, d *model.Duration) {
 		if d != nil && *d <= 0 {
 			ps.add(at, prefix+key, "must be greater than 0")
 		}
 	}
 	positive("pending_timeout", p.PendingTimeout)
-	if p.RestartAction != nil && (*p.RestartAction < quorum.RestartNone || *p.RestartAction > quorum.RestartThenFailover) {
+	if p.RestartAction != nil && (*p.RestartAction < model.RestartNone || *p.RestartAction > model.RestartThenFailover) {
 		ps.add(at, prefix+"restart_action", "must be 0 (no restart), 1 (restart only) or 2 (restart, then fail the group over), got %d", *p.RestartAction)
 	}
 	if p.RestartThreshold != nil && *p.RestartThreshold < 0 {

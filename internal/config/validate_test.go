@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 // res is a [[resource]] entry of type app with extra lines.
@@ -405,7 +405,7 @@ func TestValidateInCode(t *testing.T) {
 	}
 	c.Groups = append(c.Groups, Group{Name: "g"})
 	c.Resources = append(c.Resources, Resource{Name: "r", Type: "missing", Group: "g"})
-	bad := quorum.Duration(-1)
+	bad := model.Duration(-1)
 	c.Resources[0].RestartDelay = &bad
 	err := c.Validate()
 	const want = "resource \"r\": type: unknown resource type \"missing\"\nresource \"r\": restart_delay: must not be negative"

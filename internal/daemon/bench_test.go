@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/tools/benchrec"
@@ -36,14 +37,14 @@ func wasmTypeTOML(tb testing.TB) string {
 }
 
 // statusWatch reports the group's published status on every change.
-func statusWatch(ctx context.Context, c *mpCluster) <-chan quorum.GroupStatus {
-	out := make(chan quorum.GroupStatus, 64)
+func statusWatch(ctx context.Context, c *mpCluster) <-chan model.GroupStatus {
+	out := make(chan model.GroupStatus, 64)
 	key := c.store.Keys().GroupState("app")
 	go func() {
 		defer close(out)
 		for wr := range c.store.Client().Watch(ctx, key) {
 			for _, ev := range wr.Events {
-				var st quorum.GroupStatus
+				var st model.GroupStatus
 				if err := jsonUnmarshal(ev.Kv.Value, &st); err == nil {
 					out <- st
 				}
@@ -53,7 +54,7 @@ func statusWatch(ctx context.Context, c *mpCluster) <-chan quorum.GroupStatus {
 	return out
 }
 
-func waitOnline(tb testing.TB, ch <-chan quorum.GroupStatus, notOn string, token int64) quorum.GroupStatus {
+func waitOnline(tb testing.TB, ch <-chan model.GroupStatus, notOn string, token int64) model.GroupStatus {
 	tb.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
@@ -122,7 +123,7 @@ func BenchmarkCrashFailover(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			ch := statusWatch(ctx, c)
-			st := c.waitStatus("online", func(s quorum.GroupStatus) bool { return s.State == "Online" })
+			st := c.waitStatus("online", func(s model.GroupStatus) bool { return s.State == "Online" })
 			margin := quorum.DefaultMargin(tc.ttl)
 			interval := (tc.ttl - margin) / 3
 			// Paired floor: the killed node's own presence key, bound to the
@@ -190,13 +191,13 @@ func BenchmarkPlannedMove(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := statusWatch(ctx, c)
-	st := c.waitStatus("online", func(s quorum.GroupStatus) bool { return s.State == "Online" })
+	st := c.waitStatus("online", func(s model.GroupStatus) bool { return s.State == "Online" })
 	cli := c.store.Client()
 	var ours, floor []time.Duration
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		if _, err := c.store.RequestGroup(ctx, quorum.GroupRequest{Group: "app", Action: quorum.RequestMove}); err != nil {
+		if _, err := c.store.RequestGroup(ctx, model.GroupRequest{Group: "app", Action: model.RequestMove}); err != nil {
 			b.Fatal(err)
 		}
 		st = waitOnline(b, ch, st.Owner, st.Token)

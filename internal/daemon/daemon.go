@@ -19,6 +19,7 @@ import (
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/internal/config"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"
@@ -183,10 +184,10 @@ func (n *node) openLocal() error {
 	mon, err := monitor.New(monitor.Config{
 		Node: n.cfg.Node.Name, Store: n.store, Checkpoints: checkpointsAdapter{cpm},
 		Drivers: map[string]monitor.DriverFactory{
-			quorum.KindPlugin: func(s plugins.Services) (plugins.Driver, error) {
+			model.KindPlugin: func(s plugins.Services) (plugins.Driver, error) {
 				return goplugin.New(goplugin.Config{Services: s, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Logger: n.log.Named("plugin")})
 			},
-			quorum.KindWASM: func(s plugins.Services) (plugins.Driver, error) {
+			model.KindWASM: func(s plugins.Services) (plugins.Driver, error) {
 				return wasm.New(wasm.Config{Services: s, CacheDir: filepath.Join(n.cfg.Node.DataDir, WASMCacheDir)}), nil
 			},
 		},
@@ -206,8 +207,8 @@ func (n *node) openLocal() error {
 // checkpointsAdapter offers the checkpoint manager to the monitor.
 type checkpointsAdapter struct{ *checkpoint.Manager }
 
-func (a checkpointsAdapter) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
-	return a.Manager.Control(ctx, checkpoint.Ref(r), code, in, out)
+func (a checkpointsAdapter) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+	return a.Manager.Control(ctx, model.Ref(r), code, in, out)
 }
 
 func (n *node) closeLocal() {
@@ -336,13 +337,13 @@ func (n *node) serve(ctx context.Context, m *quorum.Member) (fenced bool, err er
 func (n *node) runMonitor(ctx context.Context, m *quorum.Member) error {
 	for {
 		err := n.monitor.Run(ctx, m)
-		if errors.Is(err, monitor.ErrFenced) || ctx.Err() != nil {
+		if errors.Is(err, monitor.ErrSelfFenced) || ctx.Err() != nil {
 			return err
 		}
 		n.log.Warn("monitor stopped; restarting it", "error", err)
 		select {
 		case <-m.Fenced():
-			return monitor.ErrFenced
+			return monitor.ErrSelfFenced
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Second):

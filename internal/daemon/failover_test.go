@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
@@ -203,19 +204,19 @@ func (c *mpCluster) signal(name string, sig syscall.Signal) {
 	}
 }
 
-func (c *mpCluster) status() quorum.GroupStatus {
+func (c *mpCluster) status() model.GroupStatus {
 	st, _ := c.store.GroupStatus(context.Background(), "app")
 	return st
 }
 
-func (c *mpCluster) waitStatus(what string, ok func(quorum.GroupStatus) bool) quorum.GroupStatus {
+func (c *mpCluster) waitStatus(what string, ok func(model.GroupStatus) bool) model.GroupStatus {
 	c.t.Helper()
 	waitFor(c.t, "group app "+what+fmt.Sprintf(" (last: %+v)", c.status()), 30*time.Second, func() bool { return ok(c.status()) })
 	return c.status()
 }
 
-func onlineOn(node string) func(quorum.GroupStatus) bool {
-	return func(st quorum.GroupStatus) bool { return st.State == "Online" && st.Owner == node }
+func onlineOn(node string) func(model.GroupStatus) bool {
+	return func(st model.GroupStatus) bool { return st.State == "Online" && st.Owner == node }
 }
 
 // count reads the checkpointed counter from etcd: the value the cluster has
@@ -227,7 +228,7 @@ func (c *mpCluster) count() uint64 {
 	if err != nil {
 		return 0
 	}
-	b, _, err := c.store.GetCheckpoint(ctx, r.Value.ID, quorum.Registry, 1)
+	b, _, err := c.store.GetCheckpoint(ctx, r.Value.ID, model.RegistryCheckpoint, 1)
 	if err != nil {
 		return 0
 	}
@@ -325,7 +326,7 @@ func TestFailoverKill9RestoresCheckpoints(t *testing.T) {
 		t.Error("no group.failover event in etcd")
 	}
 
-	req, err := c.store.RequestGroup(context.Background(), quorum.GroupRequest{Group: "app", Action: quorum.RequestMove})
+	req, err := c.store.RequestGroup(context.Background(), model.GroupRequest{Group: "app", Action: model.RequestMove})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func TestFailoverOfflineHangIsTerminated(t *testing.T) {
 	c := newMPCluster(t, "", `HangIn = "Offline"`, "")
 	c.startAll()
 	first := c.waitStatus("online on node1", onlineOn("node1"))
-	if _, err := c.store.RequestGroup(context.Background(), quorum.GroupRequest{Group: "app", Action: quorum.RequestMove, Node: "node2"}); err != nil {
+	if _, err := c.store.RequestGroup(context.Background(), model.GroupRequest{Group: "app", Action: model.RequestMove, Node: "node2"}); err != nil {
 		t.Fatal(err)
 	}
 	c.waitStatus("online on node2", onlineOn("node2"))
@@ -397,7 +398,7 @@ func TestFailoverOfflineHangIsTerminated(t *testing.T) {
 func TestFailoverRestartThenThreshold(t *testing.T) {
 	c := newMPCluster(t, "failover_threshold = 1", "LooksAlive = false\nIsAlive = false", "restart_threshold = 1")
 	c.startAll()
-	st := c.waitStatus("failed for good", func(s quorum.GroupStatus) bool {
+	st := c.waitStatus("failed for good", func(s model.GroupStatus) bool {
 		return s.State == "Failed" && strings.Contains(s.Message, "failover threshold")
 	})
 	if st.Owner == "node1" {
@@ -451,7 +452,7 @@ func TestFailoverDrainFailbackPersistentState(t *testing.T) {
 			t.Fatalf("%s exit: %v", n, err)
 		}
 	}
-	if st := c.status(); st.State != "Offline" || st.Desired != quorum.DesiredOnline {
+	if st := c.status(); st.State != "Offline" || st.Desired != model.DesiredOnline {
 		t.Fatalf("after the cluster stopped: %+v", st)
 	}
 	c.start("node3")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 )
@@ -99,7 +100,7 @@ func TestNodeMajorityThreeClusterdSurviveLossOfOne(t *testing.T) {
 		return err == nil && len(ns) == 2
 	})
 	// The remaining majority still accepts writes, including fenced ones.
-	if err := s.CreateGroup(ctx, quorum.DefaultGroup("after-loss")); err != nil {
+	if err := s.CreateGroup(ctx, model.DefaultGroup("after-loss")); err != nil {
 		t.Fatalf("write after losing a member: %v\n%s", err, dump())
 	}
 	evs, _ := s.Events(ctx, time.Time{}, 0)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/quorum"
 )
@@ -73,7 +74,7 @@ func result(err error) string {
 	return "ok"
 }
 
-func (m *metrics) ResourceState(group, resource string, s monitor.ResourceState) {
+func (m *metrics) ResourceState(group, resource string, s model.ResourceState) {
 	m.mu.Lock()
 	if m.groupHosted[group] == nil {
 		m.groupHosted[group] = map[string]bool{}
@@ -83,7 +84,7 @@ func (m *metrics) ResourceState(group, resource string, s monitor.ResourceState)
 	m.resState.WithLabelValues(group, resource).Set(float64(s))
 }
 
-func (m *metrics) GroupState(group string, s monitor.GroupState, owned bool) {
+func (m *metrics) GroupState(group string, s model.GroupState, owned bool) {
 	if owned {
 		m.groupState.WithLabelValues(group).Set(float64(s))
 		return

@@ -35,6 +35,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/resmon/resmon/internal/pluginproto"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/sdk"
 )
@@ -78,7 +79,7 @@ type Exit struct {
 	Type      string
 	PID       int
 	Err       error // wraps plugins.ErrPluginExited
-	Resources []plugins.Ref
+	Resources []model.Ref
 }
 
 // Driver loads go-plugin resource types. It implements plugins.Driver.
@@ -168,14 +169,14 @@ func (d *Driver) SocketPath() string {
 }
 
 // authenticate is the callback server's view of the open resources.
-func (d *Driver) authenticate(id, token string) (plugins.Ref, bool) {
+func (d *Driver) authenticate(id, token string) (model.Ref, bool) {
 	d.authMu.RLock()
 	in := d.open[id]
 	d.authMu.RUnlock()
 	if in == nil || subtle.ConstantTimeCompare([]byte(in.token), []byte(token)) != 1 {
-		return plugins.Ref{}, false
+		return model.Ref{}, false
 	}
-	return plugins.Ref{ID: in.id, Name: in.name}, true
+	return model.Ref{ID: in.id, Name: in.name}, true
 }
 
 func (d *Driver) register(in *Instance) bool {

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/resmon/resmon/internal/pluginproto"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"
 	"github.com/resmon/resmon/plugins/pluginstest"
@@ -170,7 +171,7 @@ type inFlight struct {
 	outside atomic.Int32
 }
 
-func (s *inFlight) Progress(ctx context.Context, r plugins.Ref, msg string) error {
+func (s *inFlight) Progress(ctx context.Context, r model.Ref, msg string) error {
 	if s.online.Load() {
 		s.during.Add(1)
 	} else {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/resmon/resmon/internal/pluginproto"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/sdk"
 )
@@ -31,13 +32,13 @@ var _ pluginproto.HostServer = (*hostServer)(nil)
 
 type refKey struct{}
 
-func caller(ctx context.Context) plugins.Ref {
-	r, _ := ctx.Value(refKey{}).(plugins.Ref)
+func caller(ctx context.Context) model.Ref {
+	r, _ := ctx.Value(refKey{}).(model.Ref)
 	return r
 }
 
 // authenticator tells which open resource presents (id, token).
-type authenticator func(id, token string) (plugins.Ref, bool)
+type authenticator func(id, token string) (model.Ref, bool)
 
 // authInterceptor admits only calls that name an open resource and present
 // the token the host gave it at Open, and hands the handlers the resource's

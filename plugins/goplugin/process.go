@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/resmon/resmon/internal/pluginproto"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 )
 
@@ -178,9 +179,9 @@ func (p *process) fail(reason error) {
 	}
 	p.dead = reason
 	close(p.deadCh)
-	refs := make([]plugins.Ref, 0, len(p.members))
+	refs := make([]model.Ref, 0, len(p.members))
 	for _, in := range p.members {
-		refs = append(refs, plugins.Ref{ID: in.id, Name: in.name})
+		refs = append(refs, model.Ref{ID: in.id, Name: in.name})
 		p.d.revoke(in)
 	}
 	p.mu.Unlock()

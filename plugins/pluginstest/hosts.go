@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/sdktest"
@@ -35,7 +36,7 @@ func (s *Hosts) Add(id string, h *sdktest.Host) {
 	s.hosts[id] = h
 }
 
-func (s *Hosts) host(r plugins.Ref) (*sdktest.Host, error) {
+func (s *Hosts) host(r model.Ref) (*sdktest.Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, ok := s.hosts[r.ID]
@@ -46,14 +47,14 @@ func (s *Hosts) host(r plugins.Ref) (*sdktest.Host, error) {
 }
 
 // Log implements plugins.Services.
-func (s *Hosts) Log(r plugins.Ref, level sdk.LogLevel, msg string, kv ...any) {
+func (s *Hosts) Log(r model.Ref, level sdk.LogLevel, msg string, kv ...any) {
 	if h, err := s.host(r); err == nil {
 		h.Log(level, msg, kv...)
 	}
 }
 
 // Progress implements plugins.Services.
-func (s *Hosts) Progress(ctx context.Context, r plugins.Ref, msg string) error {
+func (s *Hosts) Progress(ctx context.Context, r model.Ref, msg string) error {
 	h, err := s.host(r)
 	if err != nil {
 		return err
@@ -65,7 +66,7 @@ func (s *Hosts) Progress(ctx context.Context, r plugins.Ref, msg string) error {
 func (s *Hosts) Registry() sdk.Registry { return s.reg }
 
 // Control implements plugins.Services.
-func (s *Hosts) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+func (s *Hosts) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
 	h, err := s.host(r)
 	if err != nil {
 		return 0, err
@@ -74,7 +75,7 @@ func (s *Hosts) Control(ctx context.Context, r plugins.Ref, code sdk.ControlCode
 }
 
 // FencingToken implements plugins.Services.
-func (s *Hosts) FencingToken(ctx context.Context, r plugins.Ref) (int64, error) {
+func (s *Hosts) FencingToken(ctx context.Context, r model.Ref) (int64, error) {
 	h, err := s.host(r)
 	if err != nil {
 		return 0, err

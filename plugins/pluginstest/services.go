@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/sdktest"
@@ -37,7 +38,7 @@ func New() *Services {
 }
 
 // Log implements plugins.Services.
-func (s *Services) Log(r plugins.Ref, level sdk.LogLevel, msg string, kv ...any) {
+func (s *Services) Log(r model.Ref, level sdk.LogLevel, msg string, kv ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
@@ -49,7 +50,7 @@ func (s *Services) Log(r plugins.Ref, level sdk.LogLevel, msg string, kv ...any)
 }
 
 // Progress implements plugins.Services.
-func (s *Services) Progress(_ context.Context, r plugins.Ref, msg string) error {
+func (s *Services) Progress(_ context.Context, r model.Ref, msg string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.progress[r.ID]++
@@ -62,12 +63,12 @@ func (s *Services) Progress(_ context.Context, r plugins.Ref, msg string) error 
 func (s *Services) Registry() sdk.Registry { return s.Reg }
 
 // Control implements plugins.Services for the checkpoint codes.
-func (s *Services) Control(_ context.Context, r plugins.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+func (s *Services) Control(_ context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
 	return s.Checkpoints.Control(r.ID, code, in, out)
 }
 
 // FencingToken implements plugins.Services; unset resources have token 1.
-func (s *Services) FencingToken(_ context.Context, r plugins.Ref) (int64, error) {
+func (s *Services) FencingToken(_ context.Context, r model.Ref) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t, ok := s.tokens[r.ID]; ok {

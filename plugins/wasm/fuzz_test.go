@@ -9,6 +9,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
 	"github.com/resmon/resmon/sdk"
@@ -18,7 +19,7 @@ import (
 // quietServices drops log lines, so fuzzing does not accumulate them.
 type quietServices struct{ *pluginstest.Services }
 
-func (quietServices) Log(plugins.Ref, sdk.LogLevel, string, ...any) {}
+func (quietServices) Log(model.Ref, sdk.LogLevel, string, ...any) {}
 
 // guestMemory instantiates a one-page module for driving host functions
 // directly, as a guest would, with arbitrary arguments.
@@ -35,7 +36,7 @@ func guestMemory(tb testing.TB) api.Memory {
 
 func fakeCall(svc plugins.Services, input []byte) *callState {
 	d := New(Config{Services: svc})
-	in := &instance{d: d, mt: &moduleType{spec: plugins.TypeSpec{Name: "fuzz"}}, ref: plugins.Ref{ID: "r", Name: "fuzz"}, sem: make(chan struct{}, 1)}
+	in := &instance{d: d, mt: &moduleType{spec: plugins.TypeSpec{Name: "fuzz"}}, ref: model.Ref{ID: "r", Name: "fuzz"}, sem: make(chan struct{}, 1)}
 	in.procs = newProcTable(in)
 	return &callState{parent: context.Background(), in: in, input: input, done: make(chan struct{})}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/wasm/abi"
@@ -34,7 +35,7 @@ type instance struct {
 	d       *Driver
 	mt      *moduleType
 	spec    plugins.ResourceSpec
-	ref     plugins.Ref
+	ref     model.Ref
 	payload []byte // the encoded Open request
 	procs   *procTable
 	config  wazero.ModuleConfig
@@ -67,7 +68,7 @@ func newInstance(d *Driver, mt *moduleType, r plugins.ResourceSpec) (*instance, 
 		return nil, fmt.Errorf("wasm: opening %q: %w", r.Name, err)
 	}
 	in := &instance{
-		d: d, mt: mt, spec: r, ref: plugins.Ref{ID: r.ID, Name: r.Name}, payload: payload,
+		d: d, mt: mt, spec: r, ref: model.Ref{ID: r.ID, Name: r.Name}, payload: payload,
 		sem: make(chan struct{}, 1),
 	}
 	in.procs = newProcTable(in)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -305,10 +306,10 @@ func (r *runner) misbehave(ctx context.Context, kind Kind, owner *node, g *group
 // recovers it from the owner's registry: the counter must survive.
 func (r *runner) deleteCPT(ctx context.Context, g *group, before snap) (string, error) {
 	k := r.store.Keys()
-	key := k.Checkpoint(g.id, quorum.Registry, 1)
+	key := k.Checkpoint(g.id, model.RegistryCheckpoint, 1)
 	if _, err := r.cli.Txn(ctx).Then(
 		clientv3.OpDelete(key),
-		clientv3.OpDelete(k.CheckpointData(g.id, quorum.Registry, 1), clientv3.WithPrefix()),
+		clientv3.OpDelete(k.CheckpointData(g.id, model.RegistryCheckpoint, 1), clientv3.WithPrefix()),
 	).Commit(); err != nil {
 		return "", fmt.Errorf("chaos: deleting %s: %w", key, err)
 	}
@@ -411,11 +412,11 @@ func (r *runner) corruptCPT(ctx context.Context, g *group, owner *node, before s
 func (r *runner) corrupt(ctx context.Context, g *group) error {
 	k := r.store.Keys()
 	for try := 0; try < 10; try++ {
-		_, m, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
+		_, m, err := r.store.GetCheckpoint(ctx, g.id, model.RegistryCheckpoint, 1)
 		if err != nil {
 			return fmt.Errorf("chaos: reading %s before corrupting it: %w", g.res, err)
 		}
-		chunk := k.CheckpointData(g.id, quorum.Registry, 1) + m.Generation + "/00000000"
+		chunk := k.CheckpointData(g.id, model.RegistryCheckpoint, 1) + m.Generation + "/00000000"
 		resp, err := r.cli.Get(ctx, chunk)
 		if err != nil || len(resp.Kvs) != 1 {
 			return fmt.Errorf("chaos: reading %s: %v (%d keys)", chunk, err, len(resp.Kvs))
@@ -425,7 +426,7 @@ func (r *runner) corrupt(ctx context.Context, g *group) error {
 		if _, err := r.cli.Put(ctx, chunk, string(bad)); err != nil {
 			return fmt.Errorf("chaos: corrupting %s: %w", chunk, err)
 		}
-		_, _, err = r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
+		_, _, err = r.store.GetCheckpoint(ctx, g.id, model.RegistryCheckpoint, 1)
 		if errors.Is(err, quorum.ErrCorruptCheckpoint) {
 			return nil
 		}
@@ -460,19 +461,19 @@ func (r *runner) probe(ctx context.Context, g *group, stale int64) {
 	if stale == 0 {
 		return
 	}
-	f := quorum.Fence{Group: g.name, Token: stale}
+	f := model.Fence{Group: g.name, Token: stale}
 	err := r.store.FencedTxn(ctx, f, clientv3.OpPut("/chaos-probe/"+g.name, fmt.Sprint(stale)))
-	if !errors.Is(err, quorum.ErrFenced) {
+	if !errors.Is(err, model.ErrFenced) {
 		r.violate("stale write fenced", "FencedTxn for %s with stale token %d: %v, want ErrFenced", g.name, stale, err)
 	}
 	// The payload is the current stored data, so even a wrongly accepted
 	// write would not damage the counter.
-	data, _, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
+	data, _, err := r.store.GetCheckpoint(ctx, g.id, model.RegistryCheckpoint, 1)
 	if err != nil {
 		return
 	}
-	_, err = r.store.PutCheckpoint(ctx, f, g.id, quorum.Registry, 1, "chaos-probe", data)
-	if !errors.Is(err, quorum.ErrFenced) {
+	_, err = r.store.PutCheckpoint(ctx, f, g.id, model.RegistryCheckpoint, 1, "chaos-probe", data)
+	if !errors.Is(err, model.ErrFenced) {
 		r.violate("stale write fenced", "PutCheckpoint for %s with stale token %d: %v, want ErrFenced", g.res, stale, err)
 	}
 	r.rep.Probes++

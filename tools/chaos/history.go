@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -52,13 +53,13 @@ func (h *history) apply(key string, val []byte, rev int64) {
 	var token int64
 	switch {
 	case strings.HasPrefix(key, h.keys.GroupStates()):
-		var st quorum.GroupStatus
+		var st model.GroupStatus
 		if json.Unmarshal(val, &st) != nil {
 			return
 		}
 		group, token, owner = st.Group, st.Token, st.Owner
 	case strings.HasPrefix(key, h.keys.ResourceStates()):
-		var st quorum.ResourceStatus
+		var st model.ResourceStatus
 		if json.Unmarshal(val, &st) != nil {
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -194,7 +195,7 @@ func (r *runner) spread(ctx context.Context) error {
 		if now[g.name].owner == want {
 			continue
 		}
-		if _, err := r.store.RequestGroup(ctx, quorum.GroupRequest{Group: g.name, Action: quorum.RequestMove, Node: want}); err != nil {
+		if _, err := r.store.RequestGroup(ctx, model.GroupRequest{Group: g.name, Action: model.RequestMove, Node: want}); err != nil {
 			return fmt.Errorf("chaos: moving %s to %s: %w", g.name, want, err)
 		}
 		if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) {
@@ -403,7 +404,7 @@ func (r *runner) settle(ctx context.Context, d time.Duration) (map[string]snap, 
 
 // count reads a group's checkpointed counter from etcd.
 func (r *runner) count(ctx context.Context, g *group) (uint64, error) {
-	b, _, err := r.store.GetCheckpoint(ctx, g.id, quorum.Registry, 1)
+	b, _, err := r.store.GetCheckpoint(ctx, g.id, model.RegistryCheckpoint, 1)
 	if err != nil {
 		return 0, err
 	}

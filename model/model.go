@@ -1,4 +1,4 @@
-package quorum
+package model
 
 import (
 	"encoding/json"
@@ -172,4 +172,31 @@ type Resource struct {
 	RegistryCheckpoints []string `json:"registry_checkpoints,omitempty"`
 	// CryptoCheckpoints are key containers named Type\Provider\Container.
 	CryptoCheckpoints []string `json:"crypto_checkpoints,omitempty"`
+}
+
+// CheckpointList is the resource's list of checkpoints of one kind.
+func (r Resource) CheckpointList(kind CheckpointKind) []string {
+	if kind == CryptoCheckpoint {
+		return r.CryptoCheckpoints
+	}
+	return r.RegistryCheckpoints
+}
+
+// SetCheckpointList replaces the resource's list of checkpoints of one kind.
+func (r *Resource) SetCheckpointList(kind CheckpointKind, l []string) {
+	if len(l) == 0 {
+		l = nil
+	}
+	if kind == CryptoCheckpoint {
+		r.CryptoCheckpoints = l
+	} else {
+		r.RegistryCheckpoints = l
+	}
+}
+
+// Ref names a resource to the parts that host it (plugin hosts, the
+// checkpoint engine): its GUID and its name.
+type Ref struct {
+	ID   string
+	Name string
 }

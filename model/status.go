@@ -1,0 +1,103 @@
+package model
+
+import "time"
+
+// Desired states of a group.
+const (
+	DesiredOnline  = "online"
+	DesiredOffline = "offline"
+)
+
+// Handoff reasons: why an owner let a group go.
+const (
+	HandoffMove     = "move"     // an operator moved the group
+	HandoffFailover = "failover" // a resource failed past its restart threshold
+	HandoffDrain    = "drain"    // the owner's clusterd is shutting down
+	HandoffFailback = "failback" // a higher preferred owner came back
+)
+
+// Handoff is what an owner leaves in the group's status when it releases the
+// group on purpose: the node that should take it next, and why. A group
+// released without a handoff (the owner's lease expired) is a crash failover.
+type Handoff struct {
+	From   string    `json:"from"`
+	To     string    `json:"to,omitempty"` // empty: the next node in preferred order
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
+// GroupStatus is a group's published state, written only by its owner under
+// its fencing token. It outlives ownership, so the next owner learns where
+// the group was, whether it should be online, and how often it failed over.
+type GroupStatus struct {
+	Group string `json:"group"`
+	State string `json:"state"`      // "Online", "Failed"… (GroupState)
+	Code  int    `json:"state_code"` // the Windows number of State
+	Owner string `json:"owner"`
+	Token int64  `json:"token"`
+	// Desired is DesiredOnline or DesiredOffline: what the group should be
+	// wherever it runs, kept across failovers and cluster restarts
+	// (PersistentState).
+	Desired string `json:"desired"`
+	// Failovers are the times of the failovers within the group's
+	// FailoverPeriod (FailoverThreshold counts them).
+	Failovers []time.Time `json:"failovers,omitempty"`
+	Handoff   *Handoff    `json:"handoff,omitempty"`
+	// Request is the id of the last operator request acted on, so whoever
+	// filed it can tell when it is done; Message says how it went.
+	Request string    `json:"request,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// ResourceStatus is a resource's published state, written by the owner of
+// its group under the group's fencing token.
+type ResourceStatus struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Group    string    `json:"group"`
+	Node     string    `json:"node"`
+	State    string    `json:"state"`      // "Online", "OnlinePending"… (ResourceState)
+	Code     int       `json:"state_code"` // the Windows number of State
+	Token    int64     `json:"token"`
+	Restarts int       `json:"restarts"` // within RestartPeriod
+	Error    string    `json:"error,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// Group request actions.
+const (
+	RequestOnline  = "online"
+	RequestOffline = "offline"
+	RequestMove    = "move"
+)
+
+// GroupRequest asks the owner of a group to act: bring it online, take it
+// offline, or move it (to Node, or to the next node in preferred order).
+// One request per group is pending at a time; a newer one replaces it. The
+// owner deletes it when it has acted and records the outcome in the
+// group's status.
+type GroupRequest struct {
+	ID     string    `json:"id"`
+	Group  string    `json:"group"`
+	Action string    `json:"action"`
+	Node   string    `json:"node,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+// Resource request actions.
+const (
+	// RequestFail simulates a failure of an online resource (to test
+	// restart and failover policies).
+	RequestFail = "fail"
+)
+
+// ResourceRequest asks the owner of a resource's group to act on it:
+// RequestOnline, RequestOffline or RequestFail.
+type ResourceRequest struct {
+	ID       string    `json:"id"`
+	Resource string    `json:"resource"` // id
+	Group    string    `json:"group"`
+	Action   string    `json:"action"`
+	Time     time.Time `json:"time"`
+}
