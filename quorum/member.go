@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -48,7 +47,7 @@ type MemberConfig struct {
 	Margin time.Duration
 	// Info is published as the node's presence value; Node, PID, Host,
 	// Started, Lease and TTL are filled in by Join when left empty.
-	Info NodeInfo
+	Info model.NodeInfo
 	// Replace takes over a presence key left by a previous incarnation of this
 	// node whose lease is still alive, by revoking that lease (which also
 	// releases every group it owned). Use it only when the old process is
@@ -74,69 +73,11 @@ func DefaultMargin(ttl time.Duration) time.Duration {
 	return min(m, ttl/2)
 }
 
-// NodeInfo is a node's presence record, stored as JSON at Keys.Node(name)
-// and bound to the node's lease. The lease is written in hex, as etcdctl
-// prints and accepts it (`etcdctl lease timetolive <lease>`).
-type NodeInfo struct {
-	Node    string           `json:"node"`
-	Host    string           `json:"host,omitempty"`
-	Admin   string           `json:"admin,omitempty"` // admin API address
-	PID     int              `json:"pid,omitempty"`
-	Version string           `json:"version,omitempty"`
-	Started time.Time        `json:"started"`
-	Lease   clientv3.LeaseID `json:"-"`
-	TTL     model.Duration   `json:"ttl"` // granted lease TTL
-	// Draining is set while the node's clusterd stops: it moves its groups
-	// away and must not be given any.
-	Draining bool `json:"draining,omitempty"`
-}
-
-type nodeInfoJSON NodeInfo
-
-// MarshalJSON writes the lease id in hex.
-func (n NodeInfo) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		nodeInfoJSON
-		Lease string `json:"lease"`
-	}{nodeInfoJSON(n), formatLease(n.Lease)})
-}
-
-// UnmarshalJSON reads what MarshalJSON writes.
-func (n *NodeInfo) UnmarshalJSON(b []byte) error {
-	var v struct {
-		nodeInfoJSON
-		Lease string `json:"lease"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	id, err := parseLease(v.Lease)
-	if err != nil {
-		return err
-	}
-	*n = NodeInfo(v.nodeInfoJSON)
-	n.Lease = id
-	return nil
-}
-
-func formatLease(id clientv3.LeaseID) string { return fmt.Sprintf("%016x", int64(id)) }
-
-func parseLease(s string) (clientv3.LeaseID, error) {
-	if s == "" {
-		return clientv3.NoLease, nil
-	}
-	v, err := strconv.ParseUint(s, 16, 64)
-	if err != nil {
-		return 0, fmt.Errorf("lease %q is not a hex lease id", s)
-	}
-	return clientv3.LeaseID(int64(v)), nil
-}
-
 // NodeExistsError is returned by Join when the node's presence key is held by
 // a live lease. errors.Is(err, ErrNodeExists) holds.
 type NodeExistsError struct {
 	Node     string
-	Existing NodeInfo // the presence record found (zero if unreadable)
+	Existing model.NodeInfo // the presence record found (zero if unreadable)
 	Lease    clientv3.LeaseID
 	Expires  time.Duration // the old lease's remaining TTL as etcd reported it; -1 if unknown
 }
@@ -177,7 +118,7 @@ type Member struct {
 	ttl      time.Duration // granted
 	margin   time.Duration
 	interval time.Duration // between keepalive sends
-	info     NodeInfo
+	info     model.NodeInfo
 	onFence  func()
 	onRenew  func(error)
 
@@ -254,7 +195,7 @@ func (s *Store) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
 		done:     make(chan struct{}),
 	}
 	m.info = cfg.Info
-	m.info.Node, m.info.Lease, m.info.TTL = cfg.Node, gr.ID, model.Duration(ttl)
+	m.info.Node, m.info.Lease, m.info.TTL = cfg.Node, int64(gr.ID), model.Duration(ttl)
 	if m.info.PID == 0 {
 		m.info.PID = os.Getpid()
 	}
@@ -563,7 +504,7 @@ func (m *Member) Margin() time.Duration { return m.margin }
 func (m *Member) Node() string { return m.node }
 
 // Info is the presence record the member published.
-func (m *Member) Info() NodeInfo {
+func (m *Member) Info() model.NodeInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.info
@@ -585,27 +526,27 @@ func (m *Member) live() error {
 }
 
 // Nodes lists the nodes that are members now, sorted by name.
-func (s *Store) Nodes(ctx context.Context) ([]NodeInfo, error) {
+func (s *Store) Nodes(ctx context.Context) ([]model.NodeInfo, error) {
 	resp, err := s.cli.Get(ctx, s.keys.Nodes(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, fmt.Errorf("quorum: listing nodes: %w", err)
 	}
-	out := make([]NodeInfo, 0, len(resp.Kvs))
+	out := make([]model.NodeInfo, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		out = append(out, s.decodeNode(kv))
 	}
 	return out, nil
 }
 
-func (s *Store) decodeNode(kv *mvccpb.KeyValue) NodeInfo {
+func (s *Store) decodeNode(kv *mvccpb.KeyValue) model.NodeInfo {
 	name := string(kv.Key[len(s.keys.Nodes()):])
-	var n NodeInfo
+	var n model.NodeInfo
 	if err := json.Unmarshal(kv.Value, &n); err != nil {
 		s.log.Warn("unreadable node presence record", "key", string(kv.Key), "error", err)
 	}
 	n.Node = name
-	if n.Lease == clientv3.NoLease {
-		n.Lease = clientv3.LeaseID(kv.Lease)
+	if n.Lease == 0 {
+		n.Lease = kv.Lease
 	}
 	return n
 }
@@ -615,7 +556,7 @@ func (s *Store) decodeNode(kv *mvccpb.KeyValue) NodeInfo {
 type NodeEvent struct {
 	Node string
 	Up   bool
-	Info NodeInfo
+	Info model.NodeInfo
 }
 
 // WatchNodes first reports every current member as Up, then every change;
@@ -711,3 +652,5 @@ func memberSleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+func formatLease(id clientv3.LeaseID) string { return model.FormatLease(int64(id)) }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -117,7 +118,7 @@ func TestJoinPublishesPresence(t *testing.T) {
 	_, cli := quorumtest.Start(t)
 	s := mtStore(t, cli)
 	ctx := mtCtx(t, 30*time.Second)
-	m := mtJoin(t, s, quorum.MemberConfig{Node: "n1", TTL: 3 * time.Second, Info: quorum.NodeInfo{Admin: "127.0.0.1:7070", Version: "test"}})
+	m := mtJoin(t, s, quorum.MemberConfig{Node: "n1", TTL: 3 * time.Second, Info: model.NodeInfo{Admin: "127.0.0.1:7070", Version: "test"}})
 
 	resp, err := cli.Get(ctx, s.Keys().Node("n1"))
 	if err != nil || len(resp.Kvs) != 1 {
@@ -140,7 +141,7 @@ func TestJoinPublishesPresence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(nodes) != 1 || nodes[0].Node != "n1" || nodes[0].Lease != m.LeaseID() || nodes[0].Version != "test" ||
+	if len(nodes) != 1 || nodes[0].Node != "n1" || nodes[0].Lease != int64(m.LeaseID()) || nodes[0].Version != "test" ||
 		nodes[0].TTL.D() != m.TTL() || nodes[0].PID == 0 || nodes[0].Started.IsZero() {
 		t.Fatalf("Nodes() = %+v", nodes)
 	}
@@ -226,7 +227,7 @@ func TestJoinRefusesSecondIncarnationUnlessReplace(t *testing.T) {
 	s := mtStore(t, cli)
 	ctx := mtCtx(t, 30*time.Second)
 	oldFenced := make(chan time.Time, 1)
-	old := mtJoin(t, s, quorum.MemberConfig{Node: "n1", TTL: 3 * time.Second, Info: quorum.NodeInfo{PID: 4242},
+	old := mtJoin(t, s, quorum.MemberConfig{Node: "n1", TTL: 3 * time.Second, Info: model.NodeInfo{PID: 4242},
 		OnFence: func() { oldFenced <- time.Now() }})
 	if _, err := s.Acquire(ctx, old, "g"); err != nil {
 		t.Fatal(err)
@@ -254,7 +255,7 @@ func TestJoinRefusesSecondIncarnationUnlessReplace(t *testing.T) {
 		t.Fatalf("old incarnation's ownership survived Replace: %v", err)
 	}
 	nodes, err := s.Nodes(ctx)
-	if err != nil || len(nodes) != 1 || nodes[0].Lease != m.LeaseID() {
+	if err != nil || len(nodes) != 1 || nodes[0].Lease != int64(m.LeaseID()) {
 		t.Fatalf("nodes after replace: %+v %v", nodes, err)
 	}
 	deadline := old.Deadline()
@@ -463,7 +464,7 @@ func TestWatchNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := mtRecv(t, ch, 5*time.Second, "b up"); ev.Node != "b" || !ev.Up || ev.Info.Lease != b.LeaseID() {
+	if ev := mtRecv(t, ch, 5*time.Second, "b up"); ev.Node != "b" || !ev.Up || ev.Info.Lease != int64(b.LeaseID()) {
 		t.Fatalf("event %+v", ev)
 	}
 	if err := b.Leave(mtCtx(t, 5*time.Second)); err != nil {

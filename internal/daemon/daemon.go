@@ -354,7 +354,7 @@ func (n *node) runMonitor(ctx context.Context, m *quorum.Member) error {
 // join registers the node, retrying while a previous incarnation's lease
 // still holds the presence key.
 func (n *node) join(ctx context.Context) (*quorum.Member, error) {
-	info := quorum.NodeInfo{Node: n.cfg.Node.Name, Admin: n.cfg.Node.Admin, PID: os.Getpid(), Version: Version, Started: time.Now().UTC()}
+	info := model.NodeInfo{Node: n.cfg.Node.Name, Admin: n.cfg.Node.Admin, PID: os.Getpid(), Version: Version, Started: time.Now().UTC()}
 	mc := quorum.MemberConfig{Node: n.cfg.Node.Name, TTL: n.cfg.Quorum.LeaseTTL.D(), Margin: n.cfg.Quorum.FenceMargin.D(), Info: info,
 		OnRenew: n.metrics.renewed}
 	backoff := 250 * time.Millisecond
@@ -401,7 +401,7 @@ func (n *node) join(ctx context.Context) (*quorum.Member, error) {
 
 // previousIncarnationGone reports whether a presence record was left by a
 // clusterd process of this host that no longer runs.
-func previousIncarnationGone(old quorum.NodeInfo) bool {
+func previousIncarnationGone(old model.NodeInfo) bool {
 	host, err := os.Hostname()
 	if err != nil || old.Host != host || old.PID <= 0 || old.PID == os.Getpid() {
 		return false
