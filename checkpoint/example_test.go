@@ -64,7 +64,7 @@ func ExampleManager() {
 
 func ExampleRecover() {
 	var store *quorum.Store // the CLI's connection to the cluster
-	results, err := checkpoint.Recover(context.Background(), store, "Network Name DATA")
+	results, err := checkpoint.Recover(context.Background(), store, "Network Name DATA", "operator@host")
 	if err != nil {
 		fmt.Println(err)
 		return

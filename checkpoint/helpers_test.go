@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -76,7 +77,7 @@ type node struct {
 	dir    string
 
 	mu  sync.Mutex
-	own map[string]quorum.Ownership
+	own map[string]model.Ownership
 }
 
 type nodeOpt func(*checkpoint.Config)
@@ -114,12 +115,14 @@ func (c *cluster) node(name string, opts ...nodeOpt) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan struct{})
-	go func() { defer close(served); mgr.Serve(life) }()
-	n := &node{t: t, c: c, name: name, store: st, member: member, reg: reg, ks: ks, mgr: mgr, dir: dir, own: map[string]quorum.Ownership{}}
+	served := make(chan struct{}, 2)
+	go func() { defer func() { served <- struct{}{} }(); mgr.Serve(life) }()
+	n := &node{t: t, c: c, name: name, store: st, member: member, reg: reg, ks: ks, mgr: mgr, dir: dir, own: map[string]model.Ownership{}}
+	go func() { defer func() { served <- struct{}{} }(); n.answerRecoveries(life) }()
 	t.Cleanup(func() {
 		mgr.Close()
 		cancel()
+		<-served
 		<-served
 		ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 		member.Leave(ctx)
@@ -129,7 +132,41 @@ func (c *cluster) node(name string, opts ...nodeOpt) *node {
 	return n
 }
 
-func (n *node) acquire(group string) quorum.Ownership {
+// answerRecoveries plays the monitor's part in recovery for the groups the
+// node owns: it answers their recover requests with Manager.Recover under
+// the tenure's fence, through the same request/reply keys.
+func (n *node) answerRecoveries(ctx context.Context) {
+	for range n.store.Watch(ctx) {
+		n.mu.Lock()
+		owned := maps.Clone(n.own)
+		n.mu.Unlock()
+		for group, o := range owned {
+			v, err := n.store.GroupView(ctx, group)
+			if err != nil {
+				continue
+			}
+			var answers []model.Answer
+			for _, req := range v.Requests {
+				if req.Action != model.RequestRecover {
+					continue
+				}
+				rep := model.Reply{Request: req.ID, Group: group, Action: req.Action, Code: model.ResultDone, Node: n.name, Token: o.Token, Time: time.Now()}
+				all, _ := n.store.Resources(ctx)
+				for _, r := range all {
+					if r.Value.Group == group && (req.Resource == "" || req.Resource == r.Value.ID) {
+						rep.Recovered = append(rep.Recovered, n.mgr.Recover(ctx, r.Value, o.Fence()))
+					}
+				}
+				answers = append(answers, model.Answer{Request: req, Reply: rep})
+			}
+			if len(answers) > 0 {
+				n.store.Publish(ctx, o.Fence(), model.Publication{Answers: answers})
+			}
+		}
+	}
+}
+
+func (n *node) acquire(group string) model.Ownership {
 	n.t.Helper()
 	o, err := n.store.Acquire(ctxT(n.t), n.member, group)
 	if err != nil {

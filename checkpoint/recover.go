@@ -2,70 +2,28 @@ package checkpoint
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Recovery (rule 10) re-creates the CPT/CPR of resources from the registry
 // of the node that owns each resource's group, whatever the resource's state
 // (online, offline or failed): after etcd lost the data, a backup restore put
 // back stale copies, someone deleted it, or it is corrupt. Only the owner
-// has the registry to recover from, so the request travels through etcd:
-//
-//	requests/<node>/recover-<uuid>   {"kind":"checkpoint.recover","resources":[ids],"status":"pending",…}
-//
-// bound to a lease of the requester (it disappears if the requester dies).
-// The owner's Serve loop sees it, re-creates each checkpoint from its local
-// state under its current fencing token, and writes the per-resource results
-// into the same key with "status":"done"; the requester reads them and
-// deletes the key.
-
-const (
-	requestKind      = "checkpoint.recover"
-	requestPending   = "pending"
-	requestDone      = "done"
-	requestLeaseTTL  = 60 // seconds; a request outlives no requester by more than this
-	recoverKeyPrefix = "recover-"
-)
-
-type recoverRequest struct {
-	Kind      string          `json:"kind"`
-	ID        string          `json:"id"`
-	Resources []string        `json:"resources"` // ids
-	From      string          `json:"from"`
-	Time      time.Time       `json:"time"`
-	Status    string          `json:"status"`
-	Results   []RecoverResult `json:"results,omitempty"`
-}
+// has the registry to recover from, so the request travels as an operator
+// request to the group's owner (model.RequestRecover, quorum's one
+// request/reply mechanism); its monitor calls Manager.Recover under the
+// tenure's fence and answers with a model.CheckpointRecovery per resource.
 
 // RecoverResult is the outcome of recovery for one resource.
-type RecoverResult struct {
-	Resource string `json:"resource"` // name
-	ID       string `json:"id"`
-	Node     string `json:"node,omitempty"` // the owner whose registry was used
-	// Checkpoints are the checkpoints re-created, "00000001.CPT SOFTWARE\…".
-	Checkpoints []string `json:"checkpoints,omitempty"`
-	Error       string   `json:"error,omitempty"` // empty on success
-}
-
-// Err is the result's error, or nil.
-func (r RecoverResult) Err() error {
-	if r.Error == "" {
-		return nil
-	}
-	return errors.New(r.Error)
-}
+type RecoverResult = model.CheckpointRecovery
 
 // Recover re-creates the checkpoints of the named resource, or of every
 // resource when resource is "", from the registry (and keystore) of the node
@@ -73,8 +31,9 @@ func (r RecoverResult) Err() error {
 // sorted by name; the error is for failures of the whole operation (the
 // resource does not exist, etcd is unreachable). A resource whose group has
 // no owner, or whose owner does not answer before ctx ends, gets a result
-// with an error. It needs only a Store, so the CLI can call it.
-func Recover(ctx context.Context, st *quorum.Store, resource string) ([]RecoverResult, error) {
+// with an error. It needs only a Store, so the CLI can call it; operator
+// names who asks, for the event log.
+func Recover(ctx context.Context, st *quorum.Store, resource, operator string) ([]RecoverResult, error) {
 	var resources []model.Resource
 	if resource != "" {
 		r, err := st.ResourceByName(ctx, resource)
@@ -104,7 +63,7 @@ func Recover(ctx context.Context, st *quorum.Store, resource string) ([]RecoverR
 		up[n.Node] = true
 	}
 	var results []RecoverResult
-	byNode := map[string][]model.Resource{}
+	byGroup := map[string][]model.Resource{}
 	for _, r := range resources {
 		if len(r.RegistryCheckpoints)+len(r.CryptoCheckpoints) == 0 {
 			results = append(results, RecoverResult{Resource: r.Name, ID: r.ID})
@@ -119,124 +78,67 @@ func Recover(ctx context.Context, st *quorum.Store, resource string) ([]RecoverR
 			results = append(results, RecoverResult{Resource: r.Name, ID: r.ID, Node: own.Node,
 				Error: fmt.Sprintf("node %q owns group %q but is not running", own.Node, r.Group)})
 		default:
-			byNode[own.Node] = append(byNode[own.Node], r)
+			byGroup[r.Group] = append(byGroup[r.Group], r)
 		}
 	}
-	if len(byNode) > 0 {
-		lease, err := st.Client().Grant(ctx, requestLeaseTTL)
-		if err != nil {
-			return nil, fmt.Errorf("checkpoint: recover: granting a lease for the requests: %w", err)
-		}
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			st.Client().Revoke(rctx, lease.ID)
-		}()
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for node, rs := range byNode {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, rs := range byGroup {
+		for _, r := range rs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res := askNode(ctx, st, lease.ID, node, rs)
+				res := askOwner(ctx, st, r, operator)
 				mu.Lock()
-				results = append(results, res...)
+				results = append(results, res)
 				mu.Unlock()
 			}()
 		}
-		wg.Wait()
 	}
+	wg.Wait()
 	sort.Slice(results, func(i, j int) bool {
 		return strings.ToLower(results[i].Resource) < strings.ToLower(results[j].Resource)
 	})
 	return results, nil
 }
 
-// askNode sends one recovery request to node and waits for its answer.
-func askNode(ctx context.Context, st *quorum.Store, lease clientv3.LeaseID, node string, rs []model.Resource) []RecoverResult {
-	fail := func(format string, args ...any) []RecoverResult {
-		var out []RecoverResult
-		for _, r := range rs {
-			out = append(out, RecoverResult{Resource: r.Name, ID: r.ID, Node: node, Error: fmt.Sprintf(format, args...)})
-		}
-		return out
+// askOwner files a recovery request for r with its group's owner and waits
+// for the answer.
+func askOwner(ctx context.Context, st *quorum.Store, r model.Resource, operator string) RecoverResult {
+	fail := func(format string, args ...any) RecoverResult {
+		return RecoverResult{Resource: r.Name, ID: r.ID, Error: fmt.Sprintf(format, args...)}
 	}
-	host, _ := os.Hostname()
-	req := recoverRequest{Kind: requestKind, ID: uuid.NewString(), From: fmt.Sprintf("%s pid %d", host, os.Getpid()), Time: time.Now().UTC(), Status: requestPending}
-	for _, r := range rs {
-		req.Resources = append(req.Resources, r.ID)
-	}
-	key := st.Keys().Requests(node) + recoverKeyPrefix + req.ID
-	b, _ := json.Marshal(req)
-	put, err := st.Client().Put(ctx, key, string(b), clientv3.WithLease(lease))
+	req, err := st.File(ctx, model.Request{Group: r.Group, Resource: r.ID, Action: model.RequestRecover, Operator: operator})
 	if err != nil {
-		return fail("sending the request to node %q: %v", node, err)
+		return fail("filing the request: %v", err)
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	rep, err := st.AwaitReply(ctx, req)
+	if err != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		st.Client().Delete(dctx, key)
-	}()
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	for wr := range st.Client().Watch(wctx, key, clientv3.WithRev(put.Header.Revision+1)) {
-		if wr.Err() != nil {
-			return fail("waiting for node %q: %v", node, wr.Err())
+		if withdrawn, _ := st.Withdraw(wctx, req); withdrawn {
+			return fail("the owner of group %q did not answer (%v); the request was withdrawn", r.Group, err)
 		}
-		for _, ev := range wr.Events {
-			if ev.Type == clientv3.EventTypeDelete {
-				return fail("the request to node %q was deleted before it was answered", node)
-			}
-			var ans recoverRequest
-			if json.Unmarshal(ev.Kv.Value, &ans) != nil || ans.Status != requestDone {
-				continue
-			}
-			return ans.Results
+		return fail("the owner of group %q took the request but its answer was not read (%v)", r.Group, err)
+	}
+	for _, res := range rep.Recovered {
+		if res.ID == r.ID {
+			return res
 		}
 	}
-	return fail("node %q did not answer: %v", node, context.Cause(ctx))
+	if rep.Code == model.ResultRefused || rep.Code == model.ResultFailed {
+		return RecoverResult{Resource: r.Name, ID: r.ID, Node: rep.Node, Error: rep.Message}
+	}
+	return RecoverResult{Resource: r.Name, ID: r.ID, Node: rep.Node}
 }
 
 // Serve runs this node's side of the cluster's checkpoint traffic until ctx
-// ends: it answers recovery requests addressed to the node, and when an
-// operator changes the checkpoint list of a resource that is online here (or
-// deletes the resource), it starts or stops the corresponding savers. It
-// returns nil when ctx ends.
+// ends: when an operator changes the checkpoint list of a resource that is
+// online here (or deletes the resource), it starts or stops the
+// corresponding savers. It returns nil when ctx ends.
 func (m *Manager) Serve(ctx context.Context) error {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); m.serveRequests(ctx) }()
-	go func() { defer wg.Done(); m.followDB(ctx) }()
-	wg.Wait()
+	m.followDB(ctx)
 	return nil
-}
-
-func (m *Manager) serveRequests(ctx context.Context) {
-	prefix := m.cfg.Store.Keys().Requests(m.cfg.Node)
-	cli := m.cfg.Store.Client()
-	for ctx.Err() == nil {
-		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
-		if err != nil {
-			m.cfg.Log.Warn("reading checkpoint requests", "error", err)
-			sleepCtx(ctx, time.Second)
-			continue
-		}
-		for _, kv := range resp.Kvs {
-			m.handleRequest(ctx, string(kv.Key), kv.Value, kv.CreateRevision)
-		}
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for wr := range cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithFilterDelete()) {
-			if wr.Err() != nil {
-				m.cfg.Log.Warn("checkpoint request watch interrupted", "error", wr.Err())
-				break
-			}
-			for _, ev := range wr.Events {
-				m.handleRequest(ctx, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.CreateRevision)
-			}
-		}
-		cancel()
-		sleepCtx(ctx, 50*time.Millisecond)
-	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -248,44 +150,11 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (m *Manager) handleRequest(ctx context.Context, key string, value []byte, createRev int64) {
-	var req recoverRequest
-	if err := json.Unmarshal(value, &req); err != nil || req.Kind != requestKind || req.Status != requestPending {
-		return
-	}
-	m.cfg.Log.Info("recovering checkpoints", "request", req.ID, "from", req.From, "resources", len(req.Resources))
-	for _, id := range req.Resources {
-		req.Results = append(req.Results, m.recoverResource(ctx, id))
-	}
-	req.Status = requestDone
-	b, _ := json.Marshal(req)
-	// Answer only while the request exists (the requester may have gone).
-	_, err := m.cfg.Store.Client().Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", createRev)).
-		Then(clientv3.OpPut(key, string(b), clientv3.WithIgnoreLease())).
-		Commit()
-	if err != nil {
-		m.cfg.Log.Warn("answering a recovery request", "key", key, "error", err)
-	}
-}
-
-// recoverResource re-creates every checkpoint of resource id from this
-// node's local state, if this node owns the resource's group.
-func (m *Manager) recoverResource(ctx context.Context, id string) RecoverResult {
-	res := RecoverResult{ID: id, Node: m.cfg.Node}
-	rec, err := m.cfg.Store.Resource(ctx, id)
-	if err != nil {
-		res.Error = err.Error()
-		return res
-	}
-	r := rec.Value
-	res.Resource = r.Name
-	own, err := m.cfg.Store.Owner(ctx, r.Group)
-	if err != nil || own.Node != m.cfg.Node {
-		res.Error = fmt.Sprintf("node %q does not own group %q (owner: %s)", m.cfg.Node, r.Group, own.Node)
-		return res
-	}
-	entries, err := m.cfg.Store.SyncCheckpoints(ctx, id)
+// Recover re-creates every checkpoint of res from this node's local state
+// under fence (the monitor calls it for the group's owner, rule 10).
+func (m *Manager) Recover(ctx context.Context, r model.Resource, fence model.Fence) RecoverResult {
+	res := RecoverResult{ID: r.ID, Resource: r.Name, Node: m.cfg.Node}
+	entries, err := m.cfg.Store.SyncCheckpoints(ctx, r.ID)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -298,7 +167,7 @@ func (m *Manager) recoverResource(ctx context.Context, id string) RecoverResult 
 	defer rs.mu.Unlock()
 	var errs []string
 	for _, e := range entries {
-		if err := m.recoverOne(ctx, rs, own.Fence(), e); err != nil {
+		if err := m.recoverOne(ctx, rs, fence, e); err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
@@ -310,7 +179,7 @@ func (m *Manager) recoverResource(ctx context.Context, id string) RecoverResult 
 		msg += "; failed: " + res.Error
 	}
 	m.cfg.Log.Info(msg)
-	m.event("checkpoint.recovered", r.Name, msg, map[string]string{"resource_id": id, "checkpoints": strings.Join(res.Checkpoints, ", ")})
+	m.event("checkpoint.recovered", r.Name, msg, map[string]string{"resource_id": r.ID, "checkpoints": strings.Join(res.Checkpoints, ", ")})
 	return res
 }
 

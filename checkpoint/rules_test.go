@@ -195,7 +195,7 @@ func TestRule5_BackupRestoreMarksCheckpointsStale(t *testing.T) {
 	}
 
 	// Recovery from the owner's registry clears checkpoint 1... (one resource: both)
-	results, err := checkpoint.Recover(ctxT(t), c.admin, "network name data")
+	results, err := checkpoint.Recover(ctxT(t), c.admin, "network name data", "test")
 	if err != nil || len(results) != 1 || results[0].Err() != nil || results[0].Node != "node1" {
 		t.Fatalf("recover: %+v, %v", results, err)
 	}
@@ -556,7 +556,7 @@ func TestRule10_RecoveryFromOwnerRegistry(t *testing.T) {
 				}
 				n1.set(onyone, "Version", sdk.StringValue("", "v3")) // the registry was not touched, and moves on
 			}
-			results, err := checkpoint.Recover(ctxT(t), c.admin, "Network Name DATA")
+			results, err := checkpoint.Recover(ctxT(t), c.admin, "Network Name DATA", "test")
 			if err != nil || len(results) != 1 || results[0].Err() != nil || results[0].Node != "node1" ||
 				!reflect.DeepEqual(results[0].Checkpoints, []string{`00000001.CPT ` + onyone}) {
 				t.Fatalf("recover: %+v, %v", results, err)
@@ -588,7 +588,7 @@ func TestRule10_RecoveryFromOwnerRegistry(t *testing.T) {
 		n1.acquire(c.res.Group)
 		c.admin.Client().Delete(ctxT(t), c.admin.Keys().Checkpoints(), clientv3.WithPrefix())
 
-		results, err := checkpoint.Recover(ctxT(t), c.admin, "")
+		results, err := checkpoint.Recover(ctxT(t), c.admin, "", "test")
 		if err != nil || len(results) != 3 {
 			t.Fatalf("recover all: %+v, %v", results, err)
 		}
@@ -608,7 +608,7 @@ func TestRule10_RecoveryFromOwnerRegistry(t *testing.T) {
 		}
 		// An owner that is gone: a per-resource error, the others still done.
 		n2.release(second.Group)
-		results, err = checkpoint.Recover(ctxT(t), c.admin, "onyone reports")
+		results, err = checkpoint.Recover(ctxT(t), c.admin, "onyone reports", "test")
 		if err != nil || len(results) != 1 || results[0].Err() == nil || !strings.Contains(results[0].Error, "has no owner") {
 			t.Errorf("recover without an owner: %+v, %v", results, err)
 		}

@@ -43,9 +43,8 @@ type GroupStatus struct {
 	// FailoverPeriod (FailoverThreshold counts them).
 	Failovers []time.Time `json:"failovers,omitempty"`
 	Handoff   *Handoff    `json:"handoff,omitempty"`
-	// Request is the id of the last operator request acted on, so whoever
-	// filed it can tell when it is done; Message says how it went.
-	Request string    `json:"request,omitempty"`
+	// Message says why the group is as it is when that is not plain
+	// (held Failed past its failover threshold, handed off, retrying).
 	Message string    `json:"message,omitempty"`
 	Time    time.Time `json:"time"`
 }
@@ -62,42 +61,5 @@ type ResourceStatus struct {
 	Token    int64     `json:"token"`
 	Restarts int       `json:"restarts"` // within RestartPeriod
 	Error    string    `json:"error,omitempty"`
-	Time     time.Time `json:"time"`
-}
-
-// Group request actions.
-const (
-	RequestOnline  = "online"
-	RequestOffline = "offline"
-	RequestMove    = "move"
-)
-
-// GroupRequest asks the owner of a group to act: bring it online, take it
-// offline, or move it (to Node, or to the next node in preferred order).
-// One request per group is pending at a time; a newer one replaces it. The
-// owner deletes it when it has acted and records the outcome in the
-// group's status.
-type GroupRequest struct {
-	ID     string    `json:"id"`
-	Group  string    `json:"group"`
-	Action string    `json:"action"`
-	Node   string    `json:"node,omitempty"`
-	Time   time.Time `json:"time"`
-}
-
-// Resource request actions.
-const (
-	// RequestFail simulates a failure of an online resource (to test
-	// restart and failover policies).
-	RequestFail = "fail"
-)
-
-// ResourceRequest asks the owner of a resource's group to act on it:
-// RequestOnline, RequestOffline or RequestFail.
-type ResourceRequest struct {
-	ID       string    `json:"id"`
-	Resource string    `json:"resource"` // id
-	Group    string    `json:"group"`
-	Action   string    `json:"action"`
 	Time     time.Time `json:"time"`
 }

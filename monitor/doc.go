@@ -1,6 +1,22 @@
-// Package monitor runs resources through their states and groups between
-// nodes: entry-point calls with their time limits, health polling, the
-// restart and failover policy, and dependency ordering. It consumes the
-// plugin hosts, the checkpoint engine and the quorum through small
-// interfaces of its own.
+// Package monitor runs a node's share of the cluster: for every group it
+// decides, from facts read out of the shared state, whether this node should
+// own it and what its resources need next, and then does it — entry-point
+// calls with their time limits, health polling, the restart and failover
+// policy, dependency ordering, operator requests.
+//
+// The parts, each in its own file:
+//
+//   - cluster.go: what the monitor needs of the outside (Cluster, Session,
+//     Tenure, Checkpoints), with their concurrency rules;
+//   - facts.go and decide.go, requests.go, placement.go, policy.go, deps.go:
+//     the decision, a pure function from Facts to the next Action, tested
+//     table-driven without etcd;
+//   - executor.go and status.go: one goroutine per group that gathers the
+//     facts, carries out actions and publishes; it alone owns the group's
+//     tenure state;
+//   - resource.go: one resource's state machine on this node;
+//   - hosted.go: the node's register of hosted resources, through which a
+//     fence terminates everything at once and host services find a resource;
+//   - monitor.go: the node-wide loop that follows the cluster's changes and
+//     starts and stops the executors.
 package monitor

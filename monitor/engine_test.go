@@ -72,10 +72,35 @@ func (l *eventLog) has(kind string) bool {
 	return false
 }
 
-type cpAdapter struct{ *checkpoint.Manager }
+// hostServices are the host services as clusterd builds them.
+type hostServices struct {
+	hosted *monitor.Hosted
+	reg    *registry.Registry
+	cpm    *checkpoint.Manager
+}
 
-func (a cpAdapter) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
-	return a.Manager.Control(ctx, model.Ref(r), code, in, out)
+func (s *hostServices) Log(model.Ref, sdk.LogLevel, string, ...any) {}
+func (s *hostServices) Progress(_ context.Context, r model.Ref, _ string) error {
+	s.hosted.Progress(r)
+	return nil
+}
+func (s *hostServices) Registry() sdk.Registry { return s.reg }
+func (s *hostServices) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
+	return s.cpm.Control(ctx, r, code, in, out)
+}
+func (s *hostServices) FencingToken(_ context.Context, r model.Ref) (int64, error) {
+	return s.hosted.FencingToken(r)
+}
+
+// session offers a membership to the monitor, as clusterd does.
+type session struct{ *quorum.Member }
+
+func (s session) Acquire(ctx context.Context, group string) (monitor.Tenure, error) {
+	t, err := s.Member.Acquire(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 func newEngine(t *testing.T) *engine {
@@ -142,11 +167,11 @@ func (e *engine) start(name string) *enode {
 	}
 	n := &enode{name: name, store: st, reg: reg, cpm: cpm, events: &eventLog{}}
 	log := hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Warn, Output: os.Stderr})
+	hosted := monitor.NewHosted()
+	driver := wasm.New(wasm.Config{Services: &hostServices{hosted: hosted, reg: reg, cpm: cpm}, CacheDir: filepath.Join(os.TempDir(), "resmon-monitor-test-cache")})
 	n.mon, err = monitor.New(monitor.Config{
-		Node: name, Store: st, Checkpoints: cpAdapter{cpm}, Log: log, Events: n.events.add,
-		Drivers: map[string]monitor.DriverFactory{model.KindWASM: func(s plugins.Services) (plugins.Driver, error) {
-			return wasm.New(wasm.Config{Services: s, CacheDir: filepath.Join(os.TempDir(), "resmon-monitor-test-cache")}), nil
-		}},
+		Node: name, Cluster: st, Checkpoints: cpm, Log: log, Events: n.events.add, Hosted: hosted,
+		Drivers: map[string]plugins.Driver{model.KindWASM: driver},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -159,12 +184,12 @@ func (e *engine) start(name string) *enode {
 	}
 	n.runDone = make(chan error, 1)
 	runCtx, stop := context.WithCancel(context.Background())
-	go func() { n.runDone <- n.mon.Run(runCtx, n.member) }()
+	go func() { n.runDone <- n.mon.Run(runCtx, session{n.member}) }()
 	e.nodes[name] = n
 	t.Cleanup(func() {
 		stop()
 		<-n.runDone
-		n.mon.Close(context.Background())
+		driver.Close(context.Background())
 		cancel()
 		lctx, done := context.WithTimeout(context.Background(), 2*time.Second)
 		n.member.Leave(lctx)
@@ -173,6 +198,20 @@ func (e *engine) start(name string) *enode {
 		reg.Close()
 	})
 	return n
+}
+
+// request files req and waits for the owner's reply.
+func (e *engine) request(req model.Request) model.Reply {
+	e.t.Helper()
+	req, err := e.admin.File(ctxT(e.t), req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rep, err := e.admin.AwaitReply(ctxT(e.t), req)
+	if err != nil {
+		e.t.Fatalf("no reply to %s: %v", req.Action, err)
+	}
+	return rep
 }
 
 // waitGroup waits until the group's published status satisfies ok.
@@ -230,16 +269,13 @@ func TestRule11OperatorMove(t *testing.T) {
 	if err := n1.cpm.Flush(ctxT(t), res); err != nil {
 		t.Fatal(err)
 	}
-	req, err := e.admin.RequestGroup(ctxT(t), model.GroupRequest{Group: "g1", Action: model.RequestMove, Node: "n3"})
-	if err != nil {
-		t.Fatal(err)
+	rep := e.request(model.Request{Group: "g1", Action: model.RequestMove, Node: "n3"})
+	if rep.Code != model.ResultDone || rep.Node != "n1" || rep.Token != st.Token {
+		t.Errorf("reply to the move: %+v", rep)
 	}
 	moved := e.waitGroup("g1", "online on n3", onlineOn("n3"))
 	if moved.Token <= st.Token {
 		t.Errorf("token after the move %d, want > %d", moved.Token, st.Token)
-	}
-	if moved.Request != req.ID {
-		t.Errorf("status request %q, want %q", moved.Request, req.ID)
 	}
 	if len(moved.Failovers) != 0 {
 		t.Errorf("an operator move counted as a failover: %v", moved.Failovers)
@@ -252,14 +288,10 @@ func TestRule11OperatorMove(t *testing.T) {
 	if err != nil || rs[res.ID].State != "Online" || rs[res.ID].Node != "n3" || rs[res.ID].Token != moved.Token {
 		t.Fatalf("resource status %+v %v", rs[res.ID], err)
 	}
-	// A move to a node that is not up is refused with a message, not lost.
-	req, err = e.admin.RequestGroup(ctxT(t), model.GroupRequest{Group: "g1", Action: model.RequestMove, Node: "n9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st = e.waitGroup("g1", "refusing the move", func(s model.GroupStatus) bool { return s.Request == req.ID })
-	if st.Owner != "n3" || !strings.Contains(st.Message, `"n9" is not up`) {
-		t.Fatalf("status after a move to a down node: %+v", st)
+	// A move to a node that is not up is refused with a typed reply, not lost.
+	rep = e.request(model.Request{Group: "g1", Action: model.RequestMove, Node: "n9"})
+	if rep.Code != model.ResultRefused || rep.Node != "n3" || !strings.Contains(rep.Message, `"n9" is not up`) {
+		t.Fatalf("reply to a move to a down node: %+v", rep)
 	}
 }
 
@@ -387,7 +419,7 @@ func TestEngineDrain(t *testing.T) {
 	e.basicGroup("g1", "n1", "n2")
 	n1, _ := e.start("n1"), e.start("n2")
 	e.waitGroup("g1", "online on n1", onlineOn("n1"))
-	if err := n1.mon.Drain(ctxT(t)); err != nil {
+	if err := n1.mon.Drain(ctxT(t), session{n1.member}); err != nil {
 		t.Fatal(err)
 	}
 	if o := n1.mon.Owned(); len(o) != 0 {
@@ -447,8 +479,8 @@ func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 		t.Fatalf("app came online before its providers: app %v disk %v ip-a %v ip-b %v", app, dk, ipa, ipb)
 	}
 
-	if _, err := e.admin.RequestResource(ctxT(t), model.ResourceRequest{Resource: disk.ID, Action: model.RequestFail}); err != nil {
-		t.Fatal(err)
+	if rep := e.request(model.Request{Resource: disk.ID, Action: model.RequestFail}); rep.Code != model.ResultDone {
+		t.Fatalf("reply to fail: %+v", rep)
 	}
 	waitFor(t, "app back online after the disk restarted", func() bool { return len(w("app")["online"]) == 2 })
 	app, dk = w("app"), w("disk")
@@ -457,8 +489,8 @@ func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 	}
 	e.waitGroup("g1", "online again", onlineOn("n1"))
 
-	if _, err := e.admin.RequestGroup(ctxT(t), model.GroupRequest{Group: "g1", Action: model.RequestOffline}); err != nil {
-		t.Fatal(err)
+	if rep := e.request(model.Request{Group: "g1", Action: model.RequestOffline}); rep.Code != model.ResultDone {
+		t.Fatalf("reply to offline: %+v", rep)
 	}
 	e.waitGroup("g1", "offline", func(s model.GroupStatus) bool { return s.State == "Offline" && s.Desired == model.DesiredOffline })
 	app, dk = w("app"), w("disk")
@@ -519,12 +551,38 @@ func TestRule12PendingTimeoutTerminates(t *testing.T) {
 	e.resource(model.Resource{Name: "stuck", Type: "testtype", Group: "g1", Properties: p, Private: map[string]any{"HangIn": "Offline"}})
 	n1, _ := e.start("n1"), e.start("n2")
 	e.waitGroup("g1", "online on n1", onlineOn("n1"))
-	if _, err := e.admin.RequestGroup(ctxT(t), model.GroupRequest{Group: "g1", Action: model.RequestMove}); err != nil {
-		t.Fatal(err)
-	}
+	e.request(model.Request{Group: "g1", Action: model.RequestMove})
 	e.waitGroup("g1", "online on n2", onlineOn("n2"))
 	if !n1.events.has("resource.offline_failed") {
 		t.Fatalf("no offline_failed event on n1: %v", n1.events.list)
+	}
+}
+
+// TestRequestFiledDuringALongOfflineIsCarriedOut: a request filed while
+// the owner is busy with a long Offline stays pending and is carried out
+// afterwards (the owner deletes only the requests it answered, comparing
+// their revisions; it once deleted the group's request key unread).
+func TestRequestFiledDuringALongOfflineIsCarriedOut(t *testing.T) {
+	e := newEngine(t)
+	g := model.DefaultGroup("g1")
+	g.PreferredOwners, g.PersistentState = []string{"n1"}, true
+	e.group(g)
+	p := fastProps()
+	p.PendingTimeout = model.Duration(time.Second)
+	e.resource(model.Resource{Name: "slow", Type: "testtype", Group: "g1", Properties: p, Private: map[string]any{"HangIn": "Offline"}})
+	e.start("n1")
+	e.waitGroup("g1", "online on n1", onlineOn("n1"))
+	// The owner answers the offline request, then starts the Offline that
+	// hangs until PendingTimeout terminates it.
+	if rep := e.request(model.Request{Group: "g1", Action: model.RequestOffline}); rep.Code != model.ResultDone {
+		t.Fatalf("reply to offline: %+v", rep)
+	}
+	if rep := e.request(model.Request{Group: "g1", Action: model.RequestOnline}); rep.Code != model.ResultDone {
+		t.Fatalf("reply to the online filed during the Offline: %+v", rep)
+	}
+	st := e.waitGroup("g1", "online again", onlineOn("n1"))
+	if st.Desired != model.DesiredOnline {
+		t.Fatalf("status: %+v", st)
 	}
 }
 

@@ -1,8 +1,6 @@
 package monitor
 
 import (
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -70,76 +68,5 @@ func DecideRestart(action, threshold, n int) RestartDecision {
 		return FailoverGroup
 	default:
 		return StayFailed
-	}
-}
-
-// NextOwner picks the node a group moves to: the first node after current in
-// preferred order that is up and a possible owner, wrapping around; then any
-// other up node that is a possible owner (sorted by name). current itself is
-// chosen only when no other node qualifies and allowCurrent is set. Empty
-// possible means every node. It returns "" when no node qualifies.
-func NextOwner(preferred []string, current string, up []string, possible []string, allowCurrent bool) string {
-	isUp := func(n string) bool {
-		return slices.ContainsFunc(up, func(u string) bool { return strings.EqualFold(u, n) })
-	}
-	canOwn := func(n string) bool {
-		return len(possible) == 0 || slices.ContainsFunc(possible, func(p string) bool { return strings.EqualFold(p, n) })
-	}
-	ok := func(n string) bool { return !strings.EqualFold(n, current) && isUp(n) && canOwn(n) }
-	start := 0
-	for i, p := range preferred {
-		if strings.EqualFold(p, current) {
-			start = i + 1
-			break
-		}
-	}
-	for i := range preferred {
-		if n := preferred[(start+i)%len(preferred)]; ok(n) {
-			return n
-		}
-	}
-	rest := slices.Clone(up)
-	slices.Sort(rest)
-	for _, n := range rest {
-		if ok(n) {
-			return n
-		}
-	}
-	if allowCurrent && current != "" && isUp(current) && canOwn(current) {
-		return current
-	}
-	return ""
-}
-
-// FailbackTarget reports the preferred owner a group should fail back to
-// when AutoFailbackType is allow: the highest-ranked preferred owner that is
-// up and ranks above the current owner, if now is inside the failback window
-// (start and end are hours 0-23; -1 means any time; start > end wraps
-// midnight; start == end is that one hour). It returns "" when the group should stay.
-func FailbackTarget(preferred []string, current string, up []string, start, end int, now time.Time) string {
-	if !inWindow(start, end, now.Hour()) {
-		return ""
-	}
-	for _, p := range preferred {
-		if strings.EqualFold(p, current) {
-			return ""
-		}
-		if slices.ContainsFunc(up, func(u string) bool { return strings.EqualFold(u, p) }) {
-			return p
-		}
-	}
-	return ""
-}
-
-func inWindow(start, end, hour int) bool {
-	switch {
-	case start < 0 || end < 0:
-		return true
-	case start == end:
-		return hour == start
-	case start < end:
-		return hour >= start && hour < end
-	default:
-		return hour >= start || hour < end
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
 )
@@ -40,44 +39,49 @@ func (o *orderInstance) Close(ctx context.Context) error {
 	return nil
 }
 
-// abandonOnly is the one checkpoint call a fenced tenure makes.
-type abandonOnly struct{ Checkpoints }
-
-func (abandonOnly) Abandon(model.Resource) {}
-
-// TestCloseNeverOvertakesTerminate: when a fence terminates a tenure while
-// its group's runner, or a lost ownership, ends the tenure, the instances
-// are closed only after Terminate returned. A chaos run caught the runner
-// closing a plugin resource whose Terminate was still on its way (the
-// plugin answered "not open" and the application kept running) and a WASM
-// instance closed before its Terminate could run.
+// TestCloseNeverOvertakesTerminate: when a fence terminates every resource
+// of the node while the group's executor ends its tenure (it stops, or it
+// finds the ownership lost), the instances are closed only after Terminate
+// returned, and Terminate runs once. A chaos run caught a plugin resource
+// closed while its Terminate was still on its way (the plugin answered "not
+// open" and the application kept running) and a WASM instance closed
+// before its Terminate could run.
 func TestCloseNeverOvertakesTerminate(t *testing.T) {
 	for _, second := range []struct {
 		name string
-		run  func(g *groupRunner)
+		run  func(x *executor)
 	}{
-		{"the runner sees the fence", func(g *groupRunner) { g.terminateAll(""); g.endTenure(false) }},
-		{"the ownership is lost", func(g *groupRunner) { g.lost("test") }},
+		{"the executor stops", func(x *executor) { x.end() }},
+		{"the ownership is lost", func(x *executor) { x.lost("test") }},
 	} {
 		t.Run(second.name, func(t *testing.T) {
-			m := &Monitor{cfg: Config{Checkpoints: abandonOnly{}, Observer: nopObserver{}, Events: func(string, string, string) {}},
-				log: hclog.NewNullLogger(), owned: map[string]bool{}, ownedCh: make(chan struct{}), byID: map[string]*groupRunner{}}
-			g := newGroupRunner(m, "g1", func() {})
+			c := newFakeCluster()
+			m, err := New(Config{Node: "n1", Cluster: c, Checkpoints: fakeCheckpoints{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := c.session("n1")
+			lease, err := s.Acquire(context.Background(), "g1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := newExecutor(m, s, "g1", func() {})
 			inst := &orderInstance{entered: make(chan struct{}), release: make(chan struct{})}
 			rec := model.Resource{ID: "id1", Name: "r1", Group: "g1"}
-			g.t = &tenure{res: map[string]*hosted{"r1": {rec: rec, r: NewResource(ResourceConfig{Record: rec, Instance: inst})}},
-				byID: map[string]*hosted{}, down: make(chan struct{})}
+			r := NewResource(ResourceConfig{Record: rec, Instance: inst})
+			x.t = &tenure{lease: lease, res: []*hosted{{rec: rec, r: r}}, published: map[string]model.ResourceStatus{}}
+			m.hosted.add("g1", lease.Fence().Token, r)
 
 			fenceDone := make(chan struct{})
 			go func() {
 				defer close(fenceDone)
-				g.terminateAll("the node fenced itself")
+				m.hosted.terminate("", "the node fenced itself", m.log)
 			}()
 			<-inst.entered
 			secondDone := make(chan struct{})
 			go func() {
 				defer close(secondDone)
-				second.run(g)
+				second.run(x)
 			}()
 			select {
 			case <-secondDone:

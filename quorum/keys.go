@@ -73,20 +73,20 @@ func (k Keys) ResourceStates() string { return k.prefix + "state/resources/" }
 // ResourceState is the published state of a resource.
 func (k Keys) ResourceState(id string) string { return k.ResourceStates() + id }
 
-// GroupRequests is the prefix of pending operator requests to groups.
-func (k Keys) GroupRequests() string { return k.prefix + "control/groups/" }
+// AllRequests is the prefix of every pending request.
+func (k Keys) AllRequests() string { return k.prefix + "control/" }
 
-// GroupRequest is the pending operator request (online, offline, move) of a group.
-func (k Keys) GroupRequest(group string) string { return k.GroupRequests() + group }
+// Requests is the prefix of a group's pending requests, "control/<group>/".
+func (k Keys) Requests(group string) string { return k.AllRequests() + group + "/" }
 
-// AllResourceRequests is the prefix of pending operator requests to resources.
-func (k Keys) AllResourceRequests() string { return k.prefix + "control/resources/" }
+// Request is one pending request to a group's owner, "control/<group>/<id>".
+func (k Keys) Request(group, id string) string { return k.Requests(group) + id }
 
-// ResourceRequests is the prefix of the pending resource requests of a group.
-func (k Keys) ResourceRequests(group string) string { return k.AllResourceRequests() + group + "/" }
+// AllReplies is the prefix of every reply.
+func (k Keys) AllReplies() string { return k.prefix + "replies/" }
 
-// ResourceRequest is the pending operator request (online, offline, fail) of a resource.
-func (k Keys) ResourceRequest(group, id string) string { return k.ResourceRequests(group) + id }
+// Reply is an owner's answer to a request, "replies/<group>/<id>".
+func (k Keys) Reply(group, id string) string { return k.AllReplies() + group + "/" + id }
 
 // Checkpoints is the prefix of all checkpoint data.
 func (k Keys) Checkpoints() string { return k.prefix + "checkpoints/" }
@@ -106,9 +106,6 @@ func (k Keys) CheckpointData(id string, kind model.CheckpointKind, number uint32
 
 // Events is the prefix of the event log.
 func (k Keys) Events() string { return k.prefix + "events/" }
-
-// Requests is the prefix of requests addressed to a node (e.g. checkpoint recovery).
-func (k Keys) Requests(node string) string { return k.prefix + "requests/" + node + "/" }
 
 // Meta holds cluster-wide facts such as the backup restore marker.
 func (k Keys) Meta(name string) string { return k.prefix + "meta/" + name }

@@ -13,40 +13,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// ErrOwned reports that a group is owned by another node (see OwnedError).
-var ErrOwned = errors.New("quorum: group is owned by another node")
-
-// OwnedError is returned by Acquire when another node owns the group.
-// errors.Is(err, ErrOwned) holds.
-type OwnedError struct {
-	Group string
-	Node  string // the current owner
-	Token int64  // the current owner's fencing token
-}
-
-func (e *OwnedError) Error() string {
-	return fmt.Sprintf("quorum: group %q is owned by node %q (token %d)", e.Group, e.Node, e.Token)
-}
-
-// Is makes errors.Is(err, ErrOwned) true.
-func (e *OwnedError) Is(target error) bool { return target == ErrOwned }
-
-// Ownership is one tenure of a group by a node. Token is the owner key's
-// CreateRevision: it grows with every new tenure, and every owner-only write
-// is checked against it (see Fence and FencedTxn).
-type Ownership struct {
-	Group string
-	Node  string
-	Token int64
-}
-
-// Fence returns the fence that guards owner-only writes of this tenure.
-func (o Ownership) Fence() model.Fence { return model.Fence{Group: o.Group, Token: o.Token} }
-
-func (o Ownership) String() string {
-	return fmt.Sprintf("group %q owned by %q (token %d)", o.Group, o.Node, o.Token)
-}
-
 // ownerRecord is the JSON value of an owner key.
 type ownerRecord struct {
 	Node  string    `json:"node"`
@@ -59,20 +25,20 @@ type ownerRecord struct {
 // node leaves or its lease expires. The returned token is the key's
 // CreateRevision. If m already owns the group, its current ownership is
 // returned. If another node owns it the error is an *OwnedError naming it.
-func (s *Store) Acquire(ctx context.Context, m *Member, group string) (Ownership, error) {
+func (s *Store) Acquire(ctx context.Context, m *Member, group string) (model.Ownership, error) {
 	if err := validName(group); err != nil {
-		return Ownership{}, fmt.Errorf("quorum: group name: %v", err)
+		return model.Ownership{}, fmt.Errorf("quorum: group name: %v", err)
 	}
 	if m == nil {
-		return Ownership{}, fmt.Errorf("quorum: acquire group %q: no member", group)
+		return model.Ownership{}, fmt.Errorf("quorum: acquire group %q: no member", group)
 	}
 	if err := m.live(); err != nil {
-		return Ownership{}, fmt.Errorf("quorum: acquire group %q: %w", group, err)
+		return model.Ownership{}, fmt.Errorf("quorum: acquire group %q: %w", group, err)
 	}
 	key := s.keys.Owner(group)
 	val, err := json.Marshal(ownerRecord{Node: m.node, Time: time.Now().UTC().Truncate(time.Millisecond), Lease: formatLease(m.lease)})
 	if err != nil {
-		return Ownership{}, err
+		return model.Ownership{}, err
 	}
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
@@ -80,39 +46,39 @@ func (s *Store) Acquire(ctx context.Context, m *Member, group string) (Ownership
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-		return Ownership{}, fmt.Errorf("quorum: acquire group %q: %w: lease %s of node %q is gone", group, ErrLeaseLost, formatLease(m.lease), m.node)
+		return model.Ownership{}, fmt.Errorf("quorum: acquire group %q: %w: lease %s of node %q is gone", group, ErrLeaseLost, formatLease(m.lease), m.node)
 	}
 	if err != nil {
-		return Ownership{}, fmt.Errorf("quorum: acquire group %q: %w", group, err)
+		return model.Ownership{}, fmt.Errorf("quorum: acquire group %q: %w", group, err)
 	}
 	if resp.Succeeded {
-		o := Ownership{Group: group, Node: m.node, Token: resp.Header.Revision}
+		o := model.Ownership{Group: group, Node: m.node, Token: resp.Header.Revision}
 		s.log.Info("group acquired", "group", group, "node", m.node, "token", o.Token)
 		return o, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 { // cannot happen: the compare and the read are one revision
-		return Ownership{}, fmt.Errorf("quorum: acquire group %q: owner key vanished inside a Txn", group)
+		return model.Ownership{}, fmt.Errorf("quorum: acquire group %q: owner key vanished inside a Txn", group)
 	}
 	cur := s.decodeOwner(kvs[0])
 	if clientv3.LeaseID(kvs[0].Lease) == m.lease {
 		return cur, nil
 	}
-	return Ownership{}, &OwnedError{Group: group, Node: cur.Node, Token: cur.Token}
+	return model.Ownership{}, &model.OwnedError{Group: group, Node: cur.Node, Token: cur.Token}
 }
 
-func (s *Store) decodeOwner(kv *mvccpb.KeyValue) Ownership {
+func (s *Store) decodeOwner(kv *mvccpb.KeyValue) model.Ownership {
 	var r ownerRecord
 	if err := json.Unmarshal(kv.Value, &r); err != nil {
 		s.log.Warn("unreadable owner record", "key", string(kv.Key), "error", err)
 	}
-	return Ownership{Group: string(kv.Key[len(s.keys.Owners()):]), Node: r.Node, Token: kv.CreateRevision}
+	return model.Ownership{Group: string(kv.Key[len(s.keys.Owners()):]), Node: r.Node, Token: kv.CreateRevision}
 }
 
 // Release gives up o: the owner key is deleted only if it is still o's
 // tenure (CreateRevision == token); otherwise the result is ErrFenced and
 // nothing changes.
-func (s *Store) Release(ctx context.Context, o Ownership) error {
+func (s *Store) Release(ctx context.Context, o model.Ownership) error {
 	resp, err := s.cli.Txn(ctx).
 		If(s.fenceCmp(o.Fence())).
 		Then(clientv3.OpDelete(s.keys.Owner(o.Group))).
@@ -128,24 +94,24 @@ func (s *Store) Release(ctx context.Context, o Ownership) error {
 }
 
 // Owner returns the current ownership of group, or ErrNotFound if nobody owns it.
-func (s *Store) Owner(ctx context.Context, group string) (Ownership, error) {
+func (s *Store) Owner(ctx context.Context, group string) (model.Ownership, error) {
 	resp, err := s.cli.Get(ctx, s.keys.Owner(group))
 	if err != nil {
-		return Ownership{}, fmt.Errorf("quorum: owner of group %q: %w", group, err)
+		return model.Ownership{}, fmt.Errorf("quorum: owner of group %q: %w", group, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return Ownership{}, fmt.Errorf("%w: group %q has no owner", ErrNotFound, group)
+		return model.Ownership{}, fmt.Errorf("%w: group %q has no owner", ErrNotFound, group)
 	}
 	return s.decodeOwner(resp.Kvs[0]), nil
 }
 
 // Owners returns the current ownership of every owned group, by group name.
-func (s *Store) Owners(ctx context.Context) (map[string]Ownership, error) {
+func (s *Store) Owners(ctx context.Context) (map[string]model.Ownership, error) {
 	resp, err := s.cli.Get(ctx, s.keys.Owners(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("quorum: listing owners: %w", err)
 	}
-	out := make(map[string]Ownership, len(resp.Kvs))
+	out := make(map[string]model.Ownership, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		o := s.decodeOwner(kv)
 		out[o.Group] = o
@@ -158,7 +124,7 @@ func (s *Store) Owners(ctx context.Context) (map[string]Ownership, error) {
 type OwnerEvent struct {
 	Group     string
 	Owned     bool
-	Ownership Ownership // set when Owned
+	Ownership model.Ownership // set when Owned
 }
 
 // WatchOwner first reports the group's current ownership, then every change.

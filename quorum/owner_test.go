@@ -40,8 +40,8 @@ func TestAcquireContendedReleaseToken(t *testing.T) {
 	}
 
 	_, err = s.Acquire(ctx, b, "web")
-	var oe *quorum.OwnedError
-	if !errors.Is(err, quorum.ErrOwned) || !errors.As(err, &oe) || oe.Node != "a" || oe.Token != oa.Token || oe.Group != "web" {
+	var oe *model.OwnedError
+	if !errors.Is(err, model.ErrOwned) || !errors.As(err, &oe) || oe.Node != "a" || oe.Token != oa.Token || oe.Group != "web" {
 		t.Fatalf("contended acquire: %v (%+v)", err, oe)
 	}
 
@@ -185,7 +185,7 @@ func TestOwnershipSurvivesLeaderLoss(t *testing.T) {
 	}
 	// The client has every endpoint; a request in flight when the leader
 	// went may fail, but the cluster must serve again within a deadline.
-	var o2 quorum.Ownership
+	var o2 model.Ownership
 	mtEventually(t, 20*time.Second, "acquire after leader loss", func() bool {
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -285,7 +285,7 @@ func ExampleStore_Acquire() {
 	fmt.Println("owner's write:", err)
 
 	_, err = s.Acquire(ctx, n2, "web")
-	var owned *quorum.OwnedError
+	var owned *model.OwnedError
 	if errors.As(err, &owned) {
 		fmt.Println("node2 cannot take it, owned by", owned.Node)
 	}

@@ -17,9 +17,11 @@ import (
 
 // Group and resource actions: `cluster group NAME online|offline|move` and
 // `cluster resource NAME online|offline|fail`. Each files a request for the
-// owner of the group (quorum.RequestGroup, quorum.RequestResource) and, unless
-// -no-wait, follows the published status through an etcd watch until the
-// owner has carried the request out, printing the states it passes through.
+// owner of the group (quorum.Store.File) and, unless -no-wait, waits for the
+// owner's typed reply (its result code decides; the message is for people),
+// then follows the published status through an etcd watch until the group or
+// resource is where the action wants it, printing the states it passes
+// through.
 //
 // Output: in table mode everything goes to stdout (the announcement, one line
 // per state change, the final table), as cluster.exe prints it; with -o json
@@ -128,9 +130,11 @@ func (e *env) follow(ctx context.Context, after int64, keys []string, step func(
 	}
 }
 
-// waitError words the end of a wait. It does not wrap the context's error:
-// a timeout is the operation failing (exit 1), not etcd being unreachable.
-func waitError(ctx context.Context, err error, what string, wait time.Duration, last string) error {
+// waitError words the end of a wait truthfully: whether the owner had
+// answered, and if not whether the request is still pending. It does not
+// wrap the context's error: a timeout is the operation failing (exit 1), not
+// etcd being unreachable.
+func (e *env) waitError(ctx context.Context, err error, req model.Request, answered bool, what string, wait time.Duration, last string) error {
 	if ctx.Err() == nil {
 		return err
 	}
@@ -138,7 +142,19 @@ func waitError(ctx context.Context, err error, what string, wait time.Duration, 
 	if ctx.Err() == context.Canceled {
 		why = "interrupted"
 	}
-	return fmt.Errorf("%s waiting for %s (last seen: %s); the request stays filed and the owner may still carry it out", why, what, last)
+	if answered {
+		return fmt.Errorf("%s waiting for %s (last seen: %s); the owner accepted the request and is still carrying it out", why, what, last)
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	defer cancel()
+	pending, perr := e.store.Pending(rctx, req)
+	switch {
+	case perr != nil:
+		return fmt.Errorf("%s waiting for the owner to answer %s (last seen: %s); whether the request is still pending could not be read: %v", why, what, last, perr)
+	case pending:
+		return fmt.Errorf("%s waiting for the owner to answer %s (last seen: %s); the request is still pending: the group's owner carries it out when it can (request %s)", why, what, last, req.ID)
+	}
+	return fmt.Errorf("%s waiting for %s (last seen: %s); the owner took the request but its answer was not seen", why, what, last)
 }
 
 // ---- groups ----
@@ -165,13 +181,11 @@ func cmdGroupAction(ctx context.Context, e *env, name string, args []string) err
 	if err != nil {
 		return err
 	}
-	// Read the status before filing, so the watch starts before the owner
-	// can possibly answer.
-	before, rev, err := readStatus[model.GroupStatus](ctx, e, e.store.Keys().GroupState(g.Name))
+	before, _, err := readStatus[model.GroupStatus](ctx, e, e.store.Keys().GroupState(g.Name))
 	if err != nil {
 		return err
 	}
-	req, err := e.store.RequestGroup(ctx, model.GroupRequest{Group: g.Name, Action: action, Node: af.node})
+	req, err := e.store.File(ctx, model.Request{Group: g.Name, Action: action, Node: af.node, Operator: e.operator()})
 	if err != nil {
 		return err
 	}
@@ -181,11 +195,18 @@ func cmdGroupAction(ctx context.Context, e *env, name string, args []string) err
 	}
 	wctx, cancel := waitContext(af.wait)
 	defer cancel()
-	st, err := e.waitGroup(wctx, req, before, rev)
+	rep, err := e.store.AwaitReply(wctx, req)
 	if err != nil {
-		return waitError(wctx, err, fmt.Sprintf("group '%s' (%s)", g.Name, action), af.wait, groupLine(st))
+		return e.waitError(wctx, err, req, false, fmt.Sprintf("group '%s' (%s)", g.Name, action), af.wait, groupLine(before))
 	}
-	return e.emit(st, func(*tabwriter.Writer) { printGroupStatusTable(e.out, st) })
+	if err := rep.Err(); err != nil {
+		return fmt.Errorf("group '%s': %s %s: %s", g.Name, action, rep.Code, rep.Message)
+	}
+	st, err := e.waitGroup(wctx, req, rep, before)
+	if err != nil {
+		return e.waitError(wctx, err, req, true, fmt.Sprintf("group '%s' (%s)", g.Name, action), af.wait, groupLine(st))
+	}
+	return e.emit(st, func(*tabwriter.Writer) { printGroupStatusTable(e.out, st, rep) })
 }
 
 // groupByName finds a group by its case-insensitive name.
@@ -216,21 +237,33 @@ func readStatus[T any](ctx context.Context, e *env, key string) (T, int64, error
 	return st, resp.Header.Revision, nil
 }
 
-// waitGroup follows the group's status from revision rev on until the owner
-// has acted on req and the group has reached the end the action wants.
-func (e *env) waitGroup(ctx context.Context, req model.GroupRequest, before model.GroupStatus, rev int64) (model.GroupStatus, error) {
-	last, printed := before, groupLine(before)
-	err := e.follow(ctx, rev, []string{e.store.Keys().GroupState(req.Group)}, func(_ string, value []byte) (bool, error) {
+// waitGroup follows the group's status, once the owner accepted req, until
+// the group is where the action wants it.
+func (e *env) waitGroup(ctx context.Context, req model.Request, rep model.Reply, before model.GroupStatus) (model.GroupStatus, error) {
+	st, rev, err := readStatus[model.GroupStatus](ctx, e, e.store.Keys().GroupState(req.Group))
+	if err != nil {
+		return before, err
+	}
+	printed := groupLine(before)
+	show := func(st model.GroupStatus) {
+		if line := groupLine(st); line != printed {
+			printed = line
+			fmt.Fprintf(e.progress(), "%s: %s\n", req.Group, line)
+		}
+	}
+	show(st)
+	if groupRequestDone(req, rep, before, st) {
+		return st, nil
+	}
+	last := st
+	err = e.follow(ctx, rev, []string{e.store.Keys().GroupState(req.Group)}, func(_ string, value []byte) (bool, error) {
 		var st model.GroupStatus
 		if value == nil || json.Unmarshal(value, &st) != nil {
 			return false, nil
 		}
 		last = st
-		if line := groupLine(st); line != printed {
-			printed = line
-			fmt.Fprintf(e.progress(), "%s: %s\n", req.Group, line)
-		}
-		return groupRequestDone(req, before, st)
+		show(st)
+		return groupRequestDone(req, rep, before, st), nil
 	})
 	return last, err
 }
@@ -243,29 +276,23 @@ func groupLine(st model.GroupStatus) string {
 	return fmt.Sprintf("%s on %s", st.State, orDash(st.Owner))
 }
 
-// groupRequestDone reports whether st shows req carried out: the owner
-// recorded the request's id, and the group is where the action wants it. A
-// refused move is done with the owner's message as the error.
-func groupRequestDone(req model.GroupRequest, before, st model.GroupStatus) (bool, error) {
-	if st.Request != req.ID {
-		return false, nil
+// groupRequestDone reports whether st shows an accepted request carried
+// out: the group is where the action wants it.
+func groupRequestDone(req model.Request, rep model.Reply, before, st model.GroupStatus) bool {
+	switch {
+	case rep.Code == model.ResultUnchanged:
+		return true
+	case req.Action == model.RequestOnline:
+		return st.State == "Online"
+	case req.Action == model.RequestOffline:
+		return st.State == "Offline"
 	}
-	switch req.Action {
-	case model.RequestOnline:
-		return st.State == "Online", nil
-	case model.RequestOffline:
-		return st.State == "Offline", nil
+	// A move: the next owner's tenure has begun (not the handoff the old
+	// owner published), on the node asked for, and it has settled.
+	if st.Token <= rep.Token || (req.Node != "" && !strings.EqualFold(st.Owner, req.Node)) {
+		return false
 	}
-	if strings.HasPrefix(st.Message, "move refused") {
-		return true, fmt.Errorf("group '%s': %s", req.Group, st.Message)
-	}
-	if strings.HasPrefix(st.Message, "move: the group is already on") {
-		return true, nil // moved to where it is: nothing to do
-	}
-	if strings.EqualFold(st.Owner, before.Owner) || (req.Node != "" && !strings.EqualFold(st.Owner, req.Node)) {
-		return false, nil // still the old owner's tenure (its handoff), or not there yet
-	}
-	return settled(st), nil
+	return settled(st)
 }
 
 // settled reports whether a group has reached what its owner wants of it: a
@@ -277,12 +304,13 @@ func settled(st model.GroupStatus) bool {
 	return st.State == "Online"
 }
 
-// printGroupStatusTable prints the table cluster.exe shows after a group action.
-func printGroupStatusTable(w io.Writer, st model.GroupStatus) {
-	fmt.Fprintf(w, "\n%-20s %-15s %s\n%s %s %s\n", "Group", "Node", "Status", strings.Repeat("-", 20), strings.Repeat("-", 15), strings.Repeat("-", 6))
+// printGroupStatusTable prints the table cluster.exe shows after a group
+// action, with the owner's answer.
+func printGroupStatusTable(w io.Writer, st model.GroupStatus, rep model.Reply) {
+	fmt.Fprintf(w, "\n%-20s %-15s %s\n%s %s %s\n", "Group", "Owner", "State", strings.Repeat("-", 20), strings.Repeat("-", 15), strings.Repeat("-", 6))
 	fmt.Fprintf(w, "%-20s %-15s %s\n", st.Group, orDash(st.Owner), orDash(st.State))
-	if st.Message != "" {
-		fmt.Fprintf(w, "\n%s\n", st.Message)
+	if rep.Message != "" {
+		fmt.Fprintf(w, "\n%s (%s, answered by %s)\n", rep.Message, rep.Code, rep.Node)
 	}
 }
 
@@ -321,15 +349,11 @@ func cmdResourceAction(ctx context.Context, e *env, name string, args []string) 
 		return err
 	}
 	res := r.Value
-	before, rev, err := readStatus[model.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
+	before, _, err := readStatus[model.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
 	if err != nil {
 		return err
 	}
-	if action == model.RequestFail && before.State != "Online" {
-		// The owner only fails an online resource; waiting would time out.
-		return fmt.Errorf("resource '%s' is %s, not Online: only an online resource can be failed", res.Name, orDash(before.State))
-	}
-	req, err := e.store.RequestResource(ctx, model.ResourceRequest{Resource: res.ID, Action: action})
+	req, err := e.store.File(ctx, model.Request{Group: res.Group, Resource: res.ID, Action: action, Operator: e.operator()})
 	if err != nil {
 		return err
 	}
@@ -339,48 +363,63 @@ func cmdResourceAction(ctx context.Context, e *env, name string, args []string) 
 	}
 	wctx, cancel := waitContext(af.wait)
 	defer cancel()
-	st, err := e.waitResource(wctx, req, res.Name, before, rev)
+	what := fmt.Sprintf("resource '%s' (%s)", res.Name, action)
+	rep, err := e.store.AwaitReply(wctx, req)
 	if err != nil {
-		return waitError(wctx, err, fmt.Sprintf("resource '%s' (%s)", res.Name, action), af.wait, resourceLine(st))
+		return e.waitError(wctx, err, req, false, what, af.wait, resourceLine(before))
+	}
+	if err := rep.Err(); err != nil {
+		return fmt.Errorf("resource '%s': %s %s: %s", res.Name, action, rep.Code, rep.Message)
+	}
+	st, err := e.waitResource(wctx, req, res.Name, before)
+	if err != nil {
+		return e.waitError(wctx, err, req, true, what, af.wait, resourceLine(st))
 	}
 	return e.emit(st, func(*tabwriter.Writer) { printResourceStatusTable(e.out, st) })
 }
 
-// waitResource follows the resource's status and its request from revision
-// rev on. Resource statuses carry no request id, so "the owner acted" is the
-// deletion of the request key; the action is done once that happened and the
-// status is where the action wants it. A fail is done as soon as the status
-// shows the failure: the resource Failed, or its restart count went up.
-func (e *env) waitResource(ctx context.Context, req model.ResourceRequest, name string, before model.ResourceStatus, rev int64) (model.ResourceStatus, error) {
-	stateKey, reqKey := e.store.Keys().ResourceState(req.Resource), e.store.ResourceRequestKey(req)
-	last, printed, acted := before, resourceLine(before), false
-	err := e.follow(ctx, rev, []string{stateKey, reqKey}, func(key string, value []byte) (bool, error) {
-		if key == reqKey {
-			acted = acted || value == nil
-		} else if value != nil {
-			var st model.ResourceStatus
-			if json.Unmarshal(value, &st) != nil {
-				return false, nil
-			}
-			last = st
-			if line := resourceLine(st); line != printed {
-				printed = line
-				fmt.Fprintf(e.progress(), "%s: %s\n", name, line)
-			}
+// waitResource follows the resource's status, once the owner accepted req,
+// until it is where the action wants it. A fail is done as soon as the
+// status shows the failure: the resource Failed, or its restart count went
+// up.
+func (e *env) waitResource(ctx context.Context, req model.Request, name string, before model.ResourceStatus) (model.ResourceStatus, error) {
+	key := e.store.Keys().ResourceState(req.Resource)
+	st, rev, err := readStatus[model.ResourceStatus](ctx, e, key)
+	if err != nil {
+		return before, err
+	}
+	printed := resourceLine(before)
+	show := func(st model.ResourceStatus) {
+		if line := resourceLine(st); line != printed {
+			printed = line
+			fmt.Fprintf(e.progress(), "%s: %s\n", name, line)
 		}
-		return resourceRequestDone(req.Action, acted, before, last), nil
+	}
+	show(st)
+	if resourceRequestDone(req.Action, before, st) {
+		return st, nil
+	}
+	last := st
+	err = e.follow(ctx, rev, []string{key}, func(_ string, value []byte) (bool, error) {
+		var st model.ResourceStatus
+		if value == nil || json.Unmarshal(value, &st) != nil {
+			return false, nil
+		}
+		last = st
+		show(st)
+		return resourceRequestDone(req.Action, before, st), nil
 	})
 	return last, err
 }
 
-func resourceRequestDone(action string, acted bool, before, st model.ResourceStatus) bool {
+func resourceRequestDone(action string, before, st model.ResourceStatus) bool {
 	switch action {
 	case model.RequestFail:
 		return st.State == "Failed" || st.Restarts > before.Restarts
 	case model.RequestOnline:
-		return acted && st.State == "Online"
+		return st.State == "Online"
 	default:
-		return acted && st.State == "Offline"
+		return st.State == "Offline"
 	}
 }
 
@@ -397,7 +436,7 @@ func resourceLine(st model.ResourceStatus) string {
 
 // printResourceStatusTable prints the table cluster.exe shows after a resource action.
 func printResourceStatusTable(w io.Writer, st model.ResourceStatus) {
-	fmt.Fprintf(w, "\n%-20s %-20s %-15s %s\n%s %s %s %s\n", "Resource", "Group", "Node", "Status",
+	fmt.Fprintf(w, "\n%-20s %-20s %-15s %s\n%s %s %s %s\n", "Resource", "Group", "Node", "State",
 		strings.Repeat("-", 20), strings.Repeat("-", 20), strings.Repeat("-", 15), strings.Repeat("-", 6))
 	fmt.Fprintf(w, "%-20s %-20s %-15s %s\n", st.Name, st.Group, orDash(st.Node), orDash(st.State))
 	if st.Error != "" {

@@ -8,31 +8,32 @@ import (
 )
 
 func TestGroupRequestDone(t *testing.T) {
-	before := model.GroupStatus{Group: "g", State: "Online", Owner: "node1", Desired: model.DesiredOnline, Request: "old"}
-	st := func(state, owner, request, msg string) model.GroupStatus {
-		return model.GroupStatus{Group: "g", State: state, Owner: owner, Desired: model.DesiredOnline, Request: request, Message: msg}
+	before := model.GroupStatus{Group: "g", State: "Online", Owner: "node1", Token: 10, Desired: model.DesiredOnline}
+	st := func(state, owner string, token int64) model.GroupStatus {
+		return model.GroupStatus{Group: "g", State: state, Owner: owner, Token: token, Desired: model.DesiredOnline}
 	}
+	done := model.Reply{Code: model.ResultDone, Token: 10}
+	unchanged := model.Reply{Code: model.ResultUnchanged, Token: 10}
 	for _, c := range []struct {
-		name    string
-		req     model.GroupRequest
-		st      model.GroupStatus
-		done    bool
-		wantErr bool
+		name string
+		req  model.Request
+		rep  model.Reply
+		st   model.GroupStatus
+		done bool
 	}{
-		{"not acted on yet", model.GroupRequest{ID: "r", Action: "offline"}, st("Offline", "node1", "old", ""), false, false},
-		{"offline reached", model.GroupRequest{ID: "r", Action: "offline"}, st("Offline", "node1", "r", ""), true, false},
-		{"online pending", model.GroupRequest{ID: "r", Action: "online"}, st("Pending", "node1", "r", ""), false, false},
-		{"online reached", model.GroupRequest{ID: "r", Action: "online"}, st("Online", "node1", "r", ""), true, false},
-		{"move refused", model.GroupRequest{ID: "r", Action: "move"}, st("Online", "node1", "r", "move refused: no other node is up"), true, true},
-		{"move handoff", model.GroupRequest{ID: "r", Action: "move"}, st("Offline", "node1", "r", "moved to node2"), false, false},
-		{"move arriving", model.GroupRequest{ID: "r", Action: "move"}, st("Pending", "node2", "r", ""), false, false},
-		{"moved", model.GroupRequest{ID: "r", Action: "move"}, st("Online", "node2", "r", ""), true, false},
-		{"moved elsewhere", model.GroupRequest{ID: "r", Action: "move", Node: "node3"}, st("Online", "node2", "r", ""), false, false},
-		{"already there", model.GroupRequest{ID: "r", Action: "move", Node: "node1"}, st("Online", "node1", "r", "move: the group is already on node1"), true, false},
+		{"offline not yet", model.Request{Action: "offline"}, done, st("OfflinePending", "node1", 10), false},
+		{"offline reached", model.Request{Action: "offline"}, done, st("Offline", "node1", 10), true},
+		{"online pending", model.Request{Action: "online"}, done, st("Pending", "node1", 10), false},
+		{"online reached", model.Request{Action: "online"}, done, st("Online", "node1", 10), true},
+		{"move handoff", model.Request{Action: "move"}, done, st("Offline", "node1", 10), false},
+		{"move arriving", model.Request{Action: "move"}, done, st("Pending", "node2", 12), false},
+		{"moved", model.Request{Action: "move"}, done, st("Online", "node2", 12), true},
+		{"moved elsewhere", model.Request{Action: "move", Node: "node3"}, done, st("Online", "node2", 12), false},
+		{"moved back to the same node name, new tenure", model.Request{Action: "move"}, done, st("Online", "node1", 13), true},
+		{"already there", model.Request{Action: "move", Node: "node1"}, unchanged, st("Online", "node1", 10), true},
 	} {
-		done, err := groupRequestDone(c.req, before, c.st)
-		if done != c.done || (err != nil) != c.wantErr {
-			t.Errorf("%s: done %v, error %v; want done %v, error %v", c.name, done, err, c.done, c.wantErr)
+		if got := groupRequestDone(c.req, c.rep, before, c.st); got != c.done {
+			t.Errorf("%s: done %v, want %v", c.name, got, c.done)
 		}
 	}
 }

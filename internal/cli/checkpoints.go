@@ -267,7 +267,7 @@ func cmdRecover(ctx context.Context, e *env, args []string) error {
 	case *all == (*resource != ""):
 		return usagef("checkpoint recover: give either -resource NAME or -all")
 	}
-	results, err := checkpoint.Recover(ctx, e.store, *resource)
+	results, err := checkpoint.Recover(ctx, e.store, *resource, e.operator())
 	if err != nil {
 		return err
 	}

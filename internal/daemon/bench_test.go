@@ -197,7 +197,7 @@ func BenchmarkPlannedMove(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		if _, err := c.store.RequestGroup(ctx, model.GroupRequest{Group: "app", Action: model.RequestMove}); err != nil {
+		if _, err := c.store.File(ctx, model.Request{Group: "app", Action: model.RequestMove}); err != nil {
 			b.Fatal(err)
 		}
 		st = waitOnline(b, ch, st.Owner, st.Token)

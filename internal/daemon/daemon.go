@@ -25,7 +25,6 @@ import (
 	"github.com/resmon/resmon/plugins/goplugin"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/quorum"
-	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -181,16 +180,20 @@ func (n *node) openLocal() error {
 		return err
 	}
 	n.registry, n.checkpoints = reg, cpm
+	hosted := monitor.NewHosted()
+	svc := &services{log: n.log, hosted: hosted, registry: reg, checkpoints: cpm}
+	pd, err := goplugin.New(goplugin.Config{Services: svc, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Logger: n.log.Named("plugin")})
+	if err != nil {
+		cpm.Close()
+		reg.Close()
+		return fmt.Errorf("the go-plugin host: %w", err)
+	}
+	n.drivers = map[string]plugins.Driver{
+		model.KindPlugin: pd,
+		model.KindWASM:   wasm.New(wasm.Config{Services: svc, CacheDir: filepath.Join(n.cfg.Node.DataDir, WASMCacheDir)}),
+	}
 	mon, err := monitor.New(monitor.Config{
-		Node: n.cfg.Node.Name, Store: n.store, Checkpoints: checkpointsAdapter{cpm},
-		Drivers: map[string]monitor.DriverFactory{
-			model.KindPlugin: func(s plugins.Services) (plugins.Driver, error) {
-				return goplugin.New(goplugin.Config{Services: s, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Logger: n.log.Named("plugin")})
-			},
-			model.KindWASM: func(s plugins.Services) (plugins.Driver, error) {
-				return wasm.New(wasm.Config{Services: s, CacheDir: filepath.Join(n.cfg.Node.DataDir, WASMCacheDir)}), nil
-			},
-		},
+		Node: n.cfg.Node.Name, Cluster: n.store, Checkpoints: cpm, Drivers: n.drivers, Hosted: hosted,
 		Log:      n.log.Named("monitor"),
 		Events:   n.event,
 		Observer: n.metrics,
@@ -204,18 +207,24 @@ func (n *node) openLocal() error {
 	return nil
 }
 
-// checkpointsAdapter offers the checkpoint manager to the monitor.
-type checkpointsAdapter struct{ *checkpoint.Manager }
+// session offers a membership to the monitor.
+type session struct{ *quorum.Member }
 
-func (a checkpointsAdapter) Control(ctx context.Context, r model.Ref, code sdk.ControlCode, in, out []byte) (int, error) {
-	return a.Manager.Control(ctx, model.Ref(r), code, in, out)
+func (s session) Acquire(ctx context.Context, group string) (monitor.Tenure, error) {
+	t, err := s.Member.Acquire(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 func (n *node) closeLocal() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := n.monitor.Close(ctx); err != nil {
-		n.log.Warn("stopping the plugin hosts", "error", err)
+	for kind, d := range n.drivers {
+		if err := d.Close(ctx); err != nil {
+			n.log.Warn("stopping the plugin host", "kind", kind, "error", err)
+		}
 	}
 	if err := n.checkpoints.Close(); err != nil {
 		n.log.Warn("closing the checkpoint manager", "error", err)
@@ -235,6 +244,7 @@ type node struct {
 	registry    *registry.Registry
 	checkpoints *checkpoint.Manager
 	monitor     *monitor.Monitor
+	drivers     map[string]plugins.Driver
 	metrics     *metrics
 	health      *health
 }
@@ -308,7 +318,7 @@ func (n *node) serve(ctx context.Context, m *quorum.Member) (fenced bool, err er
 	case <-ctx.Done():
 		n.log.Info("stopping: moving this node's groups to other nodes")
 		dctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
-		if err := n.monitor.Drain(dctx); err != nil {
+		if err := n.monitor.Drain(dctx, session{m}); err != nil {
 			n.log.Warn("drain incomplete; terminating what is left", "error", err)
 		}
 		cancel()
@@ -336,7 +346,7 @@ func (n *node) serve(ctx context.Context, m *quorum.Member) (fenced bool, err er
 // after errors such as etcd being briefly unreachable at start.
 func (n *node) runMonitor(ctx context.Context, m *quorum.Member) error {
 	for {
-		err := n.monitor.Run(ctx, m)
+		err := n.monitor.Run(ctx, session{m})
 		if errors.Is(err, monitor.ErrSelfFenced) || ctx.Err() != nil {
 			return err
 		}

@@ -326,12 +326,16 @@ func TestFailoverKill9RestoresCheckpoints(t *testing.T) {
 		t.Error("no group.failover event in etcd")
 	}
 
-	req, err := c.store.RequestGroup(context.Background(), model.GroupRequest{Group: "app", Action: model.RequestMove})
+	req, err := c.store.File(context.Background(), model.Request{Group: "app", Action: model.RequestMove})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep, err := c.store.AwaitReply(context.Background(), req)
+	if err != nil || rep.Code != model.ResultDone || rep.Node != "node2" {
+		t.Fatalf("reply to the move: %+v, %v", rep, err)
+	}
 	st = c.waitStatus("online on node3 after a move", onlineOn("node3"))
-	if st.Request != req.ID || len(st.Failovers) != 1 {
+	if len(st.Failovers) != 1 {
 		t.Errorf("after the move: %+v", st)
 	}
 	c.waitCount(3)
@@ -378,7 +382,7 @@ func TestFailoverOfflineHangIsTerminated(t *testing.T) {
 	c := newMPCluster(t, "", `HangIn = "Offline"`, "")
 	c.startAll()
 	first := c.waitStatus("online on node1", onlineOn("node1"))
-	if _, err := c.store.RequestGroup(context.Background(), model.GroupRequest{Group: "app", Action: model.RequestMove, Node: "node2"}); err != nil {
+	if _, err := c.store.File(context.Background(), model.Request{Group: "app", Action: model.RequestMove, Node: "node2"}); err != nil {
 		t.Fatal(err)
 	}
 	c.waitStatus("online on node2", onlineOn("node2"))

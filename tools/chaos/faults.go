@@ -334,7 +334,7 @@ func (r *runner) recover(ctx context.Context, g *group) (checkpoint.RecoverResul
 	err := waitFor(ctx, r.cfg.Settle, func() (bool, error) {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		out, err := checkpoint.Recover(rctx, r.store, g.res)
+		out, err := checkpoint.Recover(rctx, r.store, g.res, "chaos")
 		switch {
 		case err != nil:
 			last = err

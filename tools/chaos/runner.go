@@ -195,7 +195,7 @@ func (r *runner) spread(ctx context.Context) error {
 		if now[g.name].owner == want {
 			continue
 		}
-		if _, err := r.store.RequestGroup(ctx, model.GroupRequest{Group: g.name, Action: model.RequestMove, Node: want}); err != nil {
+		if _, err := r.store.File(ctx, model.Request{Group: g.name, Action: model.RequestMove, Node: want, Operator: "chaos"}); err != nil {
 			return fmt.Errorf("chaos: moving %s to %s: %w", g.name, want, err)
 		}
 		if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) {
@@ -382,7 +382,7 @@ func (r *runner) settle(ctx context.Context, d time.Duration) (map[string]snap, 
 			healthy[n.name] = n.healthy()
 		}
 		for _, g := range r.groups {
-			v, err := r.store.ViewGroup(ctx, g.name)
+			v, err := r.store.GroupView(ctx, g.name)
 			if err != nil {
 				last = err.Error()
 				return false, nil

@@ -1,0 +1,81 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Ownership is one tenure of a group by a node. Token is the fencing token:
+// it grows with every new tenure, and every owner-only write is checked
+// against it.
+type Ownership struct {
+	Group string
+	Node  string
+	Token int64
+}
+
+// Fence returns the fence that guards owner-only writes of this tenure.
+func (o Ownership) Fence() Fence { return Fence{Group: o.Group, Token: o.Token} }
+
+func (o Ownership) String() string {
+	return fmt.Sprintf("group %q owned by %q (token %d)", o.Group, o.Node, o.Token)
+}
+
+// ErrOwned reports that a group is owned by another node (see OwnedError).
+var ErrOwned = errors.New("model: group is owned by another node")
+
+// OwnedError is returned when acquiring a group another node owns.
+// errors.Is(err, ErrOwned) holds.
+type OwnedError struct {
+	Group string
+	Node  string // the current owner
+	Token int64  // the current owner's fencing token
+}
+
+func (e *OwnedError) Error() string {
+	return fmt.Sprintf("group %q is owned by node %q (token %d)", e.Group, e.Node, e.Token)
+}
+
+// Is makes errors.Is(err, ErrOwned) true.
+func (e *OwnedError) Is(target error) bool { return target == ErrOwned }
+
+// GroupView is a group's ownership, published status and pending requests
+// read at one revision.
+type GroupView struct {
+	Revision  int64
+	Owned     bool
+	Ownership Ownership   // when Owned
+	Status    GroupStatus // zero Group when never published
+	Requests  []Request   // pending, oldest first
+}
+
+// Database is the cluster database read at one revision.
+type Database struct {
+	Revision  int64
+	Types     []ResourceType
+	Groups    []Group
+	Resources []Resource
+}
+
+// ChangeKind says what a Change is about.
+type ChangeKind int
+
+// Change kinds.
+const (
+	// ChangeResync: a watch was interrupted; anything may have changed.
+	ChangeResync ChangeKind = iota
+	// ChangeDatabase: a type, group or resource record changed.
+	ChangeDatabase
+	// ChangeNodes: a node came, left, or changed its presence record.
+	ChangeNodes
+	// ChangeGroup: the ownership, status or requests of group Name changed.
+	ChangeGroup
+)
+
+// Change is one notification of a cluster watch. It carries no data: the
+// watcher reads what it needs, so a lost or merged notification can never
+// leave it with a wrong copy.
+type Change struct {
+	Kind ChangeKind
+	Name string // the group, for ChangeGroup
+}

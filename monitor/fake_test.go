@@ -1,0 +1,229 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/resmon/resmon/model"
+)
+
+// fakeCluster is an in-memory Cluster and node set that keeps quorum's
+// rules: ownership is create-if-absent with a growing token, every owner
+// write is fenced, and an answer deletes its request only if the request's
+// revision is unchanged. It lets the monitor run without etcd.
+type fakeCluster struct {
+	mu       sync.Mutex
+	rev      int64
+	db       model.Database
+	nodes    []model.NodeInfo
+	owners   map[string]model.Ownership
+	status   map[string]model.GroupStatus
+	rstatus  map[string]model.ResourceStatus
+	requests map[string][]model.Request // by group, oldest first
+	replies  map[string]model.Reply     // by request id
+	watchers []chan model.Change
+}
+
+func newFakeCluster() *fakeCluster {
+	return &fakeCluster{owners: map[string]model.Ownership{}, status: map[string]model.GroupStatus{},
+		rstatus: map[string]model.ResourceStatus{}, requests: map[string][]model.Request{}, replies: map[string]model.Reply{}}
+}
+
+// notify tells the watchers; call with mu held.
+func (c *fakeCluster) notify(ch model.Change) {
+	c.rev++
+	for _, w := range c.watchers {
+		select {
+		case w <- ch:
+		default: // a full watcher gets a resync instead
+			select {
+			case <-w:
+			default:
+			}
+			w <- model.Change{Kind: model.ChangeResync}
+		}
+	}
+}
+
+func (c *fakeCluster) Database(context.Context) (model.Database, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	db := c.db
+	db.Types, db.Groups, db.Resources = slices.Clone(db.Types), slices.Clone(db.Groups), slices.Clone(db.Resources)
+	return db, nil
+}
+
+func (c *fakeCluster) Nodes(context.Context) ([]model.NodeInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.nodes), nil
+}
+
+func (c *fakeCluster) GroupView(_ context.Context, group string) (model.GroupView, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := model.GroupView{Revision: c.rev, Status: c.status[group], Requests: slices.Clone(c.requests[group])}
+	v.Ownership, v.Owned = c.owners[group]
+	return v, nil
+}
+
+func (c *fakeCluster) Watch(ctx context.Context) <-chan model.Change {
+	ch := make(chan model.Change, 256)
+	c.mu.Lock()
+	c.watchers = append(c.watchers, ch)
+	c.mu.Unlock()
+	out := make(chan model.Change)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				c.mu.Lock()
+				c.watchers = slices.DeleteFunc(c.watchers, func(w chan model.Change) bool { return w == ch })
+				c.mu.Unlock()
+				return
+			case x := <-ch:
+				select {
+				case out <- x:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}()
+	return out
+}
+
+func (c *fakeCluster) setDB(db model.Database) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.db = db
+	c.notify(model.Change{Kind: model.ChangeDatabase})
+}
+
+func (c *fakeCluster) setNodes(names ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nodes = nil
+	for _, n := range names {
+		c.nodes = append(c.nodes, model.NodeInfo{Node: n})
+	}
+	c.notify(model.Change{Kind: model.ChangeNodes})
+}
+
+// expire deletes every ownership of node, as a lease expiry does.
+func (c *fakeCluster) expire(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for g, o := range c.owners {
+		if o.Node == node {
+			delete(c.owners, g)
+			c.notify(model.Change{Kind: model.ChangeGroup, Name: g})
+		}
+	}
+}
+
+func (c *fakeCluster) file(r model.Request) model.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r.ID = fmt.Sprintf("req-%d", c.rev+1)
+	r.Revision = c.rev + 1
+	c.requests[r.Group] = append(c.requests[r.Group], r)
+	c.notify(model.Change{Kind: model.ChangeGroup, Name: r.Group})
+	return r
+}
+
+func (c *fakeCluster) reply(id string) (model.Reply, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.replies[id]
+	return r, ok
+}
+
+func (c *fakeCluster) groupStatus(g string) model.GroupStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status[g]
+}
+
+// fakeSession is one node's membership of a fakeCluster.
+type fakeSession struct {
+	c      *fakeCluster
+	node   string
+	fenced chan struct{}
+}
+
+func (c *fakeCluster) session(node string) *fakeSession {
+	return &fakeSession{c: c, node: node, fenced: make(chan struct{})}
+}
+
+func (s *fakeSession) Fenced() <-chan struct{}         { return s.fenced }
+func (s *fakeSession) SetDraining(context.Context) error { return nil }
+
+func (s *fakeSession) Acquire(_ context.Context, group string) (Tenure, error) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.owners[group]; ok {
+		return nil, &model.OwnedError{Group: group, Node: o.Node, Token: o.Token}
+	}
+	c.notify(model.Change{Kind: model.ChangeGroup, Name: group})
+	o := model.Ownership{Group: group, Node: s.node, Token: c.rev}
+	c.owners[group] = o
+	return &fakeTenure{c: c, own: o, done: make(chan struct{})}, nil
+}
+
+type fakeTenure struct {
+	c    *fakeCluster
+	own  model.Ownership
+	done chan struct{}
+	once sync.Once
+}
+
+func (t *fakeTenure) Fence() model.Fence    { return t.own.Fence() }
+func (t *fakeTenure) Done() <-chan struct{} { return t.done }
+
+func (t *fakeTenure) write(p model.Publication, release bool) error {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.owners[t.own.Group]; !ok || o.Token != t.own.Token {
+		return fmt.Errorf("%w: %v", model.ErrFenced, t.own)
+	}
+	if p.Group != nil {
+		c.status[t.own.Group] = *p.Group
+	}
+	for _, r := range p.Resources {
+		c.rstatus[r.ID] = r
+	}
+	for _, a := range p.Answers {
+		reqs := c.requests[t.own.Group]
+		i := slices.IndexFunc(reqs, func(r model.Request) bool { return r.ID == a.Request.ID && r.Revision == a.Request.Revision })
+		if i < 0 {
+			continue
+		}
+		c.requests[t.own.Group] = slices.Delete(reqs, i, i+1)
+		c.replies[a.Request.ID] = a.Reply
+	}
+	if release {
+		delete(c.owners, t.own.Group)
+		t.once.Do(func() { close(t.done) })
+	}
+	c.notify(model.Change{Kind: model.ChangeGroup, Name: t.own.Group})
+	return nil
+}
+
+func (t *fakeTenure) Publish(_ context.Context, p model.Publication) error { return t.write(p, false) }
+func (t *fakeTenure) HandOff(_ context.Context, p model.Publication) error { return t.write(p, true) }
+
+// fakeCheckpoints is a checkpoint engine with nothing to store.
+type fakeCheckpoints struct{}
+
+func (fakeCheckpoints) Restore(context.Context, model.Resource, model.Fence) error     { return nil }
+func (fakeCheckpoints) StartOnline(context.Context, model.Resource, model.Fence) error { return nil }
+func (fakeCheckpoints) Offline(context.Context, model.Resource) error                  { return nil }
+func (fakeCheckpoints) Abandon(model.Resource)                                         {}
+func (fakeCheckpoints) Recover(_ context.Context, r model.Resource, _ model.Fence) model.CheckpointRecovery {
+	return model.CheckpointRecovery{Resource: r.Name, ID: r.ID}
+}

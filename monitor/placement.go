@@ -1,0 +1,147 @@
+package monitor
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/resmon/resmon/model"
+)
+
+// NextOwner picks the node a group moves to: the first node after current in
+// preferred order that is up and a possible owner, wrapping around; then any
+// other up node that is a possible owner (sorted by name). current itself is
+// chosen only when no other node qualifies and allowCurrent is set. Empty
+// possible means every node. It returns "" when no node qualifies.
+func NextOwner(preferred []string, current string, up []string, possible []string, allowCurrent bool) string {
+	isUp := func(n string) bool {
+		return slices.ContainsFunc(up, func(u string) bool { return strings.EqualFold(u, n) })
+	}
+	canOwn := func(n string) bool {
+		return len(possible) == 0 || slices.ContainsFunc(possible, func(p string) bool { return strings.EqualFold(p, n) })
+	}
+	ok := func(n string) bool { return !strings.EqualFold(n, current) && isUp(n) && canOwn(n) }
+	start := 0
+	for i, p := range preferred {
+		if strings.EqualFold(p, current) {
+			start = i + 1
+			break
+		}
+	}
+	for i := range preferred {
+		if n := preferred[(start+i)%len(preferred)]; ok(n) {
+			return n
+		}
+	}
+	rest := slices.Clone(up)
+	slices.Sort(rest)
+	for _, n := range rest {
+		if ok(n) {
+			return n
+		}
+	}
+	if allowCurrent && current != "" && isUp(current) && canOwn(current) {
+		return current
+	}
+	return ""
+}
+
+// FailbackTarget reports the preferred owner a group should fail back to
+// when AutoFailbackType is allow: the highest-ranked preferred owner that is
+// up and ranks above the current owner, if now is inside the failback window
+// (start and end are hours 0-23; -1 means any time; start > end wraps
+// midnight; start == end is that one hour). It returns "" when the group should stay.
+func FailbackTarget(preferred []string, current string, up []string, start, end int, now time.Time) string {
+	if !inWindow(start, end, now.Hour()) {
+		return ""
+	}
+	for _, p := range preferred {
+		if strings.EqualFold(p, current) {
+			return ""
+		}
+		if slices.ContainsFunc(up, func(u string) bool { return strings.EqualFold(u, p) }) {
+			return p
+		}
+	}
+	return ""
+}
+
+func inWindow(start, end, hour int) bool {
+	switch {
+	case start < 0 || end < 0:
+		return true
+	case start == end:
+		return hour == start
+	case start < end:
+		return hour >= start && hour < end
+	default:
+		return hour >= start || hour < end
+	}
+}
+
+// PossibleOwners is the intersection of the resources' PossibleOwners. all
+// is true when no resource restricts its owners (every node may own the
+// group); otherwise the list may be empty: no node can own every resource.
+func PossibleOwners(resources []model.Resource) (owners []string, all bool) {
+	all = true
+	for _, r := range resources {
+		if len(r.PossibleOwners) == 0 {
+			continue
+		}
+		if all {
+			owners, all = slices.Clone(r.PossibleOwners), false
+			continue
+		}
+		owners = slices.DeleteFunc(owners, func(n string) bool { return !containsFold(r.PossibleOwners, n) })
+	}
+	return owners, all
+}
+
+func containsFold(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
+}
+
+// placement answers where a group may run, from one set of facts.
+type placement struct {
+	preferred []string
+	up        []string
+	possible  []string
+	all       bool // every node may own the group
+}
+
+func newPlacement(f *Facts) placement {
+	p := placement{preferred: f.Group.PreferredOwners, up: f.Up}
+	p.possible, p.all = PossibleOwners(f.Resources)
+	return p
+}
+
+func (p placement) isUp(n string) bool   { return containsFold(p.up, n) }
+func (p placement) canOwn(n string) bool { return p.all || containsFold(p.possible, n) }
+
+// possibleList is the possible-owner list NextOwner takes: nil for every
+// node; a list no node matches when no node can own every resource.
+func (p placement) possibleList() []string {
+	if p.all {
+		return nil
+	}
+	if len(p.possible) == 0 {
+		return []string{""}
+	}
+	return p.possible
+}
+
+// next is NextOwner after node from these facts.
+func (p placement) next(node string, allowCurrent bool) string {
+	return NextOwner(p.preferred, node, p.up, p.possibleList(), allowCurrent)
+}
+
+// target is the node that should take an unowned group: the node its last
+// owner handed it to, if that node is up and may own it; else the next
+// preferred owner after the last owner, the last owner itself included
+// when nobody else qualifies.
+func (p placement) target(st model.GroupStatus) string {
+	if h := st.Handoff; h != nil && h.To != "" && p.isUp(h.To) && p.canOwn(h.To) {
+		return h.To
+	}
+	return p.next(st.Owner, true)
+}

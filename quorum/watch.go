@@ -1,0 +1,144 @@
+package quorum
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/resmon/resmon/model"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Watch reports changes to the cluster database, the node set, and each
+// group's ownership and requests. It follows the one contract of every
+// watch in this package: the channel closes only when ctx ends; after an
+// interruption (etcd unreachable, a compaction) the watch resumes and first
+// sends a model.ChangeResync, because changes may have been missed. A
+// Change carries no data: the watcher reads what it needs.
+func (s *Store) Watch(ctx context.Context) <-chan model.Change {
+	out := make(chan model.Change, 64)
+	type source struct {
+		prefix string
+		change func(key string) model.Change
+	}
+	sources := []source{
+		{s.keys.DB(), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
+		{s.keys.Nodes(), func(string) model.Change { return model.Change{Kind: model.ChangeNodes} }},
+		{s.keys.Owners(), func(k string) model.Change {
+			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.Owners())}
+		}},
+		{s.keys.AllRequests(), func(k string) model.Change {
+			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.AllRequests())}
+		}},
+	}
+	done := make(chan struct{}, len(sources))
+	for _, src := range sources {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s.watchPrefix(ctx, src.prefix, func(ev *clientv3.Event) bool {
+				select {
+				case out <- src.change(string(ev.Kv.Key)):
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			}, func() bool {
+				select {
+				case out <- model.Change{Kind: model.ChangeResync}:
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			})
+		}()
+	}
+	go func() {
+		for range sources {
+			<-done
+		}
+		close(out)
+	}()
+	return out
+}
+
+// watchPrefix watches prefix from now on, calling event for every change
+// and, after an interruption, resync before it resumes from the current
+// revision. It returns when ctx ends or a callback returns false.
+func (s *Store) watchPrefix(ctx context.Context, prefix string, event func(*clientv3.Event) bool, resync func() bool) {
+	rev := int64(0)
+	for ctx.Err() == nil {
+		if rev == 0 {
+			resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err != nil {
+				if !memberSleep(ctx, time.Second) {
+					return
+				}
+				continue
+			}
+			rev = resp.Header.Revision
+		}
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		for wr := range s.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+			if wr.Err() != nil {
+				s.log.Debug("watch interrupted; resuming", "prefix", prefix, "error", wr.Err())
+				break
+			}
+			for _, ev := range wr.Events {
+				rev = ev.Kv.ModRevision
+				if !event(ev) {
+					cancel()
+					return
+				}
+			}
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		rev = 0 // anything may have changed: read again from now
+		if !resync() || !memberSleep(ctx, 50*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// Database reads the cluster database (types, groups, resources) at one
+// revision.
+func (s *Store) Database(ctx context.Context) (model.Database, error) {
+	resp, err := s.cli.Txn(ctx).Then(
+		clientv3.OpGet(s.keys.Types(), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Groups(), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Resources(), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return model.Database{}, fmt.Errorf("quorum: reading the cluster database: %w", err)
+	}
+	db := model.Database{Revision: resp.Header.Revision}
+	for i, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			var err error
+			switch i {
+			case 0:
+				var t model.ResourceType
+				if err = json.Unmarshal(kv.Value, &t); err == nil {
+					db.Types = append(db.Types, t)
+				}
+			case 1:
+				var g model.Group
+				if err = json.Unmarshal(kv.Value, &g); err == nil {
+					db.Groups = append(db.Groups, g)
+				}
+			case 2:
+				var res model.Resource
+				if err = json.Unmarshal(kv.Value, &res); err == nil {
+					db.Resources = append(db.Resources, res)
+				}
+			}
+			if err != nil {
+				return model.Database{}, fmt.Errorf("quorum: decoding %s: %w", kv.Key, err)
+			}
+		}
+	}
+	return db, nil
+}
