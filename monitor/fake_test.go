@@ -158,7 +158,7 @@ func (c *fakeCluster) session(node string) *fakeSession {
 	return &fakeSession{c: c, node: node, fenced: make(chan struct{})}
 }
 
-func (s *fakeSession) Fenced() <-chan struct{}         { return s.fenced }
+func (s *fakeSession) Fenced() <-chan struct{}           { return s.fenced }
 func (s *fakeSession) SetDraining(context.Context) error { return nil }
 
 func (s *fakeSession) Acquire(_ context.Context, group string) (Tenure, error) {
