@@ -18,7 +18,7 @@ var (
 	// ErrWrongCryptoKey reports a CPR sealed under another cluster key.
 	ErrWrongCryptoKey = errors.New("checkpoint: crypto checkpoint was sealed with a different cluster key")
 	// ErrOverlap reports a checkpoint refused because it equals, contains or
-	// lies inside another checkpoint (DESIGN rule 7); the message names the
+	// lies inside another checkpoint (rule 7 of RULES.md); the message names the
 	// resource holding the other one.
 	ErrOverlap = fmt.Errorf("checkpoint: overlapping checkpoint: %w", sdk.ErrInvalidParameter)
 	// ErrNotRestored reports StartOnline without a successful Restore of the

@@ -1,7 +1,7 @@
 package quorum
 
 // Backup and restore of the cluster database and the checkpoint data
-// (DESIGN rule 5: checkpoints are part of cluster backups, and a restore can
+// (rule 5 of RULES.md: checkpoints are part of cluster backups, and a restore can
 // make them stale, which the tooling must show).
 //
 // A backup is a directory of plain files an operator can read and diff:

@@ -16,7 +16,7 @@ package quorum
 // that writes the claim, that no claim exists at P itself, below P (a prefix
 // compare on "P\") or at any ancestor of P. So two resources can never
 // checkpoint the same key, or one a key inside the other's, whatever the
-// order or concurrency of their requests (DESIGN rule 7: on failover they
+// order or concurrency of their requests (rule 7 of RULES.md: on failover they
 // would overwrite each other's data).
 
 import (
