@@ -209,7 +209,7 @@ func benchLatency(t *testing.T, out *strings.Builder, n int) {
 				bytes = len(data)
 				time.Sleep(regime.pause)
 				t0 := time.Now()
-				if _, err := n1.store.Client().Put(ctx, rawKey, string(data)); err != nil {
+				if _, err := c.raw.Put(ctx, rawKey, string(data)); err != nil {
 					t.Fatal(err)
 				}
 				raw = append(raw, time.Since(t0))
@@ -219,7 +219,7 @@ func benchLatency(t *testing.T, out *strings.Builder, n int) {
 				floor()
 			}
 			withWrite, fromCommit, raw = nil, nil, nil
-			compact(t, c.admin.Client())
+			compact(t, c.raw)
 			for i := 0; i < n; i++ {
 				if i%2 == 0 {
 					ours(i)
@@ -369,12 +369,12 @@ func benchSnapshotRestore(t *testing.T, out *strings.Builder) {
 		for lo, i := 0, 0; lo < len(b); lo, i = lo+(1<<20), i+1 {
 			key := fmt.Sprintf("%sbench/raw/%d", c.admin.Keys().Prefix(), i)
 			keys = append(keys, key)
-			if _, err := c.admin.Client().Put(ctx, key, string(b[lo:min(lo+1<<20, len(b))])); err != nil {
+			if _, err := c.raw.Put(ctx, key, string(b[lo:min(lo+1<<20, len(b))])); err != nil {
 				t.Fatal(err)
 			}
 		}
 		t4 := time.Now()
-		if _, err := c.admin.Client().Get(ctx, c.admin.Keys().Prefix()+"bench/raw/", clientv3.WithPrefix()); err != nil {
+		if _, err := c.raw.Get(ctx, c.admin.Keys().Prefix()+"bench/raw/", clientv3.WithPrefix()); err != nil {
 			t.Fatal(err)
 		}
 		t5 := time.Now()
@@ -394,7 +394,7 @@ func benchSnapshotRestore(t *testing.T, out *strings.Builder) {
 		t8 := time.Now()
 		snap, enc, put, rawPut = append(snap, t1.Sub(t0)), append(enc, t2.Sub(t1)), append(put, t3.Sub(t2)), append(rawPut, t4.Sub(t3))
 		rawGet, get, dec, repl = append(rawGet, t5.Sub(t4)), append(get, t6.Sub(t5)), append(dec, t7.Sub(t6)), append(repl, t8.Sub(t7))
-		compact(t, c.admin.Client())
+		compact(t, c.raw)
 	}
 	regBytes := 0
 	if fi, err := os.Stat(n1.reg.File()); err == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const testCluster = "test"
@@ -27,7 +28,8 @@ const testCluster = "test"
 type cluster struct {
 	t         testing.TB
 	endpoints []string
-	admin     *quorum.Store // what an operator's CLI would use
+	admin     *quorum.Store    // what an operator's CLI would use
+	raw       *clientv3.Client // etcd itself, to write around the store
 	res       model.Resource
 	key       []byte // the cluster key
 }
@@ -39,7 +41,7 @@ func newCluster(t testing.TB) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, endpoints: etcd.Endpoints(), admin: st, key: make([]byte, checkpoint.CryptoKeyLen)}
+	c := &cluster{t: t, endpoints: etcd.Endpoints(), admin: st, raw: cli, key: make([]byte, checkpoint.CryptoKeyLen)}
 	rand.Read(c.key)
 	ctx := ctxT(t)
 	if err := st.CreateType(ctx, model.ResourceType{Name: "Network Name", Kind: model.KindPlugin, Path: "bin/netname", Defaults: model.DefaultProperties()}); err != nil {

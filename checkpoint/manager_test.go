@@ -27,7 +27,7 @@ func TestBurstIsCoalescedInOrderAndLastStateStored(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
 	key := c.admin.Keys().CheckpointData(c.res.ID, model.RegistryCheckpoint, 1) + "0000000000000000/00000000"
-	watch := c.admin.Client().Watch(ctx, key)
+	watch := c.raw.Watch(ctx, key)
 	const writes = 2000
 	for i := 1; i <= writes; i++ {
 		n1.set(onyone, fmt.Sprintf("v%02d", i%50), sdk.DWordValue("", uint32(i)))
@@ -120,7 +120,7 @@ func TestOperatorAddsCheckpointWhileOnline(t *testing.T) {
 		if err := n1.mgr.Flush(ctxT(t), c.res); err != nil {
 			t.Fatal(err)
 		}
-		resp, _ := c.admin.Client().Get(ctxT(t), c.admin.Keys().ResourceCheckpoints(c.res.ID), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		resp, _ := c.raw.Get(ctxT(t), c.admin.Keys().ResourceCheckpoints(c.res.ID), clientv3.WithPrefix(), clientv3.WithCountOnly())
 		return resp.Count == 0
 	})
 }

@@ -52,7 +52,7 @@ func TestOnyoneScenario(t *testing.T) {
 
 	// In etcd, like Q:\MSCS\<GUID>\0000000x.CPT on the quorum disk: one
 	// checkpoint per key under the resource's GUID, readable with etcdctl.
-	resp, err := c.admin.Client().Get(ctx, c.admin.Keys().ResourceCheckpoints(res.ID), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := c.raw.Get(ctx, c.admin.Keys().ResourceCheckpoints(res.ID), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		t.Fatal(err)
 	}

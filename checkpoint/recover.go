@@ -214,19 +214,30 @@ func (m *Manager) recoverOne(ctx context.Context, rs *resState, fence model.Fenc
 // followDB keeps the savers of online resources in line with their
 // checkpoint lists when operators change them in the database.
 func (m *Manager) followDB(ctx context.Context) {
-	for ctx.Err() == nil {
-		for ev := range m.cfg.Store.WatchDB(ctx) {
-			if ev.Kind != "resource" {
-				continue
-			}
+	for ev := range m.cfg.Store.WatchDB(ctx) {
+		if ev.Resync {
+			// Changes may have been missed: look at every resource online here.
 			m.mu.Lock()
-			rs := m.res[ev.Name]
-			m.mu.Unlock()
-			if rs != nil {
-				m.resync(ctx, rs, ev.Deleted)
+			all := make([]*resState, 0, len(m.res))
+			for _, rs := range m.res {
+				all = append(all, rs)
 			}
+			m.mu.Unlock()
+			for _, rs := range all {
+				_, err := m.cfg.Store.Resource(ctx, rs.id)
+				m.resync(ctx, rs, errors.Is(err, quorum.ErrNotFound))
+			}
+			continue
 		}
-		sleepCtx(ctx, 100*time.Millisecond)
+		if ev.Kind != "resource" {
+			continue
+		}
+		m.mu.Lock()
+		rs := m.res[ev.Name]
+		m.mu.Unlock()
+		if rs != nil {
+			m.resync(ctx, rs, ev.Deleted)
+		}
 	}
 }
 

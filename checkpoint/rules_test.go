@@ -129,7 +129,7 @@ func TestRule4_DeleteResourceDeletesCheckpointsNotRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := func(prefix string) int64 {
-		resp, err := c.admin.Client().Get(ctxT(t), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		resp, err := c.raw.Get(ctxT(t), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -512,17 +512,17 @@ func TestRule10_RecoveryFromOwnerRegistry(t *testing.T) {
 		corrupt bool // Restore must refuse it
 	}{
 		{"deleted by someone", func(c *cluster, n *node) {
-			c.admin.Client().Delete(ctxT(c.t), c.admin.Keys().ResourceCheckpoints(c.res.ID), clientv3.WithPrefix())
+			c.raw.Delete(ctxT(c.t), c.admin.Keys().ResourceCheckpoints(c.res.ID), clientv3.WithPrefix())
 		}, false},
 		{"lost with the whole quorum data", func(c *cluster, n *node) {
-			c.admin.Client().Delete(ctxT(c.t), c.admin.Keys().Checkpoints(), clientv3.WithPrefix())
+			c.raw.Delete(ctxT(c.t), c.admin.Keys().Checkpoints(), clientv3.WithPrefix())
 		}, false},
 		{"corrupt chunk", func(c *cluster, n *node) {
 			key := c.admin.Keys().CheckpointData(c.res.ID, model.RegistryCheckpoint, 1) + "0000000000000000/00000000"
-			resp, _ := c.admin.Client().Get(ctxT(c.t), key)
+			resp, _ := c.raw.Get(ctxT(c.t), key)
 			b := append([]byte(nil), resp.Kvs[0].Value...)
 			b[len(b)/2] ^= 1
-			c.admin.Client().Put(ctxT(c.t), key, string(b))
+			c.raw.Put(ctxT(c.t), key, string(b))
 		}, true},
 		{"corrupt document with a valid manifest", func(c *cluster, n *node) {
 			raw, _, _ := c.admin.GetCheckpoint(ctxT(c.t), c.res.ID, model.RegistryCheckpoint, 1)
@@ -586,7 +586,7 @@ func TestRule10_RecoveryFromOwnerRegistry(t *testing.T) {
 		n2.set(`SOFTWARE\Reports`, "Owner", sdk.StringValue("", "node2"))
 		n1.offline(c.res)
 		n1.acquire(c.res.Group)
-		c.admin.Client().Delete(ctxT(t), c.admin.Keys().Checkpoints(), clientv3.WithPrefix())
+		c.raw.Delete(ctxT(t), c.admin.Keys().Checkpoints(), clientv3.WithPrefix())
 
 		results, err := checkpoint.Recover(ctxT(t), c.admin, "", "test")
 		if err != nil || len(results) != 3 {
@@ -628,7 +628,7 @@ func TestCorruptCheckpointNeverReachesTheRegistry(t *testing.T) {
 	n1.set(onyone+"2", "V", sdk.StringValue("", "good"))
 	n1.offline(c.res)
 	key := c.admin.Keys().CheckpointData(c.res.ID, model.RegistryCheckpoint, 2) + "0000000000000000/00000000"
-	c.admin.Client().Put(ctxT(t), key, "garbage")
+	c.raw.Put(ctxT(t), key, "garbage")
 
 	n2.set(onyone, "V", sdk.StringValue("", "node2's own"))
 	err := n2.mgr.Restore(ctxT(t), c.res, n2.acquire(c.res.Group).Fence())

@@ -50,24 +50,24 @@ func TestCheckpointIndexAddRemove(t *testing.T) {
 	if err != nil || len(got) != 3 || got[0].Number != 1 || got[1].Number != 2 || got[2].Kind != model.CryptoCheckpoint {
 		t.Fatalf("entries %+v, %v", got, err)
 	}
-	num, _ := s.Client().Get(ctx, s.Keys().CheckpointNumber(r.ID, model.RegistryCheckpoint, 2))
+	num, _ := s.RawClient().Get(ctx, s.Keys().CheckpointNumber(r.ID, model.RegistryCheckpoint, 2))
 	if len(num.Kvs) != 1 || string(num.Kvs[0].Value) != `SOFTWARE\Microsoft\onyone2` {
 		t.Errorf("number key: %v", num.Kvs)
 	}
 
 	// Removing one deletes its data too, and frees its number.
 	key := s.Keys().Checkpoint(r.ID, model.RegistryCheckpoint, 1)
-	if _, err := s.Client().Put(ctx, key, "manifest"); err != nil {
+	if _, err := s.RawClient().Put(ctx, key, "manifest"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Client().Put(ctx, s.Keys().CheckpointData(r.ID, model.RegistryCheckpoint, 1)+"0000000000000000/00000000", "x"); err != nil {
+	if _, err := s.RawClient().Put(ctx, s.Keys().CheckpointData(r.ID, model.RegistryCheckpoint, 1)+"0000000000000000/00000000", "x"); err != nil {
 		t.Fatal(err)
 	}
 	e, err := s.RemoveCheckpoint(ctx, r.ID, model.RegistryCheckpoint, `SOFTWARE\MICROSOFT\ONYONE`)
 	if err != nil || e.Number != 1 {
 		t.Fatalf("remove: %+v, %v", e, err)
 	}
-	left, _ := s.Client().Get(ctx, s.Keys().ResourceCheckpoints(r.ID), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	left, _ := s.RawClient().Get(ctx, s.Keys().ResourceCheckpoints(r.ID), clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if left.Count != 0 {
 		t.Errorf("%d checkpoint data keys left after remove", left.Count)
 	}
@@ -152,7 +152,7 @@ func TestCheckpointIndexOverlapConcurrent(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	resp, err := s.Client().Get(ctx, s.Keys().CheckpointPaths(model.RegistryCheckpoint), clientv3.WithPrefix())
+	resp, err := s.RawClient().Get(ctx, s.Keys().CheckpointPaths(model.RegistryCheckpoint), clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestSyncCheckpointsFollowsTheRecord(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(es, want) {
 		t.Fatalf("after edit: %+v, %v", es, err)
 	}
-	claim, _ := s.Client().Get(ctx, s.Keys().CheckpointPath(model.RegistryCheckpoint, `SOFTWARE\B`))
+	claim, _ := s.RawClient().Get(ctx, s.Keys().CheckpointPath(model.RegistryCheckpoint, `SOFTWARE\B`))
 	if len(claim.Kvs) != 0 {
 		t.Error("the claim on B survived its removal from the record")
 	}
@@ -234,7 +234,7 @@ func TestDeleteResourceRemovesCheckpointIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, prefix := range []string{s.Keys().CheckpointPaths(model.RegistryCheckpoint), s.Keys().CheckpointNumbers(r.ID)} {
-		resp, _ := s.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		resp, _ := s.RawClient().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if resp.Count != 0 {
 			t.Errorf("%d keys left under %s", resp.Count, prefix)
 		}
@@ -244,7 +244,7 @@ func TestDeleteResourceRemovesCheckpointIndex(t *testing.T) {
 	}
 	// A claim left by a resource that no longer exists heals itself.
 	ghost := s.Keys().CheckpointPath(model.RegistryCheckpoint, `GHOST`)
-	if _, err := s.Client().Put(ctx, ghost, "00000000-0000-0000-0000-000000000000"); err != nil {
+	if _, err := s.RawClient().Put(ctx, ghost, "00000000-0000-0000-0000-000000000000"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AddCheckpoint(ctx, other.ID, model.RegistryCheckpoint, `GHOST\x`); err != nil {

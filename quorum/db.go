@@ -363,35 +363,40 @@ type DBEvent struct {
 	Name     string // type or group name, or resource id
 	Deleted  bool
 	Revision int64
+	// Resync: the watch was interrupted and changes may have been missed;
+	// the other fields are empty. Re-read what you keep.
+	Resync bool
 }
 
 // WatchDB reports changes to types, groups and resources after the current
-// revision. The channel closes when ctx ends or the watch fails.
+// revision. It follows the package's watch contract (see Store.Watch): the
+// channel closes only when ctx ends, and after an interruption a Resync
+// event comes before the watch resumes.
 func (s *Store) WatchDB(ctx context.Context) <-chan DBEvent {
 	out := make(chan DBEvent, 16)
 	kinds := []struct{ prefix, kind string }{
 		{s.keys.Types(), "type"}, {s.keys.Groups(), "group"}, {s.keys.Resources(), "resource"},
 	}
-	wc := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.keys.DB(), clientv3.WithPrefix())
+	send := func(ev DBEvent) bool {
+		select {
+		case out <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	rev := s.currentRevision(ctx)
 	go func() {
 		defer close(out)
-		for resp := range wc {
-			if resp.Err() != nil {
-				return
-			}
-			for _, ev := range resp.Events {
-				k := string(ev.Kv.Key)
-				for _, kd := range kinds {
-					if name, ok := strings.CutPrefix(k, kd.prefix); ok {
-						select {
-						case out <- DBEvent{Kind: kd.kind, Name: name, Deleted: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision}:
-						case <-ctx.Done():
-							return
-						}
-					}
+		s.watchPrefix(ctx, s.keys.DB(), rev, func(ev *clientv3.Event) bool {
+			k := string(ev.Kv.Key)
+			for _, kd := range kinds {
+				if name, ok := strings.CutPrefix(k, kd.prefix); ok {
+					return send(DBEvent{Kind: kd.kind, Name: name, Deleted: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
 				}
 			}
-		}
+			return true
+		}, func() bool { return send(DBEvent{Resync: true}) })
 	}()
 	return out
 }

@@ -115,7 +115,7 @@ func TestDeleteResourceDeletesItsCheckpointKeys(t *testing.T) {
 	s := newStore(t)
 	ctx := ctxT(t)
 	r := seedDB(t, s)
-	cli := s.Client()
+	cli := s.RawClient()
 	k := s.Keys()
 	if _, err := cli.Put(ctx, k.Checkpoint(r.ID, model.RegistryCheckpoint, 1), "{}"); err != nil {
 		t.Fatal(err)

@@ -31,10 +31,15 @@
 //	                                   owner under its token): state, owner, token, desired
 //	                                   state, recent failovers, the handoff left on release
 //	state/resources/<id>               published resource state (ResourceStatus)
-//	control/groups/<group>             pending operator request to the group's owner
-//	                                   (GroupRequest: online, offline, move [node])
-//	control/resources/<group>/<id>     pending operator request for a resource
-//	                                   (ResourceRequest: online, offline, fail)
+//	control/<group>/<request id>       pending request to whichever node owns the group
+//	                                   (model.Request: online, offline, move [node], and
+//	                                   for a resource online, offline, fail; recover),
+//	                                   queued oldest first by create revision
+//	replies/<group>/<request id>       the owner's typed answer (model.Reply: code done,
+//	                                   unchanged, refused or failed, message, node, token),
+//	                                   written with the status in the Txn that deletes the
+//	                                   request (comparing its revision); the requester
+//	                                   reads and deletes it, TrimReplies drops old ones
 //	checkpoints/<id>/00000001.CPT      manifest of registry checkpoint 1 of resource <id>:
 //	                                   format, size, chunks, sha256, generation, writer
 //	                                   node and token, time, and "restored" after a restore
@@ -45,8 +50,6 @@
 //	                                   the manifest, so a reader never sees a mix
 //	checkpoints/<id>/00000001.CPR      the same for a crypto checkpoint (payload encrypted)
 //	events/<unix-nanos>-<node>-<seq>   event log entry (Event), oldest first
-//	requests/<node>/recover-<uuid>     a checkpoint recovery request to the owner node,
-//	                                   and its answer
 //	meta/bootstrap                     which node created the database, and when
 //	meta/restore                       set when the database was restored from a backup
 //

@@ -1,6 +1,10 @@
 package quorum
 
-import "time"
+import (
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
 
 // Abandon stops m's keepalives the way a crashed process would: the lease is
 // neither revoked nor kept alive, and the member does not fence itself.
@@ -13,3 +17,7 @@ func (m *Member) LastKeepAlive() time.Time {
 	defer m.mu.Unlock()
 	return m.lastSend
 }
+
+// RawClient is the store's etcd client, for tests that write around the
+// store (corrupt data, foreign keys).
+func (s *Store) RawClient() *clientv3.Client { return s.cli }

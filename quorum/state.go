@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/resmon/resmon/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -182,4 +183,91 @@ func (s *Store) ResourceStatuses(ctx context.Context) (map[string]model.Resource
 func (s *Store) GroupStatus(ctx context.Context, group string) (model.GroupStatus, error) {
 	v, err := getJSON[model.GroupStatus](ctx, s, s.keys.GroupState(group), "status of group "+group)
 	return v.Value, err
+}
+
+// ReadGroupStatus reads a group's published status (zero when none was
+// published, or it is unreadable: the owner rewrites it) and the revision
+// it was read at, to follow it from with WatchGroupStatus.
+func (s *Store) ReadGroupStatus(ctx context.Context, group string) (model.GroupStatus, int64, error) {
+	return readAt[model.GroupStatus](ctx, s, s.keys.GroupState(group))
+}
+
+// ReadResourceStatus is ReadGroupStatus for a resource (by id).
+func (s *Store) ReadResourceStatus(ctx context.Context, id string) (model.ResourceStatus, int64, error) {
+	return readAt[model.ResourceStatus](ctx, s, s.keys.ResourceState(id))
+}
+
+// WatchGroupStatus reports every status the group's owners publish after
+// revision after. After an interruption it reads the status again and
+// reports it, so the last value is always etcd's. The channel closes when
+// ctx ends.
+func (s *Store) WatchGroupStatus(ctx context.Context, group string, after int64) <-chan model.GroupStatus {
+	return watchValue[model.GroupStatus](ctx, s, s.keys.GroupState(group), after)
+}
+
+// WatchResourceStatus is WatchGroupStatus for a resource (by id).
+func (s *Store) WatchResourceStatus(ctx context.Context, id string, after int64) <-chan model.ResourceStatus {
+	return watchValue[model.ResourceStatus](ctx, s, s.keys.ResourceState(id), after)
+}
+
+func readAt[T any](ctx context.Context, s *Store, key string) (T, int64, error) {
+	var v T
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return v, 0, fmt.Errorf("quorum: reading %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 1 {
+		_ = json.Unmarshal(resp.Kvs[0].Value, &v)
+	}
+	return v, resp.Header.Revision, nil
+}
+
+// watchValue follows one JSON key from revision after+1 on; deletions and
+// unreadable values are skipped.
+func watchValue[T any](ctx context.Context, s *Store, key string, after int64) <-chan T {
+	out := make(chan T, 4)
+	send := func(b []byte) bool {
+		var v T
+		if json.Unmarshal(b, &v) != nil {
+			return true
+		}
+		select {
+		case out <- v:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	go func() {
+		defer close(out)
+		for ctx.Err() == nil {
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			for wr := range s.cli.Watch(wctx, key, clientv3.WithRev(after+1)) {
+				if wr.Err() != nil {
+					break
+				}
+				for _, ev := range wr.Events {
+					after = ev.Kv.ModRevision
+					if ev.Type == clientv3.EventTypePut && !send(ev.Kv.Value) {
+						cancel()
+						return
+					}
+				}
+			}
+			cancel()
+			if !memberSleep(ctx, 50*time.Millisecond) {
+				return
+			}
+			// Interrupted: report what the key holds now and go on from there.
+			resp, err := s.cli.Get(ctx, key)
+			if err != nil {
+				continue
+			}
+			after = resp.Header.Revision
+			if len(resp.Kvs) == 1 && !send(resp.Kvs[0].Value) {
+				return
+			}
+		}
+	}()
+	return out
 }

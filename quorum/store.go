@@ -41,9 +41,6 @@ func NewStore(cli *clientv3.Client, cluster string, log hclog.Logger) (*Store, e
 // Keys returns the store's key layout.
 func (s *Store) Keys() Keys { return s.keys }
 
-// Client returns the underlying etcd client.
-func (s *Store) Client() *clientv3.Client { return s.cli }
-
 // fenceCmp is the etcd comparison that holds only while f is the current ownership.
 func (s *Store) fenceCmp(f model.Fence) clientv3.Cmp {
 	return clientv3.Compare(clientv3.CreateRevision(s.keys.Owner(f.Group)), "=", f.Token)

@@ -32,11 +32,12 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.AllRequests())}
 		}},
 	}
+	rev := s.currentRevision(ctx)
 	done := make(chan struct{}, len(sources))
 	for _, src := range sources {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			s.watchPrefix(ctx, src.prefix, func(ev *clientv3.Event) bool {
+			s.watchPrefix(ctx, src.prefix, rev, func(ev *clientv3.Event) bool {
 				select {
 				case out <- src.change(string(ev.Kv.Key)):
 					return true
@@ -62,11 +63,22 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 	return out
 }
 
-// watchPrefix watches prefix from now on, calling event for every change
-// and, after an interruption, resync before it resumes from the current
-// revision. It returns when ctx ends or a callback returns false.
-func (s *Store) watchPrefix(ctx context.Context, prefix string, event func(*clientv3.Event) bool, resync func() bool) {
-	rev := int64(0)
+// currentRevision is etcd's revision now, read before a watch starts so
+// that it misses nothing after; 0 when etcd cannot be read (the watch then
+// begins with a resync).
+func (s *Store) currentRevision(ctx context.Context) int64 {
+	resp, err := s.cli.Get(ctx, s.keys.Prefix()+"meta/", clientv3.WithCountOnly())
+	if err != nil {
+		return 0
+	}
+	return resp.Header.Revision
+}
+
+// watchPrefix watches prefix from revision rev+1 on, calling event for
+// every change and, after an interruption (or when rev is 0: where to start
+// is unknown), resync before it resumes from the current revision. It
+// returns when ctx ends or a callback returns false.
+func (s *Store) watchPrefix(ctx context.Context, prefix string, rev int64, event func(*clientv3.Event) bool, resync func() bool) {
 	for ctx.Err() == nil {
 		if rev == 0 {
 			resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
@@ -77,6 +89,9 @@ func (s *Store) watchPrefix(ctx context.Context, prefix string, event func(*clie
 				continue
 			}
 			rev = resp.Header.Revision
+			if !resync() {
+				return
+			}
 		}
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		for wr := range s.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
@@ -93,13 +108,10 @@ func (s *Store) watchPrefix(ctx context.Context, prefix string, event func(*clie
 			}
 		}
 		cancel()
-		if ctx.Err() != nil {
+		if !memberSleep(ctx, 50*time.Millisecond) {
 			return
 		}
 		rev = 0 // anything may have changed: read again from now
-		if !resync() || !memberSleep(ctx, 50*time.Millisecond) {
-			return
-		}
 	}
 }
 

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Group and resource actions: `cluster group NAME online|offline|move` and
@@ -75,56 +73,19 @@ func waitContext(d time.Duration) (context.Context, context.CancelFunc) {
 	return ctx, func() { cancel(); stop() }
 }
 
-// follow watches keys from revision after+1 on and hands every change to
-// step (value nil for a delete) until step reports done or fails. A watch
-// that ends is reported as the context's end (the caller words the timeout)
-// or as a lost watch.
-func (e *env) follow(ctx context.Context, after int64, keys []string, step func(key string, value []byte) (bool, error)) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	type change struct {
-		key   string
-		value []byte
-		err   error
-	}
-	changes := make(chan change)
-	for _, k := range keys {
-		go func() {
-			for wr := range e.cli.Watch(wctx, k, clientv3.WithRev(after+1)) {
-				if err := wr.Err(); err != nil {
-					select {
-					case changes <- change{err: err}:
-					case <-wctx.Done():
-					}
-					return
-				}
-				for _, ev := range wr.Events {
-					c := change{key: string(ev.Kv.Key)}
-					if ev.Type == clientv3.EventTypePut {
-						c.value = ev.Kv.Value
-					}
-					select {
-					case changes <- c:
-					case <-wctx.Done():
-						return
-					}
-				}
-			}
-		}()
-	}
+// follow hands every value ch delivers to step until step reports done,
+// or ctx ends (the caller words the timeout).
+func follow[T any](ctx context.Context, ch <-chan T, step func(T) bool) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case c := <-changes:
-			if c.err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("watching %s: %v", strings.Join(keys, ", "), c.err)
+		case v, ok := <-ch:
+			if !ok {
+				return ctx.Err()
 			}
-			if done, err := step(c.key, c.value); done || err != nil {
-				return err
+			if step(v) {
+				return nil
 			}
 		}
 	}
@@ -181,7 +142,7 @@ func cmdGroupAction(ctx context.Context, e *env, name string, args []string) err
 	if err != nil {
 		return err
 	}
-	before, _, err := readStatus[model.GroupStatus](ctx, e, e.store.Keys().GroupState(g.Name))
+	before, _, err := e.store.ReadGroupStatus(ctx, g.Name)
 	if err != nil {
 		return err
 	}
@@ -223,24 +184,10 @@ func (e *env) groupByName(ctx context.Context, name string) (model.Group, error)
 	return model.Group{}, fmt.Errorf("%w: group %q", quorum.ErrNotFound, name)
 }
 
-// readStatus reads a published status (zero when there is none, or when
-// it is unreadable: the owner rewrites it) and the revision it was read at.
-func readStatus[T any](ctx context.Context, e *env, key string) (T, int64, error) {
-	var st T
-	resp, err := e.cli.Get(ctx, key)
-	if err != nil {
-		return st, 0, fmt.Errorf("reading %s: %w", key, err)
-	}
-	if len(resp.Kvs) == 1 {
-		_ = json.Unmarshal(resp.Kvs[0].Value, &st)
-	}
-	return st, resp.Header.Revision, nil
-}
-
 // waitGroup follows the group's status, once the owner accepted req, until
 // the group is where the action wants it.
 func (e *env) waitGroup(ctx context.Context, req model.Request, rep model.Reply, before model.GroupStatus) (model.GroupStatus, error) {
-	st, rev, err := readStatus[model.GroupStatus](ctx, e, e.store.Keys().GroupState(req.Group))
+	st, rev, err := e.store.ReadGroupStatus(ctx, req.Group)
 	if err != nil {
 		return before, err
 	}
@@ -256,14 +203,10 @@ func (e *env) waitGroup(ctx context.Context, req model.Request, rep model.Reply,
 		return st, nil
 	}
 	last := st
-	err = e.follow(ctx, rev, []string{e.store.Keys().GroupState(req.Group)}, func(_ string, value []byte) (bool, error) {
-		var st model.GroupStatus
-		if value == nil || json.Unmarshal(value, &st) != nil {
-			return false, nil
-		}
+	err = follow(ctx, e.store.WatchGroupStatus(ctx, req.Group, rev), func(st model.GroupStatus) bool {
 		last = st
 		show(st)
-		return groupRequestDone(req, rep, before, st), nil
+		return groupRequestDone(req, rep, before, st)
 	})
 	return last, err
 }
@@ -349,7 +292,7 @@ func cmdResourceAction(ctx context.Context, e *env, name string, args []string) 
 		return err
 	}
 	res := r.Value
-	before, _, err := readStatus[model.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
+	before, _, err := e.store.ReadResourceStatus(ctx, res.ID)
 	if err != nil {
 		return err
 	}
@@ -383,8 +326,7 @@ func cmdResourceAction(ctx context.Context, e *env, name string, args []string) 
 // status shows the failure: the resource Failed, or its restart count went
 // up.
 func (e *env) waitResource(ctx context.Context, req model.Request, name string, before model.ResourceStatus) (model.ResourceStatus, error) {
-	key := e.store.Keys().ResourceState(req.Resource)
-	st, rev, err := readStatus[model.ResourceStatus](ctx, e, key)
+	st, rev, err := e.store.ReadResourceStatus(ctx, req.Resource)
 	if err != nil {
 		return before, err
 	}
@@ -400,14 +342,10 @@ func (e *env) waitResource(ctx context.Context, req model.Request, name string, 
 		return st, nil
 	}
 	last := st
-	err = e.follow(ctx, rev, []string{key}, func(_ string, value []byte) (bool, error) {
-		var st model.ResourceStatus
-		if value == nil || json.Unmarshal(value, &st) != nil {
-			return false, nil
-		}
+	err = follow(ctx, e.store.WatchResourceStatus(ctx, req.Resource, rev), func(st model.ResourceStatus) bool {
 		last = st
 		show(st)
-		return resourceRequestDone(req.Action, before, st), nil
+		return resourceRequestDone(req.Action, before, st)
 	})
 	return last, err
 }

@@ -129,7 +129,7 @@ func TestCheckpointCommands(t *testing.T) {
 		ms, err := n.store.ListCheckpoints(ctx, nid)
 		return err == nil && len(ms) == 1
 	}, nil, &testbin.Output{})
-	if _, err := n.store.Client().Delete(ctx, n.store.Keys().Checkpoint(nid, model.RegistryCheckpoint, 1)); err != nil {
+	if _, err := n.raw.Delete(ctx, n.store.Keys().Checkpoint(nid, model.RegistryCheckpoint, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if out := n.ok("checkpoint", "list"); !strings.Contains(out, "no data") {

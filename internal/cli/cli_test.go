@@ -26,6 +26,7 @@ type fixture struct {
 	bin       string
 	endpoints string
 	store     *quorum.Store
+	raw       *clientv3.Client // etcd itself, to write around the store
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -48,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := s.Bootstrap(ctx, "test", spec); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, bin: clusterBinary(t), endpoints: strings.Join(m.Endpoints(), ","), store: s}
+	return &fixture{t: t, bin: clusterBinary(t), endpoints: strings.Join(m.Endpoints(), ","), store: s, raw: c}
 }
 
 // run runs the binary and returns stdout, stderr and the exit code.
@@ -151,7 +152,7 @@ func TestBackupRestoreWarnsOfStaleCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A checkpoint written by the group's owner.
-	etcd := f.store.Client()
+	etcd := f.raw
 	if _, err := etcd.Put(ctx, f.store.Keys().Owner("onyone"), "{}"); err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func cmdResourceDelete(ctx context.Context, e *env, args []string) error {
 	if err := e.checkNoDependents(ctx, res); err != nil {
 		return err
 	}
-	st, _, err := readStatus[model.ResourceStatus](ctx, e, e.store.Keys().ResourceState(res.ID))
+	st, _, err := e.store.ReadResourceStatus(ctx, res.ID)
 	if err != nil {
 		return err
 	}

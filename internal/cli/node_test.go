@@ -15,6 +15,7 @@ import (
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A real clusterd node with an embedded etcd on free 127.0.0.1 ports, one
@@ -76,6 +77,7 @@ type node struct {
 	dir   string
 	admin string
 	store *quorum.Store
+	raw   *clientv3.Client // etcd itself, to write around the store
 }
 
 // startNode runs clusterd until the test ends and waits until its group is
@@ -114,6 +116,7 @@ func (n *node) waitOnline(clientURL string, exited <-chan struct{}, logs *testbi
 		}
 		t.Cleanup(func() { cli.Close() })
 		n.store, _ = quorum.NewStore(cli, "ci", nil)
+		n.raw = cli
 		return true
 	}, exited, logs)
 	waitUntil(t, "group onyone online on node1", func() bool {

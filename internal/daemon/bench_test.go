@@ -42,7 +42,7 @@ func statusWatch(ctx context.Context, c *mpCluster) <-chan model.GroupStatus {
 	key := c.store.Keys().GroupState("app")
 	go func() {
 		defer close(out)
-		for wr := range c.store.Client().Watch(ctx, key) {
+		for wr := range c.raw.Watch(ctx, key) {
 			for _, ev := range wr.Events {
 				var st model.GroupStatus
 				if err := jsonUnmarshal(ev.Kv.Value, &st); err == nil {
@@ -134,7 +134,7 @@ func BenchmarkCrashFailover(b *testing.B) {
 			}
 			gone := make(chan departure, 16)
 			go func() {
-				for wr := range c.store.Client().Watch(ctx, c.store.Keys().Nodes(), clientv3.WithPrefix()) {
+				for wr := range c.raw.Watch(ctx, c.store.Keys().Nodes(), clientv3.WithPrefix()) {
 					for _, ev := range wr.Events {
 						if ev.Type == clientv3.EventTypeDelete {
 							gone <- departure{strings.TrimPrefix(string(ev.Kv.Key), c.store.Keys().Nodes()), time.Now()}
@@ -162,7 +162,7 @@ func BenchmarkCrashFailover(b *testing.B) {
 						break
 					}
 				}
-				floor = append(floor, crashFloor(b, c.store.Client(), int64(tc.ttl/time.Second), interval))
+				floor = append(floor, crashFloor(b, c.raw, int64(tc.ttl/time.Second), interval))
 				c.start(owner)
 				b.StartTimer()
 			}
@@ -192,7 +192,7 @@ func BenchmarkPlannedMove(b *testing.B) {
 	defer cancel()
 	ch := statusWatch(ctx, c)
 	st := c.waitStatus("online", func(s model.GroupStatus) bool { return s.State == "Online" })
-	cli := c.store.Client()
+	cli := c.raw
 	var ours, floor []time.Duration
 	b.ResetTimer()
 	for range b.N {

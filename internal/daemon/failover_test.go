@@ -19,6 +19,7 @@ import (
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/testutil/testbin"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The multi-process failover tests: three real clusterd processes on
@@ -83,6 +84,7 @@ type mpCluster struct {
 	dir     string
 	etcd    string
 	store   *quorum.Store
+	raw     *clientv3.Client // etcd itself, for the floors measured beside the store
 	spec    string
 	witness string
 	nodes   map[string]*mpNode
@@ -114,7 +116,7 @@ func newMPClusterOf(t testing.TB, typeTOML, quorumTOML, group, private, props st
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	c := &mpCluster{t: t, bin: clusterdBinary(t), dir: dir, etcd: member.Endpoints()[0], store: store,
+	c := &mpCluster{t: t, bin: clusterdBinary(t), dir: dir, etcd: member.Endpoints()[0], store: store, raw: cli,
 		witness: filepath.Join(dir, "witness"), nodes: map[string]*mpNode{}, quorumTOML: quorumTOML}
 	if strings.Contains(typeTOML, `"wasm"`) { // the sandbox may write the witness
 		typeTOML += fmt.Sprintf("\n[resource_type.capabilities]\ndirs = [%q]", dir)

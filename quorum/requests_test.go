@@ -1,0 +1,164 @@
+package quorum_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/quorum"
+)
+
+func TestFileValidates(t *testing.T) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	r := seedDB(t, s)
+	if err := s.CreateGroup(ctx, model.DefaultGroup("other")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		req  model.Request
+		want error
+	}{
+		{"unknown action", model.Request{Group: "data", Action: "reboot"}, model.ErrBadRequest},
+		{"fail without a resource", model.Request{Group: "data", Action: model.RequestFail}, model.ErrBadRequest},
+		{"node without a move", model.Request{Group: "data", Action: model.RequestOnline, Node: "n2"}, model.ErrBadRequest},
+		{"no such group", model.Request{Group: "nope", Action: model.RequestOnline}, quorum.ErrNotFound},
+		{"no such resource", model.Request{Resource: "00000000-0000-0000-0000-000000000000", Action: model.RequestOnline}, quorum.ErrNotFound},
+		{"a resource of another group", model.Request{Group: "other", Resource: r.ID, Action: model.RequestOnline}, model.ErrBadRequest},
+	} {
+		if _, err := s.File(ctx, c.req); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	req, err := s.File(ctx, model.Request{Resource: r.ID, Action: model.RequestFail, Operator: "ann"})
+	if err != nil || req.Group != "data" || req.ID == "" || req.Revision == 0 {
+		t.Fatalf("resource request: %+v, %v", req, err)
+	}
+}
+
+// TestRequestReplyFencedAndRevisionChecked: an owner's answer deletes the
+// request and writes the reply in its fenced Txn; an answer to a request
+// that changed since it was read leaves the request pending (a request is
+// never deleted unread); a stale owner writes nothing.
+func TestRequestReplyFencedAndRevisionChecked(t *testing.T) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	seedDB(t, s)
+	m, err := s.Join(ctx, quorum.MemberConfig{Node: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave(context.Background())
+	tenure, err := m.Acquire(ctx, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.File(ctx, model.Request{Group: "data", Action: model.RequestOffline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.File(ctx, model.Request{Group: "data", Action: model.RequestOnline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.GroupView(ctx, "data")
+	if err != nil || len(v.Requests) != 2 || v.Requests[0].ID != first.ID || v.Requests[1].ID != second.ID {
+		t.Fatalf("view: %+v, %v (want both requests, oldest first)", v.Requests, err)
+	}
+	answer := func(r model.Request) model.Answer {
+		return model.Answer{Request: r, Reply: model.Reply{Request: r.ID, Group: "data", Action: r.Action, Code: model.ResultDone, Node: "n1", Token: tenure.Fence().Token, Time: time.Now()}}
+	}
+	// The second request is re-written after the owner read it.
+	if _, err := s.RawClient().Put(ctx, s.Keys().Request("data", second.ID), `{"id":"`+second.ID+`","group":"data","action":"offline"}`); err != nil {
+		t.Fatal(err)
+	}
+	st := model.GroupStatus{Group: "data", State: "Offline", Owner: "n1", Token: tenure.Fence().Token}
+	if err := tenure.Publish(ctx, model.Publication{Group: &st, Answers: []model.Answer{answer(v.Requests[0]), answer(v.Requests[1])}}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = s.GroupView(ctx, "data")
+	if len(v.Requests) != 1 || v.Requests[0].ID != second.ID || v.Requests[0].Action != model.RequestOffline {
+		t.Fatalf("pending after the answer: %+v (want the re-written request kept)", v.Requests)
+	}
+	if got, _ := s.GroupStatus(ctx, "data"); got.State != "Offline" {
+		t.Fatalf("the status was not written with the answer: %+v", got)
+	}
+	rep, err := s.AwaitReply(ctx, first)
+	if err != nil || rep.Code != model.ResultDone || rep.Node != "n1" {
+		t.Fatalf("reply: %+v, %v", rep, err)
+	}
+	if pending, _ := s.Pending(ctx, first); pending {
+		t.Fatal("the answered request is still pending")
+	}
+	// AwaitReply deleted the reply it read; a second wait times out.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.AwaitReply(short, first); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second wait: %v", err)
+	}
+
+	// A stale tenure writes nothing.
+	if err := tenure.HandOff(ctx, model.Publication{Group: &st}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tenure.Done():
+	default:
+		t.Fatal("the tenure is not done after its handoff")
+	}
+	v, _ = s.GroupView(ctx, "data")
+	if err := tenure.Publish(ctx, model.Publication{Answers: []model.Answer{answer(v.Requests[0])}}); !errors.Is(err, model.ErrFenced) {
+		t.Fatalf("stale publish: %v, want ErrFenced", err)
+	}
+	if pending, _ := s.Pending(ctx, second); !pending {
+		t.Fatal("a stale owner deleted a request")
+	}
+	if ok, err := s.Withdraw(ctx, second); !ok || err != nil {
+		t.Fatalf("withdraw: %v %v", ok, err)
+	}
+}
+
+// TestWatchReportsChangesAndResumes: Store.Watch reports database, node
+// and group changes, and closes only when its context ends.
+func TestWatchReportsChangesAndResumes(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	ch := s.Watch(ctx)
+	seen := map[model.ChangeKind]string{}
+	expect := func(kind model.ChangeKind, name string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			if n, ok := seen[kind]; ok && n == name {
+				return
+			}
+			select {
+			case c, ok := <-ch:
+				if !ok {
+					t.Fatal("the watch closed early")
+				}
+				seen[c.Kind] = c.Name
+			case <-deadline:
+				t.Fatalf("no change %v %q; saw %v", kind, name, seen)
+			}
+		}
+	}
+	seedDB(t, s)
+	expect(model.ChangeDatabase, "")
+	m, err := s.Join(ctxT(t), quorum.MemberConfig{Node: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave(context.Background())
+	expect(model.ChangeNodes, "")
+	if _, err := s.File(ctxT(t), model.Request{Group: "data", Action: model.RequestOnline}); err != nil {
+		t.Fatal(err)
+	}
+	expect(model.ChangeGroup, "data")
+	cancel()
+	for range ch {
+	}
+}
