@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -354,3 +355,6 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// sameRecord reports whether a hosted record matches the database's.
+func sameRecord(a, b model.Resource) bool { return reflect.DeepEqual(a, b) }

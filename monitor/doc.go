@@ -11,9 +11,10 @@
 //   - facts.go and decide.go, requests.go, placement.go, policy.go, deps.go:
 //     the decision, a pure function from Facts to the next Action, tested
 //     table-driven without etcd;
-//   - executor.go and status.go: one goroutine per group that gathers the
-//     facts, carries out actions and publishes; it alone owns the group's
-//     tenure state;
+//   - executor.go: one goroutine per group that gathers the facts and
+//     carries out actions; it alone owns the group's tenure state, whose
+//     life is in tenure.go, effects on resources in resources.go and
+//     publishing in status.go;
 //   - resource.go: one resource's state machine on this node;
 //   - hosted.go: the node's register of hosted resources, through which a
 //     fence terminates everything at once and host services find a resource;

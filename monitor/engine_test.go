@@ -178,7 +178,7 @@ func (e *engine) start(name string) *enode {
 	}
 	life, cancel := context.WithCancel(context.Background())
 	n.life = cancel
-	n.member, err = st.Join(life, quorum.MemberConfig{Node: name, TTL: time.Second})
+	n.member, err = st.Join(life, quorum.MemberConfig{Node: name, TTL: 3 * time.Second}) // room for a loaded machine under -race
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,15 @@ import (
 // NextOwner picks the node a group moves to: the first node after current in
 // preferred order that is up and a possible owner, wrapping around; then any
 // other up node that is a possible owner (sorted by name). current itself is
-// chosen only when no other node qualifies and allowCurrent is set. Empty
-// possible means every node. It returns "" when no node qualifies.
-func NextOwner(preferred []string, current string, up []string, possible []string, allowCurrent bool) string {
+// chosen only when no other node qualifies and allowCurrent is set. canOwn
+// says whether a node may own every resource of the group (nil: every node
+// may). It returns "" when no node qualifies.
+func NextOwner(preferred []string, current string, up []string, canOwn func(string) bool, allowCurrent bool) string {
 	isUp := func(n string) bool {
 		return slices.ContainsFunc(up, func(u string) bool { return strings.EqualFold(u, n) })
 	}
-	canOwn := func(n string) bool {
-		return len(possible) == 0 || slices.ContainsFunc(possible, func(p string) bool { return strings.EqualFold(p, n) })
+	if canOwn == nil {
+		canOwn = func(string) bool { return true }
 	}
 	ok := func(n string) bool { return !strings.EqualFold(n, current) && isUp(n) && canOwn(n) }
 	start := 0
@@ -118,21 +119,9 @@ func newPlacement(f *Facts) placement {
 func (p placement) isUp(n string) bool   { return containsFold(p.up, n) }
 func (p placement) canOwn(n string) bool { return p.all || containsFold(p.possible, n) }
 
-// possibleList is the possible-owner list NextOwner takes: nil for every
-// node; a list no node matches when no node can own every resource.
-func (p placement) possibleList() []string {
-	if p.all {
-		return nil
-	}
-	if len(p.possible) == 0 {
-		return []string{""}
-	}
-	return p.possible
-}
-
 // next is NextOwner after node from these facts.
 func (p placement) next(node string, allowCurrent bool) string {
-	return NextOwner(p.preferred, node, p.up, p.possibleList(), allowCurrent)
+	return NextOwner(p.preferred, node, p.up, p.canOwn, allowCurrent)
 }
 
 // target is the node that should take an unowned group: the node its last

@@ -100,9 +100,14 @@ func TestNextOwner(t *testing.T) {
 		{"n1", []string{"n1", "n4"}, nil, false, "n4"}, // not preferred, still up
 		{"n1", []string{"n1"}, nil, false, ""},
 		{"n1", []string{"n1"}, nil, true, "n1"},
-		{"", []string{"n2", "n3"}, nil, false, "n2"}, // no current owner: first preferred up
+		{"", []string{"n2", "n3"}, nil, false, "n2"},       // no current owner: first preferred up
+		{"n1", []string{"n1", "n2"}, []string{}, true, ""}, // no node may own every resource
 	} {
-		if got := NextOwner(pref, c.current, c.up, c.possible, c.allowCur); got != c.want {
+		var canOwn func(string) bool
+		if c.possible != nil {
+			canOwn = func(n string) bool { return containsFold(c.possible, n) }
+		}
+		if got := NextOwner(pref, c.current, c.up, canOwn, c.allowCur); got != c.want {
 			t.Errorf("from %q up %v possible %v: %q, want %q", c.current, c.up, c.possible, got, c.want)
 		}
 	}

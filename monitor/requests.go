@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/resmon/resmon/model"
@@ -84,6 +83,3 @@ func decideRequest(f Facts, p placement, req model.Request) Action {
 	}
 	return a
 }
-
-// sameRecord reports whether a hosted record matches the database's.
-func sameRecord(a, b model.Resource) bool { return reflect.DeepEqual(a, b) }

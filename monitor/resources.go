@@ -1,0 +1,255 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/plugins"
+)
+
+// The executor's effects on the resources it hosts: opening and closing
+// instances, Online with its checkpoints restored first, Offline with a
+// last save, the restart policy carried out, recovery.
+
+// hosted is one resource of an owned group on this node.
+type hosted struct {
+	rec      model.Resource
+	r        *Resource // nil while it could not be opened
+	restarts Window
+	retryAt  time.Time
+	adminOff bool
+	lastErr  string
+	failed   error // a failure reported and not yet handled
+}
+
+func (h *hosted) state() model.ResourceState {
+	if h.r == nil {
+		return model.ResourceFailed
+	}
+	return h.r.State()
+}
+
+func (x *executor) hosted(id string) *hosted {
+	for _, h := range x.t.res {
+		if h.rec.ID == id {
+			return h
+		}
+	}
+	panic(fmt.Sprintf("monitor: action on resource %s, which group %q does not host", id, x.group))
+}
+
+// open opens h's instance through the driver of its type.
+func (x *executor) open(ctx context.Context, h *hosted) {
+	rec := h.rec
+	typ, ok := x.m.view.Load().types[rec.Type]
+	var inst plugins.Instance
+	var err error
+	switch {
+	case !ok:
+		err = fmt.Errorf("resource type %q is not in the cluster database", rec.Type)
+	case x.m.cfg.Drivers[typ.Kind] == nil:
+		err = fmt.Errorf("resource type %q has kind %q, which this node cannot load", rec.Type, typ.Kind)
+	default:
+		inst, err = x.m.cfg.Drivers[typ.Kind].Open(ctx, typeSpec(typ), plugins.ResourceSpec{
+			ID: rec.ID, Name: rec.Name, Properties: rec.Private,
+			SeparateMonitor: rec.Properties.SeparateMonitor, DeadlockTimeout: rec.Properties.DeadlockTimeout.D(),
+		})
+	}
+	if err != nil {
+		err = fmt.Errorf("opening resource %q: %w", rec.Name, err)
+		h.lastErr = err.Error()
+		h.retryAt = x.m.cfg.Now().Add(rec.Properties.RetryPeriodOnFailure.D())
+		x.log.Error("cannot open resource", "resource", rec.Name, "error", err)
+		x.event("resource.open_failed", err.Error())
+		return
+	}
+	var r *Resource
+	r = NewResource(ResourceConfig{
+		Record: rec, Instance: inst, Log: x.log, Observer: x.m.cfg.Observer,
+		OnState: func(*Resource, model.ResourceState) { x.poke() },
+		OnFailure: func(fl Failure) {
+			select {
+			case x.failures <- failure{r: r, err: fl.Err}:
+			default:
+				x.log.Warn("failure queue full; dropping a failure report", "resource", fl.Resource)
+			}
+		},
+	})
+	h.r = r
+	x.m.hosted.add(x.group, x.t.lease.Fence().Token, r)
+}
+
+// close releases h's instance.
+func (x *executor) close(h *hosted) {
+	if h.r == nil {
+		return
+	}
+	x.m.hosted.remove(h.r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.r.Close(ctx); err != nil {
+		x.log.Debug("closing resource", "resource", h.rec.Name, "error", err)
+	}
+	h.r = nil
+}
+
+// recordFailure notes a health failure for the next decision.
+func (x *executor) recordFailure(fl failure) {
+	if x.t == nil {
+		return
+	}
+	for _, h := range x.t.res {
+		if h.r == fl.r {
+			h.failed = fl.err
+			return
+		}
+	}
+	// A resource of an earlier tenure.
+}
+
+// bringOnline restores h's checkpoints, starts storing their changes and
+// calls Online. A failure is left for the restart policy.
+func (x *executor) bringOnline(ctx context.Context, h *hosted) {
+	if h.r == nil {
+		x.open(ctx, h)
+		if h.r == nil {
+			h.failed = errors.New(h.lastErr)
+			return
+		}
+	}
+	h.retryAt = time.Time{}
+	fence := x.t.lease.Fence()
+	cp := x.m.cfg.Checkpoints
+	if err := cp.Restore(ctx, h.rec, fence); err != nil {
+		h.r.markFailed()
+		h.failed = fmt.Errorf("restoring the checkpoints of resource %q: %w", h.rec.Name, err)
+		return
+	}
+	if err := cp.StartOnline(ctx, h.rec, fence); err != nil {
+		h.r.markFailed()
+		h.failed = fmt.Errorf("starting the checkpoints of resource %q: %w", h.rec.Name, err)
+		return
+	}
+	if err := h.r.Online(ctx); err != nil {
+		h.failed = err
+		return
+	}
+	h.lastErr = ""
+}
+
+// takeOffline takes one resource offline (PendingTimeout → Terminate
+// inside) and stores its checkpoints a last time (rule 9).
+func (x *executor) takeOffline(ctx context.Context, h *hosted) {
+	if h.r == nil {
+		return
+	}
+	switch h.r.State() {
+	case model.ResourceOffline, model.ResourceFailed:
+		return
+	}
+	if err := h.r.Offline(ctx); err != nil {
+		h.lastErr = err.Error()
+		x.log.Warn("resource did not go offline cleanly", "resource", h.rec.Name, "error", err)
+		x.m.cfg.Events("resource.offline_failed", h.rec.Name, err.Error())
+	}
+	if err := x.m.cfg.Checkpoints.Offline(ctx, h.rec); err != nil {
+		x.log.Warn("last checkpoint save", "resource", h.rec.Name, "error", err)
+	}
+	x.publish(ctx)
+}
+
+// dependentsOffline takes h's dependents offline, top-down.
+func (x *executor) dependentsOffline(ctx context.Context, f Facts, h *hosted) {
+	for _, name := range tenureDeps(f.Tenure).Dependents(h.rec.Name) {
+		for _, d := range x.t.res {
+			if strings.EqualFold(d.rec.Name, name) {
+				x.takeOffline(ctx, d)
+			}
+		}
+	}
+}
+
+// offlineAll takes the group offline top-down (rule 12).
+func (x *executor) offlineAll(ctx context.Context) {
+	tf := &TenureFacts{}
+	for _, h := range x.t.res {
+		tf.Resources = append(tf.Resources, ResourceFacts{Record: h.rec})
+	}
+	for _, name := range tenureDeps(tf).OfflineOrder() {
+		for _, h := range x.t.res {
+			if h.rec.Name == name {
+				x.takeOffline(ctx, h)
+			}
+		}
+	}
+}
+
+// handleFailure applies the decided restart policy to a failed resource:
+// its dependents go offline, then it restarts after RestartDelay, stays
+// failed until RetryPeriodOnFailure, or the group fails over.
+func (x *executor) handleFailure(ctx context.Context, f Facts, a Action) error {
+	h := x.hosted(a.Resource)
+	cause := h.failed
+	if cause == nil {
+		cause = errors.New(a.Message)
+	}
+	h.failed = nil
+	now := x.m.cfg.Now()
+	if h.r != nil && errors.Is(cause, plugins.ErrPluginExited) {
+		// The instance died with its plugin process (or sandbox): what
+		// follows, here or after a failover, must open the resource again,
+		// in a new process, rather than call the dead one until the
+		// restart threshold runs out.
+		x.close(h)
+	}
+	if err := x.m.cfg.Checkpoints.Offline(ctx, h.rec); err != nil {
+		x.log.Warn("last checkpoint save after a failure", "resource", h.rec.Name, "error", err)
+	}
+	p := h.rec.Properties
+	n := h.restarts.Add(now)
+	h.lastErr = cause.Error()
+	x.dependentsOffline(ctx, f, h)
+	x.log.Warn("resource failed", "resource", h.rec.Name, "error", cause, "failures", n, "threshold", p.RestartThreshold, "decision", a.Decision)
+	x.m.cfg.Events("resource.failed", h.rec.Name, fmt.Sprintf("%v (failure %d within %s; %s)", cause, n, p.RestartPeriod, a.Decision))
+	switch a.Decision {
+	case Restart:
+		x.m.cfg.Observer.Restart(x.group, h.rec.Name)
+		h.retryAt = now.Add(p.RestartDelay.D())
+	case FailoverGroup:
+		h.retryAt = now.Add(p.RetryPeriodOnFailure.D())
+		return x.release(ctx, model.HandoffFailover, a.To, fmt.Sprintf("resource %q failed %d times within %s", h.rec.Name, n, p.RestartPeriod), nil)
+	default:
+		h.retryAt = now.Add(p.RetryPeriodOnFailure.D())
+	}
+	return nil
+}
+
+// recover re-creates checkpoint data from this node's registry.
+func (x *executor) recover(ctx context.Context, a Action) {
+	var out []model.CheckpointRecovery
+	var failed []string
+	for _, h := range x.t.res {
+		if a.Resource != "" && h.rec.ID != a.Resource {
+			continue
+		}
+		if a.Resource == "" && len(h.rec.RegistryCheckpoints)+len(h.rec.CryptoCheckpoints) == 0 {
+			continue
+		}
+		r := x.m.cfg.Checkpoints.Recover(ctx, h.rec, x.t.lease.Fence())
+		if r.Error != "" {
+			failed = append(failed, fmt.Sprintf("%s: %s", h.rec.Name, r.Error))
+		}
+		out = append(out, r)
+	}
+	a.Reply.Recovered = out
+	a.Reply.Message = fmt.Sprintf("re-created the checkpoints of %d resource(s) from the registry of node %s", len(out)-len(failed), x.m.cfg.Node)
+	if len(failed) > 0 {
+		a.Reply.Code = model.ResultFailed
+		a.Reply.Message += "; failed: " + strings.Join(failed, "; ")
+	}
+	x.answer(a)
+}
