@@ -50,8 +50,9 @@ type Config struct {
 // by the group's token) and Offline (a last copy, then stop), and
 // DeleteResource when the resource is deleted. The checkpoint control codes
 // arrive through Control, which a resource may call from inside any entry
-// point: the manager never calls into a resource. Serve answers recovery
-// requests addressed to this node and follows checkpoint lists that
+// point: the manager never calls into a resource. Recover re-creates a
+// resource's checkpoints for the group's owner (the monitor calls it when
+// it answers a recovery request). Serve follows checkpoint lists that
 // operators change while a resource is online.
 type Manager struct {
 	cfg    Config

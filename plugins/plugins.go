@@ -75,9 +75,12 @@ type Services interface {
 	FencingToken(ctx context.Context, r model.Ref) (int64, error)
 }
 
-// Instance is one opened resource as the monitor sees it. Calls other than
-// Terminate are made one at a time; Terminate may run concurrently with any
-// of them and makes it return.
+// Instance is one opened resource as the monitor sees it.
+//
+// Concurrency: calls other than Terminate are made one at a time (the
+// group's executor, or the resource's health poller while it is online);
+// Terminate may run concurrently with any of them and makes it return.
+// Close comes last, never while Terminate runs.
 type Instance interface {
 	Online(ctx context.Context) error
 	Offline(ctx context.Context) error
@@ -91,6 +94,10 @@ type Instance interface {
 }
 
 // Driver loads one kind of resource type.
+//
+// Concurrency: Open is called from many groups' executors at once and must
+// be safe for concurrent use; Close is called once, after the monitor has
+// stopped.
 type Driver interface {
 	// Open opens resource r of type t, loading t first if needed.
 	Open(ctx context.Context, t TypeSpec, r ResourceSpec) (Instance, error)
