@@ -174,6 +174,7 @@ func (d *Driver) Close(ctx context.Context) error {
 		if in.cur != nil {
 			in.discard(in.cur)
 		}
+		in.files.close()
 		in.unlock()
 	}
 	if d.rt != nil {
@@ -256,6 +257,9 @@ func (d *Driver) compile(ctx context.Context, mt *moduleType) error {
 	for _, dir := range t.Dirs {
 		if !filepath.IsAbs(dir) {
 			return fmt.Errorf("wasm: type %q: granted directory %q is not an absolute path", t.Name, dir)
+		}
+		if filepath.Clean(dir) == "/" {
+			return fmt.Errorf("wasm: type %q: granted directory %q would grant the whole file system", t.Name, dir)
 		}
 		if fi, err := os.Stat(dir); err != nil {
 			return fmt.Errorf("wasm: type %q: granted directory: %w", t.Name, err)

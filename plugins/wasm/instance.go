@@ -38,6 +38,7 @@ type instance struct {
 	ref     model.Ref
 	payload []byte // the encoded Open request
 	procs   *procTable
+	files   *capFS // the granted directories; closed with the resource
 	config  wazero.ModuleConfig
 
 	sem         chan struct{} // held by the call in progress
@@ -72,7 +73,12 @@ func newInstance(d *Driver, mt *moduleType, r plugins.ResourceSpec) (*instance, 
 		sem: make(chan struct{}, 1),
 	}
 	in.procs = newProcTable(in)
-	fsc := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(newCapFS(in, mt.spec.Dirs), "/")
+	cfs, err := newCapFS(in, mt.spec.Dirs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: wasm: type %q: %w", plugins.ErrCapability, mt.spec.Name, err)
+	}
+	in.files = cfs
+	fsc := wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(cfs, "/")
 	in.config = wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(). // _initialize is called explicitly, under the call's deadline
@@ -509,6 +515,7 @@ func (in *instance) Close(ctx context.Context) error {
 	if in.cur != nil {
 		in.discard(in.cur)
 	}
+	in.files.close()
 	in.d.untrack(in)
 	return errors.Join(gerr, in.procs.killAll(ctx))
 }
@@ -519,6 +526,7 @@ func (in *instance) release(ctx context.Context) {
 	if in.cur != nil {
 		in.discard(in.cur)
 	}
+	in.files.close()
 	_ = in.procs.killAll(ctx)
 }
 

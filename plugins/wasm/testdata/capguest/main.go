@@ -9,7 +9,11 @@
 //	0x12 stop a process
 //	0x13 read a file (input: path)
 //	0x14 write a file (input: path NUL content)
+//	0x15 a file system operation (input: op NUL arg NUL arg; output: what it saw), op one of
+//	     read P, write P DATA, append P DATA, stat P, lstat P, readdir P, readlink P, mkdir P,
+//	     remove P, rename FROM TO, symlink TARGET LINK, link OLD NEW, chmod P, chtimes P
 //	0x20 allocate the decimal number of bytes in the input
+//	0x21 allocate without bound, 1 MiB at a time, until the guest runs out of memory
 //	0x40 report the wall clock (Unix ns), the args, the environment size and 16 random bytes
 //	0x30 exercise every registry call under the key in the input; output a report
 package main
@@ -88,6 +92,17 @@ func (r *capResource) Control(ctx context.Context, code sdk.ControlCode, in []by
 	case 0x14:
 		path, content, _ := strings.Cut(string(in), "\x00")
 		return nil, fileErr(os.WriteFile(path, []byte(content), 0o644))
+	case 0x15:
+		out, err := fsOp(strings.Split(string(in), "\x00"))
+		return out, fileErr(err)
+	case 0x21:
+		for {
+			chunk := make([]byte, 1<<20)
+			for i := range chunk {
+				chunk[i] = 1
+			}
+			hoard = append(hoard, chunk)
+		}
 	case 0x30:
 		return registryTour(ctx, r.host, string(in))
 	case 0x40:
@@ -105,6 +120,76 @@ func (r *capResource) Control(ctx context.Context, code sdk.ControlCode, in []by
 		return []byte("ok"), nil
 	}
 	return r.Resource.Control(ctx, code, in)
+}
+
+// hoard keeps what 0x21 allocates reachable.
+var hoard [][]byte
+
+// fsOp runs one file system operation through the os package, as a
+// resource type would.
+func fsOp(args []string) ([]byte, error) {
+	arg := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	p := arg(1)
+	switch arg(0) {
+	case "read":
+		return os.ReadFile(p)
+	case "write":
+		return nil, os.WriteFile(p, []byte(arg(2)), 0o644)
+	case "append":
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.WriteString(arg(2)); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return nil, f.Close()
+	case "stat", "lstat":
+		stat := os.Stat
+		if arg(0) == "lstat" {
+			stat = os.Lstat
+		}
+		fi, err := stat(p)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(fmt.Sprintf("%s %d", fi.Mode().Type(), fi.Size())), nil
+	case "readdir":
+		es, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, len(es))
+		for i, e := range es {
+			names[i] = e.Name()
+		}
+		return []byte(strings.Join(names, ",")), nil
+	case "readlink":
+		t, err := os.Readlink(p)
+		return []byte(t), err
+	case "mkdir":
+		return nil, os.Mkdir(p, 0o755)
+	case "remove":
+		return nil, os.Remove(p)
+	case "rename":
+		return nil, os.Rename(p, arg(2))
+	case "symlink":
+		return nil, os.Symlink(p, arg(2))
+	case "link":
+		return nil, os.Link(p, arg(2))
+	case "chmod":
+		return nil, os.Chmod(p, 0o600)
+	case "chtimes":
+		t := time.Unix(1_000_000_000, 0)
+		return nil, os.Chtimes(p, t, t)
+	}
+	return nil, fmt.Errorf("%w: unknown file operation %q", sdk.ErrInvalidParameter, arg(0))
 }
 
 func fileErr(err error) error {
