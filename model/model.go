@@ -107,7 +107,8 @@ type ResourceType struct {
 	Defaults Properties `json:"defaults"`
 	// Capabilities granted to WASM guests (ignored for plugins).
 	Capabilities Capabilities `json:"capabilities"`
-	// MemoryLimitPages bounds a WASM instance's memory (64 KiB pages; 0 = runtime default).
+	// MemoryLimitPages bounds a WASM instance's memory (64 KiB pages; 0 = the
+	// driver's default, 64 MiB).
 	MemoryLimitPages uint32 `json:"memory_limit_pages,omitempty"`
 }
 

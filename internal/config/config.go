@@ -128,7 +128,7 @@ type ResourceType struct {
 	Kind             string `toml:"kind"` // quorum.KindPlugin or quorum.KindWASM
 	Path             string `toml:"path"`
 	SHA256           string `toml:"sha256"`             // optional pin, 64 hex digits
-	MemoryLimitPages uint32 `toml:"memory_limit_pages"` // wasm only; 0 = runtime default
+	MemoryLimitPages uint32 `toml:"memory_limit_pages"` // wasm only; 0 = wasm.DefaultMemoryLimitPages (64 MiB)
 	// Defaults override the Windows defaults for resources of this type.
 	Defaults     Properties   `toml:"defaults"`
 	Capabilities Capabilities `toml:"capabilities"` // wasm only

@@ -6,11 +6,12 @@
 // A Driver compiles each type once, through a compilation cache kept in the
 // node's data directory so that a restarted node loads its types without
 // compiling them again. Each resource gets an instance of its own, with its
-// own linear memory bounded by the type's memory limit, real clocks and
-// crypto/rand, and nothing else: no environment, no arguments beyond the
-// type's name, no network, files only under the type's granted directories,
-// and child processes only from the type's allowed commands, through the
-// host. Calls into an instance are serialized and bounded by the resource's
+// own linear memory bounded by the type's memory limit (64 MiB,
+// DefaultMemoryLimitPages, unless the type sets memory_limit_pages), real
+// clocks and crypto/rand, and nothing else: no environment, no arguments
+// beyond the type's name, no network, files only under the type's granted
+// directories (each an os.Root: no symbolic link or ".." leads out), and
+// child processes only from the type's allowed commands, through the host. Calls into an instance are serialized and bounded by the resource's
 // DeadlockTimeout.
 //
 // # Notes
@@ -25,6 +26,10 @@
 //     the resource again with the same properties before running. Guest
 //     memory does not survive that; child processes do, until Terminate or
 //     Close.
+//   - A guest that outgrows its memory limit traps ("out of memory") and
+//     is discarded like any trap; other instances and the node go on.
+//     Linear memories are mapped outside the Go heap (memalloc.go), so
+//     the node's resident memory follows what guests use.
 //   - Terminate never waits for a running call: it interrupts the instance
 //     (the running call fails with plugins.ErrPluginExited, "interrupted by
 //     Terminate"), opens the resource in a fresh instance, calls the guest's

@@ -21,8 +21,12 @@ import (
 const Kind = "wasm"
 
 // DefaultMemoryLimitPages bounds an instance whose type sets no limit:
-// 16384 pages of 64 KiB, 1 GiB.
-const DefaultMemoryLimitPages = 16384
+// 1024 pages of 64 KiB, 64 MiB. A Go guest starts with about 3 MiB of
+// linear memory and a C guest with a few hundred KiB, so this leaves a type
+// room to work while a guest that allocates without bound fails on its
+// own before it can push the node into swapping or the OOM killer (see
+// TestMemoryHogFailsAlone). Types that need more set memory_limit_pages.
+const DefaultMemoryLimitPages = 1024
 
 // Config configures a Driver.
 type Config struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -295,7 +296,7 @@ func (in *instance) ensureLive(ctx context.Context, cs *callState) (*live, error
 	mt := in.mt
 	l := &live{stderr: newStdioLog(in, sdk.LevelWarn, "stderr")}
 	cfg := in.config.WithStdout(newStdioLog(in, sdk.LevelInfo, "stdout")).WithStderr(l.stderr)
-	mod, err := in.d.rt.InstantiateModule(cs, mt.compiled, cfg)
+	mod, err := in.d.rt.InstantiateModule(experimental.WithMemoryAllocator(cs, memoryAllocator), mt.compiled, cfg)
 	if err != nil {
 		if cs.Err() != nil {
 			return nil, in.interrupted(ctx, cs, "instantiation")
