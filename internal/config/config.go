@@ -337,15 +337,8 @@ func (c *Config) resolve(dir string) {
 	for i := range c.ResourceTypes {
 		t := &c.ResourceTypes[i]
 		abs(&t.Path)
-		for j := range t.Capabilities.Dirs {
-			abs(&t.Capabilities.Dirs[j])
-		}
-		// A bare command name is looked up in PATH; one with a slash is a path.
-		for j := range t.Capabilities.Commands {
-			if strings.Contains(t.Capabilities.Commands[j], "/") {
-				abs(&t.Capabilities.Commands[j])
-			}
-		}
+		// Capabilities are not resolved: a grant must name what it grants
+		// exactly, so relative commands and directories are refused.
 	}
 }
 
@@ -361,19 +354,23 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return parse(path, dir, data)
+	return parse(path, dir, data, true)
 }
 
 // Parse decodes data, the content of the file filename, strictly: it fills in
 // defaults, resolves relative paths against filename's directory, and
 // validates the result. A file that is not TOML gives a *SyntaxError; any
 // other problem gives an *Error listing every problem found. Both match
-// ErrInvalid. Parse reads no files.
+// ErrInvalid. Parse reads no files: unlike Load and Validate, it does not
+// check that the commands and directories granted to WASM types exist on
+// this machine.
 func Parse(filename string, data []byte) (*Config, error) {
-	return parse(filename, filepath.Dir(filename), data)
+	return parse(filename, filepath.Dir(filename), data, false)
 }
 
-func parse(filename, dir string, data []byte) (*Config, error) {
+// parse decodes and checks data; host adds the checks against this
+// machine's file system.
+func parse(filename, dir string, data []byte, host bool) (*Config, error) {
 	raw, err := decodeTOML(data)
 	if err != nil {
 		return nil, syntaxError(filename, err)
@@ -386,7 +383,7 @@ func parse(filename, dir string, data []byte) (*Config, error) {
 	c.resolve(dir)
 
 	var v problems
-	c.check(&v)
+	c.check(&v, host)
 	// A value that could not be decoded was left unset; the complaints that
 	// this causes ("name is required") would only repeat the decoding problem.
 	failed := make(map[[2]string]bool)

@@ -105,8 +105,8 @@ func TestLoadFull(t *testing.T) {
 		{"type path", c.ResourceTypes[0].Path, filepath.Join(dir, "bin/genapp")},
 		{"absolute type path", c.ResourceTypes[1].Path, "/opt/resmon/types/ipaddr.wasm"},
 		{"capabilities", c.ResourceTypes[1].Capabilities, Capabilities{
-			Commands: []string{"ip", "/usr/sbin/arping", filepath.Join(dir, "libexec/helper")},
-			Dirs:     []string{"/run/resmon", filepath.Join(dir, "state")},
+			Commands: []string{"/bin/sh", "/bin/true", "/usr/bin/env"},
+			Dirs:     []string{"/tmp", "/usr"},
 		}},
 		{"counts", [3]int{len(c.ResourceTypes), len(c.Groups), len(c.Resources)}, [3]int{2, 2, 5}},
 		{"private", c.Resources[0].Private, map[string]any{

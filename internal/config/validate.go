@@ -2,9 +2,13 @@ package config
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,15 +21,19 @@ import (
 )
 
 // Validate checks c and returns an *Error listing every problem found, or
-// nil. It checks c as it is: Parse has already filled in the defaults and
-// called it; call it yourself on a Config built or changed in code.
+// nil. It checks c as it is: Load has already filled in the defaults and
+// called it; call it yourself on a Config built or changed in code. Like
+// Load (and unlike Parse) it also checks that the commands and directories
+// granted to WASM types exist on this machine.
 func (c *Config) Validate() error {
 	var ps problems
-	c.check(&ps)
+	c.check(&ps, true)
 	return ps.err(c.File)
 }
 
-func (c *Config) check(ps *problems) {
+// check collects the problems of c; host adds the checks against this
+// machine's file system.
+func (c *Config) check(ps *problems, host bool) {
 	c.checkNode(ps)
 	c.checkQuorum(ps)
 	if c.Events.MaxEntries < 1 {
@@ -34,7 +42,7 @@ func (c *Config) check(ps *problems) {
 	if c.Events.MaxAge <= 0 {
 		ps.add("events", "max_age", "must be greater than 0")
 	}
-	c.checkTypes(ps)
+	c.checkTypes(ps, host)
 	c.checkGroups(ps)
 	c.checkResources(ps)
 }
@@ -176,7 +184,7 @@ func (c *Config) checkQuorum(ps *problems) {
 	}
 }
 
-func (c *Config) checkTypes(ps *problems) {
+func (c *Config) checkTypes(ps *problems, host bool) {
 	first := make(map[string]int)
 	for i, t := range c.ResourceTypes {
 		at := entryLabel("resource_type", t.Name, i)
@@ -216,11 +224,15 @@ func (c *Config) checkTypes(ps *problems) {
 		for j, cmd := range t.Capabilities.Commands {
 			if strings.TrimSpace(cmd) == "" {
 				ps.add(at, "capabilities.commands", "item %d is empty", j+1)
+			} else if msg := commandProblem(cmd, host); msg != "" {
+				ps.add(at, "capabilities.commands", "item %d: %s", j+1, msg)
 			}
 		}
 		for j, dir := range t.Capabilities.Dirs {
 			if strings.TrimSpace(dir) == "" {
 				ps.add(at, "capabilities.dirs", "item %d is empty", j+1)
+			} else if msg := dirProblem(dir, host); msg != "" {
+				ps.add(at, "capabilities.dirs", "item %d: %s", j+1, msg)
 			}
 		}
 		checkProperties(ps, at, "defaults.", t.Defaults)
@@ -550,6 +562,56 @@ func checkOwners(ps *problems, at, key string, owners []string) {
 		}
 		seen[o] = true
 	}
+}
+
+// commandProblem checks a command granted to a WASM type: an absolute
+// path (the guest's request is matched against it exactly and run without
+// a PATH search) and, with host, an executable file on this machine.
+func commandProblem(cmd string, host bool) string {
+	switch {
+	case !filepath.IsAbs(cmd):
+		return fmt.Sprintf("%q is not an absolute path (commands are run as named, without a PATH search)", cmd)
+	case filepath.Clean(cmd) != cmd:
+		return fmt.Sprintf("%q is not a clean path; write %q", cmd, filepath.Clean(cmd))
+	case !host:
+		return ""
+	}
+	fi, err := os.Stat(cmd)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s does not exist on this machine", cmd)
+	case err != nil:
+		return err.Error()
+	case !fi.Mode().IsRegular():
+		return fmt.Sprintf("%s is not a regular file", cmd)
+	case fi.Mode().Perm()&0o111 == 0:
+		return fmt.Sprintf("%s is not executable", cmd)
+	}
+	return ""
+}
+
+// dirProblem checks a directory granted to a WASM type: an absolute path
+// other than "/" (which would grant the whole file system) and, with host,
+// a directory on this machine.
+func dirProblem(dir string, host bool) string {
+	switch {
+	case !filepath.IsAbs(dir):
+		return fmt.Sprintf("%q is not an absolute path", dir)
+	case filepath.Clean(dir) == "/":
+		return fmt.Sprintf("%q would grant the whole file system; grant the directories the type needs", dir)
+	case !host:
+		return ""
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s does not exist on this machine", dir)
+	case err != nil:
+		return err.Error()
+	case !fi.IsDir():
+		return fmt.Sprintf("%s is not a directory", dir)
+	}
+	return ""
 }
 
 // nameProblem checks a name that becomes one etcd key segment (and, for a

@@ -2,6 +2,9 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -411,5 +414,113 @@ func TestValidateInCode(t *testing.T) {
 	const want = "resource \"r\": type: unknown resource type \"missing\"\nresource \"r\": restart_delay: must not be negative"
 	if err == nil || err.Error() != want || !errors.Is(err, ErrInvalid) {
 		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+}
+
+// TestCapabilities: what a WASM type is granted must be named exactly and,
+// when the file is loaded, exist on this machine; every problem is listed
+// at once, naming the file, the type and the entry.
+func TestCapabilities(t *testing.T) {
+	dir := t.TempDir()
+	tool := filepath.Join(dir, "tool") // executable
+	plain := filepath.Join(dir, "plain")
+	data := filepath.Join(dir, "data")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(plain, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	wasm := func(commands, dirs []string) string {
+		q := func(l []string) string {
+			out := make([]string, len(l))
+			for i, s := range l {
+				out[i] = strconv.Quote(s)
+			}
+			return "[" + strings.Join(out, ", ") + "]"
+		}
+		return baseTOML + "\n[[resource_type]]\nname = \"w\"\nkind = \"wasm\"\npath = \"w.wasm\"\n" +
+			"[resource_type.capabilities]\ncommands = " + q(commands) + "\ndirs = " + q(dirs) + "\n"
+	}
+	const at = `resource_type "w": `
+	tests := []struct {
+		name     string
+		commands []string
+		dirs     []string
+		loaded   []string // problems from Load (after the file name)
+		parsed   []string // problems from Parse, which reads no files
+	}{
+		{"good", []string{tool}, []string{data, data + "/"}, nil, nil},
+		{"the root", nil, []string{"/", "//"}, []string{
+			at + `capabilities.dirs: item 1: "/" would grant the whole file system; grant the directories the type needs`,
+			at + `capabilities.dirs: item 2: "//" would grant the whole file system; grant the directories the type needs`,
+		}, []string{
+			at + `capabilities.dirs: item 1: "/" would grant the whole file system; grant the directories the type needs`,
+			at + `capabilities.dirs: item 2: "//" would grant the whole file system; grant the directories the type needs`,
+		}},
+		{"relative", []string{"ip", "bin/tool"}, []string{"state", "./data"}, []string{
+			at + `capabilities.commands: item 1: "ip" is not an absolute path (commands are run as named, without a PATH search)`,
+			at + `capabilities.commands: item 2: "bin/tool" is not an absolute path (commands are run as named, without a PATH search)`,
+			at + `capabilities.dirs: item 1: "state" is not an absolute path`,
+			at + `capabilities.dirs: item 2: "./data" is not an absolute path`,
+		}, []string{
+			at + `capabilities.commands: item 1: "ip" is not an absolute path (commands are run as named, without a PATH search)`,
+			at + `capabilities.commands: item 2: "bin/tool" is not an absolute path (commands are run as named, without a PATH search)`,
+			at + `capabilities.dirs: item 1: "state" is not an absolute path`,
+			at + `capabilities.dirs: item 2: "./data" is not an absolute path`,
+		}},
+		{"unclean command", []string{dir + "/../" + filepath.Base(dir) + "/tool"}, nil, []string{
+			at + `capabilities.commands: item 1: "` + dir + `/../` + filepath.Base(dir) + `/tool" is not a clean path; write "` + tool + `"`,
+		}, []string{
+			at + `capabilities.commands: item 1: "` + dir + `/../` + filepath.Base(dir) + `/tool" is not a clean path; write "` + tool + `"`,
+		}},
+		{"missing", []string{missing}, []string{missing}, []string{
+			at + `capabilities.commands: item 1: ` + missing + ` does not exist on this machine`,
+			at + `capabilities.dirs: item 1: ` + missing + ` does not exist on this machine`,
+		}, nil},
+		{"wrong kinds", []string{plain, data}, []string{plain}, []string{
+			at + `capabilities.commands: item 1: ` + plain + ` is not executable`,
+			at + `capabilities.commands: item 2: ` + data + ` is not a regular file`,
+			at + `capabilities.dirs: item 1: ` + plain + ` is not a directory`,
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "cluster.toml")
+			if err := os.WriteFile(file, []byte(wasm(tt.commands, tt.dirs)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, w := range tt.loaded {
+				want = append(want, file+": "+w)
+			}
+			_, err := Load(file)
+			compareProblems(t, "Load", err, want)
+			want = nil
+			for _, w := range tt.parsed {
+				want = append(want, "cluster.toml: "+w)
+			}
+			_, err = Parse("cluster.toml", []byte(wasm(tt.commands, tt.dirs)))
+			compareProblems(t, "Parse", err, want)
+		})
+	}
+}
+
+func compareProblems(t *testing.T, what string, err error, want []string) {
+	t.Helper()
+	var got []string
+	if err != nil {
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: %v, want an *Error", what, err)
+		}
+		got = problemStrings(ce)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s problems:\n%s\nwant:\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
