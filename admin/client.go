@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/resmon/resmon/checkpoint/registry"
@@ -93,6 +92,8 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 			return fmt.Errorf("%w: %s %s: %s: %.200s", ErrRemote, c.addr, path, resp.Status, data)
 		}
 		switch ae.Code {
+		case codeMediaType:
+			return fmt.Errorf("%w: %s", ErrMediaType, ae.Error)
 		case codeBadRequest, codeTooLarge:
 			return fmt.Errorf("%w: %s", ErrBadRequest, ae.Error)
 		case codeNotFound:
@@ -181,6 +182,6 @@ func (c *Client) Export(ctx context.Context, key string, enc registry.RegEncodin
 // one transaction; name is used in error messages.
 func (c *Client) Import(ctx context.Context, name string, data []byte) (ImportResult, error) {
 	var res ImportResult
-	err := c.do(ctx, http.MethodPost, "/v1/registry/import?name="+url.QueryEscape(name), "text/plain", data, &res, nil)
+	err := c.post(ctx, "/v1/registry/import", importRequest{Name: name, Data: data}, &res)
 	return res, err
 }

@@ -8,9 +8,12 @@ var (
 	// ErrInUse reports a socket path where another server answers, or that
 	// holds something other than a socket: Listen does not remove it.
 	ErrInUse = errors.New("admin: socket path is in use")
-	// ErrInsecure reports a TCP listener on a non-loopback address without
-	// TLS that requires client certificates.
+	// ErrInsecure reports a TCP listener without TLS that requires client
+	// certificates (on a loopback address too).
 	ErrInsecure = errors.New("admin: a TCP admin address needs mutual TLS")
+	// ErrMediaType reports a request whose body is not JSON: the server
+	// refuses it (415) so that a web page cannot post to the API.
+	ErrMediaType = errors.New("admin: the request body must be application/json")
 	// ErrBadRequest reports a request the node refused as malformed; nothing
 	// was changed.
 	ErrBadRequest = errors.New("admin: bad request")

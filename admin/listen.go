@@ -38,21 +38,13 @@ func ParseAddr(addr string) (network, address string, err error) {
 	return "", "", fmt.Errorf("%w %q: expected unix:PATH or tcp:HOST:PORT", ErrBadAddress, addr)
 }
 
-// isLoopback reports whether host names this machine only.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // Listen opens the admin address. A unix socket is created with mode 0600
 // (it is bound inside a private directory and moved into place, so it is
 // never reachable with looser permissions); a socket file left by a server
 // that is gone is replaced, a live one or a file that is not a socket is
 // ErrInUse. On TCP, tlsCfg must require and verify client certificates
-// (ServerTLS), unless the host is a loopback address and tlsCfg is nil.
+// (ServerTLS), loopback addresses included: every local user can reach a
+// loopback port, while the socket's mode keeps them out.
 func Listen(addr string, tlsCfg *tls.Config) (net.Listener, error) {
 	network, address, err := ParseAddr(addr)
 	if err != nil {
@@ -64,21 +56,17 @@ func Listen(addr string, tlsCfg *tls.Config) (net.Listener, error) {
 		}
 		return listenUnix(address)
 	}
-	host, _, _ := net.SplitHostPort(address)
 	switch {
-	case tlsCfg == nil && !isLoopback(host):
-		return nil, fmt.Errorf("%w: %q is not a loopback address; set node.admin_cert, admin_key and admin_ca", ErrInsecure, addr)
-	case tlsCfg != nil && (tlsCfg.ClientAuth != tls.RequireAndVerifyClientCert || tlsCfg.ClientCAs == nil):
+	case tlsCfg == nil:
+		return nil, fmt.Errorf("%w: %q: set node.admin_cert, admin_key and admin_ca, or use a unix: socket", ErrInsecure, addr)
+	case tlsCfg.ClientAuth != tls.RequireAndVerifyClientCert || tlsCfg.ClientCAs == nil:
 		return nil, fmt.Errorf("%w: %q: the TLS configuration does not require client certificates signed by a CA", ErrInsecure, addr)
 	}
 	ln, err := net.Listen("tcp", address)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listening on %s: %w", addr, err)
 	}
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
-	}
-	return ln, nil
+	return tls.NewListener(ln, tlsCfg), nil
 }
 
 func listenUnix(path string) (net.Listener, error) {

@@ -123,7 +123,9 @@ func TestListenAddressChecks(t *testing.T) {
 		{"unix:/tmp/x.sock", srvTLS, admin.ErrBadAddress},
 		{"tcp:0.0.0.0:0", nil, admin.ErrInsecure},
 		{"tcp:127.0.0.1:0", noClientAuth, admin.ErrInsecure},
-		{"tcp:127.0.0.1:0", nil, nil}, // loopback without TLS is allowed
+		{"tcp:127.0.0.1:0", nil, admin.ErrInsecure}, // loopback too: any local user reaches it
+		{"tcp:[::1]:0", nil, admin.ErrInsecure},
+		{"tcp:localhost:0", nil, admin.ErrInsecure},
 		{"tcp:127.0.0.1:0", srvTLS, nil},
 	} {
 		ln, err := admin.Listen(tt.addr, tt.tls)

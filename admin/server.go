@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"time"
@@ -42,6 +43,10 @@ type Config struct {
 	Log      hclog.Logger
 	// MaxRequestBytes bounds request bodies; 0 means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+	// OnChange, if set, is called after every change made through the API,
+	// with the operator who made it (clusterd records it in the event log).
+	// It must not block for long: the answer waits for it.
+	OnChange func(Change)
 }
 
 // Server serves the admin API. Build it with New, run it with Serve.
@@ -89,6 +94,10 @@ type (
 		Key      string `json:"key"`
 		Encoding string `json:"encoding"` // "utf-8" (default) or "utf-16"
 	}
+	importRequest struct {
+		Name string `json:"name"` // the file's name, for messages
+		Data []byte `json:"data"` // the .reg file (base64 in JSON)
+	}
 )
 
 // New checks cfg and returns a server; it does no I/O.
@@ -115,13 +124,48 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler is the API as an http.Handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// serveHTTP refuses a request with a body that is not JSON before any
+// handler sees it. Browsers send form and text bodies to any address
+// without asking it first (a "simple" cross-origin request), but ask before
+// sending JSON, which this API never allows: so no web page can make an
+// operator's browser change anything.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		ct := r.Header.Get("Content-Type")
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			if ct == "" {
+				ct = "none"
+			}
+			writeJSON(w, http.StatusUnsupportedMediaType, apiError{
+				Error: fmt.Sprintf("%s %s: Content-Type %s: %v (send JSON with Content-Type: application/json)", r.Method, r.URL.Path, ct, ErrMediaType),
+				Code:  codeMediaType})
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// changed logs a change with its operator and hands it to OnChange.
+func (s *Server) changed(r *http.Request, action, key, msg string, kv ...any) {
+	op, pid := operator(r)
+	kv = append([]any{"operator", op}, kv...)
+	if pid != 0 {
+		kv = append(kv, "pid", pid)
+	}
+	s.cfg.Log.Info(msg, kv...)
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(Change{Operator: op, PID: pid, Action: action, Key: key, Message: msg})
+	}
+}
 
 // Serve answers requests on ln until ctx ends, then lets running requests
 // finish (for up to 5 s) and closes ln. It returns nil when ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.Handler(),
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:          s.cfg.Log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
@@ -153,6 +197,7 @@ const (
 	codeBadRequest = "bad_request"
 	codeNotFound   = "not_found"
 	codeTooLarge   = "too_large"
+	codeMediaType  = "unsupported_media_type"
 	codeInternal   = "internal"
 )
 
@@ -222,17 +267,6 @@ func checkKey(key string) error {
 	return nil
 }
 
-// peer names who sent r, for the log.
-func peer(r *http.Request) string {
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return "cert:" + r.TLS.PeerCertificates[0].Subject.CommonName
-	}
-	if r.RemoteAddr == "" || r.RemoteAddr == "@" {
-		return "unix socket"
-	}
-	return r.RemoteAddr
-}
-
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Info{Node: s.cfg.Node, Version: s.cfg.Version})
 }
@@ -273,7 +307,8 @@ func (s *Server) set(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, what, err)
 		return
 	}
-	s.cfg.Log.Info("registry value set", "key", req.Key, "name", v.Name, "type", v.Type.String(), "by", peer(r))
+	s.changed(r, "registry.set", req.Key, fmt.Sprintf("registry value %q of %q set (%s)", v.Name, req.Key, v.Type),
+		"key", req.Key, "name", v.Name, "type", v.Type.String())
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -291,7 +326,8 @@ func (s *Server) deleteValue(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, what, err)
 		return
 	}
-	s.cfg.Log.Info("registry value deleted", "key", req.Key, "name", req.Name, "by", peer(r))
+	s.changed(r, "registry.delete-value", req.Key, fmt.Sprintf("registry value %q of %q deleted", req.Name, req.Key),
+		"key", req.Key, "name", req.Name)
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -309,7 +345,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, what, err)
 		return
 	}
-	s.cfg.Log.Info("registry key deleted", "key", req.Key, "by", peer(r))
+	s.changed(r, "registry.delete-key", req.Key, fmt.Sprintf("registry key %q deleted", req.Key), "key", req.Key)
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -376,16 +412,15 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) importReg(w http.ResponseWriter, r *http.Request) {
-	name := r.URL.Query().Get("name")
+	var req importRequest
+	if !s.read(w, r, &req) {
+		return
+	}
+	name, data := req.Name, req.Data
 	if name == "" {
 		name = "request"
 	}
 	what := fmt.Sprintf("import %s", name)
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes))
-	if err != nil {
-		s.fail(w, r, what, err)
-		return
-	}
 	// Parse first for the summary; Import parses again and applies the
 	// file in one transaction, so a bad line changes nothing.
 	keys, err := registry.ParseReg(name, data)
@@ -412,7 +447,8 @@ func (s *Server) importReg(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, what, err)
 		return
 	}
-	s.cfg.Log.Info("registry file imported", "name", name, "keys", res.Keys, "values", res.Values,
-		"deleted_keys", res.DeletedKeys, "deleted_values", res.DeletedValues, "by", peer(r))
+	s.changed(r, "registry.import", name, fmt.Sprintf("registry file %s imported: %d keys, %d values set, %d keys and %d values deleted",
+		name, res.Keys, res.Values, res.DeletedKeys, res.DeletedValues),
+		"name", name, "keys", res.Keys, "values", res.Values, "deleted_keys", res.DeletedKeys, "deleted_values", res.DeletedValues)
 	writeJSON(w, http.StatusOK, res)
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/checkpoint"
@@ -42,6 +44,16 @@ func TestRegCommandsAgainstANode(t *testing.T) {
 		if out := n.ok(c.args...); !strings.Contains(out, c.want) {
 			t.Errorf("%q: %q lacks %q", c.args, out, c.want)
 		}
+	}
+	// Each change is in the event log with who made it: the CLI's uid, as
+	// the kernel told the node through the socket.
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := adminEvents(t, n, "admin.registry.set"); len(evs) != 7 || evs[0].Fields["operator"] != "uid="+me.Uid+"("+me.Username+")" ||
+		evs[0].Subject != onyone || evs[0].Fields["pid"] == "" || !strings.Contains(evs[0].Message, `"Name"`) {
+		t.Errorf("admin.registry.set events: %+v", evs)
 	}
 	if out := n.ok("reg", "get", `hklm\software\microsoft\ONYONE`, "port"); !strings.Contains(out, "Port  REG_DWORD  0x00001b58 (7000)") {
 		t.Errorf("get:\n%s", out)
@@ -149,6 +161,22 @@ func TestRegCommandsAgainstANode(t *testing.T) {
 	}
 }
 
+// adminEvents returns the events of kind in the node's event log.
+func adminEvents(t *testing.T, n *node, kind string) []quorum.Event {
+	t.Helper()
+	evs, err := n.store.Events(context.Background(), time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []quorum.Event
+	for _, e := range evs {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func resourceID(t *testing.T, n *node, name string) string {
 	t.Helper()
 	r, err := n.store.ResourceByName(context.Background(), name)
@@ -173,6 +201,15 @@ func TestRegOverMutualTLS(t *testing.T) {
 	opCert, opKey := ca.Issue(t, "operator")
 	if out := n.ok("reg", "get", "-admin", addr, "-admin-cert", opCert, "-admin-key", opKey, "-admin-ca", ca.File, `SOFTWARE\tls`, "v"); !strings.Contains(out, "over TLS") {
 		t.Fatalf("get with flags: %s", out)
+	}
+	n.ok("reg", "delete", "-admin", addr, "-admin-cert", opCert, "-admin-key", opKey, "-admin-ca", ca.File, `SOFTWARE\tls`, "v")
+	// Who made each change is the CN of the certificate presented: the
+	// configuration's (node1), then the operator's.
+	if evs := adminEvents(t, n, "admin.registry.set"); len(evs) != 1 || evs[0].Fields["operator"] != "cn=node1" {
+		t.Errorf("set events: %+v", evs)
+	}
+	if evs := adminEvents(t, n, "admin.registry.delete-value"); len(evs) != 1 || evs[0].Fields["operator"] != "cn=operator" {
+		t.Errorf("delete events: %+v", evs)
 	}
 	other := testpki.NewCA(t, t.TempDir(), "other")
 	oCert, oKey := other.Issue(t, "intruder")

@@ -56,7 +56,7 @@ type Node struct {
 	// AdminCert, AdminKey and AdminCA turn on mutual TLS for a tcp: admin
 	// address: the node's certificate and key, and the CA whose client
 	// certificates it accepts (also the CA the cluster CLI trusts). All three
-	// or none; without them a tcp: address must be a loopback address.
+	// or none; a tcp: address needs them, loopback included.
 	AdminCert string `toml:"admin_cert"`
 	AdminKey  string `toml:"admin_key"`
 	AdminCA   string `toml:"admin_ca"`

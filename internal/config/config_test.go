@@ -85,7 +85,8 @@ func TestLoadFull(t *testing.T) {
 	}{
 		{"file", c.File, "testdata/full.toml"},
 		{"cluster", c.Cluster, Cluster{Name: "lab", CryptoKeyFile: filepath.Join(dir, "keys/cpr.key")}},
-		{"node", c.Node, Node{Name: "node1", DataDir: "/var/lib/resmon/node1", Admin: "tcp:127.0.0.1:7401"}},
+		{"node", c.Node, Node{Name: "node1", DataDir: "/var/lib/resmon/node1", Admin: "tcp:127.0.0.1:7401",
+			AdminCert: filepath.Join(dir, "tls/node1.pem"), AdminKey: filepath.Join(dir, "tls/node1-key.pem"), AdminCA: filepath.Join(dir, "tls/ca.pem")}},
 		{"log", c.Log, Log{Level: "debug", Format: "json"}},
 		{"lease", c.Quorum.LeaseTTL, dur("6s")},
 		{"dial", c.Quorum.DialTimeout, dur("3s")},

@@ -352,9 +352,14 @@ func TestNodeSection(t *testing.T) {
 			`cluster.toml: node: admin: "unix:": the socket path is missing`,
 		}},
 		{"admin tcp without TLS", "[node]\nname = \"n\"\nadmin = \"tcp:0.0.0.0:7401\"\n", []string{
-			`cluster.toml: node: admin: "tcp:0.0.0.0:7401" is reachable from other machines: set admin_cert, admin_key and admin_ca (mutual TLS), or listen on a loopback address`,
+			`cluster.toml: node: admin: "tcp:0.0.0.0:7401" needs mutual TLS, on loopback too (any local user can connect to it): set admin_cert, admin_key and admin_ca, or use a unix: socket`,
 		}},
-		{"admin tcp loopback without TLS", "[node]\nname = \"n\"\nadmin = \"tcp:[::1]:7401\"\n", nil},
+		{"admin tcp loopback without TLS", "[node]\nname = \"n\"\nadmin = \"tcp:[::1]:7401\"\n", []string{
+			`cluster.toml: node: admin: "tcp:[::1]:7401" needs mutual TLS, on loopback too (any local user can connect to it): set admin_cert, admin_key and admin_ca, or use a unix: socket`,
+		}},
+		{"admin tcp localhost without TLS", "[node]\nname = \"n\"\nadmin = \"tcp:localhost:7401\"\n", []string{
+			`cluster.toml: node: admin: "tcp:localhost:7401" needs mutual TLS, on loopback too (any local user can connect to it): set admin_cert, admin_key and admin_ca, or use a unix: socket`,
+		}},
 		{"admin tcp with TLS", "[node]\nname = \"n\"\nadmin = \"tcp:10.0.0.1:7401\"\nadmin_cert = \"c.pem\"\nadmin_key = \"k.pem\"\nadmin_ca = \"ca.pem\"\n", nil},
 		{"admin TLS incomplete", "[node]\nname = \"n\"\nadmin = \"tcp:10.0.0.1:7401\"\nadmin_cert = \"c.pem\"\n", []string{
 			`cluster.toml: node: admin_cert: admin_cert, admin_key and admin_ca go together: set all three or none`,

@@ -3,8 +3,11 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"strconv"
+	"time"
 
 	"github.com/resmon/resmon/admin"
+	"github.com/resmon/resmon/quorum"
 )
 
 // startAdmin opens the node admin API on node.admin and serves the
@@ -17,7 +20,8 @@ func (n *node) startAdmin(ctx context.Context) (stop func(), err error) {
 			return nil, err
 		}
 	}
-	srv, err := admin.New(admin.Config{Node: n.cfg.Node.Name, Version: Version, Registry: n.registry, Log: n.log.Named("admin")})
+	srv, err := admin.New(admin.Config{Node: n.cfg.Node.Name, Version: Version, Registry: n.registry, Log: n.log.Named("admin"),
+		OnChange: n.adminChanged})
 	if err != nil {
 		return nil, err
 	}
@@ -40,4 +44,20 @@ func (n *node) startAdmin(ctx context.Context) (stop func(), err error) {
 		<-done
 		n.log.Info("admin API stopped")
 	}, nil
+}
+
+// adminChanged records a change made through the admin API in the cluster
+// event log, with the operator who made it (the node log has it already).
+func (n *node) adminChanged(c admin.Change) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fields := map[string]string{"operator": c.Operator}
+	if c.PID != 0 {
+		fields["pid"] = strconv.Itoa(c.PID)
+	}
+	err := n.store.AppendEvent(ctx, quorum.Event{Node: n.cfg.Node.Name, Kind: "admin." + c.Action, Subject: c.Key,
+		Message: c.Message + " by " + c.Operator, Fields: fields})
+	if err != nil {
+		n.log.Warn("could not record the admin change in the event log", "action", c.Action, "operator", c.Operator, "error", err)
+	}
 }
