@@ -79,8 +79,8 @@ func unchanged(key string, modRev int64) clientv3.Cmp {
 
 // ValidateType checks a resource type record.
 func ValidateType(t model.ResourceType) error {
-	if err := validName(t.Name); err != nil {
-		return fmt.Errorf("resource type: %v", err)
+	if err := ValidName(t.Name); err != nil {
+		return fmt.Errorf("resource type: %w", err)
 	}
 	if t.Kind != model.KindPlugin && t.Kind != model.KindWASM {
 		return fmt.Errorf("resource type %q: kind %q is neither %q nor %q", t.Name, t.Kind, model.KindPlugin, model.KindWASM)
@@ -90,8 +90,13 @@ func ValidateType(t model.ResourceType) error {
 
 // ValidateGroup checks a group record.
 func ValidateGroup(g model.Group) error {
-	if err := validName(g.Name); err != nil {
-		return fmt.Errorf("group: %v", err)
+	if err := ValidName(g.Name); err != nil {
+		return fmt.Errorf("group: %w", err)
+	}
+	for _, o := range g.PreferredOwners {
+		if err := ValidName(o); err != nil {
+			return fmt.Errorf("group %q: preferred owner: %w", g.Name, err)
+		}
 	}
 	if g.AutoFailbackType != model.FailbackPrevent && g.AutoFailbackType != model.FailbackAllow {
 		return fmt.Errorf("group %q: auto_failback_type %q is neither %q nor %q", g.Name, g.AutoFailbackType, model.FailbackPrevent, model.FailbackAllow)
@@ -102,11 +107,20 @@ func ValidateGroup(g model.Group) error {
 // ValidateResource checks a resource record on its own (references are
 // checked by the store when it is written).
 func ValidateResource(r model.Resource) error {
-	if strings.TrimSpace(r.Name) == "" {
-		return fmt.Errorf("resource: empty name")
+	if err := ValidName(r.Name); err != nil {
+		return fmt.Errorf("resource: %w", err)
 	}
-	if len(r.Name) > 255 || strings.ContainsRune(r.Name, 0) {
-		return fmt.Errorf("resource %q: name must be at most 255 bytes without NUL", r.Name)
+	for _, o := range r.PossibleOwners {
+		if err := ValidName(o); err != nil {
+			return fmt.Errorf("resource %q: possible owner: %w", r.Name, err)
+		}
+	}
+	for _, or := range r.Dependencies {
+		for _, d := range or {
+			if err := ValidName(d); err != nil {
+				return fmt.Errorf("resource %q: dependency: %w", r.Name, err)
+			}
+		}
 	}
 	if r.ID != "" {
 		if _, err := uuid.Parse(r.ID); err != nil {

@@ -1,7 +1,6 @@
 package quorum
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/resmon/resmon/model"
@@ -109,16 +108,3 @@ func (k Keys) Events() string { return k.prefix + "events/" }
 
 // Meta holds cluster-wide facts such as the backup restore marker.
 func (k Keys) Meta(name string) string { return k.prefix + "meta/" + name }
-
-// validName reports whether s can be used as one key segment.
-func validName(s string) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("empty name")
-	case len(s) > 255:
-		return fmt.Errorf("name %.20q… is longer than 255 bytes", s)
-	case strings.ContainsAny(s, "/\x00"):
-		return fmt.Errorf("name %q contains '/' or NUL", s)
-	}
-	return nil
-}

@@ -60,6 +60,9 @@ func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("resource create: %v", err)
 	}
+	if err := quorum.ValidName(name); err != nil {
+		return usagef("resource create: name %v", err)
+	}
 	if *typ == "" || *group == "" {
 		return usagef("resource create %q: -type and -group are required", name)
 	}
@@ -314,6 +317,11 @@ func setProperty(r *model.Resource, key, value string) error {
 		if slices.Contains(owners, "") {
 			return fmt.Errorf("%q has an empty node name", value)
 		}
+		for _, o := range owners {
+			if err := quorum.ValidName(o); err != nil {
+				return fmt.Errorf("node name %w", err)
+			}
+		}
 		r.PossibleOwners = owners
 	case "dependencies":
 		deps, err := parseDependencies(value)
@@ -336,6 +344,11 @@ func parseDependencies(s string) ([][]string, error) {
 		or := splitList(part, ",")
 		if len(or) == 0 || slices.Contains(or, "") {
 			return nil, fmt.Errorf("%q has an empty resource name", s)
+		}
+		for _, name := range or {
+			if err := quorum.ValidName(name); err != nil {
+				return nil, fmt.Errorf("resource name %w", err)
+			}
 		}
 		deps = append(deps, or)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/quorum"
 )
 
 // Validate checks c and returns an *Error listing every problem found, or
@@ -614,24 +615,14 @@ func dirProblem(dir string, host bool) string {
 	return ""
 }
 
-// nameProblem checks a name that becomes one etcd key segment (and, for a
-// node, a directory name); it returns "" for a good name.
+// nameProblem checks a name with quorum.ValidName, the one rule for names
+// wherever they come from; it returns "" for a good name.
 func nameProblem(s string) string {
-	switch {
-	case s == "":
+	if s == "" {
 		return "is required"
-	case len(s) > 255:
-		return fmt.Sprintf("%.20q… is longer than 255 bytes", s)
-	case !utf8.ValidString(s):
-		return fmt.Sprintf("%q is not valid UTF-8", s)
-	case strings.ContainsFunc(s, unicode.IsControl):
-		return fmt.Sprintf("%q contains control characters", s)
-	case strings.Contains(s, "/"):
-		return fmt.Sprintf("%q must not contain '/' (names are etcd key segments)", s)
-	case s == "." || s == "..":
-		return fmt.Sprintf("%q is not a usable name", s)
-	case strings.TrimSpace(s) != s:
-		return fmt.Sprintf("%q has leading or trailing spaces", s)
+	}
+	if err := quorum.ValidName(s); err != nil {
+		return err.Error()
 	}
 	return ""
 }
