@@ -150,7 +150,7 @@ func cmdGroupAction(ctx context.Context, e *env, name string, args []string) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.progress(), announce+"\n", g.Name)
+	printf(e.progress(), announce+"\n", g.Name)
 	if af.noWait {
 		return e.emitRequest(req, req.ID)
 	}
@@ -195,7 +195,7 @@ func (e *env) waitGroup(ctx context.Context, req model.Request, rep model.Reply,
 	show := func(st model.GroupStatus) {
 		if line := groupLine(st); line != printed {
 			printed = line
-			fmt.Fprintf(e.progress(), "%s: %s\n", req.Group, line)
+			printf(e.progress(), "%s: %s\n", req.Group, line)
 		}
 	}
 	show(st)
@@ -250,10 +250,10 @@ func settled(st model.GroupStatus) bool {
 // printGroupStatusTable prints the table cluster.exe shows after a group
 // action, with the owner's answer.
 func printGroupStatusTable(w io.Writer, st model.GroupStatus, rep model.Reply) {
-	fmt.Fprintf(w, "\n%-20s %-15s %s\n%s %s %s\n", "Group", "Owner", "State", strings.Repeat("-", 20), strings.Repeat("-", 15), strings.Repeat("-", 6))
-	fmt.Fprintf(w, "%-20s %-15s %s\n", st.Group, orDash(st.Owner), orDash(st.State))
+	printf(w, "\n%-20s %-15s %s\n%s %s %s\n", "Group", "Owner", "State", strings.Repeat("-", 20), strings.Repeat("-", 15), strings.Repeat("-", 6))
+	printf(w, "%-20s %-15s %s\n", st.Group, orDash(st.Owner), orDash(st.State))
 	if rep.Message != "" {
-		fmt.Fprintf(w, "\n%s (%s, answered by %s)\n", rep.Message, rep.Code, rep.Node)
+		printf(w, "\n%s (%s, answered by %s)\n", rep.Message, rep.Code, rep.Node)
 	}
 }
 
@@ -262,7 +262,7 @@ func (e *env) emitRequest(req any, id string) error {
 	if e.json {
 		return e.emit(req, nil)
 	}
-	fmt.Fprintf(e.out, "Request %s filed; not waiting for it (-no-wait).\n", id)
+	printf(e.out, "Request %s filed; not waiting for it (-no-wait).\n", id)
 	return nil
 }
 
@@ -300,7 +300,7 @@ func cmdResourceAction(ctx context.Context, e *env, name string, args []string) 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.progress(), resourceActions[action]+"\n", res.Name)
+	printf(e.progress(), resourceActions[action]+"\n", res.Name)
 	if af.noWait {
 		return e.emitRequest(req, req.ID)
 	}
@@ -334,7 +334,7 @@ func (e *env) waitResource(ctx context.Context, req model.Request, name string, 
 	show := func(st model.ResourceStatus) {
 		if line := resourceLine(st); line != printed {
 			printed = line
-			fmt.Fprintf(e.progress(), "%s: %s\n", name, line)
+			printf(e.progress(), "%s: %s\n", name, line)
 		}
 	}
 	show(st)
@@ -374,10 +374,10 @@ func resourceLine(st model.ResourceStatus) string {
 
 // printResourceStatusTable prints the table cluster.exe shows after a resource action.
 func printResourceStatusTable(w io.Writer, st model.ResourceStatus) {
-	fmt.Fprintf(w, "\n%-20s %-20s %-15s %s\n%s %s %s %s\n", "Resource", "Group", "Node", "State",
+	printf(w, "\n%-20s %-20s %-15s %s\n%s %s %s %s\n", "Resource", "Group", "Node", "State",
 		strings.Repeat("-", 20), strings.Repeat("-", 20), strings.Repeat("-", 15), strings.Repeat("-", 6))
-	fmt.Fprintf(w, "%-20s %-20s %-15s %s\n", st.Name, st.Group, orDash(st.Node), orDash(st.State))
+	printf(w, "%-20s %-20s %-15s %s\n", st.Name, st.Group, orDash(st.Node), orDash(st.State))
 	if st.Error != "" {
-		fmt.Fprintf(w, "\n%s\n", st.Error)
+		printf(w, "\n%s\n", st.Error)
 	}
 }

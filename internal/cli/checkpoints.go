@@ -195,9 +195,9 @@ func cmdResourceCheckpoint(ctx context.Context, e *env, name string, args []stri
 		changes = append(changes, checkpointChange{Resource: r.Value.Name, ID: r.Value.ID, Action: op, Checkpoint: entry})
 		if !e.json {
 			if op == "add" {
-				fmt.Fprintf(e.out, "Added %s checkpoint '%s' (%s) to resource '%s'.\n", kindName(kind), entry.Path, entry.FileName(), r.Value.Name)
+				printf(e.out, "Added %s checkpoint '%s' (%s) to resource '%s'.\n", kindName(kind), entry.Path, entry.FileName(), r.Value.Name)
 			} else {
-				fmt.Fprintf(e.out, "Removed %s checkpoint '%s' (%s) from resource '%s'; its data in etcd is deleted, the local registry keeps its keys.\n", kindName(kind), entry.Path, entry.FileName(), r.Value.Name)
+				printf(e.out, "Removed %s checkpoint '%s' (%s) from resource '%s'; its data in etcd is deleted, the local registry keeps its keys.\n", kindName(kind), entry.Path, entry.FileName(), r.Value.Name)
 			}
 		}
 	}
@@ -214,7 +214,7 @@ func printCheckpointTable(e *env, rows []checkpointRow) error {
 		fmt.Fprintln(w, "Resource\tKind\tCheckpoint\tPath\tStatus")
 		for _, r := range rows {
 			if len(r.Checkpoints) == 0 {
-				fmt.Fprintf(w, "%s\t-\t-\t-\t-\n", r.Resource)
+				printf(w, "%s\t-\t-\t-\t-\n", r.Resource)
 			}
 			for _, c := range r.Checkpoints {
 				status := c.Status
@@ -224,7 +224,7 @@ func printCheckpointTable(e *env, rows []checkpointRow) error {
 				case c.Status == "saved":
 					status = fmt.Sprintf("saved by %s at %s", c.Node, c.Saved.Local().Format(time.RFC3339))
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Resource, kindName(c.Kind), orDash(c.File), c.Path, status)
+				printf(w, "%s\t%s\t%s\t%s\t%s\n", r.Resource, kindName(c.Kind), orDash(c.File), c.Path, status)
 			}
 		}
 	})
@@ -285,11 +285,11 @@ func cmdRecover(ctx context.Context, e *env, args []string) error {
 		for _, r := range results {
 			switch {
 			case r.Error != "":
-				fmt.Fprintf(e.out, "Resource '%s': FAILED: %s\n", r.Resource, r.Error)
+				printf(e.out, "Resource '%s': FAILED: %s\n", r.Resource, r.Error)
 			case len(r.Checkpoints) == 0:
-				fmt.Fprintf(e.out, "Resource '%s': no checkpoints\n", r.Resource)
+				printf(e.out, "Resource '%s': no checkpoints\n", r.Resource)
 			default:
-				fmt.Fprintf(e.out, "Resource '%s': re-created %d checkpoint(s) from the registry of node %s: %s\n", r.Resource, len(r.Checkpoints), r.Node, strings.Join(r.Checkpoints, ", "))
+				printf(e.out, "Resource '%s': re-created %d checkpoint(s) from the registry of node %s: %s\n", r.Resource, len(r.Checkpoints), r.Node, strings.Join(r.Checkpoints, ", "))
 			}
 		}
 	}

@@ -95,7 +95,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "cluster: -o must be table or json, not %q\n", *output)
+		printf(stderr, "cluster: -o must be table or json, not %q\n", *output)
 		return ExitUsage
 	}
 	rest := fs.Args()
@@ -111,7 +111,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	exe, isExe, err := parseClusterExe(rest, isCommand)
 	if err != nil {
-		fmt.Fprintf(stderr, "cluster: %v\n", err)
+		printf(stderr, "cluster: %v\n", err)
 		return ExitUsage
 	}
 	if isExe {
@@ -121,7 +121,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "cluster: unknown command %q (run `cluster -h` for the list)\n", rest[0])
+		printf(stderr, "cluster: unknown command %q (run `cluster -h` for the list)\n", rest[0])
 		return ExitUsage
 	}
 	e := &env{out: stdout, err: stderr, json: *output == "json", timeout: *timeout,
@@ -158,7 +158,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "\ncommands:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, c := range commands {
-		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
+		printf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\ncluster.exe syntax for checkpoints (crypto: /addcryptocheckpoints, /removecryptocheckpoints, /cryptocheckpoints):")
@@ -173,7 +173,7 @@ func report(w io.Writer, err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(w, "cluster: %v\n", err)
+	fmt.Fprintf(w, "cluster: %s\n", escapeMessage(err.Error()))
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
@@ -226,7 +226,7 @@ func (e *env) connect(ctx context.Context) error {
 // emit writes v as JSON, or calls table to print it for people.
 func (e *env) emit(v any, table func(w *tabwriter.Writer)) error {
 	if e.json {
-		enc := json.NewEncoder(e.out)
+		enc := json.NewEncoder(jsonWriter{e.out})
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
@@ -253,7 +253,7 @@ func cmdNodes(ctx context.Context, e *env, args []string) error {
 	return e.emit(nodes, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "Node\tHost\tPID\tLease\tTTL\tStarted\tAdmin")
 		for _, n := range nodes {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%016x\t%s\t%s\t%s\n", n.Node, n.Host, n.PID, int64(n.Lease), n.TTL, n.Started.Format(time.RFC3339), n.Admin)
+			printf(w, "%s\t%s\t%d\t%016x\t%s\t%s\t%s\n", n.Node, n.Host, n.PID, int64(n.Lease), n.TTL, n.Started.Format(time.RFC3339), n.Admin)
 		}
 	})
 }
@@ -293,20 +293,20 @@ func cmdResource(ctx context.Context, e *env, args []string) error {
 	}
 	return e.emit(out, func(w *tabwriter.Writer) {
 		p := v.Properties
-		fmt.Fprintf(w, "Resource\t%s\nID\t%s\nType\t%s\nGroup\t%s\n", v.Name, v.ID, v.Type, v.Group)
+		printf(w, "Resource\t%s\nID\t%s\nType\t%s\nGroup\t%s\n", v.Name, v.ID, v.Type, v.Group)
 		if st := out.Status; st != nil {
-			fmt.Fprintf(w, "State\t%s (%d)\nNode\t%s\nFencing token\t%d\nRestarts\t%d\n", st.State, st.Code, st.Node, st.Token, st.Restarts)
+			printf(w, "State\t%s (%d)\nNode\t%s\nFencing token\t%d\nRestarts\t%d\n", st.State, st.Code, st.Node, st.Token, st.Restarts)
 			if st.Error != "" {
-				fmt.Fprintf(w, "Last error\t%s\n", st.Error)
+				printf(w, "Last error\t%s\n", st.Error)
 			}
 		} else {
-			fmt.Fprintf(w, "State\t-\n")
+			printf(w, "State\t-\n")
 		}
-		fmt.Fprintf(w, "Dependencies\t%s\nPossible owners\t%s\n", deps(v.Dependencies), orDash(strings.Join(v.PossibleOwners, ", ")))
-		fmt.Fprintf(w, "Registry checkpoints\t%s\nCrypto checkpoints\t%s\n", orDash(strings.Join(v.RegistryCheckpoints, ", ")), orDash(strings.Join(v.CryptoCheckpoints, ", ")))
-		fmt.Fprintf(w, "PendingTimeout\t%s\nRestartAction\t%d\nRestartThreshold\t%d\nRestartPeriod\t%s\nRestartDelay\t%s\n",
+		printf(w, "Dependencies\t%s\nPossible owners\t%s\n", deps(v.Dependencies), orDash(strings.Join(v.PossibleOwners, ", ")))
+		printf(w, "Registry checkpoints\t%s\nCrypto checkpoints\t%s\n", orDash(strings.Join(v.RegistryCheckpoints, ", ")), orDash(strings.Join(v.CryptoCheckpoints, ", ")))
+		printf(w, "PendingTimeout\t%s\nRestartAction\t%d\nRestartThreshold\t%d\nRestartPeriod\t%s\nRestartDelay\t%s\n",
 			p.PendingTimeout, p.RestartAction, p.RestartThreshold, p.RestartPeriod, p.RestartDelay)
-		fmt.Fprintf(w, "LooksAlivePollInterval\t%s\nIsAlivePollInterval\t%s\nRetryPeriodOnFailure\t%s\nSeparateMonitor\t%v\nDeadlockTimeout\t%s\n",
+		printf(w, "LooksAlivePollInterval\t%s\nIsAlivePollInterval\t%s\nRetryPeriodOnFailure\t%s\nSeparateMonitor\t%v\nDeadlockTimeout\t%s\n",
 			p.LooksAlivePollInterval, p.IsAlivePollInterval, p.RetryPeriodOnFailure, p.SeparateMonitor, p.DeadlockTimeout)
 	})
 }
@@ -340,7 +340,7 @@ func cmdTypes(ctx context.Context, e *env, args []string) error {
 	return e.emit(list, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "Type\tKind\tPath\tSHA256")
 		for _, t := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Kind, t.Path, orDash(t.SHA256))
+			printf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Kind, t.Path, orDash(t.SHA256))
 		}
 	})
 }
@@ -362,9 +362,9 @@ func cmdEvents(ctx context.Context, e *env, args []string) error {
 	}
 	print := func(ev quorum.Event) error {
 		if e.json {
-			return json.NewEncoder(e.out).Encode(ev) // one object a line, for streaming
+			return json.NewEncoder(jsonWriter{e.out}).Encode(ev) // one object a line, for streaming
 		}
-		_, err := fmt.Fprintf(e.out, "%s  %-8s %-20s %-24s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), ev.Node, ev.Kind, ev.Subject, ev.Message)
+		_, err := fmt.Fprint(e.out, sprintf("%s  %-8s %-20s %-24s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), ev.Node, ev.Kind, ev.Subject, ev.Message))
 		return err
 	}
 	var watch <-chan quorum.Event
@@ -416,10 +416,10 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 	if e.json {
 		return e.emit(info, nil)
 	}
-	fmt.Fprintf(e.out, "Backed up cluster %q at revision %d into %s: %d database keys, %d checkpoints.\n",
+	printf(e.out, "Backed up cluster %q at revision %d into %s: %d database keys, %d checkpoints.\n",
 		info.Cluster, info.Revision, dir, info.DBKeys, len(info.Checkpoints))
 	for _, s := range info.Skipped {
-		fmt.Fprintf(e.out, "WARNING: checkpoint %s was corrupt and is not in the backup: %s\n", s.Key, s.Reason)
+		printf(e.out, "WARNING: checkpoint %s was corrupt and is not in the backup: %s\n", s.Key, s.Reason)
 	}
 	return nil
 }
@@ -442,14 +442,14 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 	if e.json {
 		return e.emit(info, nil)
 	}
-	fmt.Fprintf(e.out, "Restored %s: %d database keys, %d checkpoints.\n", dir, info.DBKeys, len(info.Checkpoints))
+	printf(e.out, "Restored %s: %d database keys, %d checkpoints.\n", dir, info.DBKeys, len(info.Checkpoints))
 	if len(info.Checkpoints) > 0 {
-		fmt.Fprintf(e.out, "WARNING: the %d restored checkpoints hold the registry as it was at %s and may be stale.\n"+
+		printf(e.out, "WARNING: the %d restored checkpoints hold the registry as it was at %s and may be stale.\n"+
 			"Re-create them from the owners' registries with: cluster checkpoint recover --all\n",
 			len(info.Checkpoints), info.BackupTime.Local().Format(time.RFC3339))
 	}
 	for _, m := range info.Missing {
-		fmt.Fprintf(e.out, "WARNING: checkpoint %s was not in the backup (corrupt when backed up): %s\n", m.Key, m.Reason)
+		printf(e.out, "WARNING: checkpoint %s was not in the backup (corrupt when backed up): %s\n", m.Key, m.Reason)
 	}
 	return nil
 }

@@ -188,14 +188,14 @@ func (c exeCommand) run(ctx context.Context, e *env, _ []string) error {
 			if c.ResourceCmd {
 				fmt.Fprintln(e.out, "No resource name specified.")
 			}
-			fmt.Fprintf(e.out, "Listing %s checkpoints for all resources...\n\n", kindWord)
+			printf(e.out, "Listing %s checkpoints for all resources...\n\n", kindWord)
 		}
 		rows, err := checkpointRows(ctx, e, c.Resource)
 		if err != nil {
 			return err
 		}
 		if c.Resource != "" && !e.json {
-			fmt.Fprintf(e.out, "Listing %s checkpoints for resource '%s'...\n\n", kindWord, rows[0].Resource)
+			printf(e.out, "Listing %s checkpoints for resource '%s'...\n\n", kindWord, rows[0].Resource)
 		}
 		return printExeListing(e, rows, c.Kind)
 	}
@@ -212,7 +212,7 @@ func (c exeCommand) run(ctx context.Context, e *env, _ []string) error {
 		verb = "Removing"
 	}
 	if !e.json {
-		fmt.Fprintf(e.out, "%s %s checkpoint '%s' for resource '%s'...\n", verb, kindWord, path, r.Value.Name)
+		printf(e.out, "%s %s checkpoint '%s' for resource '%s'...\n", verb, kindWord, path, r.Value.Name)
 	}
 	entry, err := changeCheckpoint(ctx, e, r.Value, c.Op, c.Kind, path)
 	if err != nil {
@@ -250,17 +250,17 @@ func printExeListing(e *env, rows []checkpointRow, kind model.CheckpointKind) er
 	if kind == model.CryptoCheckpoint {
 		title = "Crypto Checkpoint"
 	}
-	fmt.Fprintf(e.out, "%-20s %s\n%s %s\n", "Resource", title, strings.Repeat("-", 20), strings.Repeat("-", 56))
+	printf(e.out, "%-20s %s\n%s %s\n", "Resource", title, strings.Repeat("-", 20), strings.Repeat("-", 56))
 	for _, r := range rows {
 		none := true
 		for _, c := range r.Checkpoints {
 			if c.Kind == kind {
-				fmt.Fprintf(e.out, "%-20s '%s'\n", r.Resource, c.Path)
+				printf(e.out, "%-20s '%s'\n", r.Resource, c.Path)
 				none = false
 			}
 		}
 		if none {
-			fmt.Fprintf(e.out, "%-20s None\n", r.Resource)
+			printf(e.out, "%-20s None\n", r.Resource)
 		}
 	}
 	return nil

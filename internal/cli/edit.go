@@ -91,7 +91,7 @@ func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
 	if e.json {
 		return e.emit(created, nil)
 	}
-	fmt.Fprintf(e.out, "Created resource '%s' (%s) of type '%s' in group '%s'.\n", created.Name, created.ID, created.Type, created.Group)
+	printf(e.out, "Created resource '%s' (%s) of type '%s' in group '%s'.\n", created.Name, created.ID, created.Type, created.Group)
 	return nil
 }
 
@@ -137,7 +137,7 @@ func cmdResourceDelete(ctx context.Context, e *env, args []string) error {
 	if e.json {
 		return e.emit(map[string]any{"deleted": res, "checkpoints": len(cps)}, nil)
 	}
-	fmt.Fprintf(e.out, "Deleted resource '%s' (%s) and its %d checkpoints; the nodes' local registries keep their keys.\n", res.Name, res.ID, len(cps))
+	printf(e.out, "Deleted resource '%s' (%s) and its %d checkpoints; the nodes' local registries keep their keys.\n", res.Name, res.ID, len(cps))
 	return nil
 }
 
@@ -229,7 +229,7 @@ func cmdResourceSet(ctx context.Context, e *env, name string, args []string) err
 		if e.json {
 			return e.emit(res, nil)
 		}
-		fmt.Fprintf(e.out, "Set %d properties of resource '%s'.\n", len(props)+len(private), res.Name)
+		printf(e.out, "Set %d properties of resource '%s'.\n", len(props)+len(private), res.Name)
 		return nil
 	}
 }

@@ -182,7 +182,7 @@ func regGet(ctx context.Context, e *env, c *admin.Client, _ *regFlags, pos []str
 		return err
 	}
 	return e.emit(regValue{Key: pos[0], Value: admin.FromSDK(v)}, func(w *tabwriter.Writer) {
-		fmt.Fprintf(w, "Name\tType\tData\n%s\t%s\t%s\n", valueName(v.Name), v.Type, admin.Text(v))
+		printf(w, "Name\tType\tData\n%s\t%s\t%s\n", valueName(v.Name), v.Type, admin.Text(v))
 	})
 }
 
@@ -197,7 +197,7 @@ func regSet(ctx context.Context, e *env, c *admin.Client, f *regFlags, pos []str
 	if e.json {
 		return e.emit(regValue{Key: pos[0], Value: admin.FromSDK(v)}, nil)
 	}
-	fmt.Fprintf(e.out, "Set %s value '%s' (%s) to %s.\n", pos[0], valueName(v.Name), v.Type, admin.Text(v))
+	printf(e.out, "Set %s value '%s' (%s) to %s.\n", pos[0], valueName(v.Name), v.Type, admin.Text(v))
 	return nil
 }
 
@@ -206,13 +206,13 @@ func regDelete(ctx context.Context, e *env, c *admin.Client, f *regFlags, pos []
 		if err := c.DeleteKey(ctx, pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.out, "Deleted key %s and everything below it.\n", pos[0])
+		printf(e.out, "Deleted key %s and everything below it.\n", pos[0])
 		return nil
 	}
 	if err := c.DeleteValue(ctx, pos[0], pos[1]); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.out, "Deleted %s value '%s'.\n", pos[0], valueName(pos[1]))
+	printf(e.out, "Deleted %s value '%s'.\n", pos[0], valueName(pos[1]))
 	return nil
 }
 
@@ -230,12 +230,12 @@ func regList(ctx context.Context, e *env, c *admin.Client, _ *regFlags, pos []st
 		if key == "" {
 			key = "(root)"
 		}
-		fmt.Fprintf(e.out, "Key %s: %d subkeys, %d values\n\n", key, len(l.SubKeys), len(l.Values))
+		printf(e.out, "Key %s: %d subkeys, %d values\n\n", key, len(l.SubKeys), len(l.Values))
 	}
 	return e.emit(l, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "Name\tType\tData")
 		for _, s := range l.SubKeys {
-			fmt.Fprintf(w, "%s\\\t<key>\t\n", s)
+			printf(w, "%s\\\t<key>\t\n", s)
 		}
 		for _, wv := range l.Values {
 			v, err := wv.SDK()
@@ -243,7 +243,7 @@ func regList(ctx context.Context, e *env, c *admin.Client, _ *regFlags, pos []st
 			if err != nil {
 				data = err.Error()
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", valueName(wv.Name), v.Type, data)
+			printf(w, "%s\t%s\t%s\n", valueName(wv.Name), v.Type, data)
 		}
 	})
 }
@@ -264,7 +264,7 @@ func regExport(ctx context.Context, e *env, c *admin.Client, f *regFlags, pos []
 	if err := os.WriteFile(f.file, data, 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", f.file, err)
 	}
-	fmt.Fprintf(e.out, "Exported %s into %s.\n", pos[0], f.file)
+	printf(e.out, "Exported %s into %s.\n", pos[0], f.file)
 	return nil
 }
 
@@ -286,7 +286,7 @@ func regImport(ctx context.Context, e *env, c *admin.Client, _ *regFlags, pos []
 		return err
 	}
 	return e.emit(res, func(w *tabwriter.Writer) {
-		fmt.Fprintf(w, "Imported %s: %d keys, %d values set; %d keys, %d values deleted.\n",
+		printf(w, "Imported %s: %d keys, %d values set; %d keys, %d values deleted.\n",
 			res.Name, res.Keys, res.Values, res.DeletedKeys, res.DeletedValues)
 	})
 }

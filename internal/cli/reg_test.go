@@ -15,6 +15,7 @@ import (
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/internal/cli"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/testutil/testpki"

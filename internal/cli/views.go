@@ -63,7 +63,7 @@ func cmdGroups(ctx context.Context, e *env, args []string) error {
 	return e.emit(views, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "Group\tState\tOwner\tToken\tDesired\tFailovers\tPreferred owners")
 		for _, v := range views {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", v.Name, orDash(v.State), orDash(v.Owner), v.Token,
+			printf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", v.Name, orDash(v.State), orDash(v.Owner), v.Token,
 				orDash(v.Desired), v.Failovers, orDash(strings.Join(v.PreferredOwners, ", ")))
 		}
 	})
@@ -91,12 +91,12 @@ func cmdGroup(ctx context.Context, e *env, args []string) error {
 }
 
 func printGroupView(w *tabwriter.Writer, v groupView) {
-	fmt.Fprintf(w, "Group\t%s\nState\t%s\nOwner\t%s\nFencing token\t%d\nDesired state\t%s\nFailovers\t%d\nPreferred owners\t%s\n",
+	printf(w, "Group\t%s\nState\t%s\nOwner\t%s\nFencing token\t%d\nDesired state\t%s\nFailovers\t%d\nPreferred owners\t%s\n",
 		v.Name, orDash(v.State), orDash(v.Owner), v.Token, orDash(v.Desired), v.Failovers, strings.Join(v.PreferredOwners, ", "))
-	fmt.Fprintf(w, "Failover threshold\t%d\nFailover period\t%s\nAuto failback\t%s\nPersistent state\t%v\n",
+	printf(w, "Failover threshold\t%d\nFailover period\t%s\nAuto failback\t%s\nPersistent state\t%v\n",
 		v.FailoverThreshold, v.FailoverPeriod, v.AutoFailbackType, v.PersistentState)
 	if v.Status != nil && v.Status.Message != "" {
-		fmt.Fprintf(w, "Message\t%s\n", v.Status.Message)
+		printf(w, "Message\t%s\n", v.Status.Message)
 	}
 }
 
@@ -131,7 +131,7 @@ func cmdResources(ctx context.Context, e *env, args []string) error {
 	return e.emit(list, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "Resource\tGroup\tState\tNode\tType\tID")
 		for _, r := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Group, orDash(r.State), orDash(r.Node), r.Type, r.ID)
+			printf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Group, orDash(r.State), orDash(r.Node), r.Type, r.ID)
 		}
 	})
 }

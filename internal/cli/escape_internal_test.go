@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestEscape(t *testing.T) {
+	for _, tt := range []struct{ in, keep, want string }{
+		{"plain name", "", "plain name"},
+		{"Ünïcode ✓", "", "Ünïcode ✓"},
+		{"esc\x1b[2J", "", `esc\x1b[2J`},
+		{"bell\a tab\t nl\n cr\r", "", `bell\a tab\t nl\n cr\r`},
+		{"keep\n\tthese\r", "\n\t", "keep\n\tthese\\r"},
+		{"del\x7f", "", `del\x7f`},
+		{"csi\u009b", "", `csi\u009b`},
+		{"rtl\u202eoverride", "", `rtl\u202eoverride`},
+		{"bad\xff", "", `bad\xff`},
+	} {
+		if got := escape(tt.in, tt.keep); got != tt.want {
+			t.Errorf("escape(%q, %q) = %q, want %q", tt.in, tt.keep, got, tt.want)
+		}
+	}
+	var b bytes.Buffer
+	printf(&b, "%s|%-6s|%q|%d\n", "a\x1bb", "x\ty", "q\x1b", 7)
+	if want := "a\\x1bb|x\\ty  |\"q\\x1b\"|7\n"; b.String() != want {
+		t.Errorf("printf wrote %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	jsonWriter{&b}.Write([]byte("{\"n\":\"a\u009bb\x7f\"}"))
+	if want := `{"n":"a\u009bb\u007f"}`; b.String() != want {
+		t.Errorf("jsonWriter wrote %s, want %s", b.String(), want)
+	}
+}
