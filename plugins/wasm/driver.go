@@ -258,6 +258,11 @@ func (d *Driver) compile(ctx context.Context, mt *moduleType) error {
 	if t.SHA256 != "" && !strings.EqualFold(t.SHA256, mt.sum) {
 		return fmt.Errorf("%w: wasm: type %q: %s has sha256 %s, the type pins %s", plugins.ErrChecksum, t.Name, t.Path, mt.sum, strings.ToLower(t.SHA256))
 	}
+	for _, cmd := range t.Commands {
+		if !filepath.IsAbs(cmd) {
+			return fmt.Errorf("wasm: type %q: allowed command %q is not an absolute path", t.Name, cmd)
+		}
+	}
 	for _, dir := range t.Dirs {
 		if !filepath.IsAbs(dir) {
 			return fmt.Errorf("wasm: type %q: granted directory %q is not an absolute path", t.Name, dir)
