@@ -20,7 +20,7 @@ import (
 func TestControlCharactersPrintedEscaped(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	kv, keys := f.store.Client(), f.store.Keys()
+	kv, keys := f.raw, f.store.Keys()
 	const (
 		typ   = "evil\x1b]0;pwned\x07type"
 		group = "grp\x1b[2Jclear"
