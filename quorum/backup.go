@@ -633,8 +633,8 @@ func backupLoad(dir string) (*loadedBackup, error) {
 	switch {
 	case ix.Format != BackupFormat:
 		return nil, bad(backupIndexFile, "format %d is not supported (want %d)", ix.Format, BackupFormat)
-	case ValidName(ix.Cluster) != nil:
-		return nil, bad(backupIndexFile, "cluster: %v", ValidName(ix.Cluster))
+	case model.ValidName(ix.Cluster) != nil:
+		return nil, bad(backupIndexFile, "cluster: %v", model.ValidName(ix.Cluster))
 	case ix.Time.IsZero():
 		return nil, bad(backupIndexFile, "time is missing")
 	}
@@ -738,7 +738,7 @@ func checkBackupPath(p string) error {
 		return fmt.Errorf("not a clean relative path")
 	}
 	parts := strings.Split(p, "/")
-	if len(parts) != 3 || parts[0] != backupCheckpointDir || ValidName(parts[1]) != nil {
+	if len(parts) != 3 || parts[0] != backupCheckpointDir || model.ValidName(parts[1]) != nil {
 		return fmt.Errorf("not %s or %s/<id>/<checkpoint>", backupDBFile, backupCheckpointDir)
 	}
 	name := strings.TrimSuffix(parts[2], backupManifestSuffix)

@@ -417,7 +417,7 @@ func (s *Store) dropNumberOps(id string, e CheckpointEntry) []clientv3.Op {
 // the record lists but that have no number yet (written into the database
 // from cluster.toml) are not included; SyncCheckpoints numbers them.
 func (s *Store) CheckpointEntries(ctx context.Context, id string) ([]CheckpointEntry, error) {
-	if err := ValidName(id); err != nil {
+	if err := model.ValidName(id); err != nil {
 		return nil, fmt.Errorf("quorum: checkpoint resource id: %v", err)
 	}
 	return s.readNumbers(ctx, id)

@@ -163,8 +163,8 @@ func (m CheckpointManifest) validate() error {
 	switch {
 	case m.Format != ManifestFormat:
 		return fmt.Errorf("format %d is not supported (want %d)", m.Format, ManifestFormat)
-	case ValidName(m.Resource) != nil:
-		return fmt.Errorf("resource: %v", ValidName(m.Resource))
+	case model.ValidName(m.Resource) != nil:
+		return fmt.Errorf("resource: %v", model.ValidName(m.Resource))
 	case m.Kind != model.RegistryCheckpoint && m.Kind != model.CryptoCheckpoint:
 		return fmt.Errorf("kind %q is neither %s nor %s", m.Kind, model.RegistryCheckpoint, model.CryptoCheckpoint)
 	case !cptIsHex(m.Generation, 16):
@@ -180,10 +180,10 @@ func (m CheckpointManifest) validate() error {
 		return fmt.Errorf("chunks %d is more than %d", m.Chunks, maxChunks)
 	case !cptIsHex(m.SHA256, 64):
 		return fmt.Errorf("sha256 %q is not 64 lower-case hex digits", m.SHA256)
-	case ValidName(m.Node) != nil:
-		return fmt.Errorf("node: %v", ValidName(m.Node))
-	case m.Group != "" && ValidName(m.Group) != nil:
-		return fmt.Errorf("group: %v", ValidName(m.Group))
+	case model.ValidName(m.Node) != nil:
+		return fmt.Errorf("node: %v", model.ValidName(m.Node))
+	case m.Group != "" && model.ValidName(m.Group) != nil:
+		return fmt.Errorf("group: %v", model.ValidName(m.Group))
 	case m.Token < 0:
 		return fmt.Errorf("token %d is negative", m.Token)
 	case m.Time.IsZero():
@@ -245,7 +245,7 @@ func newCPTGeneration() (string, error) {
 }
 
 func checkCheckpointName(id string, kind model.CheckpointKind) error {
-	if err := ValidName(id); err != nil {
+	if err := model.ValidName(id); err != nil {
 		return fmt.Errorf("quorum: checkpoint resource id: %v", err)
 	}
 	if kind != model.RegistryCheckpoint && kind != model.CryptoCheckpoint {
@@ -264,7 +264,7 @@ func checkCheckpointName(id string, kind model.CheckpointKind) error {
 // checkpoint stays readable and valid. See the package comment on checkpoints
 // for the one-writer-per-checkpoint contract.
 func (s *Store) PutCheckpoint(ctx context.Context, f model.Fence, id string, kind model.CheckpointKind, number uint32, node string, data []byte) (CheckpointManifest, error) {
-	if err := ValidName(f.Group); err != nil {
+	if err := model.ValidName(f.Group); err != nil {
 		return CheckpointManifest{}, fmt.Errorf("quorum: checkpoint fence group: %v", err)
 	}
 	return s.writeCheckpoint(ctx, &f, CheckpointManifest{Resource: id, Kind: kind, Number: number, Node: node}, data)
@@ -283,7 +283,7 @@ func (s *Store) writeCheckpoint(ctx context.Context, fence *model.Fence, m Check
 	if err := checkCheckpointName(m.Resource, m.Kind); err != nil {
 		return CheckpointManifest{}, err
 	}
-	if err := ValidName(m.Node); err != nil {
+	if err := model.ValidName(m.Node); err != nil {
 		return CheckpointManifest{}, fmt.Errorf("quorum: checkpoint writer node: %v", err)
 	}
 	key := s.keys.Checkpoint(m.Resource, m.Kind, m.Number)
@@ -539,7 +539,7 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, f model.Fence, id string, 
 	if err := checkCheckpointName(id, kind); err != nil {
 		return err
 	}
-	if err := ValidName(f.Group); err != nil {
+	if err := model.ValidName(f.Group); err != nil {
 		return fmt.Errorf("quorum: checkpoint fence group: %v", err)
 	}
 	key := s.keys.Checkpoint(id, kind, number)
@@ -566,7 +566,7 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, f model.Fence, id string, 
 // it is the administrative delete that goes with deleting the resource
 // (rule 4; the node-local registry keeps its data).
 func (s *Store) DeleteResourceCheckpoints(ctx context.Context, id string) error {
-	if err := ValidName(id); err != nil {
+	if err := model.ValidName(id); err != nil {
 		return fmt.Errorf("quorum: checkpoint resource id: %v", err)
 	}
 	prefix := s.keys.ResourceCheckpoints(id)
@@ -581,7 +581,7 @@ func (s *Store) DeleteResourceCheckpoints(ctx context.Context, id string) error 
 // out and reported in the error (errors.Is ErrCorruptCheckpoint) while the
 // others are still returned.
 func (s *Store) ListCheckpoints(ctx context.Context, id string) ([]CheckpointManifest, error) {
-	if err := ValidName(id); err != nil {
+	if err := model.ValidName(id); err != nil {
 		return nil, fmt.Errorf("quorum: checkpoint resource id: %v", err)
 	}
 	entries, _, err := s.listManifests(ctx, s.keys.ResourceCheckpoints(id), 0)
@@ -676,7 +676,7 @@ func (s *Store) parseManifestKey(key string) (string, model.CheckpointKind, uint
 		return "", "", 0, false
 	}
 	id, name, ok := strings.Cut(rel, "/")
-	if !ok || ValidName(id) != nil || strings.Contains(name, "/") {
+	if !ok || model.ValidName(id) != nil || strings.Contains(name, "/") {
 		return "", "", 0, false
 	}
 	kind, number, err := model.ParseCheckpointFileName(name)

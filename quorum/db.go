@@ -79,7 +79,7 @@ func unchanged(key string, modRev int64) clientv3.Cmp {
 
 // ValidateType checks a resource type record.
 func ValidateType(t model.ResourceType) error {
-	if err := ValidName(t.Name); err != nil {
+	if err := model.ValidName(t.Name); err != nil {
 		return fmt.Errorf("resource type: %w", err)
 	}
 	if t.Kind != model.KindPlugin && t.Kind != model.KindWASM {
@@ -90,11 +90,11 @@ func ValidateType(t model.ResourceType) error {
 
 // ValidateGroup checks a group record.
 func ValidateGroup(g model.Group) error {
-	if err := ValidName(g.Name); err != nil {
+	if err := model.ValidName(g.Name); err != nil {
 		return fmt.Errorf("group: %w", err)
 	}
 	for _, o := range g.PreferredOwners {
-		if err := ValidName(o); err != nil {
+		if err := model.ValidName(o); err != nil {
 			return fmt.Errorf("group %q: preferred owner: %w", g.Name, err)
 		}
 	}
@@ -107,17 +107,17 @@ func ValidateGroup(g model.Group) error {
 // ValidateResource checks a resource record on its own (references are
 // checked by the store when it is written).
 func ValidateResource(r model.Resource) error {
-	if err := ValidName(r.Name); err != nil {
+	if err := model.ValidName(r.Name); err != nil {
 		return fmt.Errorf("resource: %w", err)
 	}
 	for _, o := range r.PossibleOwners {
-		if err := ValidName(o); err != nil {
+		if err := model.ValidName(o); err != nil {
 			return fmt.Errorf("resource %q: possible owner: %w", r.Name, err)
 		}
 	}
 	for _, or := range r.Dependencies {
 		for _, d := range or {
-			if err := ValidName(d); err != nil {
+			if err := model.ValidName(d); err != nil {
 				return fmt.Errorf("resource %q: dependency: %w", r.Name, err)
 			}
 		}

@@ -155,7 +155,7 @@ const (
 // revoking the lease, so resources have the margin to go down before other
 // nodes can take over). Use Leave to go away gracefully.
 func (s *Store) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
-	if err := ValidName(cfg.Node); err != nil {
+	if err := model.ValidName(cfg.Node); err != nil {
 		return nil, fmt.Errorf("quorum: node name: %v", err)
 	}
 	if cfg.TTL < 0 || cfg.Margin < 0 {

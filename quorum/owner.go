@@ -26,7 +26,7 @@ type ownerRecord struct {
 // CreateRevision. If m already owns the group, its current ownership is
 // returned. If another node owns it the error is an *OwnedError naming it.
 func (s *Store) Acquire(ctx context.Context, m *Member, group string) (model.Ownership, error) {
-	if err := ValidName(group); err != nil {
+	if err := model.ValidName(group); err != nil {
 		return model.Ownership{}, fmt.Errorf("quorum: group name: %v", err)
 	}
 	if m == nil {

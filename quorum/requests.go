@@ -48,7 +48,7 @@ func (s *Store) File(ctx context.Context, r model.Request) (model.Request, error
 	if err := r.Validate(); err != nil {
 		return r, err
 	}
-	if err := ValidName(r.Group); err != nil {
+	if err := model.ValidName(r.Group); err != nil {
 		return r, fmt.Errorf("%w: group: %v", model.ErrBadRequest, err)
 	}
 	r.ID, r.Time, r.Revision = uuid.NewString(), time.Now().UTC(), 0

@@ -29,7 +29,7 @@ type Store struct {
 
 // NewStore returns a Store of the named cluster. It does no I/O.
 func NewStore(cli *clientv3.Client, cluster string, log hclog.Logger) (*Store, error) {
-	if err := ValidName(cluster); err != nil {
+	if err := model.ValidName(cluster); err != nil {
 		return nil, fmt.Errorf("quorum: cluster name: %v", err)
 	}
 	if log == nil {

@@ -60,7 +60,7 @@ func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("resource create: %v", err)
 	}
-	if err := quorum.ValidName(name); err != nil {
+	if err := model.ValidName(name); err != nil {
 		return usagef("resource create: name %v", err)
 	}
 	if *typ == "" || *group == "" {
@@ -318,7 +318,7 @@ func setProperty(r *model.Resource, key, value string) error {
 			return fmt.Errorf("%q has an empty node name", value)
 		}
 		for _, o := range owners {
-			if err := quorum.ValidName(o); err != nil {
+			if err := model.ValidName(o); err != nil {
 				return fmt.Errorf("node name %w", err)
 			}
 		}
@@ -346,7 +346,7 @@ func parseDependencies(s string) ([][]string, error) {
 			return nil, fmt.Errorf("%q has an empty resource name", s)
 		}
 		for _, name := range or {
-			if err := quorum.ValidName(name); err != nil {
+			if err := model.ValidName(name); err != nil {
 				return nil, fmt.Errorf("resource name %w", err)
 			}
 		}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/resmon/resmon/model"
-	"github.com/resmon/resmon/quorum"
 )
 
 // Validate checks c and returns an *Error listing every problem found, or
@@ -615,13 +614,13 @@ func dirProblem(dir string, host bool) string {
 	return ""
 }
 
-// nameProblem checks a name with quorum.ValidName, the one rule for names
+// nameProblem checks a name with model.ValidName, the one rule for names
 // wherever they come from; it returns "" for a good name.
 func nameProblem(s string) string {
 	if s == "" {
 		return "is required"
 	}
-	if err := quorum.ValidName(s); err != nil {
+	if err := model.ValidName(s); err != nil {
 		return err.Error()
 	}
 	return ""

@@ -1,11 +1,11 @@
-package quorum_test
+package model_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/model"
 )
 
 func TestValidName(t *testing.T) {
@@ -17,9 +17,9 @@ func TestValidName(t *testing.T) {
 		{"node-1.example", ""},
 		{"Ünïcode ok", ""},
 		{`back\slash`, ""},
-		{"a" + strings.Repeat("b", quorum.MaxNameLen-1), ""},
+		{"a" + strings.Repeat("b", model.MaxNameLen-1), ""},
 		{"", "empty name"},
-		{strings.Repeat("x", quorum.MaxNameLen+1), `"xxxxxxxxxxxxxxxxxxxx"… is longer than 255 bytes`},
+		{strings.Repeat("x", model.MaxNameLen+1), `"xxxxxxxxxxxxxxxxxxxx"… is longer than 255 bytes`},
 		{"bad\xffutf8", `"bad\xffutf8" is not valid UTF-8`},
 		{"esc\x1b[31mred", `"esc\x1b[31mred" contains control characters`},
 		{"nul\x00", `"nul\x00" contains control characters`},
@@ -35,11 +35,11 @@ func TestValidName(t *testing.T) {
 		{"padded ", `"padded " has leading or trailing spaces`},
 		{"\u00a0nbsp", `"\u00a0nbsp" has leading or trailing spaces`},
 	} {
-		err := quorum.ValidName(tt.name)
+		err := model.ValidName(tt.name)
 		switch {
 		case tt.want == "" && err != nil:
 			t.Errorf("ValidName(%q) = %v, want nil", tt.name, err)
-		case tt.want != "" && (err == nil || err.Error() != tt.want || !errors.Is(err, quorum.ErrInvalidName)):
+		case tt.want != "" && (err == nil || err.Error() != tt.want || !errors.Is(err, model.ErrInvalidName)):
 			t.Errorf("ValidName(%q) = %v, want %s (ErrInvalidName)", tt.name, err, tt.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package quorum
+package model
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 )
 
 // ErrInvalidName is matched by every error ValidName returns.
-var ErrInvalidName = errors.New("quorum: invalid name")
+var ErrInvalidName = errors.New("model: invalid name")
 
 // MaxNameLen is the longest name, in bytes.
 const MaxNameLen = 255
