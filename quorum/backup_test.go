@@ -66,7 +66,7 @@ func newBKFixture(t *testing.T) *bkFixture {
 // revision returns etcd's current revision: unchanged means nothing was written.
 func (f *bkFixture) revision() int64 {
 	f.t.Helper()
-	resp, err := f.cli.Get(context.Background(), "/", clientv3.WithCountOnly())
+	resp, err := f.cli.Get(context.Background(), quorum.Root, clientv3.WithCountOnly())
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -6,9 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/resmon/resmon/pki"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -27,22 +28,33 @@ type ClientConfig struct {
 	KeyFile  string
 	Username string
 	Password string
+
+	// TLSConfig, when set, is used as is instead of the files above (an
+	// in-memory identity, such as the CA holder's short-lived root).
+	TLSConfig *tls.Config
+	// Prefix is the key range the client's identity may read, which Connect
+	// reads to prove that the cluster answers and admits it: the cluster's
+	// prefix for a node or an operator. Default Root.
+	Prefix string
 }
 
 // TLS builds the client TLS configuration, or nil when no TLS file is set.
 func (c ClientConfig) TLS() (*tls.Config, error) {
+	if c.TLSConfig != nil {
+		return c.TLSConfig, nil
+	}
 	if c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		certs, err := pki.LoadCertificates(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("quorum: reading CA file: %w", err)
+			return nil, fmt.Errorf("quorum: CA file: %w", err)
 		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("quorum: CA file %s holds no PEM certificate", c.CAFile)
+		for _, cert := range certs {
+			pool.AddCert(cert)
 		}
 		tc.RootCAs = pool
 	}
@@ -50,9 +62,9 @@ func (c ClientConfig) TLS() (*tls.Config, error) {
 		return nil, fmt.Errorf("quorum: cert_file and key_file must be given together")
 	}
 	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		cert, err := pki.LoadKeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("quorum: loading client certificate: %w", err)
+			return nil, fmt.Errorf("quorum: client certificate: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -85,10 +97,36 @@ func Connect(ctx context.Context, c ClientConfig) (*clientv3.Client, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
 	defer cancel()
-	// A linearizable read proves both reachability and a working quorum.
-	if _, err := cli.Get(pctx, Root, clientv3.WithCountOnly()); err != nil {
+	// A linearizable read proves reachability, a working quorum, and that
+	// etcd lets this identity read what it came for.
+	prefix := c.Prefix
+	if prefix == "" {
+		prefix = Root
+	}
+	if _, err := cli.Get(pctx, prefix, clientv3.WithCountOnly()); err != nil {
 		cli.Close()
+		if errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrUserEmpty) {
+			return nil, fmt.Errorf("%w: %s may not read %s at %v: %v (with certificates, etcd's user is the certificate's common name: is it registered? see `cluster pki sync`)",
+				ErrDenied, identity(tc, c.Username), prefix, c.Endpoints, err)
+		}
 		return nil, fmt.Errorf("%w at %v: %v", ErrUnreachable, c.Endpoints, err)
 	}
 	return cli, nil
+}
+
+// ErrDenied reports that etcd answered but refused the client's identity.
+var ErrDenied = errors.New("quorum: etcd refused access")
+
+// identity names who a client is to etcd: its user name, or its
+// certificate's common name.
+func identity(tc *tls.Config, username string) string {
+	if username != "" {
+		return fmt.Sprintf("user %q", username)
+	}
+	if tc != nil && len(tc.Certificates) > 0 {
+		if leaf := tc.Certificates[0].Leaf; leaf != nil {
+			return fmt.Sprintf("certificate %q", leaf.Subject.CommonName)
+		}
+	}
+	return "an anonymous client"
 }

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -23,8 +25,17 @@ type EmbedConfig struct {
 	Name    string // member name, normally the node name
 	DataDir string // the member's data lives in DataDir; created 0700 if missing
 
-	ClientURL string // default http://127.0.0.1:2379
-	PeerURL   string // default http://127.0.0.1:2380
+	// ClientURL and PeerURL are where the member listens. https:// needs
+	// TLS; http:// (plaintext, for tests and insecure_plaintext setups)
+	// needs none. Default https://127.0.0.1:2379 and :2380 with TLS, else
+	// the http:// equivalents.
+	ClientURL string
+	PeerURL   string
+
+	// TLS, when set, secures every https:// URL of the member: clients and
+	// peers must present a certificate signed by the CA, and peers one valid
+	// for PeerHostname as well.
+	TLS *MemberTLS
 
 	// Peers maps member name → peer URL for node-majority mode, including this
 	// member. Empty means a single-member cluster.
@@ -45,12 +56,27 @@ type EmbedConfig struct {
 	StartTimeout time.Duration
 }
 
+// MemberTLS are the files that secure an embedded member.
+type MemberTLS struct {
+	CAFile   string // CA bundle that client and peer certificates must chain to
+	CertFile string // the member's certificate: server and client usages
+	KeyFile  string
+	// PeerHostname, when set, is a name every peer's certificate must be
+	// valid for (pki.NodeMarker), so that an operator's certificate, signed
+	// by the same CA, is refused on the peer port.
+	PeerHostname string
+}
+
 func (c *EmbedConfig) setDefaults() {
+	scheme := "http"
+	if c.TLS != nil {
+		scheme = "https"
+	}
 	if c.ClientURL == "" {
-		c.ClientURL = "http://127.0.0.1:2379"
+		c.ClientURL = scheme + "://127.0.0.1:2379"
 	}
 	if c.PeerURL == "" {
-		c.PeerURL = "http://127.0.0.1:2380"
+		c.PeerURL = scheme + "://127.0.0.1:2380"
 	}
 	if c.TickMs == 0 {
 		c.TickMs = 100
@@ -110,6 +136,9 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 	}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	if err := c.applyTLS(ec, cu, pu); err != nil {
+		return nil, err
+	}
 	peers := c.Peers
 	if len(peers) == 0 {
 		peers = map[string]string{c.Name: c.PeerURL}
@@ -142,6 +171,47 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, fmt.Errorf("%w: %v", ErrEmbeddedStart, ctx.Err())
 	}
+}
+
+// applyTLS secures the https:// URLs: TLS with client-certificate
+// authentication, so that a client's certificate common name is its etcd
+// user name (see auth.go).
+func (c *EmbedConfig) applyTLS(ec *embed.Config, cu, pu *url.URL) error {
+	for _, u := range []*url.URL{cu, pu} {
+		switch {
+		case u.Scheme == "https" && c.TLS == nil:
+			return fmt.Errorf("%w: %s is https but the member has no TLS files", ErrEmbeddedStart, u)
+		case u.Scheme != "https" && u.Scheme != "http":
+			return fmt.Errorf("%w: %s: the scheme must be https or http", ErrEmbeddedStart, u)
+		}
+	}
+	if c.TLS == nil {
+		return nil
+	}
+	for _, f := range []string{c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile} {
+		// etcd would start and then fail every handshake; say which file now.
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%w: TLS: %w", ErrEmbeddedStart, err)
+		}
+	}
+	info := func() transport.TLSInfo {
+		return transport.TLSInfo{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, TrustedCAFile: c.TLS.CAFile,
+			ClientCertAuth: true, MinVersion: tls.VersionTLS12}
+	}
+	if cu.Scheme == "https" {
+		ec.ClientTLSInfo = info()
+		// No HTTP/JSON gateway: the gRPC port is all that clusterd, the CLI
+		// and etcdctl use, and the gateway cannot carry a certificate's
+		// identity.
+		ec.EnableGRPCGateway = false
+	}
+	if pu.Scheme == "https" {
+		ec.PeerTLSInfo = info()
+		if c.TLS.PeerHostname != "" {
+			ec.PeerTLSInfo.AllowedHostnames = []string{c.TLS.PeerHostname}
+		}
+	}
+	return nil
 }
 
 func initialCluster(peers map[string]string) string {
