@@ -44,6 +44,10 @@ type Cluster struct {
 	// CryptoKeyFile holds the AES-256 key that encrypts crypto checkpoints
 	// (.CPR); empty when no resource checkpoints crypto containers. See CryptoKey.
 	CryptoKeyFile string `toml:"crypto_key_file"`
+	// PKIDir is the cluster PKI (package pki): the CA, node and operator
+	// certificates. Default <data_dir>/pki, which a single node creates on
+	// its first start.
+	PKIDir string `toml:"pki_dir"`
 }
 
 // Node is the [node] table: this machine.
@@ -80,8 +84,13 @@ type Quorum struct {
 	// node takes its resources down by itself. 0 in the file means the default,
 	// lease_ttl/5 but at least 100ms; it must not exceed lease_ttl/2.
 	FenceMargin model.Duration `toml:"fence_margin"`
-	Embedded    Embedded       `toml:"embedded"`
-	External    External       `toml:"external"`
+	// InsecurePlaintext allows http:// (and unix://) etcd addresses on
+	// loopback, without TLS or etcd auth: any local user can then read and
+	// change the cluster. clusterd warns at every start while it is set.
+	// Addresses other hosts can reach are refused without TLS regardless.
+	InsecurePlaintext bool     `toml:"insecure_plaintext"`
+	Embedded          Embedded `toml:"embedded"`
+	External          External `toml:"external"`
 }
 
 // Quorum modes.
@@ -92,8 +101,8 @@ const (
 
 // Embedded is the [quorum.embedded] table.
 type Embedded struct {
-	ClientURL    string         `toml:"client_url"` // default http://127.0.0.1:2379
-	PeerURL      string         `toml:"peer_url"`   // default peers[node name], else http://127.0.0.1:2380
+	ClientURL    string         `toml:"client_url"` // default https://127.0.0.1:2379
+	PeerURL      string         `toml:"peer_url"`   // default peers[node name], else https://127.0.0.1:2380
 	Heartbeat    model.Duration `toml:"heartbeat"`  // etcd heartbeat (TickMs)
 	Election     model.Duration `toml:"election"`   // etcd election timeout (ElectionMs)
 	ClusterToken string         `toml:"cluster_token"`
@@ -282,9 +291,12 @@ func staticDefaults() *Config {
 
 // Default addresses of the embedded member.
 const (
-	DefaultClientURL = "http://127.0.0.1:2379"
-	DefaultPeerURL   = "http://127.0.0.1:2380"
+	DefaultClientURL = "https://127.0.0.1:2379"
+	DefaultPeerURL   = "https://127.0.0.1:2380"
 )
+
+// PKISubdir is the default cluster PKI directory inside data_dir.
+const PKISubdir = "pki"
 
 // minFenceMargin is the smallest default fence margin.
 const minFenceMargin = 100 * time.Millisecond
@@ -296,6 +308,9 @@ func (c *Config) fill() {
 	}
 	if c.Node.Admin == "" && c.Node.DataDir != "" {
 		c.Node.Admin = "unix:" + filepath.Join(c.Node.DataDir, "admin.sock")
+	}
+	if c.Cluster.PKIDir == "" && c.Node.DataDir != "" {
+		c.Cluster.PKIDir = filepath.Join(c.Node.DataDir, PKISubdir)
 	}
 	if c.Quorum.FenceMargin == 0 {
 		c.Quorum.FenceMargin = model.Duration(max(c.Quorum.LeaseTTL.D()/5, minFenceMargin))
@@ -321,6 +336,7 @@ func (c *Config) resolve(dir string) {
 		}
 	}
 	abs(&c.Cluster.CryptoKeyFile)
+	abs(&c.Cluster.PKIDir)
 	abs(&c.Node.DataDir)
 	abs(&c.Node.AdminCert)
 	abs(&c.Node.AdminKey)

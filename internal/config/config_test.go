@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
 )
 
@@ -84,7 +85,7 @@ func TestLoadFull(t *testing.T) {
 		got, want any
 	}{
 		{"file", c.File, "testdata/full.toml"},
-		{"cluster", c.Cluster, Cluster{Name: "lab", CryptoKeyFile: filepath.Join(dir, "keys/cpr.key")}},
+		{"cluster", c.Cluster, Cluster{Name: "lab", CryptoKeyFile: filepath.Join(dir, "keys/cpr.key"), PKIDir: "/var/lib/resmon/node1/pki"}},
 		{"node", c.Node, Node{Name: "node1", DataDir: "/var/lib/resmon/node1", Admin: "tcp:127.0.0.1:7401",
 			AdminCert: filepath.Join(dir, "tls/node1.pem"), AdminKey: filepath.Join(dir, "tls/node1-key.pem"), AdminCA: filepath.Join(dir, "tls/ca.pem")}},
 		{"log", c.Log, Log{Level: "debug", Format: "json"}},
@@ -92,9 +93,9 @@ func TestLoadFull(t *testing.T) {
 		{"dial", c.Quorum.DialTimeout, dur("3s")},
 		{"fence", c.Quorum.FenceMargin, dur("1500ms")},
 		{"embedded", c.Quorum.Embedded, Embedded{
-			ClientURL: "http://10.0.0.1:2379", PeerURL: "http://10.0.0.1:2380",
+			ClientURL: "https://10.0.0.1:2379", PeerURL: "https://10.0.0.1:2380",
 			Heartbeat: dur("50ms"), Election: dur("500ms"), ClusterToken: "lab-token",
-			Peers: map[string]string{"node1": "http://10.0.0.1:2380", "node2": "http://10.0.0.2:2380", "node3": "http://10.0.0.3:2380"},
+			Peers: map[string]string{"node1": "https://10.0.0.1:2380", "node2": "https://10.0.0.2:2380", "node3": "https://10.0.0.3:2380"},
 		}},
 		{"external", c.Quorum.External, External{
 			Endpoints: []string{"https://etcd1:2379", "etcd2:2379"},
@@ -129,7 +130,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Cluster: Cluster{Name: "resmon"},
+		Cluster: Cluster{Name: "resmon", PKIDir: "/etc/resmon/data/n1/pki"},
 		Node:    Node{Name: "n1", DataDir: "/etc/resmon/data/n1", Admin: "unix:/etc/resmon/data/n1/admin.sock"},
 		Log:     Log{Level: "info", Format: "text"},
 		Quorum: Quorum{
@@ -302,7 +303,7 @@ password_file = "pw"
 	want := quorum.ClientConfig{
 		Endpoints: []string{"https://etcd1:2379", "https://etcd2:2379"}, DialTimeout: 2 * time.Second,
 		CAFile: filepath.Join(dir, "ca.pem"), CertFile: "/pki/n.pem", KeyFile: "/pki/n-key.pem",
-		Username: "resmon", Password: "s3cret",
+		Username: "resmon", Password: "s3cret", Prefix: "/resmon/resmon/",
 	}
 	if !reflect.DeepEqual(cc, want) {
 		t.Errorf("ClientConfig = %+v\nwant %+v", cc, want)
@@ -317,10 +318,24 @@ password_file = "pw"
 		t.Errorf("missing password file: err = %v", err)
 	}
 
+	// Embedded: the node's certificate, or an operator's, from the PKI.
 	e := Default()
+	e.Node.Name, e.Cluster.PKIDir = "vm", "/pki"
 	cc, err = e.ClientConfig()
-	if err != nil || !reflect.DeepEqual(cc, quorum.ClientConfig{Endpoints: []string{DefaultClientURL}, DialTimeout: 5 * time.Second}) {
+	want = quorum.ClientConfig{Endpoints: []string{DefaultClientURL}, DialTimeout: 5 * time.Second, Prefix: "/resmon/resmon/",
+		CAFile: "/pki/ca.pem", CertFile: "/pki/nodes/vm.pem", KeyFile: "/pki/nodes/vm-key.pem"}
+	if err != nil || !reflect.DeepEqual(cc, want) {
 		t.Errorf("embedded ClientConfig = %+v, %v", cc, err)
+	}
+	cc, err = e.OperatorClientConfig("alice")
+	want.CertFile, want.KeyFile = "/pki/operators/alice.pem", "/pki/operators/alice-key.pem"
+	if err != nil || !reflect.DeepEqual(cc, want) {
+		t.Errorf("operator ClientConfig = %+v, %v", cc, err)
+	}
+	// A plaintext member (insecure_plaintext): no certificates.
+	e.Quorum.Embedded.ClientURL = "http://127.0.0.1:2379"
+	if cc, _ := e.OperatorClientConfig("alice"); cc.CAFile != "" || cc.CertFile != "" {
+		t.Errorf("plaintext operator ClientConfig = %+v", cc)
 	}
 }
 
@@ -331,9 +346,11 @@ func TestEmbedConfig(t *testing.T) {
 	}
 	want := quorum.EmbedConfig{
 		Name: "node1", DataDir: "/var/lib/resmon/node1/etcd",
-		ClientURL: "http://10.0.0.1:2379", PeerURL: "http://10.0.0.1:2380",
-		Peers:        map[string]string{"node1": "http://10.0.0.1:2380", "node2": "http://10.0.0.2:2380", "node3": "http://10.0.0.3:2380"},
+		ClientURL: "https://10.0.0.1:2379", PeerURL: "https://10.0.0.1:2380",
+		Peers:        map[string]string{"node1": "https://10.0.0.1:2380", "node2": "https://10.0.0.2:2380", "node3": "https://10.0.0.3:2380"},
 		ClusterToken: "lab-token", TickMs: 50, ElectionMs: 500,
+		TLS: &quorum.MemberTLS{CAFile: "/var/lib/resmon/node1/pki/ca.pem", CertFile: "/var/lib/resmon/node1/pki/nodes/node1.pem",
+			KeyFile: "/var/lib/resmon/node1/pki/nodes/node1-key.pem", PeerHostname: pki.NodeMarker},
 	}
 	got := c.EmbedConfig()
 	if !reflect.DeepEqual(got, want) {

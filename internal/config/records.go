@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
 )
 
@@ -113,16 +115,25 @@ func (c *Config) Records() (types []model.ResourceType, groups []model.Group, re
 }
 
 // ClientConfig says how this node's etcd client reaches the quorum: the
-// embedded member's client URL, or in external mode the external endpoints
-// with their TLS files and credentials. It reads password_file, whose content
-// less a trailing newline is the password.
+// embedded member's client URL with the node's certificate from the PKI
+// (none with a plaintext URL), or in external mode the external endpoints
+// with their TLS files and credentials. It reads password_file, whose
+// content less a trailing newline is the password.
 func (c *Config) ClientConfig() (quorum.ClientConfig, error) {
 	q := c.Quorum
+	prefix := quorum.NewKeys(c.Cluster.Name).Prefix()
 	if q.Mode != ModeExternal {
-		return quorum.ClientConfig{
+		cc := quorum.ClientConfig{
 			Endpoints:   []string{q.Embedded.ClientURL},
 			DialTimeout: q.DialTimeout.D(),
-		}, nil
+			Prefix:      prefix,
+		}
+		if c.EmbeddedTLS() {
+			d := pki.Dir(c.Cluster.PKIDir)
+			cc.CAFile = d.CAFile()
+			cc.CertFile, cc.KeyFile = d.NodeFiles(c.Node.Name)
+		}
+		return cc, nil
 	}
 	x := q.External
 	cc := quorum.ClientConfig{
@@ -133,6 +144,7 @@ func (c *Config) ClientConfig() (quorum.ClientConfig, error) {
 		KeyFile:     x.KeyFile,
 		Username:    x.Username,
 		Password:    x.Password,
+		Prefix:      prefix,
 	}
 	if x.PasswordFile != "" {
 		b, err := os.ReadFile(x.PasswordFile)
@@ -147,6 +159,48 @@ func (c *Config) ClientConfig() (quorum.ClientConfig, error) {
 	return cc, nil
 }
 
+// OperatorClientConfig is how the cluster CLI reaches the quorum as the
+// named operator: in embedded mode with the operator's certificate from the
+// PKI; in external mode with the node's own credentials, as ClientConfig.
+func (c *Config) OperatorClientConfig(operator string) (quorum.ClientConfig, error) {
+	cc, err := c.ClientConfig()
+	if err != nil || c.Quorum.Mode == ModeExternal || !c.EmbeddedTLS() {
+		return cc, err
+	}
+	cc.CertFile, cc.KeyFile = pki.Dir(c.Cluster.PKIDir).OperatorFiles(operator)
+	return cc, nil
+}
+
+// EmbeddedTLS reports whether the embedded member serves its clients over
+// TLS (an https:// client_url).
+func (c *Config) EmbeddedTLS() bool {
+	return strings.HasPrefix(c.Quorum.Embedded.ClientURL, "https://")
+}
+
+// NodeHosts are the addresses of this node that its certificate must name:
+// the hosts of its client and peer URLs.
+func (c *Config) NodeHosts() []string {
+	var hosts []string
+	for _, s := range []string{c.Quorum.Embedded.ClientURL, c.Quorum.Embedded.PeerURL} {
+		if u, err := url.Parse(s); err == nil && u.Hostname() != "" && !slices.Contains(hosts, u.Hostname()) {
+			hosts = append(hosts, u.Hostname())
+		}
+	}
+	return hosts
+}
+
+// PeerHosts are the hosts of every member's peer URL, by member name: what
+// each node's certificate must name.
+func (c *Config) PeerHosts() map[string][]string {
+	out := map[string][]string{}
+	for name, s := range c.Quorum.Embedded.Peers {
+		if u, err := url.Parse(s); err == nil && u.Hostname() != "" {
+			out[name] = []string{u.Hostname()}
+		}
+	}
+	return out
+}
+
 // EtcdDir is the embedded member's directory inside the node's data_dir.
 const EtcdDir = "etcd"
 
@@ -158,7 +212,14 @@ func (c *Config) EmbedConfig() quorum.EmbedConfig {
 	if len(e.Peers) > 0 {
 		peers = maps.Clone(e.Peers)
 	}
+	var tls *quorum.MemberTLS
+	if strings.HasPrefix(e.ClientURL, "https://") || strings.HasPrefix(e.PeerURL, "https://") {
+		d := pki.Dir(c.Cluster.PKIDir)
+		cert, key := d.NodeFiles(c.Node.Name)
+		tls = &quorum.MemberTLS{CAFile: d.CAFile(), CertFile: cert, KeyFile: key, PeerHostname: pki.NodeMarker}
+	}
 	return quorum.EmbedConfig{
+		TLS:          tls,
 		Name:         c.Node.Name,
 		DataDir:      filepath.Join(c.Node.DataDir, EtcdDir),
 		ClientURL:    e.ClientURL,

@@ -105,10 +105,11 @@ func (c *Config) checkQuorum(ps *problems) {
 
 	const em = "quorum.embedded"
 	e := &q.Embedded
-	if err := checkURL(e.ClientURL, true); err != nil {
+	insecure := q.InsecurePlaintext
+	if err := checkURL(e.ClientURL, true, insecure); err != nil {
 		ps.add(em, "client_url", "%v", err)
 	}
-	if err := checkURL(e.PeerURL, true); err != nil {
+	if err := checkURL(e.PeerURL, true, insecure); err != nil {
 		ps.add(em, "peer_url", "%v", err)
 	}
 	if e.ClientURL == e.PeerURL {
@@ -138,7 +139,7 @@ func (c *Config) checkQuorum(ps *problems) {
 		if msg := nameProblem(name); msg != "" {
 			ps.add(em+".peers", quoteKey(name), "%s", msg)
 		}
-		if err := checkURL(u, false); err != nil {
+		if err := checkURL(u, false, insecure); err != nil {
 			ps.add(em+".peers", quoteKey(name), "%v", err)
 		} else if other, dup := byURL[u]; dup {
 			ps.add(em+".peers", quoteKey(name), "%q is also the peer URL of %q", u, other)
@@ -162,13 +163,26 @@ func (c *Config) checkQuorum(ps *problems) {
 		ps.add(ex, "endpoints", "at least one etcd endpoint is required in external mode")
 	}
 	seen := make(map[string]bool)
+	hasTLS := x.CAFile != "" || x.CertFile != "" || x.KeyFile != ""
+	plaintext := ""
 	for i, ep := range x.Endpoints {
-		if err := checkEndpoint(ep); err != nil {
+		clear, err := checkEndpoint(ep, hasTLS, insecure)
+		if err != nil {
 			ps.add(ex, "endpoints", "item %d: %v", i+1, err)
 		} else if seen[ep] {
 			ps.add(ex, "endpoints", "%q is listed twice", ep)
 		}
+		if clear && plaintext == "" {
+			plaintext = ep
+		}
 		seen[ep] = true
+	}
+	if plaintext != "" && !insecure {
+		for _, k := range []struct{ key, val string }{{"password", x.Password}, {"password_file", x.PasswordFile}} {
+			if k.val != "" {
+				ps.add(ex, k.key, "the password would cross %q in clear: use https:// endpoints, or set quorum.insecure_plaintext = true to accept that", plaintext)
+			}
+		}
 	}
 	if (x.CertFile == "") != (x.KeyFile == "") {
 		ps.add(ex, "", "cert_file and key_file must be given together")
@@ -659,26 +673,23 @@ func (c *Config) groupNames() []string {
 	return out
 }
 
-// checkURL checks an embedded member's URL: http://HOST:PORT. A URL the
-// member binds to needs an IP address or localhost as its host.
-func checkURL(s string, bind bool) error {
+// checkURL checks an embedded member's URL: https://HOST:PORT, or
+// http://HOST:PORT on loopback when plaintext is allowed. A URL the member
+// binds to needs an IP address or localhost as its host.
+func checkURL(s string, bind, insecure bool) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL", s)
 	}
-	switch u.Scheme {
-	case "http":
-	case "https":
-		return fmt.Errorf("%q: the embedded member has no TLS settings; use http", s)
-	default:
-		return fmt.Errorf("%q: expected http://HOST:PORT", s)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: expected https://HOST:PORT", s)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q: expected just http://HOST:PORT", s)
+		return fmt.Errorf("%q: expected just https://HOST:PORT", s)
 	}
 	host, port, err := net.SplitHostPort(u.Host)
 	if err != nil || host == "" {
-		return fmt.Errorf("%q: expected http://HOST:PORT", s)
+		return fmt.Errorf("%q: expected https://HOST:PORT", s)
 	}
 	if err := checkPort(port); err != nil {
 		return fmt.Errorf("%q: %v", s, err)
@@ -686,38 +697,77 @@ func checkURL(s string, bind bool) error {
 	if bind && host != "localhost" && net.ParseIP(host) == nil {
 		return fmt.Errorf("%q: this member listens there, so the host must be an IP address or localhost", s)
 	}
+	if u.Scheme == "http" {
+		return plaintextProblem(s, host, insecure)
+	}
 	return nil
 }
 
-// checkEndpoint checks an external etcd endpoint: a URL or HOST:PORT.
-func checkEndpoint(s string) error {
+// plaintextProblem explains why a plaintext etcd address is refused, or
+// returns nil when insecure_plaintext allows it: only on loopback.
+func plaintextProblem(s, host string, insecure bool) error {
+	if !isLoopback(host) {
+		return fmt.Errorf("%q is plaintext on an address other machines can reach: use https:// (TLS with client certificates)", s)
+	}
+	if !insecure {
+		return fmt.Errorf("%q is plaintext: every local user could read and change the cluster database; use https://, or set quorum.insecure_plaintext = true to accept that", s)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkEndpoint checks an external etcd endpoint, a URL or HOST:PORT (TLS
+// when hasTLS), and reports whether it is plaintext.
+func checkEndpoint(s string, hasTLS, insecure bool) (plaintext bool, err error) {
 	if !strings.Contains(s, "://") {
 		host, port, err := net.SplitHostPort(s)
 		if err != nil || host == "" {
-			return fmt.Errorf("%q: expected a URL such as https://etcd1:2379, or HOST:PORT", s)
+			return false, fmt.Errorf("%q: expected a URL such as https://etcd1:2379, or HOST:PORT", s)
 		}
-		return checkPort(port)
+		if err := checkPort(port); err != nil {
+			return false, err
+		}
+		if !hasTLS {
+			return true, plaintextProblem(s, host, insecure)
+		}
+		return false, nil
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
+		return false, fmt.Errorf("%q is not a URL", s)
 	}
 	switch u.Scheme {
 	case "http", "https":
 		if u.Hostname() == "" {
-			return fmt.Errorf("%q has no host", s)
+			return false, fmt.Errorf("%q has no host", s)
 		}
 		if p := u.Port(); p != "" {
-			return checkPort(p)
+			if err := checkPort(p); err != nil {
+				return false, err
+			}
+		}
+		if u.Scheme == "http" {
+			return true, plaintextProblem(s, u.Hostname(), insecure)
 		}
 	case "unix", "unixs":
 		if u.Host == "" && u.Path == "" {
-			return fmt.Errorf("%q has no socket path", s)
+			return false, fmt.Errorf("%q has no socket path", s)
 		}
+		if u.Scheme == "unix" && !insecure {
+			return true, fmt.Errorf("%q is plaintext: use unixs://, or set quorum.insecure_plaintext = true to accept that", s)
+		}
+		return u.Scheme == "unix", nil
 	default:
-		return fmt.Errorf("%q: the scheme must be http, https, unix or unixs", s)
+		return false, fmt.Errorf("%q: the scheme must be https, unixs, or with insecure_plaintext http or unix", s)
 	}
-	return nil
+	return false, nil
 }
 
 func checkPort(p string) error {

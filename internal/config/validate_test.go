@@ -267,37 +267,66 @@ election = "60s"
 		}},
 		{"embedded urls", `
 [quorum.embedded]
-client_url = "https://127.0.0.1:2379"
-peer_url = "http://node1.example:2380"
+client_url = "ftp://127.0.0.1:2379"
+peer_url = "https://node1.example:2380"
 [quorum.embedded.peers]
-node2 = "http://10.0.0.2"
-node3 = "http://10.0.0.2:2380"
-node4 = "http://10.0.0.2:2380"
+node2 = "https://10.0.0.2"
+node3 = "https://10.0.0.2:2380"
+node4 = "https://10.0.0.2:2380"
 `, []string{
-			`cluster.toml: quorum.embedded: client_url: "https://127.0.0.1:2379": the embedded member has no TLS settings; use http`,
-			`cluster.toml: quorum.embedded: peer_url: "http://node1.example:2380": this member listens there, so the host must be an IP address or localhost`,
-			`cluster.toml: quorum.embedded.peers: node2: "http://10.0.0.2": expected http://HOST:PORT`,
-			`cluster.toml: quorum.embedded.peers: node4: "http://10.0.0.2:2380" is also the peer URL of "node3"`,
+			`cluster.toml: quorum.embedded: client_url: "ftp://127.0.0.1:2379": expected https://HOST:PORT`,
+			`cluster.toml: quorum.embedded: peer_url: "https://node1.example:2380": this member listens there, so the host must be an IP address or localhost`,
+			`cluster.toml: quorum.embedded.peers: node2: "https://10.0.0.2": expected https://HOST:PORT`,
+			`cluster.toml: quorum.embedded.peers: node4: "https://10.0.0.2:2380" is also the peer URL of "node3"`,
 			`cluster.toml: quorum.embedded: peers: must include this node, "node1", when set`,
 		}},
-		{"peer url mismatch", `
+		{"plaintext embedded", `
 [quorum.embedded]
-peer_url = "http://10.0.0.9:2380"
+client_url = "http://0.0.0.0:2379"
+peer_url = "http://127.0.0.1:2380"
 [quorum.embedded.peers]
-node1 = "http://10.0.0.1:2380"
+node1 = "http://127.0.0.1:2380"
 node2 = "http://10.0.0.2:2380"
 `, []string{
-			`cluster.toml: quorum.embedded: peer_url: "http://10.0.0.9:2380" differs from this node's entry in peers, "http://10.0.0.1:2380"`,
+			`cluster.toml: quorum.embedded: client_url: "http://0.0.0.0:2379" is plaintext on an address other machines can reach: use https:// (TLS with client certificates)`,
+			`cluster.toml: quorum.embedded: peer_url: "http://127.0.0.1:2380" is plaintext: every local user could read and change the cluster database; use https://, or set quorum.insecure_plaintext = true to accept that`,
+			`cluster.toml: quorum.embedded.peers: node1: "http://127.0.0.1:2380" is plaintext: every local user could read and change the cluster database; use https://, or set quorum.insecure_plaintext = true to accept that`,
+			`cluster.toml: quorum.embedded.peers: node2: "http://10.0.0.2:2380" is plaintext on an address other machines can reach: use https:// (TLS with client certificates)`,
+		}},
+		{"insecure_plaintext allows loopback only", `
+[quorum]
+insecure_plaintext = true
+[quorum.embedded]
+client_url = "http://[::]:2379"
+peer_url = "http://localhost:2380"
+`, []string{
+			`cluster.toml: quorum.embedded: client_url: "http://[::]:2379" is plaintext on an address other machines can reach: use https:// (TLS with client certificates)`,
+		}},
+		{"insecure_plaintext on loopback", `
+[quorum]
+insecure_plaintext = true
+[quorum.embedded]
+client_url = "http://127.0.0.1:2379"
+peer_url = "http://127.0.0.1:2380"
+`, nil},
+		{"peer url mismatch", `
+[quorum.embedded]
+peer_url = "https://10.0.0.9:2380"
+[quorum.embedded.peers]
+node1 = "https://10.0.0.1:2380"
+node2 = "https://10.0.0.2:2380"
+`, []string{
+			`cluster.toml: quorum.embedded: peer_url: "https://10.0.0.9:2380" differs from this node's entry in peers, "https://10.0.0.1:2380"`,
 		}},
 		{"peer url from peers", `
 [quorum.embedded.peers]
-node1 = "http://10.0.0.1:2380"
-node2 = "http://10.0.0.2:2380"
+node1 = "https://10.0.0.1:2380"
+node2 = "https://10.0.0.2:2380"
 `, nil},
 		{"join without peers", "[quorum.embedded]\njoin = true\n", []string{
 			`cluster.toml: quorum.embedded: join: needs peers: every member of the running cluster, this node included`,
 		}},
-		{"same url twice", "[quorum.embedded]\nclient_url = \"http://127.0.0.1:2380\"\n", []string{
+		{"same url twice", "[quorum.embedded]\nclient_url = \"https://127.0.0.1:2380\"\n", []string{
 			`cluster.toml: quorum.embedded: peer_url: must differ from client_url`,
 		}},
 		{"external needs endpoints", "[quorum]\nmode = \"external\"\n", []string{
@@ -307,20 +336,54 @@ node2 = "http://10.0.0.2:2380"
 [quorum]
 mode = "external"
 [quorum.external]
-endpoints = ["https://etcd1:2379", "etcd2", "ftp://x:1", "https://etcd1:2379", "http://:2379", "etcd3:99999", "unix:///run/etcd.sock"]
+endpoints = ["https://etcd1:2379", "etcd2", "ftp://x:1", "https://etcd1:2379", "https://:2379", "etcd3:99999", "unixs:///run/etcd.sock"]
 cert_file = "c.pem"
 password = "p"
 password_file = "pf"
 `, []string{
 			`cluster.toml: quorum.external: endpoints: item 2: "etcd2": expected a URL such as https://etcd1:2379, or HOST:PORT`,
-			`cluster.toml: quorum.external: endpoints: item 3: "ftp://x:1": the scheme must be http, https, unix or unixs`,
+			`cluster.toml: quorum.external: endpoints: item 3: "ftp://x:1": the scheme must be https, unixs, or with insecure_plaintext http or unix`,
 			`cluster.toml: quorum.external: endpoints: "https://etcd1:2379" is listed twice`,
-			`cluster.toml: quorum.external: endpoints: item 5: "http://:2379" has no host`,
+			`cluster.toml: quorum.external: endpoints: item 5: "https://:2379" has no host`,
 			`cluster.toml: quorum.external: endpoints: item 6: port "99999" is not a number from 1 to 65535`,
 			`cluster.toml: quorum.external: cert_file and key_file must be given together`,
 			`cluster.toml: quorum.external: password and password_file are exclusive; give one`,
 			`cluster.toml: quorum.external: username: is required with a password`,
 		}},
+		{"external plaintext and a password over it", `
+[quorum]
+mode = "external"
+[quorum.external]
+endpoints = ["http://10.0.0.5:2379", "http://127.0.0.1:2379", "unix:///run/etcd.sock", "127.0.0.1:2379"]
+username = "resmon"
+password_file = "pf"
+`, []string{
+			`cluster.toml: quorum.external: endpoints: item 1: "http://10.0.0.5:2379" is plaintext on an address other machines can reach: use https:// (TLS with client certificates)`,
+			`cluster.toml: quorum.external: endpoints: item 2: "http://127.0.0.1:2379" is plaintext: every local user could read and change the cluster database; use https://, or set quorum.insecure_plaintext = true to accept that`,
+			`cluster.toml: quorum.external: endpoints: item 3: "unix:///run/etcd.sock" is plaintext: use unixs://, or set quorum.insecure_plaintext = true to accept that`,
+			`cluster.toml: quorum.external: endpoints: item 4: "127.0.0.1:2379" is plaintext: every local user could read and change the cluster database; use https://, or set quorum.insecure_plaintext = true to accept that`,
+			`cluster.toml: quorum.external: password_file: the password would cross "http://10.0.0.5:2379" in clear: use https:// endpoints, or set quorum.insecure_plaintext = true to accept that`,
+		}},
+		{"external insecure_plaintext: loopback and a socket only", `
+[quorum]
+mode = "external"
+insecure_plaintext = true
+[quorum.external]
+endpoints = ["http://10.0.0.5:2379", "http://127.0.0.1:2379", "unix:///run/etcd.sock"]
+username = "resmon"
+password = "p"
+`, []string{
+			`cluster.toml: quorum.external: endpoints: item 1: "http://10.0.0.5:2379" is plaintext on an address other machines can reach: use https:// (TLS with client certificates)`,
+		}},
+		{"external HOST:PORT is TLS with a CA file", `
+[quorum]
+mode = "external"
+[quorum.external]
+endpoints = ["etcd1:2379"]
+ca_file = "ca.pem"
+username = "resmon"
+password = "p"
+`, nil},
 		{"username without password", "[quorum.external]\nusername = \"u\"\n", []string{
 			`cluster.toml: quorum.external: username "u" needs password or password_file`,
 		}},
