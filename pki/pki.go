@@ -56,9 +56,10 @@ const (
 	RoleNode   = "node"   // a clusterd node: reads and writes its cluster's keys
 	RoleAdmin  = "admin"  // an operator who may change the cluster
 	RoleViewer = "viewer" // an operator who may only read it
-	// RoleRoot is the etcd root identity. Its certificates exist only in
-	// memory, for a few minutes, while the CA key holder administers etcd
-	// users (see CA.RootCertificate); no file ever holds one.
+	// RoleRoot is the etcd root identity. clusterd and the cluster CLI make
+	// its certificates in memory, for a few minutes, to administer etcd
+	// users (see CA.RootCertificate); only `cluster pki issue root` writes
+	// one, valid an hour at most, for etcdctl's membership commands.
 	RoleRoot = "root"
 )
 
@@ -79,8 +80,10 @@ const Organization = "resmon"
 const (
 	CAValidity   = 10 * 365 * 24 * time.Hour
 	CertValidity = 365 * 24 * time.Hour
-	// RootValidity bounds an in-memory root certificate.
+	// RootValidity is how long an in-memory root certificate lives.
 	RootValidity = 5 * time.Minute
+	// MaxRootValidity bounds any root certificate.
+	MaxRootValidity = time.Hour
 	// ExpiryWarning is how close to expiry List's callers should warn.
 	ExpiryWarning = 30 * 24 * time.Hour
 )
@@ -314,9 +317,9 @@ func (ca *CA) IssueOperator(name, role string, validity time.Duration) (*x509.Ce
 
 // RootCertificate makes the etcd root identity in memory: a client
 // certificate with common name "root", valid for validity (at most
-// RootValidity). It is never written to a file.
+// MaxRootValidity).
 func (ca *CA) RootCertificate(validity time.Duration) (tls.Certificate, error) {
-	tmpl := ca.template(RootName, RoleRoot, min(validity, RootValidity))
+	tmpl := ca.template(RootName, RoleRoot, min(validity, MaxRootValidity))
 	tmpl.NotBefore = ca.now().Add(-time.Minute)
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	key, err := newKey()
@@ -329,6 +332,28 @@ func (ca *CA) RootCertificate(validity time.Duration) (tls.Certificate, error) {
 	}
 	leaf, _ := x509.ParseCertificate(der)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// RootFiles are where WriteRoot puts a root certificate and its key.
+func (d Dir) RootFiles() (cert, key string) {
+	return filepath.Join(string(d), "root.pem"), filepath.Join(string(d), "root-key.pem")
+}
+
+// WriteRoot writes a root certificate made by RootCertificate to d's root
+// files (0600), replacing older ones.
+func WriteRoot(d Dir, rc tls.Certificate) (cert, key string, err error) {
+	cert, key = d.RootFiles()
+	kder, err := x509.MarshalPKCS8PrivateKey(rc.PrivateKey)
+	if err != nil {
+		return "", "", fmt.Errorf("pki: encoding the root key: %w", err)
+	}
+	if err := writeReplace(key, "PRIVATE KEY", kder); err != nil {
+		return "", "", err
+	}
+	if err := writeReplace(cert, "CERTIFICATE", rc.Certificate[0]); err != nil {
+		return "", "", err
+	}
+	return cert, key, nil
 }
 
 func (ca *CA) template(cn, role string, validity time.Duration) *x509.Certificate {

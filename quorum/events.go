@@ -18,6 +18,11 @@ type Event struct {
 	Subject string            `json:"subject"` // the group, resource or node concerned
 	Message string            `json:"message"`
 	Fields  map[string]string `json:"fields,omitempty"`
+	// Operator is who asked for the change, for changes an operator made
+	// (the cluster CLI): the common name of the client certificate etcd
+	// admitted, an etcd user name, or with plaintext etcd "unix:LOGIN" as
+	// the CLI's user reports it. Empty for what nodes do on their own.
+	Operator string `json:"operator,omitempty"`
 }
 
 // Retention bounds the event log; zero fields mean no bound of that kind.

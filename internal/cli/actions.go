@@ -150,6 +150,11 @@ func cmdGroupAction(ctx context.Context, e *env, name string, args []string) err
 	if err != nil {
 		return err
 	}
+	what := string(action)
+	if af.node != "" {
+		what += " to " + af.node
+	}
+	e.record(ctx, "group.request", g.Name, what+" requested", map[string]string{"request": req.ID})
 	printf(e.progress(), announce+"\n", g.Name)
 	if af.noWait {
 		return e.emitRequest(req, req.ID)
@@ -300,6 +305,7 @@ func cmdResourceAction(ctx context.Context, e *env, name string, args []string) 
 	if err != nil {
 		return err
 	}
+	e.record(ctx, "resource.request", res.Name, fmt.Sprintf("%s requested", action), map[string]string{"request": req.ID, "resource": res.ID})
 	printf(e.progress(), resourceActions[action]+"\n", res.Name)
 	if af.noWait {
 		return e.emitRequest(req, req.ID)

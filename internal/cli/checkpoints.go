@@ -133,12 +133,14 @@ func changeCheckpoint(ctx context.Context, e *env, r model.Resource, op string, 
 		if err != nil {
 			return entry, fmt.Errorf("adding %s checkpoint '%s' for resource '%s': %w", kindName(kind), path, r.Name, err)
 		}
+		e.record(ctx, "checkpoint.add", r.Name, fmt.Sprintf("%s checkpoint %s added", kindName(kind), path), map[string]string{"resource": r.ID})
 		return entry, nil
 	}
 	entry, err := e.store.RemoveCheckpoint(ctx, r.ID, kind, path)
 	if err != nil {
 		return entry, fmt.Errorf("removing %s checkpoint '%s' for resource '%s': %w", kindName(kind), path, r.Name, err)
 	}
+	e.record(ctx, "checkpoint.remove", r.Name, fmt.Sprintf("%s checkpoint %s removed", kindName(kind), path), map[string]string{"resource": r.ID})
 	return entry, nil
 }
 
@@ -277,6 +279,11 @@ func cmdRecover(ctx context.Context, e *env, args []string) error {
 			failed++
 		}
 	}
+	subject := *resource
+	if *all {
+		subject = "all resources"
+	}
+	e.record(ctx, "checkpoint.recover", subject, fmt.Sprintf("re-created from the owners' registries: %d resources, %d failed", len(results), failed), nil)
 	if e.json {
 		if err := e.emit(results, nil); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,7 +19,9 @@ import (
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/internal/config"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -49,6 +52,11 @@ type env struct {
 
 	// How to reach etcd, for commands that connect only when they need to.
 	cfgPath, endpoints, cluster string
+	// Whose credentials: an operator of the config's PKI, or files.
+	operatorName, cacert, cert, key string
+	// identity is who etcd knows this CLI as (see operator), recorded with
+	// its changes.
+	identity string
 }
 
 type command struct {
@@ -78,6 +86,7 @@ func init() {
 		{name: "restore", args: "DIR [-force]", help: "restore a backup (refused while nodes are up unless -force)", run: cmdRestore},
 		{name: "checkpoint", args: "list | recover -resource NAME | recover -all", help: "list every checkpoint, or re-create checkpoints from the owners' registries", run: cmdCheckpoint},
 		{name: "reg", args: "get|set|delete|list|export|import [-node N | -admin ADDR] ...", help: "read and change a node's local registry through its admin API", run: cmdReg, local: true},
+		{name: "pki", args: "init | issue node|operator|root NAME ... | list | sync | revoke NAME", help: "the cluster's certificates: create the CA, issue and list certificates, register them with etcd", run: cmdPKI, local: true},
 	}
 }
 
@@ -90,6 +99,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	clusterName := fs.String("cluster", "", "cluster name (overrides -config)")
 	output := fs.String("o", "table", "output: table or json")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for etcd and for operations")
+	operator := fs.String("operator", DefaultOperator, "act as this operator: its certificate in the config's pki_dir")
+	cacert := fs.String("cacert", "", "CA bundle that etcd's certificate must chain to (overrides -config)")
+	cert := fs.String("cert", "", "client certificate to present to etcd (overrides -operator)")
+	key := fs.String("key", "", "the client certificate's key")
 	fs.Usage = func() { usage(stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
@@ -125,7 +138,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	e := &env{out: stdout, err: stderr, json: *output == "json", timeout: *timeout,
-		cfgPath: *cfgPath, endpoints: *endpoints, cluster: *clusterName}
+		cfgPath: *cfgPath, endpoints: *endpoints, cluster: *clusterName,
+		operatorName: *operator, cacert: *cacert, cert: *cert, key: *key}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	if !cmd.local {
@@ -174,6 +188,9 @@ func report(w io.Writer, err error) int {
 		return ExitOK
 	}
 	fmt.Fprintf(w, "cluster: %s\n", escapeMessage(err.Error()))
+	if errors.Is(err, rpctypes.ErrPermissionDenied) {
+		fmt.Fprintln(w, "cluster: etcd refused this operator the change: a viewer's certificate may only read (act as an admin with -operator NAME)")
+	}
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
@@ -186,30 +203,21 @@ func report(w io.Writer, err error) int {
 	return ExitFailed
 }
 
-// connect reaches etcd (once) as -config, -endpoints and -cluster say.
+// DefaultOperator is the operator the CLI acts as unless told otherwise:
+// the one a single node makes for its administrator.
+const DefaultOperator = "admin"
+
+// connect reaches etcd (once) as -config, -endpoints, -cluster and the
+// credential flags say: by default as the operator -operator of the
+// config's PKI.
 func (e *env) connect(ctx context.Context) error {
 	if e.store != nil {
 		return nil
 	}
-	cfgPath, endpoints, cluster := e.cfgPath, e.endpoints, e.cluster
-	var cc quorum.ClientConfig
-	name := "resmon"
-	if cfg, err := config.Load(cfgPath); err == nil {
-		e.cfg = cfg
-		name = cfg.Cluster.Name
-		if cc, err = cfg.ClientConfig(); err != nil {
-			return err
-		}
-	} else if endpoints == "" {
-		return fmt.Errorf("no etcd to talk to: %v (give -config or -endpoints)", err)
+	cc, name, err := e.clientConfig()
+	if err != nil {
+		return err
 	}
-	if endpoints != "" {
-		cc = quorum.ClientConfig{Endpoints: strings.Split(endpoints, ",")}
-	}
-	if cluster != "" {
-		name = cluster
-	}
-	cc.DialTimeout = min(e.timeout, 5*time.Second)
 	cli, err := quorum.Connect(ctx, cc)
 	if err != nil {
 		return err
@@ -220,7 +228,68 @@ func (e *env) connect(ctx context.Context) error {
 		return err
 	}
 	e.cli, e.store = cli, s
+	e.identity = operatorIdentity(cc)
 	return nil
+}
+
+// clientConfig works out how to reach etcd and the cluster's name.
+func (e *env) clientConfig() (quorum.ClientConfig, string, error) {
+	var cc quorum.ClientConfig
+	name := "resmon"
+	if cfg, err := config.Load(e.cfgPath); err == nil {
+		e.cfg = cfg
+		name = cfg.Cluster.Name
+		if cc, err = cfg.OperatorClientConfig(e.operatorName); err != nil {
+			return cc, "", err
+		}
+	} else if e.endpoints == "" {
+		return cc, "", fmt.Errorf("no etcd to talk to: %v (give -config or -endpoints)", err)
+	}
+	if e.endpoints != "" {
+		cc.Endpoints = strings.Split(e.endpoints, ",")
+	}
+	if e.cluster != "" {
+		name = e.cluster
+	}
+	if e.cacert != "" {
+		cc.CAFile = e.cacert
+	}
+	if e.cert != "" || e.key != "" {
+		cc.CertFile, cc.KeyFile = e.cert, e.key
+	}
+	if cc.CertFile != "" && e.cert == "" {
+		if _, err := os.Stat(cc.CertFile); err != nil {
+			return cc, "", fmt.Errorf("no certificate for operator %q: %w (act as another with -operator NAME, or give -cert and -key; `cluster pki issue operator NAME` makes one)", e.operatorName, err)
+		}
+	}
+	cc.Prefix = quorum.NewKeys(name).Prefix()
+	cc.DialTimeout = min(e.timeout, 5*time.Second)
+	return cc, name, nil
+}
+
+// operatorIdentity names who etcd admits with cc: its user name, or the
+// common name of its certificate; "" for a plaintext client without a
+// user (see operator).
+func operatorIdentity(cc quorum.ClientConfig) string {
+	if cc.Username != "" {
+		return cc.Username
+	}
+	if cc.CertFile != "" {
+		if certs, err := pki.LoadCertificates(cc.CertFile); err == nil {
+			return certs[0].Subject.CommonName
+		}
+	}
+	return ""
+}
+
+// record writes a change this CLI made to the event log, with the operator
+// who made it. The change is done by then: a failure to record it is a
+// warning, not an error.
+func (e *env) record(ctx context.Context, kind, subject, msg string, fields map[string]string) {
+	err := e.store.AppendEvent(ctx, quorum.Event{Kind: kind, Subject: subject, Message: msg, Fields: fields, Operator: e.operator()})
+	if err != nil {
+		fmt.Fprintf(e.err, "cluster: warning: the change was made but not recorded in the event log: %v\n", err)
+	}
 }
 
 // emit writes v as JSON, or calls table to print it for people.
@@ -364,7 +433,11 @@ func cmdEvents(ctx context.Context, e *env, args []string) error {
 		if e.json {
 			return json.NewEncoder(jsonWriter{e.out}).Encode(ev) // one object a line, for streaming
 		}
-		_, err := fmt.Fprint(e.out, sprintf("%s  %-8s %-20s %-24s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), ev.Node, ev.Kind, ev.Subject, ev.Message))
+		msg := ev.Message
+		if ev.Operator != "" {
+			msg += " [operator " + ev.Operator + "]"
+		}
+		_, err := fmt.Fprint(e.out, sprintf("%s  %-8s %-20s %-24s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), orDash(ev.Node), ev.Kind, ev.Subject, msg))
 		return err
 	}
 	var watch <-chan quorum.Event
@@ -439,6 +512,7 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.record(ctx, "cluster.restore", e.store.Keys().Prefix(), fmt.Sprintf("restored %s: %d database keys, %d checkpoints", dir, info.DBKeys, len(info.Checkpoints)), nil)
 	if e.json {
 		return e.emit(info, nil)
 	}

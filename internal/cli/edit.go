@@ -88,6 +88,7 @@ func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.record(ctx, "resource.create", created.Name, fmt.Sprintf("created in group %s, type %s", created.Group, created.Type), map[string]string{"resource": created.ID})
 	if e.json {
 		return e.emit(created, nil)
 	}
@@ -134,6 +135,7 @@ func cmdResourceDelete(ctx context.Context, e *env, args []string) error {
 	if err := e.store.DeleteResource(ctx, res.ID); err != nil {
 		return err
 	}
+	e.record(ctx, "resource.delete", res.Name, fmt.Sprintf("deleted with its %d checkpoints", len(cps)), map[string]string{"resource": res.ID})
 	if e.json {
 		return e.emit(map[string]any{"deleted": res, "checkpoints": len(cps)}, nil)
 	}
@@ -226,6 +228,7 @@ func cmdResourceSet(ctx context.Context, e *env, name string, args []string) err
 		if err != nil {
 			return err
 		}
+		e.record(ctx, "resource.set", res.Name, "set "+strings.Join(settingKeys(props, private), ", "), map[string]string{"resource": res.ID})
 		if e.json {
 			return e.emit(res, nil)
 		}
@@ -387,4 +390,20 @@ func setPrivate(r *model.Resource, key, value string) {
 	} else {
 		r.Private[key] = value
 	}
+}
+
+// settingKeys names the keys of KEY=VALUE settings, private ones as
+// private.KEY: the event log records which properties changed, not their
+// values, which may be secrets.
+func settingKeys(props, private []string) []string {
+	var keys []string
+	for _, kv := range props {
+		k, _, _ := strings.Cut(kv, "=")
+		keys = append(keys, k)
+	}
+	for _, kv := range private {
+		k, _, _ := strings.Cut(kv, "=")
+		keys = append(keys, "private."+k)
+	}
+	return keys
 }

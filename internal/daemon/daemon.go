@@ -87,8 +87,17 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 		embedded *quorum.Embedded
 		ccfg     quorum.ClientConfig
 	)
+	if cfg.Quorum.InsecurePlaintext {
+		log.Warn("quorum.insecure_plaintext is set: etcd traffic on loopback may be plaintext, without TLS or etcd auth, so every local user can read and change the cluster database",
+			"file", cfg.File)
+	}
 	if cfg.Quorum.Mode == config.ModeEmbedded {
 		ecfg := cfg.EmbedConfig()
+		if ecfg.TLS != nil {
+			if err := preparePKI(cfg, log); err != nil {
+				return err
+			}
+		}
 		log.Info("starting embedded etcd", "client_url", ecfg.ClientURL, "peer_url", ecfg.PeerURL, "members", len(ecfg.Peers), "data_dir", ecfg.DataDir)
 		start := time.Now()
 		e, err := quorum.StartEmbedded(ctx, ecfg)
@@ -101,7 +110,16 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 			log.Info("embedded etcd stopped")
 		}()
 		log.Info("embedded etcd ready", "took", time.Since(start).Round(time.Millisecond))
-		ccfg = quorum.ClientConfig{Endpoints: e.Endpoints(), DialTimeout: cfg.Quorum.DialTimeout.D()}
+		if cfg.EmbeddedTLS() {
+			if err := setUpAuth(ctx, cfg, e.Endpoints(), log); err != nil {
+				return err
+			}
+		}
+		c, err := cfg.ClientConfig()
+		if err != nil {
+			return err
+		}
+		ccfg = c
 	} else {
 		c, err := cfg.ClientConfig()
 		if err != nil {
