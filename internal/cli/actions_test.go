@@ -12,6 +12,7 @@ import (
 
 	"github.com/resmon/resmon/internal/cli"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
 )
@@ -50,6 +51,9 @@ mode = "external"
 lease_ttl = "2s"
 [quorum.external]
 endpoints = [%q]
+ca_file = %q
+cert_file = %q
+key_file = %q
 `
 
 // actionsNode is node1 of the WASM cluster, and how to start node2.
@@ -65,9 +69,9 @@ func startWASMNode(t *testing.T) *actionsNode {
 	wasm := testbin.BuildWASM(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-wasm")
 	dir := shortDir(t)
 	admin := "unix:" + filepath.Join(dir, "admin.sock")
-	etcd := quorumtest.FreeURL(t)
+	etcd := quorumtest.FreeTLSURL(t)
 	cfg := filepath.Join(dir, "cluster.toml")
-	text := fmt.Sprintf(actionsTOML, filepath.Join(dir, "data"), admin, "", etcd, quorumtest.FreeURL(t), "wasm", wasm)
+	text := fmt.Sprintf(actionsTOML, filepath.Join(dir, "data"), admin, "", etcd, quorumtest.FreeTLSURL(t), "wasm", wasm)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +92,13 @@ func (n *actionsNode) startNode2() {
 	t.Helper()
 	dir := shortDir(t)
 	cfg := filepath.Join(dir, "node2.toml")
-	text := fmt.Sprintf(externalTOML, "node2", filepath.Join(dir, "data"), "unix:"+filepath.Join(dir, "admin.sock"), n.etcd)
+	// node2's certificate, from node1's PKI, registered with etcd at once.
+	if out, errOut, code := n.cluster("pki", "issue", "node", "node2"); code != 0 || !strings.Contains(out, `Registered etcd user "node2" with role node`) {
+		t.Fatalf("pki issue node node2: exit %d\n%s%s", code, out, errOut)
+	}
+	d := pki.Dir(filepath.Join(n.dir, "data", "pki"))
+	cert, key := d.NodeFiles("node2")
+	text := fmt.Sprintf(externalTOML, "node2", filepath.Join(dir, "data"), "unix:"+filepath.Join(dir, "admin.sock"), n.etcd, d.CAFile(), cert, key)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ type fixture struct {
 	t         *testing.T
 	bin       string
 	endpoints string
+	creds     []string // -cacert, -cert and -key of an admin operator
 	store     *quorum.Store
 	raw       *clientv3.Client // etcd itself, to write around the store
 }
@@ -49,13 +50,15 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := s.Bootstrap(ctx, "test", spec); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, bin: clusterBinary(t), endpoints: strings.Join(m.Endpoints(), ","), store: s, raw: c}
+	ca, cert, key := m.AdminFiles()
+	return &fixture{t: t, bin: clusterBinary(t), endpoints: strings.Join(m.Endpoints(), ","), store: s, raw: c,
+		creds: []string{"-cacert", ca, "-cert", cert, "-key", key}}
 }
 
 // run runs the binary and returns stdout, stderr and the exit code.
 func (f *fixture) run(args ...string) (string, string, int) {
 	f.t.Helper()
-	full := append([]string{"-endpoints", f.endpoints, "-cluster", "ci", "-timeout", "20s"}, args...)
+	full := append(append([]string{"-endpoints", f.endpoints, "-cluster", "ci", "-timeout", "20s"}, f.creds...), args...)
 	cmd := exec.Command(f.bin, full...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -92,9 +92,9 @@ func startNode(t *testing.T, admin, extraNode string) *node {
 	if admin == "" {
 		admin = "unix:" + filepath.Join(dir, "admin.sock")
 	}
-	clientURL := quorumtest.FreeURL(t)
+	clientURL := quorumtest.FreeTLSURL(t)
 	cfg := filepath.Join(dir, "cluster.toml")
-	text := fmt.Sprintf(nodeTOML, filepath.Join(dir, "data"), admin, extraNode, clientURL, quorumtest.FreeURL(t), "plugin", plugin)
+	text := fmt.Sprintf(nodeTOML, filepath.Join(dir, "data"), admin, extraNode, clientURL, quorumtest.FreeTLSURL(t), "plugin", plugin)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,10 @@ func (n *node) waitOnline(clientURL string, exited <-chan struct{}, logs *testbi
 	t := n.t
 	t.Helper()
 	waitUntil(t, "etcd of the node", func() bool {
-		cli, err := quorum.Connect(context.Background(), quorum.ClientConfig{Endpoints: []string{clientURL}, DialTimeout: 200 * time.Millisecond})
+		// As the operator the node made in its PKI on its first start.
+		cc := quorumtest.PKIClientConfig(filepath.Join(n.dir, "data", "pki"), "ci", clientURL)
+		cc.DialTimeout = 200 * time.Millisecond
+		cli, err := quorum.Connect(context.Background(), cc)
 		if err != nil {
 			return false
 		}

@@ -60,6 +60,23 @@ func FreeURL(t testing.TB) string {
 	return ""
 }
 
+// FreeTLSURL is FreeURL with https://, for a member that serves TLS (as
+// clusterd's embedded member does by default).
+func FreeTLSURL(t testing.TB) string {
+	t.Helper()
+	return "https://" + strings.TrimPrefix(FreeURL(t), "http://")
+}
+
+// PKIClientConfig reaches endpoints as the operator "admin" of the PKI in
+// dir, the one a single clusterd creates in <data_dir>/pki, with a probe of
+// the cluster's prefix, which is all that operator may read.
+func PKIClientConfig(dir, cluster string, endpoints ...string) quorum.ClientConfig {
+	d := pki.Dir(dir)
+	cert, key := d.OperatorFiles(Admin)
+	return quorum.ClientConfig{Endpoints: endpoints, CAFile: d.CAFile(), CertFile: cert, KeyFile: key,
+		Prefix: quorum.NewKeys(cluster).Prefix(), DialTimeout: 10 * time.Second}
+}
+
 // Member is one embedded etcd member started by the test.
 type Member struct {
 	Config quorum.EmbedConfig
