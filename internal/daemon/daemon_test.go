@@ -92,7 +92,7 @@ registry_checkpoints = ['SOFTWARE\Microsoft\onyone', 'SOFTWARE\Microsoft\onyone2
 func TestClusterdRunsJoinsBootstrapsAndLeavesOnSIGTERM(t *testing.T) {
 	bin := clusterdBinary(t)
 	dir := t.TempDir()
-	clientURL, peerURL := quorumtest.FreeURL(t), quorumtest.FreeURL(t)
+	clientURL, peerURL := quorumtest.FreeTLSURL(t), quorumtest.FreeTLSURL(t)
 	cfgPath := filepath.Join(dir, "cluster.toml")
 	cfg := fmt.Sprintf(nodeConfig, "node1", filepath.Join(dir, "data"), "json", clientURL, peerURL, "node1")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -115,7 +115,10 @@ func TestClusterdRunsJoinsBootstrapsAndLeavesOnSIGTERM(t *testing.T) {
 
 	var cli *clientv3.Client
 	waitFor(t, "clusterd to serve etcd", 30*time.Second, func() bool {
-		c, err := quorum.Connect(context.Background(), quorum.ClientConfig{Endpoints: []string{clientURL}, DialTimeout: 200 * time.Millisecond})
+		// As the operator the node made in its PKI on its first start.
+		cc := quorumtest.PKIClientConfig(filepath.Join(dir, "data", "pki"), "ci", clientURL)
+		cc.DialTimeout = 200 * time.Millisecond
+		c, err := quorum.Connect(context.Background(), cc)
 		if err != nil {
 			return false
 		}
@@ -156,8 +159,12 @@ func TestClusterdRunsJoinsBootstrapsAndLeavesOnSIGTERM(t *testing.T) {
 		return err == nil && kinds["node.join"] && kinds["cluster.bootstrap"]
 	})
 
-	// The README's inspection command shows readable keys.
-	out, err := exec.Command("go", "tool", "etcdctl", "--endpoints", clientURL, "get", "--prefix", "/resmon/").CombinedOutput()
+	// The README's inspection command shows readable keys, with the
+	// operator's certificate.
+	pkiDir := filepath.Join(dir, "data", "pki")
+	out, err := exec.Command("go", "tool", "etcdctl", "--endpoints", clientURL, "--cacert", filepath.Join(pkiDir, "ca.pem"),
+		"--cert", filepath.Join(pkiDir, "operators", "admin.pem"), "--key", filepath.Join(pkiDir, "operators", "admin-key.pem"),
+		"get", "--prefix", "/resmon/ci/").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go tool etcdctl: %v\n%s", err, out)
 	}
@@ -204,7 +211,7 @@ func TestClusterdRunsJoinsBootstrapsAndLeavesOnSIGTERM(t *testing.T) {
 func TestClusterdRestartKeepsDatabaseAndReportsDifferences(t *testing.T) {
 	bin := clusterdBinary(t)
 	dir := t.TempDir()
-	clientURL, peerURL := quorumtest.FreeURL(t), quorumtest.FreeURL(t)
+	clientURL, peerURL := quorumtest.FreeTLSURL(t), quorumtest.FreeTLSURL(t)
 	cfgPath := filepath.Join(dir, "cluster.toml")
 	write := func(extra string) {
 		cfg := fmt.Sprintf(nodeConfig, "node1", filepath.Join(dir, "data"), "text", clientURL, peerURL, "node1") + extra

@@ -43,6 +43,9 @@ mode = "external"
 %s
 [quorum.external]
 endpoints = ["%s"]
+ca_file = %q
+cert_file = %q
+key_file = %q
 `
 
 const mpKey = `SOFTWARE\resmon-test\app`
@@ -83,6 +86,7 @@ type mpCluster struct {
 	bin     string
 	dir     string
 	etcd    string
+	tls     [3]string // the CA, certificate and key every node reaches etcd with
 	store   *quorum.Store
 	raw     *clientv3.Client // etcd itself, for the floors measured beside the store
 	spec    string
@@ -116,7 +120,8 @@ func newMPClusterOf(t testing.TB, typeTOML, quorumTOML, group, private, props st
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	c := &mpCluster{t: t, bin: clusterdBinary(t), dir: dir, etcd: member.Endpoints()[0], store: store, raw: cli,
+	ca, cert, key := member.AdminFiles()
+	c := &mpCluster{t: t, bin: clusterdBinary(t), dir: dir, etcd: member.Endpoints()[0], store: store, raw: cli, tls: [3]string{ca, cert, key},
 		witness: filepath.Join(dir, "witness"), nodes: map[string]*mpNode{}, quorumTOML: quorumTOML}
 	if strings.Contains(typeTOML, `"wasm"`) { // the sandbox may write the witness
 		typeTOML += fmt.Sprintf("\n[resource_type.capabilities]\ndirs = [%q]", dir)
@@ -142,7 +147,7 @@ func (c *mpCluster) start(name string) *mpNode {
 		if q == "" {
 			q = `lease_ttl = "1s"`
 		}
-		cfg := fmt.Sprintf(mpNodeConfig, name, data, c.nodeTOML[name], q, c.etcd)
+		cfg := fmt.Sprintf(mpNodeConfig, name, data, c.nodeTOML[name], q, c.etcd, c.tls[0], c.tls[1], c.tls[2])
 		if name == "node1" {
 			cfg += c.spec
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 )
@@ -19,6 +20,7 @@ import (
 const majorityConfig = `
 [cluster]
 name = "nm"
+pki_dir = %q
 [node]
 name = "%s"
 data_dir = "%s"
@@ -44,14 +46,28 @@ func TestNodeMajorityThreeClusterdSurviveLossOfOne(t *testing.T) {
 	clientURLs, peerURLs := map[string]string{}, map[string]string{}
 	var peers strings.Builder
 	for _, n := range names {
-		clientURLs[n], peerURLs[n] = quorumtest.FreeURL(t), quorumtest.FreeURL(t)
+		clientURLs[n], peerURLs[n] = quorumtest.FreeTLSURL(t), quorumtest.FreeTLSURL(t)
 		fmt.Fprintf(&peers, "%s = %q\n", n, peerURLs[n])
+	}
+	// One PKI for the three, as `cluster pki init` makes it.
+	pkiDir := pki.Dir(filepath.Join(dir, "pki"))
+	ca, err := pki.Init(pkiDir, "nm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, err := ca.IssueNode(n, nil, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ca.IssueOperator("admin", pki.RoleAdmin, time.Hour); err != nil {
+		t.Fatal(err)
 	}
 	procs := map[string]*exec.Cmd{}
 	logs := map[string]*syncBuffer{}
 	for _, n := range names {
 		cfgPath := filepath.Join(dir, n+".toml")
-		cfg := fmt.Sprintf(majorityConfig, n, filepath.Join(dir, n), clientURLs[n], peerURLs[n], peers.String())
+		cfg := fmt.Sprintf(majorityConfig, pkiDir, n, filepath.Join(dir, n), clientURLs[n], peerURLs[n], peers.String())
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +95,11 @@ func TestNodeMajorityThreeClusterdSurviveLossOfOne(t *testing.T) {
 	for _, n := range names {
 		waitFor(t, n+" to join", 60*time.Second, func() bool { return strings.Contains(logs[n].String(), "node joined") })
 	}
-	cli := quorumtest.Client(t, clientURLs["node1"], clientURLs["node2"])
+	cli, err := quorum.Connect(context.Background(), quorumtest.PKIClientConfig(string(pkiDir), "nm", clientURLs["node1"], clientURLs["node2"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
 	s, _ := quorum.NewStore(cli, "nm", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

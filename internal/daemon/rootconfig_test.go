@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
 )
 
@@ -63,7 +64,10 @@ func TestRootConfigRuns(t *testing.T) {
 	})
 	var store *quorum.Store
 	waitFor(t, "etcd", 60*time.Second, func() bool {
-		cli, err := quorum.Connect(context.Background(), quorum.ClientConfig{Endpoints: []string{"http://" + client}, DialTimeout: 200 * time.Millisecond})
+		// As the operator the node made in its PKI on its first start.
+		cc := quorumtest.PKIClientConfig(filepath.Join(dir, "data", "node1", "pki"), "resmon", "https://"+client)
+		cc.DialTimeout = 200 * time.Millisecond
+		cli, err := quorum.Connect(context.Background(), cc)
 		if err != nil {
 			return false
 		}
