@@ -30,6 +30,7 @@ const crashEnv = "RESMON_CHECKPOINT_CRASH_CHILD"
 
 type crashSpec struct {
 	Endpoints []string       `json:"endpoints"`
+	TLS       [3]string      `json:"tls"` // CA, certificate and key files
 	Resource  model.Resource `json:"resource"`
 	Dir       string         `json:"dir"`
 	BlockAt   uint32         `json:"block_at"` // hook mode: block the store of the first generation ≥ this
@@ -101,7 +102,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	cli, err := quorum.Connect(ctx, quorum.ClientConfig{Endpoints: spec.Endpoints})
+	cli, err := quorum.Connect(ctx, quorum.ClientConfig{Endpoints: spec.Endpoints, CAFile: spec.TLS[0], CertFile: spec.TLS[1], KeyFile: spec.TLS[2]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestCrashBetweenRegistryWriteAndStoreNeverMixes(t *testing.T) {
 			run.killAt += base
 		}
 		t.Run(run.name, func(t *testing.T) {
-			spec := crashSpec{Endpoints: c.endpoints, Resource: c.res, Dir: t.TempDir(), BlockAt: run.blockAt, BigValue: run.bigValue, Base: base}
+			spec := crashSpec{Endpoints: c.endpoints, TLS: c.tls, Resource: c.res, Dir: t.TempDir(), BlockAt: run.blockAt, BigValue: run.bigValue, Base: base}
 			b, _ := json.Marshal(spec)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
 			cmd.Env = append(os.Environ(), crashEnv+"="+string(b))

@@ -28,6 +28,7 @@ const testCluster = "test"
 type cluster struct {
 	t         testing.TB
 	endpoints []string
+	tls       [3]string        // CA, certificate and key of the test's etcd identity
 	admin     *quorum.Store    // what an operator's CLI would use
 	raw       *clientv3.Client // etcd itself, to write around the store
 	res       model.Resource
@@ -41,7 +42,8 @@ func newCluster(t testing.TB) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, endpoints: etcd.Endpoints(), admin: st, raw: cli, key: make([]byte, checkpoint.CryptoKeyLen)}
+	ca, cert, key := etcd.AdminFiles()
+	c := &cluster{t: t, endpoints: etcd.Endpoints(), tls: [3]string{ca, cert, key}, admin: st, raw: cli, key: make([]byte, checkpoint.CryptoKeyLen)}
 	rand.Read(c.key)
 	ctx := ctxT(t)
 	if err := st.CreateType(ctx, model.ResourceType{Name: "Network Name", Kind: model.KindPlugin, Path: "bin/netname", Defaults: model.DefaultProperties()}); err != nil {

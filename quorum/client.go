@@ -31,7 +31,7 @@ type ClientConfig struct {
 
 	// TLSConfig, when set, is used as is instead of the files above (an
 	// in-memory identity, such as the CA holder's short-lived root).
-	TLSConfig *tls.Config
+	TLSConfig *tls.Config `json:"-"`
 	// Prefix is the key range the client's identity may read, which Connect
 	// reads to prove that the cluster answers and admits it: the cluster's
 	// prefix for a node or an operator. Default Root.
