@@ -150,7 +150,15 @@ func TestOnyoneWalkthrough(t *testing.T) {
 	}
 	server := "127.0.0.1:" + w.port
 
-	// 2. Start the three nodes; the group comes online on node1.
+	// 2. The cluster's certificates: the CA, the three nodes, the operator.
+	out := w.cluster("pki", "init")
+	for _, want := range []string{"Issued node node1", "Issued node node2", "Issued node node3", "Issued operator admin (admin)"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("pki init lacks %q:\n%s", want, out)
+		}
+	}
+
+	// 3. Start the three nodes; the group comes online on node1.
 	for _, n := range []string{"node1", "node2", "node3"} {
 		w.start(n)
 	}
@@ -159,8 +167,27 @@ func TestOnyoneWalkthrough(t *testing.T) {
 		t.Fatalf("groups:\n%s", out)
 	}
 
-	// 3. Checkpoint the settings with the cluster.exe syntax.
-	out := w.cluster("resource", "Network Name DATA", `/addcheckpoints:SOFTWARE\Microsoft\onyone`)
+	// The members speak TLS to each other and to their clients: etcd lists
+	// https peer and client URLs, and refuses a client without a certificate.
+	pkiDir := filepath.Join(dir, "examples/three-nodes/pki")
+	etcdctl := func(args ...string) (string, error) {
+		full := append([]string{"tool", "etcdctl", "--endpoints", "https://" + repl.Replace("127.0.0.1:2379"),
+			"--cacert", filepath.Join(pkiDir, "ca.pem"), "--cert", filepath.Join(pkiDir, "operators/admin.pem"),
+			"--key", filepath.Join(pkiDir, "operators/admin-key.pem")}, args...)
+		out, err := exec.Command("go", full...).CombinedOutput()
+		return string(out), err
+	}
+	members, err := etcdctl("member", "list")
+	if err != nil || strings.Count(members, ", https://127.0.0.1:") != 6 || strings.Contains(members, "http://") {
+		t.Fatalf("etcd members are not all on TLS: %v\n%s", err, members)
+	}
+	if out, err := exec.Command("go", "tool", "etcdctl", "--endpoints", "https://"+repl.Replace("127.0.0.1:2379"),
+		"--cacert", filepath.Join(pkiDir, "ca.pem"), "--dial-timeout", "2s", "--command-timeout", "3s", "get", "/resmon/").CombinedOutput(); err == nil {
+		t.Fatalf("etcd answered a client without a certificate:\n%s", out)
+	}
+
+	// 4. Checkpoint the settings with the cluster.exe syntax.
+	out = w.cluster("resource", "Network Name DATA", `/addcheckpoints:SOFTWARE\Microsoft\onyone`)
 	if !strings.Contains(out, `Adding registry checkpoint 'SOFTWARE\Microsoft\onyone' for resource 'Network Name DATA'...`) {
 		t.Fatalf("addcheckpoints:\n%s", out)
 	}
@@ -171,7 +198,7 @@ func TestOnyoneWalkthrough(t *testing.T) {
 	}
 	t.Logf("cluster . resource /checkpoints:\n%s", out)
 
-	// 4. Settings on the owner; the server answers with them.
+	// 5. Settings on the owner; the server answers with them.
 	w.cluster("reg", "set", "-node", "node1", `SOFTWARE\Microsoft\onyone`, "Greeting", "Bonjour")
 	w.cluster("reg", "set", "-node", "node1", `SOFTWARE\Microsoft\onyone2`, "Color", "blue")
 	ask := func(want string) {
@@ -184,14 +211,12 @@ func TestOnyoneWalkthrough(t *testing.T) {
 	}
 	ask("Bonjour (color blue) from node1")
 	// The checkpointed settings are in etcd, readable with etcdctl.
-	endpoint := "http://" + repl.Replace("127.0.0.1:2379")
 	w.waitFor("the settings in etcd", 30*time.Second, func() bool {
-		cmd := exec.Command("go", "tool", "etcdctl", "--endpoints", endpoint, "get", "--prefix", "/resmon/onyone-demo/checkpoints/")
-		out, err := cmd.CombinedOutput()
-		return err == nil && strings.Contains(string(out), "Bonjour") && strings.Contains(string(out), ".CPT")
+		out, err := etcdctl("get", "--prefix", "/resmon/onyone-demo/checkpoints/")
+		return err == nil && strings.Contains(out, "Bonjour") && strings.Contains(out, ".CPT")
 	})
 
-	// 5. Move the group: the settings follow.
+	// 6. Move the group: the settings follow.
 	out = w.cluster("group", "onyone", "move", "-node", "node2")
 	if !strings.Contains(out, "node2") {
 		t.Fatalf("move:\n%s", out)
@@ -201,7 +226,7 @@ func TestOnyoneWalkthrough(t *testing.T) {
 		t.Fatalf("reg get on node2:\n%s", out)
 	}
 
-	// 6. Kill the owner: node3, next in preferred order, takes over with the settings.
+	// 7. Kill the owner: node3, next in preferred order, takes over with the settings.
 	w.proc["node2"].Process.Signal(syscall.SIGKILL)
 	w.proc["node2"].Wait()
 	w.waitFor("onyone online on node3", 60*time.Second, func() bool { s, o := w.group(); return s == "Online" && o == "node3" })
