@@ -14,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // clusterName is the resmon cluster the runner builds.
@@ -63,14 +65,62 @@ func freeURL() (string, error) {
 		return "", fmt.Errorf("chaos: free port: %w", err)
 	}
 	defer l.Close()
-	return "http://" + l.Addr().String(), nil
+	return "https://" + l.Addr().String(), nil
 }
 
-// startEtcd starts n members with fast raft timings in dir. The members of
-// a multi-member cluster start concurrently: each one's start only returns
-// once a majority is up, so a strictly sequential start would wait forever
-// on the first.
-func startEtcd(ctx context.Context, dir string, n int) ([]*member, error) {
+// runnerIdentity is the operator the runner reads and writes etcd as.
+const runnerIdentity = "chaos-runner"
+
+// newPKI makes the run's certificates in dir/pki, as clusterd's would be:
+// one for each etcd member and each node, and an admin operator for the
+// runner.
+func newPKI(dir string, members, nodes int) (pki.Dir, error) {
+	d := pki.Dir(filepath.Join(dir, "pki"))
+	ca, err := pki.Init(d, clusterName)
+	if err != nil {
+		return "", fmt.Errorf("chaos: %w", err)
+	}
+	for i := range members {
+		if _, err := ca.IssueNode(fmt.Sprintf("m%d", i+1), nil, 0); err != nil {
+			return "", fmt.Errorf("chaos: %w", err)
+		}
+	}
+	for i := range nodes {
+		if _, err := ca.IssueNode(fmt.Sprintf("node%d", i+1), nil, 0); err != nil {
+			return "", fmt.Errorf("chaos: %w", err)
+		}
+	}
+	if _, err := ca.IssueOperator(runnerIdentity, pki.RoleAdmin, 0); err != nil {
+		return "", fmt.Errorf("chaos: %w", err)
+	}
+	return d, nil
+}
+
+// enableAuth turns etcd auth on with every node and the runner as users,
+// as clusterd does for its embedded members.
+func enableAuth(ctx context.Context, d pki.Dir, eps []string, nodes int) (*clientv3.Client, error) {
+	cert, key := d.OperatorFiles(runnerIdentity)
+	cli, err := quorum.Connect(ctx, quorum.ClientConfig{Endpoints: eps, CAFile: d.CAFile(), CertFile: cert, KeyFile: key,
+		Prefix: quorum.NewKeys(clusterName).Prefix(), DialTimeout: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	spec := quorum.AuthSpec{Prefix: quorum.NewKeys(clusterName).Prefix(), Users: []quorum.AuthUser{{Name: runnerIdentity, Role: pki.RoleAdmin}}}
+	for i := range nodes {
+		spec.Users = append(spec.Users, quorum.AuthUser{Name: fmt.Sprintf("node%d", i+1), Role: pki.RoleNode})
+	}
+	if _, err := quorum.EnableAuth(ctx, cli, spec); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	return cli, nil
+}
+
+// startEtcd starts n members with fast raft timings in dir, serving TLS
+// with the certificates of d. The members of a multi-member cluster start
+// concurrently: each one's start only returns once a majority is up, so a
+// strictly sequential start would wait forever on the first.
+func startEtcd(ctx context.Context, dir string, d pki.Dir, n int) ([]*member, error) {
 	peers := map[string]string{}
 	ms := make([]*member, n)
 	for i := range ms {
@@ -83,7 +133,9 @@ func startEtcd(ctx context.Context, dir string, n int) ([]*member, error) {
 		if err != nil {
 			return nil, err
 		}
+		cert, key := d.NodeFiles(name)
 		ms[i] = &member{cfg: quorum.EmbedConfig{
+			TLS:  &quorum.MemberTLS{CAFile: d.CAFile(), CertFile: cert, KeyFile: key, PeerHostname: pki.NodeMarker},
 			Name: name, DataDir: filepath.Join(dir, "etcd-"+name), ClientURL: cu, PeerURL: pu,
 			ClusterToken: fmt.Sprintf("chaos-%d", time.Now().UnixNano()),
 			TickMs:       10, ElectionMs: 100, StartTimeout: 60 * time.Second,
@@ -114,7 +166,7 @@ func startEtcd(ctx context.Context, dir string, n int) ([]*member, error) {
 	return ms, nil
 }
 
-// hostPort turns an http URL into host:port for dialing.
+// hostPort turns a URL into host:port for dialing.
 func hostPort(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
@@ -171,6 +223,9 @@ mode = "external"
 lease_ttl = %q
 [quorum.external]
 endpoints = [%s]
+ca_file = %q
+cert_file = %q
+key_file = %q
 `
 
 // start runs clusterd for the node, appending its log to logPath.

@@ -462,7 +462,8 @@ func (r *runner) probe(ctx context.Context, g *group, stale int64) {
 		return
 	}
 	f := model.Fence{Group: g.name, Token: stale}
-	err := r.store.FencedTxn(ctx, f, clientv3.OpPut("/chaos-probe/"+g.name, fmt.Sprint(stale)))
+	// Inside the cluster's prefix: the runner's etcd role covers nothing else.
+	err := r.store.FencedTxn(ctx, f, clientv3.OpPut(r.store.Keys().Prefix()+"chaos-probe/"+g.name, fmt.Sprint(stale)))
 	if !errors.Is(err, model.ErrFenced) {
 		r.violate("stale write fenced", "FencedTxn for %s with stale token %d: %v, want ErrFenced", g.name, stale, err)
 	}

@@ -33,8 +33,9 @@ func newProxy(target string) (*proxy, error) {
 	return p, nil
 }
 
-// URL is the endpoint a node is configured with.
-func (p *proxy) URL() string { return "http://" + p.ln.Addr().String() }
+// URL is the endpoint a node is configured with. The proxy passes bytes
+// only, so the node's TLS session is with etcd itself.
+func (p *proxy) URL() string { return "https://" + p.ln.Addr().String() }
 
 func (p *proxy) serve() {
 	defer p.wg.Done()

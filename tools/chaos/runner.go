@@ -13,6 +13,7 @@ import (
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -32,7 +33,8 @@ type runner struct {
 	dir      string
 	clusterd string
 	plugin   string
-	module   string // the WASM build of the test type, if any group uses it
+	module   string  // the WASM build of the test type, if any group uses it
+	pki      pki.Dir // the run's certificates
 	members  []*member
 	cli      *clientv3.Client
 	store    *quorum.Store
@@ -102,20 +104,23 @@ func (r *runner) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.members, err = startEtcd(ctx, dir, r.cfg.EtcdMembers); err != nil {
+	if r.pki, err = newPKI(dir, r.cfg.EtcdMembers, r.cfg.Nodes); err != nil {
+		return err
+	}
+	if r.members, err = startEtcd(ctx, dir, r.pki, r.cfg.EtcdMembers); err != nil {
 		return err
 	}
 	var eps []string
 	for _, m := range r.members {
 		eps = append(eps, m.cfg.ClientURL)
 	}
-	if r.cli, err = quorum.Connect(ctx, quorum.ClientConfig{Endpoints: eps, DialTimeout: 10 * time.Second}); err != nil {
-		return fmt.Errorf("chaos: %w", err)
+	if r.cli, err = enableAuth(ctx, r.pki, eps, r.cfg.Nodes); err != nil {
+		return err
 	}
 	if r.store, err = quorum.NewStore(r.cli, clusterName, nil); err != nil {
 		return err
 	}
-	resp, err := r.cli.Get(ctx, "/", clientv3.WithCountOnly())
+	resp, err := r.cli.Get(ctx, r.store.Keys().Prefix(), clientv3.WithCountOnly())
 	if err != nil {
 		return fmt.Errorf("chaos: %w", err)
 	}
@@ -250,7 +255,8 @@ func (r *runner) addNode(i int) error {
 		n.proxies = append(n.proxies, p)
 		eps = append(eps, fmt.Sprintf("%q", p.URL()))
 	}
-	cfg := fmt.Sprintf(nodeConfig, clusterName, name, data, r.cfg.Lease.String(), strings.Join(eps, ", "))
+	cert, key := r.pki.NodeFiles(name)
+	cfg := fmt.Sprintf(nodeConfig, clusterName, name, data, r.cfg.Lease.String(), strings.Join(eps, ", "), r.pki.CAFile(), cert, key)
 	if i == 0 {
 		cfg += r.spec()
 	}
