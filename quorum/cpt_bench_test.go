@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/tools/benchrec"
@@ -106,6 +107,7 @@ type cptCompactor struct {
 	cli     *clientv3.Client
 	ops     int
 	written int
+	probe   string // a key the client may read, for the current revision; default quorum.Root
 }
 
 const (
@@ -127,7 +129,11 @@ func (c *cptCompactor) wrote(tb testing.TB, n int, stop, start func()) {
 func (c *cptCompactor) compact(tb testing.TB) {
 	c.ops, c.written = 0, 0
 	ctx := context.Background()
-	resp, err := c.cli.Get(ctx, "/", clientv3.WithCountOnly())
+	probe := c.probe
+	if probe == "" {
+		probe = quorum.Root
+	}
+	resp, err := c.cli.Get(ctx, probe, clientv3.WithCountOnly())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -188,9 +194,11 @@ func TestCheckpointPutLatencyReport(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("RESMON_BENCH_N")); err == nil && v > 0 {
 		n = v
 	}
-	e := newCPTEnv(t)
+	m, _ := quorumtest.Start(t)
+	e := newCPTEnvOn(t, quorumtest.Client(t, m.Endpoints()...))
 	ctx := context.Background()
-	c := &cptCompactor{cli: e.cli}
+	// Compaction is etcd's root's to ask for.
+	c := &cptCompactor{cli: quorumtest.RootClient(t, m.PKI, m.Endpoints()...)}
 	type row struct {
 		name      string
 		raw, ours []time.Duration
@@ -259,6 +267,118 @@ func TestCheckpointPutLatencyReport(t *testing.T) {
 			ms(rp50), ms(op50), ms(rp99), ms(op99), float64(op50)/float64(rp50), float64(op99)/float64(rp99))
 		benchrec.Latency(t, "Checkpoint put (quorum)", r.name+" p50", op50, rp50, "raw etcd "+r.rawLabel+" of the same bytes", n)
 		benchrec.Latency(t, "Checkpoint put (quorum)", r.name+" p99", op99, rp99, "raw etcd "+r.rawLabel+" of the same bytes", n)
+	}
+	t.Log("\n" + out.String())
+}
+
+// TestCheckpointPutTLSCostReport measures what TLS and etcd auth cost a
+// checkpoint put: two embedded etcds in one process, one plaintext and one
+// serving TLS with client certificates and auth on (the client a node
+// whose role covers its cluster's prefix, as clusterd's), and on each the
+// checkpoint put and its raw floor over the same connection, all four
+// interleaved. It prints ours against the floor on each transport, and TLS
+// against plaintext; it asserts nothing about time.
+//
+//	RESMON_BENCH=1 go test ./quorum/ -run TestCheckpointPutTLSCostReport -v
+func TestCheckpointPutTLSCostReport(t *testing.T) {
+	if os.Getenv("RESMON_BENCH") != "1" {
+		t.Skip("set RESMON_BENCH=1 to measure the cost of TLS on checkpoint puts")
+	}
+	n := 300
+	if v, err := strconv.Atoi(os.Getenv("RESMON_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	prefix := quorum.NewKeys(cptCluster).Prefix()
+	_, plainCli := quorumtest.StartWith(t, quorumtest.Options{Plaintext: true})
+	m, _ := quorumtest.StartWith(t, quorumtest.Options{AuthPrefix: prefix})
+	cert, key := m.Issue(t, cptNode, pki.RoleNode, true)
+	tlsCli, err := quorum.Connect(ctx, quorum.ClientConfig{Endpoints: m.Endpoints(), CAFile: m.PKI.CAFile(), CertFile: cert, KeyFile: key, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tlsCli.Close()
+	envs := make([]*cptEnv, 2) // plaintext, TLS
+	for i, cli := range []*clientv3.Client{plainCli, tlsCli} {
+		st, err := quorum.NewStore(cli, cptCluster, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs[i] = &cptEnv{t: t, cli: cli, store: st, keys: st.Keys()}
+		envs[i].fence = envs[i].takeOwnership()
+	}
+	type cell struct{ raw, ours []time.Duration }
+	type row struct {
+		name string
+		c    [2]cell
+	}
+	var rows []row
+	for _, sz := range rawBenchSizes {
+		data := cptPayload(sz.n, 1)
+		ops := make([]func() time.Duration, 0, 4)
+		r := row{name: sz.name}
+		for i, e := range envs {
+			c := &r.c[i]
+			ops = append(ops,
+				func() time.Duration {
+					start := time.Now()
+					if _, err := e.cli.Put(ctx, e.keys.Prefix()+"bench/raw/"+sz.name, string(data)); err != nil {
+						t.Fatal(err)
+					}
+					d := time.Since(start)
+					c.raw = append(c.raw, d)
+					return d
+				},
+				func() time.Duration {
+					start := time.Now()
+					if _, err := e.store.PutCheckpoint(ctx, e.fence, "bench-"+sz.name, model.RegistryCheckpoint, 1, cptNode, data); err != nil {
+						t.Fatal(err)
+					}
+					d := time.Since(start)
+					c.ours = append(c.ours, d)
+					return d
+				})
+		}
+		for range 20 { // warm up every path
+			for _, op := range ops {
+				op()
+			}
+		}
+		r.c = [2]cell{}
+		compactors := []*cptCompactor{{cli: envs[0].cli, probe: prefix}, {cli: quorumtest.RootClient(t, m.PKI, m.Endpoints()...)}}
+		for _, c := range compactors {
+			c.compact(t)
+		}
+		for i := range n {
+			// Rotate the order so that no path always follows another.
+			for j := range ops {
+				ops[(i+j)%len(ops)]()
+			}
+			for _, c := range compactors {
+				c.wrote(t, 2*sz.n, func() {}, func() {})
+			}
+		}
+		rows = append(rows, r)
+	}
+	pct := func(d []time.Duration, p float64) time.Duration {
+		s := append([]time.Duration(nil), d...)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		i := int(float64(len(s))*p+0.999999) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
+	var out strings.Builder
+	fmt.Fprintf(&out, "checkpoint put and raw Put, plaintext vs TLS + auth, N=%d each, interleaved, p50\n", n)
+	fmt.Fprintf(&out, "%-6s %11s %11s %11s %11s %10s %10s %10s %10s\n", "size", "plain raw", "plain ours", "TLS raw", "TLS ours",
+		"ours/raw", "TLS o/r", "TLS/plain", "raw T/P")
+	const sec = "Checkpoint put over TLS (quorum)"
+	for _, r := range rows {
+		pr, po, tr, to := pct(r.c[0].raw, .5), pct(r.c[0].ours, .5), pct(r.c[1].raw, .5), pct(r.c[1].ours, .5)
+		fmt.Fprintf(&out, "%-6s %11s %11s %11s %11s %10.2f %10.2f %10.2f %10.2f\n", r.name, ms(pr), ms(po), ms(tr), ms(to),
+			float64(po)/float64(pr), float64(to)/float64(tr), float64(to)/float64(po), float64(tr)/float64(pr))
+		benchrec.Latency(t, sec, r.name+" p50, TLS", to, tr, "raw etcd Put of the same bytes over the same TLS connection", n)
+		benchrec.Latency(t, sec, r.name+" p50, plaintext", po, pr, "raw etcd Put of the same bytes over plaintext", n)
+		benchrec.Latency(t, sec, r.name+" p50, TLS against plaintext", to, po, "the same checkpoint put over plaintext etcd (the ratio is the cost of TLS and auth)", n)
 	}
 	t.Log("\n" + out.String())
 }

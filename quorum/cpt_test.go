@@ -35,6 +35,12 @@ type cptEnv struct {
 func newCPTEnv(t testing.TB) *cptEnv {
 	t.Helper()
 	_, cli := quorumtest.Start(t)
+	return newCPTEnvOn(t, cli)
+}
+
+// newCPTEnvOn is newCPTEnv on a given client.
+func newCPTEnvOn(t testing.TB, cli *clientv3.Client) *cptEnv {
+	t.Helper()
 	st, err := quorum.NewStore(cli, cptCluster, nil)
 	if err != nil {
 		t.Fatal(err)

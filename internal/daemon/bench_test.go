@@ -14,6 +14,7 @@ import (
 
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/tools/benchrec"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -88,7 +89,7 @@ func crashFloor(tb testing.TB, cli *clientv3.Client, ttl int64, interval time.Du
 	if err != nil {
 		tb.Fatal(err)
 	}
-	key := fmt.Sprintf("/bench/floor/%x", g.ID)
+	key := fmt.Sprintf("%sbench/floor/%x", quorum.NewKeys("fo").Prefix(), g.ID)
 	if _, err := cli.Put(ctx, key, "x", clientv3.WithLease(g.ID)); err != nil {
 		tb.Fatal(err)
 	}
@@ -112,13 +113,17 @@ func crashFloor(tb testing.TB, cli *clientv3.Client, ttl int64, interval time.Du
 	return 0
 }
 
+// The nodes reach etcd over TLS with client certificates and etcd auth
+// on, as they do by default; the plaintext case (insecure_plaintext) shows
+// what TLS costs a failover, each against its own floors.
 func BenchmarkCrashFailover(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		ttl  time.Duration
-	}{{"ttl=1s", time.Second}, {"ttl=10s", 10 * time.Second}} {
+		name      string
+		ttl       time.Duration
+		plaintext bool
+	}{{"ttl=1s", time.Second, false}, {"ttl=1s,plaintext", time.Second, true}, {"ttl=10s", 10 * time.Second, false}} {
 		b.Run(tc.name, func(b *testing.B) {
-			c := newMPClusterOf(b, wasmTypeTOML(b), fmt.Sprintf("lease_ttl = %q", tc.ttl), "failover_threshold = 100000", "", "")
+			c := newMPClusterWith(b, quorumtest.Options{Plaintext: tc.plaintext}, wasmTypeTOML(b), fmt.Sprintf("lease_ttl = %q", tc.ttl), "failover_threshold = 100000", "", "")
 			c.startAll()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -176,6 +181,9 @@ func BenchmarkCrashFailover(b *testing.B) {
 			b.ReportMetric(float64(p50(ours))/float64(p50(floor)), "ratio-rawlease")
 			b.ReportMetric(0, "ns/op")
 			sec := "Crash failover (kill -9 of the owner → Online elsewhere)"
+			if tc.plaintext {
+				sec = "Crash failover over plaintext etcd (insecure_plaintext)"
+			}
 			benchrec.Latency(b, sec, tc.name+" p50 vs the killed node's lease seen expiring", p50(ours), p50(paired), "the same lease expiring, seen by a watcher (the ratio is what we add to detection)", len(ours))
 			benchrec.Latency(b, sec, tc.name+" p50 vs a raw lease", p50(ours), p50(floor), "a bare lease kept alive at clusterd's interval and abandoned", len(ours))
 			benchrec.Durations(b, "ours", "crash failover "+tc.name, ours)
@@ -208,7 +216,7 @@ func BenchmarkPlannedMove(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		key := fmt.Sprintf("/bench/revoke/%x", g.ID)
+		key := fmt.Sprintf("%sbench/revoke/%x", c.store.Keys().Prefix(), g.ID)
 		cli.Put(ctx, key, "x", clientv3.WithLease(g.ID))
 		wctx, wcancel := context.WithCancel(ctx)
 		w := cli.Watch(wctx, key)

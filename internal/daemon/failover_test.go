@@ -114,7 +114,19 @@ func newMPCluster(t testing.TB, group, private, props string) *mpCluster {
 // newMPClusterOf is newMPCluster with the test type given as TOML lines
 // (kind, path, capabilities) and extra [quorum] lines for every node.
 func newMPClusterOf(t testing.TB, typeTOML, quorumTOML, group, private, props string) *mpCluster {
-	member, cli := quorumtest.Start(t)
+	return newMPClusterWith(t, quorumtest.Options{}, typeTOML, quorumTOML, group, private, props)
+}
+
+// newMPClusterWith is newMPClusterOf on an etcd started with o; with
+// o.Plaintext the nodes reach it over plaintext (insecure_plaintext).
+func newMPClusterWith(t testing.TB, o quorumtest.Options, typeTOML, quorumTOML, group, private, props string) *mpCluster {
+	member, cli := quorumtest.StartWith(t, o)
+	if o.Plaintext {
+		if quorumTOML == "" {
+			quorumTOML = `lease_ttl = "1s"`
+		}
+		quorumTOML += "\ninsecure_plaintext = true"
+	}
 	store, err := quorum.NewStore(cli, "fo", nil)
 	if err != nil {
 		t.Fatal(err)
