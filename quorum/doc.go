@@ -6,9 +6,13 @@
 // # Key layout
 //
 // Every key of a cluster lives under /resmon/<cluster>/ and every value is
-// JSON or plain text, so an operator can read the whole state with
+// JSON or plain text, so an operator can read the whole state with etcdctl
+// and an operator certificate (see Security below):
 //
-//	go tool etcdctl get --prefix /resmon/
+//	go tool etcdctl --endpoints https://127.0.0.1:2379 \
+//	    --cacert data/node1/pki/ca.pem \
+//	    --cert data/node1/pki/operators/admin.pem --key data/node1/pki/operators/admin-key.pem \
+//	    get --prefix /resmon/<cluster>/
 //
 // The keys (Keys builds them; nothing else spells them):
 //
@@ -55,11 +59,37 @@
 //
 // # Useful commands
 //
-//	go tool etcdctl get --prefix /resmon/<cluster>/nodes/          # who is up
-//	go tool etcdctl get --prefix /resmon/<cluster>/owners/ -w json  # owners; create_revision is the token
-//	go tool etcdctl get --prefix --keys-only /resmon/<cluster>/checkpoints/<id>/
-//	go tool etcdctl get /resmon/<cluster>/checkpoints/<id>/00000001.CPT
-//	go tool etcdctl lease list; go tool etcdctl lease timetolive --keys <lease>
+// With E standing for the flags above (--endpoints, --cacert, --cert, --key):
+//
+//	go tool etcdctl E get --prefix /resmon/<cluster>/nodes/          # who is up
+//	go tool etcdctl E get --prefix /resmon/<cluster>/owners/ -w json  # owners; create_revision is the token
+//	go tool etcdctl E get --prefix --keys-only /resmon/<cluster>/checkpoints/<id>/
+//	go tool etcdctl E get /resmon/<cluster>/checkpoints/<id>/00000001.CPT
+//	go tool etcdctl E lease timetolive --keys <lease>
+//
+// # Security
+//
+// An embedded member (embed.go) serves its client and peer ports over TLS
+// and asks every client for a certificate signed by the cluster CA
+// (package pki); the peer port takes only node certificates (those valid
+// for pki.NodeMarker). etcd auth is on (auth.go): etcd names a client after
+// its certificate's common name, and each node and operator certificate
+// has a user of that name, without a password, holding one role that
+// covers only /resmon/<cluster>/:
+//
+//	resmon-node    nodes: read and write
+//	resmon-admin   operators with role admin: read and write
+//	resmon-viewer  operators with role viewer: read only
+//	root           etcd's administrator (users, roles, members): whoever has
+//	               the CA key makes its certificate, in memory, for minutes
+//
+// So etcdctl reads the cluster with a viewer's or an admin's certificate
+// and the flags above; writes need an admin's; `member add` and `member
+// remove` need root's, which `cluster pki issue root -valid 15m` writes for
+// the occasion. A certificate without a user reads nothing (ErrDenied at
+// Connect); a client without one fails the TLS handshake. With
+// insecure_plaintext an embedded member may instead listen on loopback
+// http:// with neither TLS nor auth.
 //
 // # Backups
 //
