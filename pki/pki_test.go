@@ -168,15 +168,18 @@ func TestNamesAndRolesRefused(t *testing.T) {
 	}
 }
 
-func TestRootCertificateIsShortLivedAndNeverWritten(t *testing.T) {
+func TestRootCertificateIsShortLivedAndNotWritten(t *testing.T) {
 	ca, d := newCA(t)
 	before, _ := os.ReadDir(string(d))
-	rc, err := ca.RootCertificate(time.Hour)
+	rc, err := ca.RootCertificate(pki.RootValidity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.Leaf.Subject.CommonName != pki.RootName || time.Until(rc.Leaf.NotAfter) > pki.RootValidity {
+	if rc.Leaf.Subject.CommonName != pki.RootName || pki.Role(rc.Leaf) != pki.RoleRoot || time.Until(rc.Leaf.NotAfter) > pki.RootValidity {
 		t.Fatalf("root certificate %s until %s", rc.Leaf.Subject, rc.Leaf.NotAfter)
+	}
+	if long, err := ca.RootCertificate(24 * time.Hour); err != nil || time.Until(long.Leaf.NotAfter) > pki.MaxRootValidity {
+		t.Fatalf("a day-long root certificate: %v, until %s", err, long.Leaf.NotAfter)
 	}
 	after, _ := os.ReadDir(string(d))
 	if len(after) != len(before) {
