@@ -331,7 +331,8 @@ func pkiList(ctx context.Context, e *env, args []string) error {
 			if !in.NotAfter.IsZero() {
 				exp = in.NotAfter.Local().Format(time.DateOnly)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Kind, in.Name, orDash(in.Role), exp, orDash(in.Subject), orDash(in.Problem))
+			// A certificate's subject is whatever its issuer wrote: escaped.
+			fmt.Fprint(w, sprintf("%s\t%s\t%s\t%s\t%s\t%s\n", in.Kind, in.Name, orDash(in.Role), exp, orDash(in.Subject), orDash(in.Problem)))
 		}
 	})
 	for _, in := range infos {

@@ -56,7 +56,7 @@ func (n *node) adminChanged(c admin.Change) {
 		fields["pid"] = strconv.Itoa(c.PID)
 	}
 	err := n.store.AppendEvent(ctx, quorum.Event{Node: n.cfg.Node.Name, Kind: "admin." + c.Action, Subject: c.Key,
-		Message: c.Message + " by " + c.Operator, Fields: fields})
+		Message: c.Message + " by " + c.Operator, Fields: fields, Operator: c.Operator})
 	if err != nil {
 		n.log.Warn("could not record the admin change in the event log", "action", c.Action, "operator", c.Operator, "error", err)
 	}
