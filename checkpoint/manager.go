@@ -77,7 +77,10 @@ type resState struct {
 	fence    model.Fence
 	restored bool // Restore succeeded with fence
 	online   bool // StartOnline succeeded; savers run
-	cps      map[string]*cpState
+	// suspended: online, but the resource's record was deleted; savers
+	// stopped until it comes back (a backup restore rewrites it).
+	suspended bool
+	cps       map[string]*cpState
 }
 
 // cpState is one checkpoint of a restored resource.
@@ -469,7 +472,7 @@ func (m *Manager) Offline(ctx context.Context, res model.Resource) error {
 		cp.saver.stopNow()
 		cp.saver = nil
 	}
-	rs.online, rs.restored = false, false
+	rs.online, rs.restored, rs.suspended = false, false, false
 	return errors.Join(errs...)
 }
 
@@ -483,7 +486,7 @@ func (m *Manager) Abandon(res model.Resource) {
 		return
 	}
 	rs.stopSavers()
-	rs.online, rs.restored = false, false
+	rs.online, rs.restored, rs.suspended = false, false, false
 	rs.mu.Unlock()
 }
 
@@ -497,7 +500,7 @@ func (m *Manager) DeleteResource(ctx context.Context, res model.Resource) error 
 		return err
 	}
 	rs.stopSavers()
-	rs.online, rs.restored, rs.cps = false, false, map[string]*cpState{}
+	rs.online, rs.restored, rs.suspended, rs.cps = false, false, false, map[string]*cpState{}
 	rs.mu.Unlock()
 	if err := m.cfg.Store.DeleteResource(ctx, res.ID); err != nil {
 		return fmt.Errorf("checkpoint: deleting resource %q: %w", res.Name, err)

@@ -215,42 +215,70 @@ func (m *Manager) recoverOne(ctx context.Context, rs *resState, fence model.Fenc
 // checkpoint lists when operators change them in the database.
 func (m *Manager) followDB(ctx context.Context) {
 	for ev := range m.cfg.Store.WatchDB(ctx) {
-		if ev.Resync {
-			// Changes may have been missed: look at every resource online here.
-			m.mu.Lock()
-			all := make([]*resState, 0, len(m.res))
-			for _, rs := range m.res {
-				all = append(all, rs)
-			}
-			m.mu.Unlock()
-			for _, rs := range all {
-				_, err := m.cfg.Store.Resource(ctx, rs.id)
-				m.resync(ctx, rs, errors.Is(err, quorum.ErrNotFound))
+		// A backup restore rewrites the database piece by piece: follow
+		// none of it until it is complete, then take stock of everything.
+		if ev.Resync || ev.Kind == "restore" {
+			if !m.restoring(ctx) {
+				m.resyncAll(ctx, ev.Kind == "restore")
 			}
 			continue
 		}
-		if ev.Kind != "resource" {
+		if ev.Kind != "resource" || m.restoring(ctx) {
 			continue
 		}
 		m.mu.Lock()
 		rs := m.res[ev.Name]
 		m.mu.Unlock()
 		if rs != nil {
-			m.resync(ctx, rs, ev.Deleted)
+			m.resync(ctx, rs, ev.Deleted, false)
 		}
 	}
 }
 
-func (m *Manager) resync(ctx context.Context, rs *resState, deleted bool) {
+// restoring reports whether a backup restore is writing the database.
+func (m *Manager) restoring(ctx context.Context) bool {
+	mk, err := m.cfg.Store.LastRestore(ctx)
+	return err == nil && mk.Status == quorum.RestoreInProgress
+}
+
+// resyncAll looks at every resource online here after changes may have
+// been missed; after a restore (restored) it stores every checkpoint afresh
+// from this node's registry, whose data is newer than the backup's.
+func (m *Manager) resyncAll(ctx context.Context, restored bool) {
+	m.mu.Lock()
+	all := make([]*resState, 0, len(m.res))
+	for _, rs := range m.res {
+		all = append(all, rs)
+	}
+	m.mu.Unlock()
+	for _, rs := range all {
+		_, err := m.cfg.Store.Resource(ctx, rs.id)
+		m.resync(ctx, rs, errors.Is(err, quorum.ErrNotFound), restored)
+	}
+}
+
+func (m *Manager) resync(ctx context.Context, rs *resState, deleted, refresh bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if !rs.online {
 		return
 	}
-	if deleted {
+	if deleted || refresh {
+		// The record is gone, but the resource may still run here: deleted
+		// for good (the monitor takes it offline next) or rewritten by a
+		// backup restore. Stop storing until the record is back.
 		rs.stopSavers()
-		rs.online, rs.restored, rs.cps = false, false, map[string]*cpState{}
-		return
+		rs.cps, rs.suspended = map[string]*cpState{}, true
+		if deleted {
+			return
+		}
+	}
+	if rs.suspended {
+		// The record is back (a restore wrote it again): every checkpoint
+		// of the list is stored afresh from this node's registry, whose
+		// data is newer than the backup's, and followed again below.
+		rs.suspended = false
+		m.cfg.Log.Info("resource record back while online; storing its checkpoints again", "resource", rs.name)
 	}
 	entries, err := m.cfg.Store.SyncCheckpoints(ctx, rs.id)
 	if err != nil {

@@ -79,6 +79,12 @@ func (x *executor) run(ctx context.Context) {
 // step carries out actions until Decide says to wait, and returns when to
 // look again without news (zero: only on news).
 func (x *executor) step(ctx context.Context) time.Time {
+	// known is the group's view when the last action cannot have changed
+	// it in etcd (its own bookkeeping) or changed it in a known way (the
+	// acquire): the next decision reuses it instead of reading it again.
+	// Anything another writer changes meanwhile wakes the executor and is
+	// read at the next step that reads.
+	var known *model.GroupView
 	for ctx.Err() == nil {
 		for drained := false; !drained; {
 			select {
@@ -88,7 +94,8 @@ func (x *executor) step(ctx context.Context) time.Time {
 				drained = true
 			}
 		}
-		f, err := x.facts(ctx)
+		f, err := x.facts(ctx, known)
+		known = nil
 		if err != nil {
 			if ctx.Err() == nil {
 				x.log.Warn("reading the group's state", "error", err)
@@ -110,8 +117,16 @@ func (x *executor) step(ctx context.Context) time.Time {
 			return x.m.cfg.Now().Add(time.Second)
 		}
 		switch a.Kind {
-		case Acquire, AddResource, UpdateResource, RemoveResource:
+		case AddResource, UpdateResource:
 			// Published with the next visible step.
+			known = &f.View
+		case Acquire:
+			if x.t != nil {
+				v := f.View
+				v.Owned, v.Ownership = true, model.Ownership{Group: x.group, Node: x.m.cfg.Node, Token: x.t.lease.Fence().Token}
+				known = &v
+			}
+		case RemoveResource:
 		default:
 			x.publish(ctx)
 		}
@@ -120,7 +135,7 @@ func (x *executor) step(ctx context.Context) time.Time {
 }
 
 // facts gathers what Decide reads.
-func (x *executor) facts(ctx context.Context) (Facts, error) {
+func (x *executor) facts(ctx context.Context, known *model.GroupView) (Facts, error) {
 	v := x.m.view.Load()
 	f := Facts{
 		Now: x.m.cfg.Now(), Node: x.m.cfg.Node, Started: v.started, StartupGrace: max(x.m.cfg.StartupGrace, 0),
@@ -132,11 +147,15 @@ func (x *executor) facts(ctx context.Context) (Facts, error) {
 		return f, nil
 	default:
 	}
-	gv, err := x.m.cfg.Cluster.GroupView(ctx, x.group)
-	if err != nil {
-		return f, err
+	if known != nil {
+		f.View = *known
+	} else {
+		gv, err := x.m.cfg.Cluster.GroupView(ctx, x.group)
+		if err != nil {
+			return f, err
+		}
+		f.View = gv
 	}
-	f.View = gv
 	if t := x.t; t != nil {
 		// Requests answered but not yet published are not pending.
 		f.View.Requests = slices.DeleteFunc(slices.Clone(f.View.Requests), func(r model.Request) bool {
@@ -193,16 +212,32 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 		h := x.hosted(a.Resource)
 		i := slices.IndexFunc(f.Resources, func(r model.Resource) bool { return r.ID == a.Resource })
 		// Edited while hosted: the policy and the entry points use the new
-		// common properties from now on.
-		h.rec = f.Resources[i]
-		h.restarts.Period = h.rec.Properties.RestartPeriod.D()
+		// common properties from now on; what only Open reads applies at the
+		// next Online, here or wherever the group goes.
+		old, rec := h.rec, f.Resources[i]
+		h.rec = rec
+		h.restarts.Period = rec.Properties.RestartPeriod.D()
 		if h.r != nil {
-			h.r.setRecord(h.rec)
+			h.r.setRecord(rec)
+		}
+		if needsReopen(old, rec) {
+			h.reopen = h.r != nil
+			if h.down {
+				// It failed to open or its host died: try the new
+				// properties now rather than after RetryPeriodOnFailure.
+				h.retryAt = now
+			}
+			x.log.Info("resource properties changed; they apply at its next Online", "resource", rec.Name, "state", h.state())
 		}
 	case Answer:
 		x.answer(a)
 	case SetDesired:
 		t.desired = a.Desired
+		if a.Desired == model.DesiredOffline {
+			for _, h := range t.res {
+				h.clearFailure()
+			}
+		}
 		if a.Reset {
 			t.held, t.failovers = false, nil
 			for _, h := range t.res {
@@ -216,8 +251,10 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 		t.message = a.Reply.Message
 		x.answer(a)
 	case ResourceOnline:
+		// An operator's online gives the resource its restarts again.
 		h := x.hosted(a.Resource)
 		h.adminOff, h.retryAt = false, now
+		h.restarts.Reset()
 		t.desired = model.DesiredOnline
 		x.answer(a)
 	case ResourceOffline:
@@ -225,6 +262,7 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 		h.adminOff = true
 		x.dependentsOffline(ctx, f, h)
 		x.takeOffline(ctx, h)
+		h.clearFailure()
 		x.answer(a)
 	case ResourceFail:
 		if h := x.hosted(a.Resource); h.r != nil {

@@ -68,13 +68,24 @@ func (h *Hosted) reset() {
 // concurrently, and returns when every Terminate has returned. For all
 // groups it also marks the node fenced: no token is handed out until reset.
 func (h *Hosted) terminate(group, why string, log hclog.Logger) {
+	h.terminateWhere(func(id string, e hostedEntry) bool { return group == "" || e.group == group }, group == "", why, log)
+}
+
+// terminateDeleted takes down at once the hosted resources whose ids are not
+// in keep (deleted from the database), even while an entry point of theirs
+// is in flight on their group's executor.
+func (h *Hosted) terminateDeleted(keep map[string]bool, log hclog.Logger) {
+	h.terminateWhere(func(id string, _ hostedEntry) bool { return !keep[id] }, false, "the resource was deleted", log)
+}
+
+func (h *Hosted) terminateWhere(match func(string, hostedEntry) bool, fence bool, why string, log hclog.Logger) {
 	h.mu.Lock()
-	if group == "" {
+	if fence {
 		h.fenced = true
 	}
 	var rs []*Resource
 	for id, e := range h.byID {
-		if (group == "" || e.group == group) && !e.terminated {
+		if match(id, e) && !e.terminated {
 			rs = append(rs, e.r)
 			e.terminated = true
 			h.byID[id] = e

@@ -252,6 +252,13 @@ func (m *Monitor) readDatabase(ctx context.Context, started time.Time) error {
 		slices.SortFunc(rs, func(a, b model.Resource) int { return strings.Compare(a.Name, b.Name) })
 	}
 	m.view.Store(v)
+	// A resource deleted while an entry point of its runs (a long Online)
+	// is taken down now; its executor closes it when the call returns.
+	keep := map[string]bool{}
+	for _, r := range db.Resources {
+		keep[r.ID] = true
+	}
+	m.hosted.terminateDeleted(keep, m.log)
 	return nil
 }
 

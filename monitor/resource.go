@@ -269,6 +269,16 @@ func (r *Resource) markFailed() {
 	r.setState(model.ResourceFailed)
 }
 
+// clearFailure makes a Failed resource Offline (an operator took it
+// offline); it was terminated when it failed. Call it from the goroutine
+// that drives the resource.
+func (r *Resource) clearFailure() {
+	r.stopHealth()
+	if r.State() == model.ResourceFailed {
+		r.setState(model.ResourceOffline)
+	}
+}
+
 // Close releases the instance; the resource must be offline or failed.
 func (r *Resource) Close(ctx context.Context) error {
 	r.stopHealth()

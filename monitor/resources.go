@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -18,19 +19,49 @@ import (
 // hosted is one resource of an owned group on this node.
 type hosted struct {
 	rec      model.Resource
-	r        *Resource // nil while it could not be opened
+	r        *Resource // nil while no instance is open
 	restarts Window
 	retryAt  time.Time
 	adminOff bool
 	lastErr  string
 	failed   error // a failure reported and not yet handled
+	// down: Failed with no instance open (its Open failed, or its plugin
+	// process died); cleared when an operator takes it offline.
+	down bool
+	// reopen: the record changed in a way only a new Open applies (private
+	// properties, type, host process); done before its next Online.
+	reopen bool
 }
 
 func (h *hosted) state() model.ResourceState {
-	if h.r == nil {
+	switch {
+	case h.r != nil:
+		return h.r.State()
+	case h.down:
 		return model.ResourceFailed
 	}
-	return h.r.State()
+	return model.ResourceOffline
+}
+
+// clearFailure makes a Failed resource Offline: an operator took it, or its
+// group, offline, so its failure is over and no retry is due. Terminate
+// already ran when it failed.
+func (h *hosted) clearFailure() {
+	if h.state() != model.ResourceFailed {
+		return
+	}
+	h.down, h.retryAt = false, time.Time{}
+	if h.r != nil {
+		h.r.clearFailure()
+	}
+}
+
+// needsReopen reports whether a record edited from old to rec applies only
+// through a new Open.
+func needsReopen(old, rec model.Resource) bool {
+	return !reflect.DeepEqual(old.Private, rec.Private) || old.Type != rec.Type ||
+		old.Properties.SeparateMonitor != rec.Properties.SeparateMonitor ||
+		old.Properties.DeadlockTimeout != rec.Properties.DeadlockTimeout
 }
 
 func (x *executor) hosted(id string) *hosted {
@@ -61,7 +92,7 @@ func (x *executor) open(ctx context.Context, h *hosted) {
 	}
 	if err != nil {
 		err = fmt.Errorf("opening resource %q: %w", rec.Name, err)
-		h.lastErr = err.Error()
+		h.lastErr, h.down = err.Error(), true
 		h.retryAt = x.m.cfg.Now().Add(rec.Properties.RetryPeriodOnFailure.D())
 		x.log.Error("cannot open resource", "resource", rec.Name, "error", err)
 		x.event("resource.open_failed", err.Error())
@@ -79,7 +110,7 @@ func (x *executor) open(ctx context.Context, h *hosted) {
 			}
 		},
 	})
-	h.r = r
+	h.r, h.down, h.reopen = r, false, false
 	x.m.hosted.add(x.group, x.t.lease.Fence().Token, r)
 }
 
@@ -114,6 +145,10 @@ func (x *executor) recordFailure(fl failure) {
 // bringOnline restores h's checkpoints, starts storing their changes and
 // calls Online. A failure is left for the restart policy.
 func (x *executor) bringOnline(ctx context.Context, h *hosted) {
+	if h.reopen && h.r != nil {
+		x.log.Info("reopening the resource: its properties changed since it was opened", "resource", h.rec.Name)
+		x.close(h)
+	}
 	if h.r == nil {
 		x.open(ctx, h)
 		if h.r == nil {
@@ -134,6 +169,10 @@ func (x *executor) bringOnline(ctx context.Context, h *hosted) {
 		h.failed = fmt.Errorf("starting the checkpoints of resource %q: %w", h.rec.Name, err)
 		return
 	}
+	// Show the pending state while the entry point runs: it may take
+	// PendingTimeout and more.
+	h.r.setState(model.ResourceOnlinePending)
+	x.publish(ctx)
 	if err := h.r.Online(ctx); err != nil {
 		h.failed = err
 		return
@@ -151,6 +190,9 @@ func (x *executor) takeOffline(ctx context.Context, h *hosted) {
 	case model.ResourceOffline, model.ResourceFailed:
 		return
 	}
+	h.r.stopHealth()
+	h.r.setState(model.ResourceOfflinePending)
+	x.publish(ctx)
 	if err := h.r.Offline(ctx); err != nil {
 		h.lastErr = err.Error()
 		x.log.Warn("resource did not go offline cleanly", "resource", h.rec.Name, "error", err)
@@ -205,6 +247,7 @@ func (x *executor) handleFailure(ctx context.Context, f Facts, a Action) error {
 		// in a new process, rather than call the dead one until the
 		// restart threshold runs out.
 		x.close(h)
+		h.down = true
 	}
 	if err := x.m.cfg.Checkpoints.Offline(ctx, h.rec); err != nil {
 		x.log.Warn("last checkpoint save after a failure", "resource", h.rec.Name, "error", err)

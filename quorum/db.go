@@ -373,7 +373,7 @@ func (s *Store) deleteKey(ctx context.Context, key, what string) error {
 
 // DBEvent is one change to the cluster database.
 type DBEvent struct {
-	Kind     string // "type", "group" or "resource"
+	Kind     string // "type", "group", "resource", or "restore" (the restore marker)
 	Name     string // type or group name, or resource id
 	Deleted  bool
 	Revision int64
@@ -391,6 +391,7 @@ func (s *Store) WatchDB(ctx context.Context) <-chan DBEvent {
 	kinds := []struct{ prefix, kind string }{
 		{s.keys.Types(), "type"}, {s.keys.Groups(), "group"}, {s.keys.Resources(), "resource"},
 	}
+	markers := []struct{ prefix, kind string }{{s.keys.Meta("restore"), "restore"}}
 	send := func(ev DBEvent) bool {
 		select {
 		case out <- ev:
@@ -400,17 +401,28 @@ func (s *Store) WatchDB(ctx context.Context) <-chan DBEvent {
 		}
 	}
 	rev := s.currentRevision(ctx)
-	go func() {
-		defer close(out)
-		s.watchPrefix(ctx, s.keys.DB(), rev, func(ev *clientv3.Event) bool {
-			k := string(ev.Kv.Key)
-			for _, kd := range kinds {
-				if name, ok := strings.CutPrefix(k, kd.prefix); ok {
-					return send(DBEvent{Kind: kd.kind, Name: name, Deleted: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
+	done := make(chan struct{}, 2)
+	for _, w := range []struct {
+		prefix string
+		kinds  []struct{ prefix, kind string }
+	}{{s.keys.DB(), kinds}, {s.keys.Meta("restore"), markers}} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s.watchPrefix(ctx, w.prefix, rev, func(ev *clientv3.Event) bool {
+				k := string(ev.Kv.Key)
+				for _, kd := range w.kinds {
+					if name, ok := strings.CutPrefix(k, kd.prefix); ok {
+						return send(DBEvent{Kind: kd.kind, Name: name, Deleted: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
+					}
 				}
-			}
-			return true
-		}, func() bool { return send(DBEvent{Resync: true}) })
+				return true
+			}, func() bool { return send(DBEvent{Resync: true}) })
+		}()
+	}
+	go func() {
+		<-done
+		<-done
+		close(out)
 	}()
 	return out
 }

@@ -3,6 +3,7 @@ package quorum
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +25,8 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 	}
 	sources := []source{
 		{s.keys.DB(), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
+		// The end of a restore makes the database readable again.
+		{s.keys.Meta("restore"), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
 		{s.keys.Nodes(), func(string) model.Change { return model.Change{Kind: model.ChangeNodes} }},
 		{s.keys.Owners(), func(k string) model.Change {
 			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.Owners())}
@@ -115,19 +118,30 @@ func (s *Store) watchPrefix(ctx context.Context, prefix string, rev int64, event
 	}
 }
 
+// ErrRestoring reports a database read while a backup restore is writing
+// it: what it holds is partial, and nobody should act on it.
+var ErrRestoring = errors.New("quorum: a backup restore is in progress")
+
 // Database reads the cluster database (types, groups, resources) at one
-// revision.
+// revision. While a restore is writing it the result is ErrRestoring.
 func (s *Store) Database(ctx context.Context) (model.Database, error) {
 	resp, err := s.cli.Txn(ctx).Then(
 		clientv3.OpGet(s.keys.Types(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Groups(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Resources(), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Meta("restore")),
 	).Commit()
 	if err != nil {
 		return model.Database{}, fmt.Errorf("quorum: reading the cluster database: %w", err)
 	}
+	if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) == 1 {
+		var m RestoreMarker
+		if json.Unmarshal(kvs[0].Value, &m) == nil && m.Status == RestoreInProgress {
+			return model.Database{}, fmt.Errorf("%w (from %s, started %s)", ErrRestoring, m.From, m.Time.Format(time.RFC3339))
+		}
+	}
 	db := model.Database{Revision: resp.Header.Revision}
-	for i, r := range resp.Responses {
+	for i, r := range resp.Responses[:3] {
 		for _, kv := range r.GetResponseRange().Kvs {
 			var err error
 			switch i {

@@ -233,6 +233,15 @@ func cmdResourceSet(ctx context.Context, e *env, name string, args []string) err
 			return e.emit(res, nil)
 		}
 		printf(e.out, "Set %d properties of resource '%s'.\n", len(props)+len(private), res.Name)
+		if len(private) > 0 {
+			st, _, err := e.store.ReadResourceStatus(ctx, res.ID)
+			switch {
+			case err == nil && st.State == "Online":
+				printf(e.out, "Private properties apply at its next Online (its type opens it again then); it is Online on %s now: take it offline and online, or move its group, to apply them.\n", st.Node)
+			default:
+				printf(e.out, "Private properties apply at its next Online (its type opens it again then).\n")
+			}
+		}
 		return nil
 	}
 }
