@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/sdk"
 )
 
@@ -29,6 +30,55 @@ var (
 	// ErrClosed reports a call on a closed Manager.
 	ErrClosed = errors.New("checkpoint: manager is closed")
 )
+
+// Problems that hold a resource until an operator recovers or accepts its
+// checkpoint (HoldError carries them).
+var (
+	// ErrStale reports data a backup restore put back, not yet recovered
+	// from a registry or accepted.
+	ErrStale = errors.New("checkpoint: checkpoint data was put back by a backup restore")
+	// ErrLost reports a checkpoint whose data was stored once and is gone.
+	ErrLost = errors.New("checkpoint: checkpoint data was saved and is now missing")
+)
+
+// HoldError is a checkpoint a resource must not come online with until an
+// operator recovers it from a node's registry or accepts it. errors.Is
+// matches model.ErrCheckpointHold and the problem (ErrCorrupt, ErrStale,
+// ErrLost).
+type HoldError struct {
+	Resource   string // name
+	Checkpoint string // "00000001.CPT"
+	Path       string
+	Problem    error // ErrCorrupt, ErrStale or ErrLost
+	Detail     string
+	Cause      error // what found the problem, if anything (quorum.ErrCorruptCheckpoint…)
+}
+
+// Unwrap returns the cause.
+func (e *HoldError) Unwrap() error { return e.Cause }
+
+func (e *HoldError) Error() string {
+	what := map[error]string{ErrCorrupt: "is corrupt", ErrStale: "was put back by a backup restore and may be older than the registry it would replace",
+		ErrLost: "was saved and is now missing from etcd"}[e.Problem]
+	msg := fmt.Sprintf("checkpoint %s (%s) of resource %q %s", e.Checkpoint, e.Path, e.Resource, what)
+	if e.Detail != "" {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg + fmt.Sprintf("; the resource waits for an operator: re-create it from the registry of the node that owns the group with %s (to use another node's registry, move the group there first), or accept it with %s",
+		RecoverCommand(e.Resource), AcceptCommand(e.Resource))
+}
+
+// Is matches model.ErrCheckpointHold and the problem.
+func (e *HoldError) Is(target error) bool {
+	return target == model.ErrCheckpointHold || target == e.Problem
+}
+
+// AcceptCommand is the operator command that accepts a resource's held
+// checkpoints as they are (a restored copy as current, missing or corrupt
+// data replaced by the owner's registry as it is).
+func AcceptCommand(resource string) string {
+	return fmt.Sprintf("cluster checkpoint accept --resource %q", resource)
+}
 
 // RecoverCommand is the operator command that re-creates the checkpoints of
 // the named resource from the registry of the node that owns it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -191,16 +192,13 @@ func (m *Manager) event(kind, subject, msg string, fields map[string]string) {
 // corruptError is the error of a restore that met corrupt data: it names the
 // checkpoint, the reason and the command that re-creates it.
 func (m *Manager) corruptError(rs *resState, e quorum.CheckpointEntry, cause error) error {
-	err := fmt.Errorf("%w: resource %q: %s (%s) failed verification and was not restored: %v; re-create it from the registry of the node that owns the resource with: %s",
-		ErrCorrupt, rs.name, e.FileName(), e.Path, cause, RecoverCommand(rs.name))
-	m.cfg.Log.Error("corrupt checkpoint; the resource cannot come online until it is recovered",
+	err := &HoldError{Resource: rs.name, Checkpoint: e.FileName(), Path: e.Path, Problem: ErrCorrupt,
+		Detail: "it failed verification and was not restored: " + cause.Error(), Cause: cause}
+	m.cfg.Log.Error("corrupt checkpoint; the resource cannot come online until it is recovered or accepted",
 		"resource", rs.name, "checkpoint", e.FileName(), "path", e.Path, "reason", cause, "recover", RecoverCommand(rs.name))
 	m.event("checkpoint.corrupt", rs.name, err.Error(), map[string]string{
 		"resource_id": rs.id, "checkpoint": e.FileName(), "path": e.Path, "recover": RecoverCommand(rs.name),
 	})
-	if errors.Is(cause, quorum.ErrCorruptCheckpoint) {
-		return fmt.Errorf("%w (%w)", err, quorum.ErrCorruptCheckpoint)
-	}
 	return err
 }
 
@@ -251,6 +249,9 @@ func (m *Manager) Restore(ctx context.Context, res model.Resource, fence model.F
 		if err != nil {
 			return err
 		}
+		if err := m.holdProblem(rs, l); err != nil {
+			return err
+		}
 		plan = append(plan, l)
 	}
 	cps := map[string]*cpState{}
@@ -272,12 +273,8 @@ func (m *Manager) Restore(ctx context.Context, res model.Resource, fence model.F
 				return fmt.Errorf("checkpoint: restoring %s (%s) of resource %q: %w", e.FileName(), e.Path, res.Name, err)
 			}
 			cp.seq, cp.sum, cp.haveSum = l.doc.Seq, l.sum, true
-			if l.stale != nil {
-				msg := fmt.Sprintf("restored %s (%s) of resource %q from data put back by a backup restore (backup of %s); it may be older than the registry it replaced; re-create it with: %s",
-					e.FileName(), e.Path, res.Name, l.stale.BackupTime.Format(time.RFC3339), RecoverCommand(res.Name))
-				m.cfg.Log.Warn(msg)
-				m.event("checkpoint.stale", res.Name, msg, map[string]string{"resource_id": res.ID, "checkpoint": e.FileName(), "path": e.Path})
-			}
+			m.cfg.Log.Info("restored checkpoint into the local registry", "resource", res.Name, "checkpoint", e.FileName(), "path", e.Path,
+				"written_by", l.doc.Node, "written_at", l.doc.Time)
 		}
 		cps[cpKey(e)] = cp
 	}
@@ -358,6 +355,15 @@ func (m *Manager) storeRev(ctx context.Context, id, name string, fence model.Fen
 		return 0, false, fmt.Errorf("checkpoint: saving %s (%s) of resource %q: %w", e.FileName(), e.Path, name, err)
 	}
 	cp.seq, cp.sum, cp.haveSum = d.Seq, sum, true
+	if !cp.entry.Saved {
+		// Once stored, data that goes missing later is a loss, not a first
+		// start (holdProblem).
+		if err := m.cfg.Store.MarkCheckpointSaved(ctx, id, e.Kind, e.Number); err != nil {
+			m.cfg.Log.Warn("recording that a checkpoint was saved", "resource", name, "checkpoint", e.FileName(), "error", err)
+		} else {
+			cp.entry.Saved = true
+		}
+	}
 	if m.afterStore != nil {
 		m.afterStore(d, b, snap.rev)
 	}
@@ -509,4 +515,82 @@ func (m *Manager) DeleteResource(ctx context.Context, res model.Resource) error 
 	delete(m.res, res.ID)
 	m.mu.Unlock()
 	return nil
+}
+
+// holdProblem reports a loaded checkpoint the resource must not come online
+// with until an operator decides: data a backup restore put back, or data
+// that was saved once and is gone. Corrupt data never loads (load reports
+// it).
+func (m *Manager) holdProblem(rs *resState, l loaded) error {
+	e := l.entry
+	var err *HoldError
+	switch {
+	case l.missing && e.Saved:
+		err = &HoldError{Resource: rs.name, Checkpoint: e.FileName(), Path: e.Path, Problem: ErrLost}
+		m.event("checkpoint.lost", rs.name, err.Error(), map[string]string{"resource_id": rs.id, "checkpoint": e.FileName(), "path": e.Path})
+	case l.stale != nil:
+		err = &HoldError{Resource: rs.name, Checkpoint: e.FileName(), Path: e.Path, Problem: ErrStale,
+			Detail: "backup of " + l.stale.BackupTime.UTC().Format(time.RFC3339)}
+		m.event("checkpoint.stale", rs.name, err.Error(), map[string]string{"resource_id": rs.id, "checkpoint": e.FileName(), "path": e.Path})
+	default:
+		return nil
+	}
+	m.cfg.Log.Error("checkpoint held for an operator", "resource", rs.name, "checkpoint", e.FileName(), "problem", err.Problem,
+		"recover", RecoverCommand(rs.name), "accept", AcceptCommand(rs.name))
+	return err
+}
+
+// Accept takes the checkpoints of res that hold it as they are, under
+// fence, so that it can come online: data a backup restore put back becomes
+// the current copy; checkpoints whose data is lost or corrupt get this
+// node's registry as it is. It returns the checkpoints it changed.
+func (m *Manager) Accept(ctx context.Context, res model.Resource, fence model.Fence) ([]string, error) {
+	rs, err := m.lock(res.ID, res.Name, res.Group)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.mu.Unlock()
+	entries, err := m.cfg.Store.SyncCheckpoints(ctx, res.ID)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: accepting the checkpoints of resource %q: %w", res.Name, err)
+	}
+	var done []string
+	for _, e := range entries {
+		l, lerr := m.load(ctx, rs, e)
+		var what string
+		switch {
+		case errors.Is(lerr, ErrCorrupt):
+			what = "corrupt data replaced by this node's registry"
+		case lerr != nil:
+			return done, lerr
+		case l.missing && e.Saved:
+			what = "lost data replaced by this node's registry"
+		case l.stale != nil:
+			data, _, err := m.cfg.Store.GetCheckpoint(ctx, res.ID, e.Kind, e.Number)
+			if err == nil {
+				_, err = m.cfg.Store.PutCheckpoint(ctx, fence, res.ID, e.Kind, e.Number, m.cfg.Node, data)
+			}
+			if err != nil {
+				return done, fmt.Errorf("checkpoint: accepting the restored %s of resource %q: %w", e.FileName(), res.Name, err)
+			}
+			done = append(done, e.String()+": the restored copy is now current")
+			continue
+		default:
+			continue
+		}
+		src, err := m.source(e.Kind)
+		if err != nil {
+			return done, fmt.Errorf("checkpoint: resource %q, %s (%s): %w", res.Name, e.FileName(), e.Path, err)
+		}
+		if err := m.store(ctx, rs, fence, &cpState{entry: e}, src, true); err != nil {
+			return done, err
+		}
+		done = append(done, e.String()+": "+what)
+	}
+	if len(done) > 0 {
+		msg := fmt.Sprintf("accepted the checkpoints of resource %q on node %q: %s", res.Name, m.cfg.Node, strings.Join(done, "; "))
+		m.cfg.Log.Info(msg)
+		m.event("checkpoint.accepted", res.Name, msg, map[string]string{"resource_id": res.ID})
+	}
+	return done, nil
 }

@@ -206,25 +206,65 @@ func TestRule5_BackupRestoreMarksCheckpointsStale(t *testing.T) {
 		t.Errorf("still stale after recovery: %+v", stale)
 	}
 
-	// Without recovery, Online restores the stale data but says so, and the
-	// mark stays until the checkpoint is saved again (Offline saves).
+	// Without recovery the resource does not come online on the restored
+	// copy: Restore holds it, naming both ways out, and the registry keeps
+	// its newer data. Accepting makes the backup's copy current.
 	if _, err := c.admin.Restore(ctxT(t), backup, true); err != nil {
 		t.Fatal(err)
 	}
 	n1.release(c.res.Group)
-	n1.online(c.res)
-	if got := n1.str(onyone, "Version"); got != "v1" {
-		t.Errorf("online after a restore without recovery: %q", got)
+	f := n1.acquire(c.res.Group).Fence()
+	err = n1.mgr.Restore(ctxT(t), c.res, f)
+	if !errors.Is(err, model.ErrCheckpointHold) || !errors.Is(err, checkpoint.ErrStale) || !contains(err.Error(), RecoverHint(), checkpoint.AcceptCommand("Network Name DATA")) {
+		t.Fatalf("restore of a restored copy: %v", err)
 	}
-	if ev := events(t, c.admin, "checkpoint.stale"); len(ev) != 2 || !contains(ev[0].Message, "00000001.CPT", RecoverHint()) {
+	if got := n1.str(onyone, "Version"); got != "v2" {
+		t.Errorf("the held restore changed the registry: %q", got)
+	}
+	if ev := events(t, c.admin, "checkpoint.stale"); len(ev) == 0 || !contains(ev[0].Message, "00000001.CPT", RecoverHint()) {
 		t.Errorf("stale events: %+v", ev)
 	}
-	if stale, _ := checkpoint.StaleCheckpoints(ctxT(t), c.admin); len(stale) != 2 {
-		t.Errorf("stale while online and unchanged: %+v", stale)
+	done, err := n1.mgr.Accept(ctxT(t), c.res, f)
+	if err != nil || len(done) != 2 {
+		t.Fatalf("accept: %v, %v", done, err)
 	}
-	n1.offline(c.res)
 	if stale, _ := checkpoint.StaleCheckpoints(ctxT(t), c.admin); len(stale) != 0 {
-		t.Errorf("still stale after Offline saved them: %+v", stale)
+		t.Errorf("still stale after accept: %+v", stale)
+	}
+	if err := n1.mgr.Restore(ctxT(t), c.res, f); err != nil {
+		t.Fatalf("restore after accept: %v", err)
+	}
+	if got := n1.str(onyone, "Version"); got != "v1" {
+		t.Errorf("online after accepting the restored copy: %q, want the backup's v1", got)
+	}
+}
+
+// TestLostCheckpointHoldsTheResource: checkpoint data that was saved and is
+// now missing (deleted by hand) holds the resource instead of being replaced
+// by whatever the next node's registry holds; accepting stores the registry.
+func TestLostCheckpointHoldsTheResource(t *testing.T) {
+	c := newCluster(t)
+	n1, n2 := c.node("node1"), c.node("node2")
+	n1.addCheckpoint(c.res, onyone)
+	n1.online(c.res)
+	n1.set(onyone, "Version", sdk.StringValue("", "v1"))
+	n1.offline(c.res)
+	if _, err := c.raw.Delete(ctxT(t), c.admin.Keys().ResourceCheckpoints(c.res.ID), clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	f := n2.acquire(c.res.Group).Fence()
+	err := n2.mgr.Restore(ctxT(t), c.res, f)
+	if !errors.Is(err, model.ErrCheckpointHold) || !errors.Is(err, checkpoint.ErrLost) {
+		t.Fatalf("restore of lost data: %v", err)
+	}
+	if ev := events(t, c.admin, "checkpoint.lost"); len(ev) == 0 {
+		t.Error("no checkpoint.lost event")
+	}
+	if _, err := n2.mgr.Accept(ctxT(t), c.res, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.mgr.Restore(ctxT(t), c.res, f); err != nil {
+		t.Fatalf("restore after accepting the loss: %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -31,3 +32,11 @@ func ParseCheckpointFileName(name string) (CheckpointKind, uint32, error) {
 	}
 	return CheckpointKind(ext), n, nil
 }
+
+// ErrCheckpointHold reports checkpoint data that a resource must not come
+// online with until an operator decides: it is corrupt, it was saved and is
+// now missing, or a backup restore put back a copy that may be older than
+// the registry it would replace. The problem is the cluster's, not the
+// node's, so the group neither restarts the resource nor fails over: it
+// waits for a recover or an accept.
+var ErrCheckpointHold = errors.New("checkpoint data needs an operator's decision")

@@ -84,4 +84,7 @@ type Checkpoints interface {
 	// Recover re-creates res's checkpoints from this node's registry under
 	// fence (rule 10).
 	Recover(ctx context.Context, res model.Resource, fence model.Fence) model.CheckpointRecovery
+	// Accept takes res's held checkpoints as they are (Restore failed with
+	// model.ErrCheckpointHold) and returns what it changed.
+	Accept(ctx context.Context, res model.Resource, fence model.Fence) ([]string, error)
 }

@@ -42,6 +42,9 @@ const (
 	// Recover: re-create checkpoint data (Resource, or every resource of
 	// the group when empty) from this node's registry.
 	Recover
+	// Accept: take held checkpoint data as it is (Resource, or every held
+	// resource of the group when empty).
+	Accept
 	// Online, Offline: bring one resource online or take it offline.
 	Online
 	Offline
@@ -55,7 +58,7 @@ const (
 
 var actionNames = [...]string{"wait", "acquire", "lost", "write-release", "add-resource", "remove-resource",
 	"update-resource", "answer", "set-desired", "resource-online", "resource-offline", "resource-fail",
-	"recover", "online", "offline", "handle-failure", "release", "unhold"}
+	"recover", "accept", "online", "offline", "handle-failure", "release", "unhold"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
@@ -228,7 +231,7 @@ func decideOnline(f Facts) Action {
 	var at time.Time
 	for _, name := range deps.OnlineOrder() {
 		r := t.byName(name)
-		if r == nil || r.AdminOff {
+		if r == nil || r.AdminOff || r.Hold != "" {
 			continue
 		}
 		switch r.State {

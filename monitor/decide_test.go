@@ -183,6 +183,16 @@ func TestDecideOwned(t *testing.T) {
 			f.Tenure.Resources[0].AdminOff = true
 			return f
 		}, "wait"},
+		{"a resource held for its checkpoints is not retried", func() Facts {
+			f := owned(facts("n1", up3, res("a")), on, model.ResourceFailed)
+			f.Tenure.Resources[0].RetryAt, f.Tenure.Resources[0].Hold = t0, "checkpoint is corrupt"
+			return f
+		}, "wait"},
+		{"its dependents wait with it", func() Facts {
+			f := owned(facts("n1", up3, res("app", []string{"disk"}), res("disk")), on, model.ResourceOffline)
+			f.Tenure.Resources[1].State, f.Tenure.Resources[1].Hold = model.ResourceFailed, "checkpoint is stale"
+			return f
+		}, "wait"},
 		{"a failed resource waits for its retry", func() Facts {
 			f := owned(facts("n1", up3, res("a")), on, model.ResourceFailed)
 			f.Tenure.Resources[0].RetryAt = t0.Add(time.Minute)
@@ -296,29 +306,35 @@ func TestDecideRequests(t *testing.T) {
 		want     string
 		code     model.ResultCode
 		msg      string
+		hold     string
 	}{
-		{"group online", model.Request{Action: model.RequestOnline, Operator: "ann"}, up3, nil, model.ResourceFailed, "set-desired", model.ResultDone, "brought online by ann"},
-		{"group offline", model.Request{Action: model.RequestOffline}, up3, nil, model.ResourceOnline, "set-desired", model.ResultDone, "taken offline"},
-		{"move to the next preferred owner", model.Request{Action: model.RequestMove}, up3, nil, model.ResourceOnline, `release move to "n2"`, model.ResultDone, "moved to n2"},
-		{"move to a named node", model.Request{Action: model.RequestMove, Node: "n3"}, up3, nil, model.ResourceOnline, `release move to "n3"`, model.ResultDone, "moved to n3"},
-		{"move to where it is", model.Request{Action: model.RequestMove, Node: "N1"}, up3, nil, model.ResourceOnline, "answer", model.ResultUnchanged, "already on n1"},
-		{"move to a node that is down", model.Request{Action: model.RequestMove, Node: "n9"}, up3, nil, model.ResourceOnline, "answer", model.ResultRefused, `"n9" is not up`},
-		{"move with nowhere to go", model.Request{Action: model.RequestMove}, []string{"n1"}, nil, model.ResourceOnline, "answer", model.ResultRefused, "no other node"},
-		{"move to a node that may not own a resource", model.Request{Action: model.RequestMove, Node: "n3"}, up3, []string{"n1", "n2"}, model.ResourceOnline, "answer", model.ResultRefused, "not a possible owner"},
-		{"resource online", model.Request{Action: model.RequestOnline, Resource: "id-a"}, up3, nil, model.ResourceFailed, "resource-online id-a", model.ResultDone, `"a" brought online`},
-		{"resource offline", model.Request{Action: model.RequestOffline, Resource: "id-a"}, up3, nil, model.ResourceOnline, "resource-offline id-a", model.ResultDone, `"a" taken offline`},
-		{"resource fail", model.Request{Action: model.RequestFail, Resource: "id-a"}, up3, nil, model.ResourceOnline, "resource-fail id-a", model.ResultDone, `"a" failed`},
-		{"fail refused when not online", model.Request{Action: model.RequestFail, Resource: "id-a"}, up3, nil, model.ResourceOffline, "answer", model.ResultRefused, "not Online"},
-		{"a resource of another group", model.Request{Action: model.RequestOnline, Resource: "id-zz"}, up3, nil, model.ResourceOnline, "answer", model.ResultRefused, "not in group"},
-		{"recover one", model.Request{Action: model.RequestRecover, Resource: "id-a"}, up3, nil, model.ResourceFailed, "recover id-a", model.ResultDone, ""},
-		{"recover all", model.Request{Action: model.RequestRecover}, up3, nil, model.ResourceOffline, "recover", model.ResultDone, ""},
-		{"an unknown action", model.Request{Action: "reboot"}, up3, nil, model.ResourceOnline, "answer", model.ResultRefused, "action"},
-		{"move of a resource", model.Request{Action: model.RequestMove, Resource: "id-a"}, up3, nil, model.ResourceOnline, "answer", model.ResultRefused, "applies to groups"},
+		{"group online", model.Request{Action: model.RequestOnline, Operator: "ann"}, up3, nil, model.ResourceFailed, "set-desired", model.ResultDone, "brought online by ann", ""},
+		{"group offline", model.Request{Action: model.RequestOffline}, up3, nil, model.ResourceOnline, "set-desired", model.ResultDone, "taken offline", ""},
+		{"move to the next preferred owner", model.Request{Action: model.RequestMove}, up3, nil, model.ResourceOnline, `release move to "n2"`, model.ResultDone, "moved to n2", ""},
+		{"move to a named node", model.Request{Action: model.RequestMove, Node: "n3"}, up3, nil, model.ResourceOnline, `release move to "n3"`, model.ResultDone, "moved to n3", ""},
+		{"move to where it is", model.Request{Action: model.RequestMove, Node: "N1"}, up3, nil, model.ResourceOnline, "answer", model.ResultUnchanged, "already on n1", ""},
+		{"move to a node that is down", model.Request{Action: model.RequestMove, Node: "n9"}, up3, nil, model.ResourceOnline, "answer", model.ResultRefused, `"n9" is not up`, ""},
+		{"move with nowhere to go", model.Request{Action: model.RequestMove}, []string{"n1"}, nil, model.ResourceOnline, "answer", model.ResultRefused, "no other node", ""},
+		{"move to a node that may not own a resource", model.Request{Action: model.RequestMove, Node: "n3"}, up3, []string{"n1", "n2"}, model.ResourceOnline, "answer", model.ResultRefused, "not a possible owner", ""},
+		{"resource online", model.Request{Action: model.RequestOnline, Resource: "id-a"}, up3, nil, model.ResourceFailed, "resource-online id-a", model.ResultDone, `"a" brought online`, ""},
+		{"resource offline", model.Request{Action: model.RequestOffline, Resource: "id-a"}, up3, nil, model.ResourceOnline, "resource-offline id-a", model.ResultDone, `"a" taken offline`, ""},
+		{"resource fail", model.Request{Action: model.RequestFail, Resource: "id-a"}, up3, nil, model.ResourceOnline, "resource-fail id-a", model.ResultDone, `"a" failed`, ""},
+		{"fail refused when not online", model.Request{Action: model.RequestFail, Resource: "id-a"}, up3, nil, model.ResourceOffline, "answer", model.ResultRefused, "not Online", ""},
+		{"a resource of another group", model.Request{Action: model.RequestOnline, Resource: "id-zz"}, up3, nil, model.ResourceOnline, "answer", model.ResultRefused, "not in group", ""},
+		{"recover one", model.Request{Action: model.RequestRecover, Resource: "id-a"}, up3, nil, model.ResourceFailed, "recover id-a", model.ResultDone, "", ""},
+		{"recover all", model.Request{Action: model.RequestRecover}, up3, nil, model.ResourceOffline, "recover", model.ResultDone, "", ""},
+		{"accept one", model.Request{Action: model.RequestAccept, Resource: "id-a"}, up3, nil, model.ResourceFailed, "accept id-a", model.ResultDone, "", ""},
+		{"an unknown action", model.Request{Action: "reboot"}, up3, nil, model.ResourceOnline, "answer", model.ResultRefused, "action", ""},
+		{"move of a resource", model.Request{Action: model.RequestMove, Resource: "id-a"}, up3, nil, model.ResourceOnline, "answer", model.ResultRefused, "applies to groups", ""},
+		{"online of a held resource names recover and accept", model.Request{Action: model.RequestOnline, Resource: "id-a"}, up3, nil, model.ResourceFailed, "answer", model.ResultRefused, "recover", "checkpoint is stale: recover or accept"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := res("a")
 			r.PossibleOwners = c.possible
 			f := owned(facts("n1", c.up, r), model.DesiredOnline, c.state)
+			if c.hold != "" {
+				f.Tenure.Resources[0].Hold = c.hold
+			}
 			c.req.ID, c.req.Group = "req-1", "g1"
 			f.View.Requests = []model.Request{c.req, {ID: "req-2", Group: "g1", Action: model.RequestOffline}}
 			a := Decide(f)

@@ -165,7 +165,7 @@ func (x *executor) facts(ctx context.Context, known *model.GroupView) (Facts, er
 			Held: t.held, HeldUntil: t.heldUntil, Release: t.release}
 		for _, h := range t.res {
 			rf := ResourceFacts{Record: h.rec, Open: h.r != nil, State: h.state(), RetryAt: h.retryAt,
-				AdminOff: h.adminOff, Restarts: h.restarts.Count(f.Now)}
+				AdminOff: h.adminOff, Restarts: h.restarts.Count(f.Now), Hold: h.hold}
 			if h.failed != nil {
 				rf.Failure = h.failed.Error()
 			}
@@ -271,6 +271,8 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 		x.answer(a)
 	case Recover:
 		x.recover(ctx, a)
+	case Accept:
+		x.accept(ctx, a)
 	case Online:
 		x.bringOnline(ctx, x.hosted(a.Resource))
 	case Offline:

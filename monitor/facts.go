@@ -59,6 +59,9 @@ type ResourceFacts struct {
 	Restarts int  // failures within RestartPeriod, this one excluded
 	// Failure is a failure reported and not yet handled; "" when none.
 	Failure string
+	// Hold says why the resource waits for an operator (its checkpoint data
+	// must be recovered or accepted); "" when it does not.
+	Hold string
 }
 
 // resource finds a hosted resource by id.

@@ -227,3 +227,7 @@ func (fakeCheckpoints) Abandon(model.Resource)                                  
 func (fakeCheckpoints) Recover(_ context.Context, r model.Resource, _ model.Fence) model.CheckpointRecovery {
 	return model.CheckpointRecovery{Resource: r.Name, ID: r.ID}
 }
+
+func (fakeCheckpoints) Accept(context.Context, model.Resource, model.Fence) ([]string, error) {
+	return nil, nil
+}

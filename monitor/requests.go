@@ -24,11 +24,14 @@ func decideRequest(f Facts, p placement, req model.Request) Action {
 	if err := req.Validate(); err != nil {
 		return refuse("%v", err)
 	}
-	if req.Action == model.RequestRecover {
+	if req.Action == model.RequestRecover || req.Action == model.RequestAccept {
 		if req.Resource != "" && t.resource(req.Resource) == nil {
 			return refuse("resource %s is not in group %q", req.Resource, f.Group.Name)
 		}
 		a.Kind, a.Resource = Recover, req.Resource
+		if req.Action == model.RequestAccept {
+			a.Kind = Accept
+		}
 		return a
 	}
 	if req.Resource != "" {
@@ -39,6 +42,9 @@ func decideRequest(f Facts, p placement, req model.Request) Action {
 		a.Resource = r.Record.ID
 		switch req.Action {
 		case model.RequestOnline:
+			if r.Hold != "" {
+				return refuse("%s", r.Hold)
+			}
 			a.Kind, a.Reply.Message = ResourceOnline, fmt.Sprintf("resource %q brought online%s", r.Record.Name, by)
 		case model.RequestOffline:
 			a.Kind, a.Reply.Message = ResourceOffline, fmt.Sprintf("resource %q taken offline%s", r.Record.Name, by)

@@ -31,6 +31,9 @@ type hosted struct {
 	// reopen: the record changed in a way only a new Open applies (private
 	// properties, type, host process); done before its next Online.
 	reopen bool
+	// hold: its checkpoint data waits for an operator's recover or accept
+	// (model.ErrCheckpointHold); the message names both.
+	hold string
 }
 
 func (h *hosted) state() model.ResourceState {
@@ -161,6 +164,13 @@ func (x *executor) bringOnline(ctx context.Context, h *hosted) {
 	cp := x.m.cfg.Checkpoints
 	if err := cp.Restore(ctx, h.rec, fence); err != nil {
 		h.r.markFailed()
+		if errors.Is(err, model.ErrCheckpointHold) {
+			// Not a failure of this node: no restart, no failover.
+			h.hold, h.lastErr = err.Error(), err.Error()
+			x.log.Error("resource waits for an operator", "resource", h.rec.Name, "reason", err)
+			x.event("resource.waiting", err.Error())
+			return
+		}
 		h.failed = fmt.Errorf("restoring the checkpoints of resource %q: %w", h.rec.Name, err)
 		return
 	}
@@ -285,11 +295,49 @@ func (x *executor) recover(ctx context.Context, a Action) {
 		r := x.m.cfg.Checkpoints.Recover(ctx, h.rec, x.t.lease.Fence())
 		if r.Error != "" {
 			failed = append(failed, fmt.Sprintf("%s: %s", h.rec.Name, r.Error))
+		} else {
+			x.unhold(h)
 		}
 		out = append(out, r)
 	}
 	a.Reply.Recovered = out
 	a.Reply.Message = fmt.Sprintf("re-created the checkpoints of %d resource(s) from the registry of node %s", len(out)-len(failed), x.m.cfg.Node)
+	if len(failed) > 0 {
+		a.Reply.Code = model.ResultFailed
+		a.Reply.Message += "; failed: " + strings.Join(failed, "; ")
+	}
+	x.answer(a)
+}
+
+// unhold lets a resource held for its checkpoints try again now.
+func (x *executor) unhold(h *hosted) {
+	if h.hold == "" {
+		return
+	}
+	h.hold, h.lastErr, h.retryAt = "", "", x.m.cfg.Now()
+	h.down = h.r == nil
+	x.log.Info("resource released by an operator; trying again", "resource", h.rec.Name)
+}
+
+// accept takes held checkpoint data as it is.
+func (x *executor) accept(ctx context.Context, a Action) {
+	var changed, failed []string
+	for _, h := range x.t.res {
+		if (a.Resource != "" && h.rec.ID != a.Resource) || (a.Resource == "" && h.hold == "") {
+			continue
+		}
+		done, err := x.m.cfg.Checkpoints.Accept(ctx, h.rec, x.t.lease.Fence())
+		changed = append(changed, done...)
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", h.rec.Name, err))
+			continue
+		}
+		x.unhold(h)
+	}
+	a.Reply.Message = "nothing held: nothing to accept"
+	if len(changed) > 0 {
+		a.Reply.Message = "accepted " + strings.Join(changed, "; ")
+	}
 	if len(failed) > 0 {
 		a.Reply.Code = model.ResultFailed
 		a.Reply.Message += "; failed: " + strings.Join(failed, "; ")

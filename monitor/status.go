@@ -26,9 +26,16 @@ func (x *executor) statuses() (model.GroupStatus, []model.ResourceStatus) {
 	if t.held {
 		gs = model.GroupFailed
 	}
+	msg := t.message
+	for _, h := range t.res {
+		if h.hold != "" {
+			msg = "waiting for an operator: " + h.hold
+			break
+		}
+	}
 	return model.GroupStatus{
 		Group: x.group, State: gs.String(), Code: int(gs), Owner: x.m.cfg.Node, Token: token,
-		Desired: t.desired, Failovers: t.failovers, Message: t.message, Time: now,
+		Desired: t.desired, Failovers: t.failovers, Message: msg, Time: now,
 	}, rs
 }
 

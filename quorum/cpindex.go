@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/resmon/resmon/model"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -82,6 +83,9 @@ type CheckpointEntry struct {
 	Kind   model.CheckpointKind `json:"kind"`
 	Number uint32               `json:"number"`
 	Path   string               `json:"path"` // as the resource gave it (case preserved)
+	// Saved: data was stored for it once (see MarkCheckpointSaved), so data
+	// that is missing now was lost, not never written.
+	Saved bool `json:"saved,omitempty"`
 }
 
 // FileName is the checkpoint's Windows-style name, "00000001.CPT".
@@ -105,6 +109,17 @@ func (k Keys) CheckpointNumbers(id string) string { return k.DB() + "checkpoint-
 // CheckpointNumber maps checkpoint number of kind of resource id to its path.
 func (k Keys) CheckpointNumber(id string, kind model.CheckpointKind, number uint32) string {
 	return k.CheckpointNumbers(id) + model.CheckpointFileName(kind, number)
+}
+
+// CheckpointSavedMarks is the prefix of the marks of one resource's
+// checkpoints that were stored at least once.
+func (k Keys) CheckpointSavedMarks(id string) string { return k.DB() + "checkpoint-saved/" + id + "/" }
+
+// CheckpointSaved marks that a checkpoint was stored at least once. It
+// lives in the database, apart from the data, so that data deleted by hand
+// is known to be lost.
+func (k Keys) CheckpointSaved(id string, kind model.CheckpointKind, number uint32) string {
+	return k.CheckpointSavedMarks(id) + model.CheckpointFileName(kind, number)
 }
 
 // foldCheckpointPath is the case folding of registry names (the checkpoint
@@ -231,19 +246,24 @@ func (s *Store) dropStaleClaim(ctx context.Context, key, id string) error {
 
 // readNumbers reads the number entries of resource id.
 func (s *Store) readNumbers(ctx context.Context, id string) ([]CheckpointEntry, error) {
-	prefix := s.keys.CheckpointNumbers(id)
-	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	prefix, marks := s.keys.CheckpointNumbers(id), s.keys.CheckpointSavedMarks(id)
+	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(prefix, clientv3.WithPrefix()), clientv3.OpGet(marks, clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("quorum: reading the checkpoint numbers of resource %s: %w", id, err)
 	}
+	saved := map[string]bool{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		saved[strings.TrimPrefix(string(kv.Key), marks)] = true
+	}
 	var out []CheckpointEntry
-	for _, kv := range resp.Kvs {
-		kind, n, err := model.ParseCheckpointFileName(strings.TrimPrefix(string(kv.Key), prefix))
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		name := strings.TrimPrefix(string(kv.Key), prefix)
+		kind, n, err := model.ParseCheckpointFileName(name)
 		if err != nil {
 			s.log.Warn("ignoring an unexpected key in the checkpoint numbers", "key", string(kv.Key))
 			continue
 		}
-		out = append(out, CheckpointEntry{Kind: kind, Number: n, Path: string(kv.Value)})
+		out = append(out, CheckpointEntry{Kind: kind, Number: n, Path: string(kv.Value), Saved: saved[name]})
 	}
 	sortEntries(out)
 	return out, nil
@@ -407,6 +427,7 @@ func (s *Store) unclaimOp(kind model.CheckpointKind, path, id string) clientv3.O
 func (s *Store) dropNumberOps(id string, e CheckpointEntry) []clientv3.Op {
 	return []clientv3.Op{
 		clientv3.OpDelete(s.keys.CheckpointNumber(id, e.Kind, e.Number)),
+		clientv3.OpDelete(s.keys.CheckpointSaved(id, e.Kind, e.Number)),
 		clientv3.OpDelete(s.keys.Checkpoint(id, e.Kind, e.Number)),
 		clientv3.OpDelete(s.keys.CheckpointData(id, e.Kind, e.Number), clientv3.WithPrefix()),
 	}
@@ -501,7 +522,10 @@ func (s *Store) SyncCheckpoints(ctx context.Context, id string) ([]CheckpointEnt
 // checkpointIndexDeletes are the operations DeleteResource adds to its Txn:
 // the resource's numbers, and its claims on the paths its record lists.
 func (s *Store) checkpointIndexDeletes(r model.Resource) []clientv3.Op {
-	ops := []clientv3.Op{clientv3.OpDelete(s.keys.CheckpointNumbers(r.ID), clientv3.WithPrefix())}
+	ops := []clientv3.Op{
+		clientv3.OpDelete(s.keys.CheckpointNumbers(r.ID), clientv3.WithPrefix()),
+		clientv3.OpDelete(s.keys.CheckpointSavedMarks(r.ID), clientv3.WithPrefix()),
+	}
 	seen := map[string]bool{}
 	for _, kind := range []model.CheckpointKind{model.RegistryCheckpoint, model.CryptoCheckpoint} {
 		for _, p := range r.CheckpointList(kind) {
@@ -512,4 +536,27 @@ func (s *Store) checkpointIndexDeletes(r model.Resource) []clientv3.Op {
 		}
 	}
 	return ops
+}
+
+// MarkCheckpointSaved records, once, that data was stored for checkpoint
+// number of kind of resource id (CheckpointEntry.Saved).
+func (s *Store) MarkCheckpointSaved(ctx context.Context, id string, kind model.CheckpointKind, number uint32) error {
+	key := s.keys.CheckpointSaved(id, kind, number)
+	_, err := s.cli.Txn(ctx).
+		If(absent(key), present(s.keys.CheckpointNumber(id, kind, number))).
+		Then(clientv3.OpPut(key, time.Now().UTC().Format(time.RFC3339Nano))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("quorum: marking %s of resource %s saved: %w", model.CheckpointFileName(kind, number), id, err)
+	}
+	return nil
+}
+
+// ForgetCheckpointSaved drops the saved mark: the operator accepted that the
+// data is gone, so the next store is a first one.
+func (s *Store) ForgetCheckpointSaved(ctx context.Context, id string, kind model.CheckpointKind, number uint32) error {
+	if _, err := s.cli.Delete(ctx, s.keys.CheckpointSaved(id, kind, number)); err != nil {
+		return fmt.Errorf("quorum: forgetting that %s of resource %s was saved: %w", model.CheckpointFileName(kind, number), id, err)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -232,10 +233,10 @@ func printCheckpointTable(e *env, rows []checkpointRow) error {
 	})
 }
 
-// cmdCheckpoint is `cluster checkpoint list|recover`.
+// cmdCheckpoint is `cluster checkpoint list|recover|accept`.
 func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("checkpoint: give list or recover")
+		return usagef("checkpoint: give list, recover or accept")
 	}
 	switch args[0] {
 	case "list":
@@ -249,8 +250,84 @@ func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
 		return printCheckpointTable(e, rows)
 	case "recover":
 		return cmdRecover(ctx, e, args[1:])
+	case "accept":
+		return cmdAccept(ctx, e, args[1:])
 	}
-	return usagef("checkpoint: unknown operation %q (want list or recover)", args[0])
+	return usagef("checkpoint: unknown operation %q (want list, recover or accept)", args[0])
+}
+
+// cmdAccept takes the held checkpoints of a resource (or of every resource)
+// as they are: a copy a backup restore put back becomes current, lost or
+// corrupt data is replaced by the owner's registry as it is. The owner of
+// each group answers; the resources then come online.
+func cmdAccept(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("checkpoint accept", flag.ContinueOnError)
+	fs.SetOutput(e.err)
+	resource := fs.String("resource", "", "the resource whose held checkpoints to accept")
+	all := fs.Bool("all", false, "accept the held checkpoints of every resource")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return usagef("checkpoint accept: %v", err)
+	}
+	switch {
+	case len(rest) > 0:
+		return usagef("checkpoint accept: unexpected argument %q", rest[0])
+	case *all == (*resource != ""):
+		return usagef("checkpoint accept: give either -resource NAME or -all")
+	}
+	var reqs []model.Request
+	if *all {
+		// Only an owner holds a resource: unowned groups have nothing held.
+		owners, err := e.store.Owners(ctx)
+		if err != nil {
+			return err
+		}
+		for g := range owners {
+			reqs = append(reqs, model.Request{Group: g, Action: model.RequestAccept})
+		}
+		slices.SortFunc(reqs, func(a, b model.Request) int { return strings.Compare(a.Group, b.Group) })
+	} else {
+		r, err := e.store.ResourceByName(ctx, *resource)
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, model.Request{Group: r.Value.Group, Resource: r.Value.ID, Action: model.RequestAccept})
+	}
+	var replies []model.Reply
+	failed := 0
+	for _, req := range reqs {
+		req.Operator = e.operator()
+		req, err := e.store.File(ctx, req)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, defaultWait)
+		rep, err := e.store.AwaitReply(wctx, req)
+		if err != nil {
+			err = e.waitError(wctx, err, req, false, fmt.Sprintf("the owner of group '%s' to accept", req.Group), defaultWait, "no answer")
+		}
+		cancel()
+		if err != nil {
+			return err
+		}
+		if rep.Err() != nil {
+			failed++
+		}
+		replies = append(replies, rep)
+	}
+	if e.json {
+		if err := e.emit(replies, nil); err != nil {
+			return err
+		}
+	} else {
+		for _, rep := range replies {
+			printf(e.out, "Group '%s' (%s, answered by %s): %s\n", rep.Group, rep.Code, rep.Node, rep.Message)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("accepting failed in %d of %d groups", failed, len(replies))
+	}
+	return nil
 }
 
 // cmdRecover re-creates checkpoints from the registry of each owner (rule 10).

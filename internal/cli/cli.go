@@ -84,7 +84,7 @@ func init() {
 		{name: "events", args: "[-since DURATION] [-follow]", help: "show the event log", run: cmdEvents},
 		{name: "backup", args: "DIR", help: "back up the cluster database and checkpoints into DIR", run: cmdBackup},
 		{name: "restore", args: "DIR [-force]", help: "restore a backup (refused while nodes are up unless -force)", run: cmdRestore},
-		{name: "checkpoint", args: "list | recover -resource NAME | recover -all", help: "list every checkpoint, or re-create checkpoints from the owners' registries", run: cmdCheckpoint},
+		{name: "checkpoint", args: "list | recover|accept -resource NAME | recover|accept -all", help: "list every checkpoint; re-create checkpoints from the owners' registries, or accept held ones as they are", run: cmdCheckpoint},
 		{name: "reg", args: "get|set|delete|list|export|import [-node N | -admin ADDR] ...", help: "read and change a node's local registry through its admin API", run: cmdReg, local: true},
 		{name: "pki", args: "init | issue node|operator|root NAME ... | list | sync | revoke NAME", help: "the cluster's certificates: create the CA, issue and list certificates, register them with etcd", run: cmdPKI, local: true},
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/model"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Failures an operator can hit are recoverable without restarting
@@ -165,4 +166,115 @@ func TestDeletingAnOnlinePendingResourceTerminatesIt(t *testing.T) {
 		return false
 	})
 	waitFor(t, "the group published without it", 30*time.Second, func() bool { return c.status().State == "Offline" })
+}
+
+// held waits until the group waits for an operator about its checkpoint,
+// on node, with the resource Failed, and checks that it stays there (no
+// restarts, no failover) for a while.
+func (c *mpCluster) held(node string, problem string) model.GroupStatus {
+	c.t.Helper()
+	st := c.waitStatus("waiting for an operator on "+node, func(s model.GroupStatus) bool {
+		return s.Owner == node && strings.HasPrefix(s.Message, "waiting for an operator") && strings.Contains(s.Message, problem)
+	})
+	for _, want := range []string{"cluster checkpoint recover", "cluster checkpoint accept"} {
+		if !strings.Contains(st.Message, want) {
+			c.t.Fatalf("the group's message does not name %q: %s", want, st.Message)
+		}
+	}
+	if got := c.resourceState(); got != "Failed" {
+		c.t.Fatalf("held resource is %s, want Failed", got)
+	}
+	// A negative check needs a window: a restart or failover would come
+	// within the resource's RestartDelay (50ms) and the lease TTL (1s).
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if now := c.status(); now.Owner != node || now.Token != st.Token {
+			c.t.Fatalf("a held group moved: %+v", now)
+		}
+	}
+	return st
+}
+
+// TestCorruptCheckpointHoldsTheGroupWithoutBurningFailovers: corruption is
+// the cluster's problem, not the node's: the group that finds it waits for
+// an operator (naming recover and accept) instead of restarting the
+// resource and failing over from node to node; recover on the owner brings
+// it online. (It once moved node to node until the failover threshold.)
+func TestCorruptCheckpointHoldsTheGroupWithoutBurningFailovers(t *testing.T) {
+	c := newMPCluster(t, "", "", "")
+	c.start("node1")
+	c.start("node2")
+	c.waitStatus("online on node1", onlineOn("node1"))
+	c.waitCount(1)
+	id := c.resource().ID
+	if _, err := c.raw.Put(context.Background(), c.store.Keys().Checkpoint(id, model.RegistryCheckpoint, 1), "garbage"); err != nil {
+		t.Fatal(err)
+	}
+	c.kill("node1")
+	st := c.held("node2", "corrupt")
+	if len(st.Failovers) != 1 {
+		t.Errorf("failovers %v, want the crash only", st.Failovers)
+	}
+	rep := c.request(model.Request{Resource: id, Action: model.RequestRecover})
+	if rep.Code != model.ResultDone || len(rep.Recovered) != 1 || rep.Recovered[0].Error != "" {
+		t.Fatalf("recover: %+v", rep)
+	}
+	c.waitStatus("online on node2 after the recovery", onlineOn("node2"))
+}
+
+// TestLostCheckpointHoldsTheGroup: checkpoint data that was saved and then
+// deleted by hand is a loss: the next owner holds the group rather than
+// bring the resource online on its own, possibly older, registry; accept
+// takes that registry as it is.
+func TestLostCheckpointHoldsTheGroup(t *testing.T) {
+	c := newMPCluster(t, "", "", "")
+	c.start("node1")
+	c.start("node2")
+	c.waitStatus("online on node1", onlineOn("node1"))
+	c.waitCount(1)
+	id := c.resource().ID
+	if _, err := c.raw.Delete(context.Background(), c.store.Keys().ResourceCheckpoints(id), clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	c.kill("node1")
+	c.held("node2", "saved and is now missing")
+	if len(c.events("checkpoint.lost")) == 0 {
+		t.Error("no checkpoint.lost event")
+	}
+	rep := c.request(model.Request{Resource: id, Action: model.RequestAccept})
+	if rep.Code != model.ResultDone || !strings.Contains(rep.Message, "lost data replaced") {
+		t.Fatalf("accept: %+v", rep)
+	}
+	c.waitStatus("online on node2 after the accept", onlineOn("node2"))
+}
+
+// TestRestoredCheckpointWaitsForAnOperator: after a backup restore, a
+// checkpoint the restore put back is not applied over the registry until an
+// operator accepts (or recovers) it. (The next move once restored the stale
+// copy over the node's newer registry.)
+func TestRestoredCheckpointWaitsForAnOperator(t *testing.T) {
+	c := newMPCluster(t, "", "", "")
+	c.start("node1")
+	c.waitStatus("online on node1", onlineOn("node1"))
+	c.waitCount(1)
+	backup := filepath.Join(t.TempDir(), "backup")
+	ctx := context.Background()
+	if _, err := c.store.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	if rep := c.request(model.Request{Group: "app", Action: model.RequestOffline}); rep.Code != model.ResultDone {
+		t.Fatalf("offline: %+v", rep)
+	}
+	c.waitStatus("offline", func(s model.GroupStatus) bool { return s.State == "Offline" })
+	if _, err := c.store.Restore(ctx, backup, true); err != nil {
+		t.Fatal(err)
+	}
+	if rep := c.request(model.Request{Group: "app", Action: model.RequestOnline}); rep.Code != model.ResultDone {
+		t.Fatalf("online: %+v", rep)
+	}
+	c.held("node1", "backup restore")
+	rep := c.request(model.Request{Group: "app", Action: model.RequestAccept})
+	if rep.Code != model.ResultDone || !strings.Contains(rep.Message, "restored copy is now current") {
+		t.Fatalf("accept: %+v", rep)
+	}
+	c.waitStatus("online after the accept", onlineOn("node1"))
 }
