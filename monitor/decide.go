@@ -320,7 +320,11 @@ func DecideStart(f Facts) StartTenure {
 			s.Failovers = append(s.Failovers, at)
 		}
 	}
-	s.Counted = s.Desired == model.DesiredOnline && prev.Owner != "" &&
+	// A failover is the group moving to another node because its owner
+	// died or a resource failed past its threshold. The same node taking
+	// it back after its own restart or self-fence is not an attempt that
+	// failed, and moves, drains and failbacks are not failures.
+	s.Counted = s.Desired == model.DesiredOnline && prev.Owner != "" && !strings.EqualFold(prev.Owner, f.Node) &&
 		(prev.Handoff == nil || prev.Handoff.Reason == model.HandoffFailover)
 	if !s.Counted {
 		return s

@@ -370,6 +370,7 @@ func TestDecideStart(t *testing.T) {
 		{"a failback does not", prev("n1", &model.Handoff{Reason: model.HandoffFailback}), 2, model.DesiredOnline, false, false, 0},
 		{"past the threshold the group is held", prev("n1", nil, t0.Add(-time.Hour), t0.Add(-time.Minute)), 2, model.DesiredOnline, true, true, 3},
 		{"old failovers fall out of the period", prev("n1", nil, t0.Add(-7*time.Hour), t0.Add(-8*time.Hour)), 2, model.DesiredOnline, true, false, 1},
+		{"the same node taking it back after its own restart or fence", prev("n2", nil, t0.Add(-time.Minute)), 1, model.DesiredOnline, false, false, 1},
 		{"an offline group is not a failover", model.GroupStatus{Group: "g1", Owner: "n1", Desired: model.DesiredOffline}, 2, model.DesiredOffline, false, false, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {

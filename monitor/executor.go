@@ -110,7 +110,10 @@ func (x *executor) step(ctx context.Context) time.Time {
 			return a.At
 		}
 		x.log.Trace("action", "action", a.String())
-		if err := x.do(ctx, f, a); err != nil {
+		x.m.doing.Store(x.group, fmt.Sprintf("%s (since %s)", a, f.Now.Format(time.TimeOnly)))
+		err = x.do(ctx, f, a)
+		x.m.doing.Delete(x.group)
+		if err != nil {
 			if ctx.Err() == nil {
 				x.log.Warn("action failed; will retry", "action", a.Kind.String(), "error", err)
 			}

@@ -72,6 +72,10 @@ type Monitor struct {
 	mu      sync.Mutex // guards owned, ownedCh
 	owned   map[string]bool
 	ownedCh chan struct{} // closed and replaced when owned changes
+
+	// doing is what each group's executor is busy with (group → string),
+	// for the logs of a drain that waits.
+	doing sync.Map
 }
 
 // clusterView is an immutable copy of the database and the node set.
@@ -286,26 +290,42 @@ func (m *Monitor) readNodes(ctx context.Context) error {
 // It returns when the node owns nothing or ctx ends.
 func (m *Monitor) Drain(ctx context.Context, s Session) error {
 	m.draining.Store(true)
-	if s != nil {
-		if err := s.SetDraining(ctx); err != nil {
-			m.log.Warn("could not mark this node draining; other nodes may choose it for a moment", "error", err)
-		}
-	}
 	select {
 	case m.pokeAll <- struct{}{}:
 	default:
 	}
+	if s != nil {
+		// Bounded: with etcd unreachable the mark cannot be written, and
+		// the groups go on moving (or the node fences) without it.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := s.SetDraining(sctx); err != nil {
+			m.log.Warn("could not mark this node draining; other nodes may choose it for a moment", "error", err)
+		}
+		cancel()
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
 	for {
 		m.mu.Lock()
 		n, ch := len(m.owned), m.ownedCh
+		owned := make([]string, 0, n)
+		for g := range m.owned {
+			owned = append(owned, g)
+		}
 		m.mu.Unlock()
 		if n == 0 {
 			return nil
 		}
 		select {
 		case <-ch:
+		case <-tick.C:
+			slices.Sort(owned)
+			for _, g := range owned {
+				doing, _ := m.doing.Load(g)
+				m.log.Info("draining: still waiting for a group", "group", g, "doing", doing)
+			}
 		case <-ctx.Done():
-			return fmt.Errorf("monitor: draining: %d groups still owned: %w", n, ctx.Err())
+			return fmt.Errorf("monitor: draining: %d groups still owned (%s): %w", n, strings.Join(owned, ", "), ctx.Err())
 		}
 	}
 }

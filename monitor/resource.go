@@ -142,8 +142,16 @@ func (r *Resource) pending(ctx context.Context, what string, call func(context.C
 	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	// A long entry point is never silent: what is waited on, and how long
+	// until PendingTimeout ends it, every waitLogInterval.
+	start, last := time.Now(), time.Now()
+	waiting := time.NewTicker(waitLogInterval)
+	defer waiting.Stop()
 	for {
 		select {
+		case <-waiting.C:
+			r.log.Info("still waiting for an entry point", "entry", what, "running", time.Since(start).Round(time.Second),
+				"pending_timeout_in", (timeout - time.Since(last)).Round(time.Second))
 		case err := <-done:
 			return err
 		case <-r.progress:
@@ -151,6 +159,7 @@ func (r *Resource) pending(ctx context.Context, what string, call func(context.C
 				<-timer.C
 			}
 			timer.Reset(timeout)
+			last = time.Now()
 		case <-timer.C:
 			r.log.Warn("entry point made no progress within PendingTimeout: terminating", "entry", what, "pending_timeout", timeout)
 			terr := r.terminate(context.WithoutCancel(ctx))
@@ -164,6 +173,10 @@ func (r *Resource) pending(ctx context.Context, what string, call func(context.C
 		}
 	}
 }
+
+// waitLogInterval is how often a long entry point is logged as still
+// running.
+const waitLogInterval = 10 * time.Second
 
 // Online brings the resource online and starts health polling. On failure
 // the resource is Failed (and terminated) and the error says why.

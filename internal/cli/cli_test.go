@@ -79,7 +79,7 @@ func TestListAndShowCommands(t *testing.T) {
 		want []string
 	}{
 		{[]string{"groups"}, []string{"Group", "onyone", "node1, node2"}},
-		{[]string{"group", "ONYONE"}, []string{"Preferred owners", "node1, node2", "Failover period"}},
+		{[]string{"group", "ONYONE"}, []string{"Preferred owners", "node1, node2", "Failover period", "Failover threshold  1 (auto: the cluster's nodes − 1)"}},
 		{[]string{"resources"}, []string{"Network Name DATA", "Generic Application"}},
 		{[]string{"resource", "network name data"}, []string{`SOFTWARE\Microsoft\onyone`, "PendingTimeout", "3m0s", "RestartAction", "2"}},
 		{[]string{"types"}, []string{"Generic Application", "plugin", "/bin/app"}},

@@ -20,6 +20,10 @@ type groupView struct {
 	State     string `json:"state,omitempty"`
 	Desired   string `json:"desired,omitempty"`
 	Failovers int    `json:"failovers"` // within the group's FailoverPeriod
+	// Threshold is FailoverThreshold resolved: "auto" (-1) means the nodes
+	// of the cluster minus one, counted as the monitor counts them (the
+	// nodes up and the preferred owners).
+	Threshold int `json:"effective_failover_threshold"`
 	// Status is the published status as the owner wrote it (absent until
 	// a node first owned the group).
 	Status *model.GroupStatus `json:"status,omitempty"`
@@ -38,9 +42,20 @@ func (e *env) groupViews(ctx context.Context) ([]groupView, error) {
 	if err != nil {
 		return nil, err
 	}
+	nodes, err := e.store.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]groupView, 0, len(groups))
 	for _, g := range groups {
-		v := groupView{Group: g.Value}
+		known := map[string]bool{}
+		for _, n := range nodes {
+			known[strings.ToLower(n.Node)] = true
+		}
+		for _, n := range g.Value.PreferredOwners {
+			known[strings.ToLower(n)] = true
+		}
+		v := groupView{Group: g.Value, Threshold: g.Value.EffectiveFailoverThreshold(len(known))}
 		if o, ok := owners[g.Value.Name]; ok {
 			v.Owner, v.Token = o.Node, o.Token
 		}
@@ -93,8 +108,12 @@ func cmdGroup(ctx context.Context, e *env, args []string) error {
 func printGroupView(w *tabwriter.Writer, v groupView) {
 	printf(w, "Group\t%s\nState\t%s\nOwner\t%s\nFencing token\t%d\nDesired state\t%s\nFailovers\t%d\nPreferred owners\t%s\n",
 		v.Name, orDash(v.State), orDash(v.Owner), v.Token, orDash(v.Desired), v.Failovers, strings.Join(v.PreferredOwners, ", "))
-	printf(w, "Failover threshold\t%d\nFailover period\t%s\nAuto failback\t%s\nPersistent state\t%v\n",
-		v.FailoverThreshold, v.FailoverPeriod, v.AutoFailbackType, v.PersistentState)
+	threshold := fmt.Sprint(v.Threshold)
+	if v.FailoverThreshold == model.FailoverThresholdAuto {
+		threshold += " (auto: the cluster's nodes − 1)"
+	}
+	printf(w, "Failover threshold\t%s\nFailover period\t%s\nAuto failback\t%s\nPersistent state\t%v\n",
+		threshold, v.FailoverPeriod, v.AutoFailbackType, v.PersistentState)
 	if v.Status != nil && v.Status.Message != "" {
 		printf(w, "Message\t%s\n", v.Status.Message)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"strconv"
-	"time"
 
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/quorum"
@@ -49,15 +48,10 @@ func (n *node) startAdmin(ctx context.Context) (stop func(), err error) {
 // adminChanged records a change made through the admin API in the cluster
 // event log, with the operator who made it (the node log has it already).
 func (n *node) adminChanged(c admin.Change) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	fields := map[string]string{"operator": c.Operator}
 	if c.PID != 0 {
 		fields["pid"] = strconv.Itoa(c.PID)
 	}
-	err := n.store.AppendEvent(ctx, quorum.Event{Node: n.cfg.Node.Name, Kind: "admin." + c.Action, Subject: c.Key,
+	n.record(quorum.Event{Node: n.cfg.Node.Name, Kind: "admin." + c.Action, Subject: c.Key,
 		Message: c.Message + " by " + c.Operator, Fields: fields, Operator: c.Operator})
-	if err != nil {
-		n.log.Warn("could not record the admin change in the event log", "action", c.Action, "operator", c.Operator, "error", err)
-	}
 }

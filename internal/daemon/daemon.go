@@ -58,13 +58,40 @@ func Main(args []string, stderr io.Writer) int {
 		cfg.Log.Level = *logLevel
 	}
 	log := NewLogger(cfg, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// The first SIGTERM or SIGINT stops gracefully (the node hands its
+	// groups on); a second one stops at once: every resource is terminated.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	if err := Run(ctx, cfg, log); err != nil {
+	now := make(chan struct{})
+	go func() {
+		s := <-sigs
+		log.Info("stopping: handing this node's groups on; a second signal stops at once", "signal", s.String())
+		stop()
+		s = <-sigs
+		log.Warn("stopping at once: terminating every resource", "signal", s.String())
+		close(now)
+	}()
+	if err := Run(WithStopNow(ctx, now), cfg, log); err != nil {
 		log.Error("clusterd stopped", "error", err)
 		return 1
 	}
 	return 0
+}
+
+type stopNowKey struct{}
+
+// WithStopNow returns ctx carrying now: when now closes during a graceful
+// stop, the node stops waiting for its groups to move and terminates them.
+func WithStopNow(ctx context.Context, now <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stopNowKey{}, now)
+}
+
+func stopNow(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stopNowKey{}).(<-chan struct{})
+	return ch // nil: never
 }
 
 // NewLogger builds the node's logger from the [log] section.
@@ -136,7 +163,12 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
-	n := &node{cfg: cfg, log: log, store: store, cli: cli, metrics: newMetrics(), health: &health{state: "starting"}}
+	n := &node{cfg: cfg, log: log, store: store, cli: cli, metrics: newMetrics(), health: &health{state: "starting"},
+		events: make(chan quorum.Event, eventQueue)}
+	recCtx, stopRec := context.WithCancel(ctx)
+	recorded := make(chan struct{})
+	go func() { defer close(recorded); n.recordEvents(recCtx) }()
+	defer func() { stopRec(); <-recorded }()
 	if embedded != nil {
 		n.etcdErr = embedded.Err()
 	}
@@ -265,14 +297,55 @@ type node struct {
 	drivers     map[string]plugins.Driver
 	metrics     *metrics
 	health      *health
+	events      chan quorum.Event // to the event log, in order
 }
 
+// eventQueue bounds the events waiting for etcd; past it new ones are
+// dropped (and logged): the node never waits for its event log.
+const eventQueue = 1024
+
+// event records an event in the cluster event log without waiting for
+// etcd: a node that lost its quorum must stop, fence and rejoin as fast
+// with events to record as without.
 func (n *node) event(kind, subject, msg string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := n.store.AppendEvent(ctx, quorum.Event{Node: n.cfg.Node.Name, Kind: kind, Subject: subject, Message: msg})
-	if err != nil {
-		n.log.Warn("could not record event", "kind", kind, "error", err)
+	n.record(quorum.Event{Node: n.cfg.Node.Name, Kind: kind, Subject: subject, Message: msg})
+}
+
+func (n *node) record(e quorum.Event) {
+	select {
+	case n.events <- e:
+	default:
+		n.log.Warn("event log queue full; event dropped", "kind", e.Kind, "subject", e.Subject, "message", e.Message)
+	}
+}
+
+// recordEvents writes queued events until ctx ends, then for at most two
+// seconds more what is still queued (the events of the stop itself).
+func (n *node) recordEvents(ctx context.Context) {
+	write := func(e quorum.Event, d time.Duration) {
+		wctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		if err := n.store.AppendEvent(wctx, e); err != nil {
+			n.log.Warn("could not record event", "kind", e.Kind, "subject", e.Subject, "error", err)
+		}
+	}
+	for {
+		select {
+		case e := <-n.events:
+			write(e, 5*time.Second)
+		case <-ctx.Done():
+			end := time.Now().Add(2 * time.Second)
+			for {
+				select {
+				case e := <-n.events:
+					if left := time.Until(end); left > 0 {
+						write(e, left)
+					}
+				default:
+					return
+				}
+			}
+		}
 	}
 }
 
@@ -335,19 +408,37 @@ func (n *node) serve(ctx context.Context, m *quorum.Member) (fenced bool, err er
 	select {
 	case <-ctx.Done():
 		n.log.Info("stopping: moving this node's groups to other nodes")
+		// The drain ends at DrainTimeout, at a second signal, or when the
+		// node fences itself (etcd unreachable: nothing can be handed on,
+		// and the fence has terminated everything).
 		dctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+		go func() {
+			select {
+			case <-stopNow(ctx):
+			case <-m.Fenced():
+			case <-dctx.Done():
+			}
+			cancel()
+		}()
 		if err := n.monitor.Drain(dctx, session{m}); err != nil {
 			n.log.Warn("drain incomplete; terminating what is left", "error", err)
 		}
 		cancel()
 		cancelRun()
 		<-runErr
-		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		n.event("node.leave", n.cfg.Node.Name, "clusterd stopping")
+		select {
+		case <-m.Fenced():
+			n.log.Info("left the cluster; its lease had already lapsed (the node fenced itself)")
+			return false, nil
+		default:
+		}
+		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := m.Leave(lctx)
 		cancel()
 		if err != nil {
-			n.log.Warn("leaving the cluster", "error", err)
+			n.log.Warn("leaving the cluster: the lease could not be revoked; it lapses within its TTL", "error", err, "ttl", m.TTL())
+			return false, nil
 		}
 		n.log.Info("left the cluster; lease revoked")
 		return false, nil
@@ -379,6 +470,36 @@ func (n *node) runMonitor(ctx context.Context, m *quorum.Member) error {
 	}
 }
 
+// joinOnce joins once. The membership outlives ctx (SIGTERM): it ends with
+// Leave, which revokes the lease, never by cancellation, which would read
+// as a fence. But a stop while etcd cannot answer (quorum lost) must not
+// wait for it: joinOnce returns at once and a membership granted later is
+// left again.
+func (n *node) joinOnce(ctx context.Context, mc quorum.MemberConfig) (*quorum.Member, error) {
+	type joined struct {
+		m   *quorum.Member
+		err error
+	}
+	ch := make(chan joined, 1)
+	go func() {
+		m, err := n.store.Join(context.WithoutCancel(ctx), mc)
+		ch <- joined{m, err}
+	}()
+	select {
+	case j := <-ch:
+		return j.m, j.err
+	case <-ctx.Done():
+		go func() {
+			if j := <-ch; j.m != nil {
+				lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = j.m.Leave(lctx)
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
 // join registers the node, retrying while a previous incarnation's lease
 // still holds the presence key.
 func (n *node) join(ctx context.Context) (*quorum.Member, error) {
@@ -387,9 +508,7 @@ func (n *node) join(ctx context.Context) (*quorum.Member, error) {
 		OnRenew: n.metrics.renewed}
 	backoff := 250 * time.Millisecond
 	for {
-		// The membership outlives ctx (SIGTERM): it ends with Leave, which
-		// revokes the lease, never by cancellation, which would read as a fence.
-		m, err := n.store.Join(context.WithoutCancel(ctx), mc)
+		m, err := n.joinOnce(ctx, mc)
 		if err == nil {
 			n.event("node.join", n.cfg.Node.Name, fmt.Sprintf("node joined with a %s lease", m.TTL()))
 			return m, nil

@@ -89,6 +89,7 @@ type mpCluster struct {
 	tls     [3]string // the CA, certificate and key every node reaches etcd with
 	store   *quorum.Store
 	raw     *clientv3.Client // etcd itself, for the floors measured beside the store
+	member  *quorumtest.Member
 	spec    string
 	witness string
 	nodes   map[string]*mpNode
@@ -133,7 +134,7 @@ func newMPClusterWith(t testing.TB, o quorumtest.Options, typeTOML, quorumTOML, 
 	}
 	dir := t.TempDir()
 	ca, cert, key := member.AdminFiles()
-	c := &mpCluster{t: t, bin: clusterdBinary(t), dir: dir, etcd: member.Endpoints()[0], store: store, raw: cli, tls: [3]string{ca, cert, key},
+	c := &mpCluster{t: t, bin: clusterdBinary(t), dir: dir, etcd: member.Endpoints()[0], store: store, raw: cli, member: member, tls: [3]string{ca, cert, key},
 		witness: filepath.Join(dir, "witness"), nodes: map[string]*mpNode{}, quorumTOML: quorumTOML}
 	if strings.Contains(typeTOML, `"wasm"`) { // the sandbox may write the witness
 		typeTOML += fmt.Sprintf("\n[resource_type.capabilities]\ndirs = [%q]", dir)

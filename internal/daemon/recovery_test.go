@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,4 +278,85 @@ func TestRestoredCheckpointWaitsForAnOperator(t *testing.T) {
 		t.Fatalf("accept: %+v", rep)
 	}
 	c.waitStatus("online after the accept", onlineOn("node1"))
+}
+
+// TestOwnRestartIsNotAFailover: a node that dies and comes back takes its
+// group again without counting a failover, so a one-node cluster restarted
+// twice by kill -9 brings its group back each time. (Each restart once
+// counted as a failover "from node1 to node1", and the second held the
+// group Failed for RetryPeriodOnFailure.)
+func TestOwnRestartIsNotAFailover(t *testing.T) {
+	c := newMPCluster(t, "", "", "")
+	c.start("node1")
+	first := c.waitStatus("online on node1", onlineOn("node1"))
+	for i := 0; i < 2; i++ {
+		c.kill("node1")
+		c.start("node1")
+		st := c.waitStatus("online on node1 again", func(s model.GroupStatus) bool {
+			return s.State == "Online" && s.Owner == "node1" && s.Token > first.Token
+		})
+		if len(st.Failovers) != 0 {
+			t.Fatalf("restart %d counted as a failover: %+v", i+1, st)
+		}
+		first = st
+	}
+	if evs := c.events("group.failover"); len(evs) != 0 {
+		t.Fatalf("failover events: %v", evs)
+	}
+}
+
+// waitExit waits for node's clusterd to exit and returns how long it took.
+func (c *mpCluster) waitExit(name string, within time.Duration) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	select {
+	case <-c.nodes[name].exited:
+	case <-time.After(within):
+		c.t.Fatalf("%s did not exit within %s", name, within)
+	}
+	return time.Since(start)
+}
+
+// TestStopWithoutQuorumIsBounded: a node whose etcd is gone stops on
+// SIGTERM within its lease rather than waiting out the drain timeout:
+// nothing can be handed on, and its self-fence terminates what it runs.
+func TestStopWithoutQuorumIsBounded(t *testing.T) {
+	c := newMPCluster(t, "", "", "")
+	c.start("node1")
+	c.waitStatus("online on node1", onlineOn("node1"))
+	c.member.Stop()
+	c.signal("node1", syscall.SIGTERM)
+	took := c.waitExit("node1", time.Minute) // the drain timeout is 5 minutes
+	t.Logf("stopped %s after SIGTERM without quorum", took.Round(time.Millisecond))
+	if !c.witnessedAny("terminate") && !c.witnessedAny("offline") {
+		t.Fatalf("the resource was neither taken offline nor terminated: %v", c.witnessLines())
+	}
+}
+
+// TestSecondSignalStopsAtOnce: a second SIGTERM during a drain that waits
+// for a hanging Offline terminates the resource and exits.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	c := newMPCluster(t, "", `HangIn = "Offline"`, "")
+	c.spec = strings.Replace(c.spec, `pending_timeout = "3s"`, `pending_timeout = "10m"`, 1)
+	c.start("node1")
+	c.waitStatus("online on node1", onlineOn("node1"))
+	c.signal("node1", syscall.SIGTERM)
+	waitFor(t, "the drain's Offline under way", 30*time.Second, func() bool {
+		return c.resourceState() == "OfflinePending"
+	})
+	c.signal("node1", syscall.SIGTERM)
+	took := c.waitExit("node1", time.Minute)
+	t.Logf("stopped %s after the second signal", took.Round(time.Millisecond))
+	if !c.witnessedAny("terminate") {
+		t.Fatalf("the hanging resource was not terminated: %v", c.witnessLines())
+	}
+}
+
+func (c *mpCluster) witnessedAny(entry string) bool {
+	for _, l := range c.witnessLines() {
+		if l.entry == entry {
+			return true
+		}
+	}
+	return false
 }
