@@ -32,8 +32,10 @@ func (Type) Open(_ context.Context, host sdk.Host, r sdk.OpenRequest) (sdk.Resou
 }
 
 // Polling intervals: how often a pending Online probes, and how often a
-// wait reports progress so PendingTimeout (measured between reports) never
-// runs out while the application is merely slow.
+// stop that is under way reports progress. A pending Online reports
+// progress only when its probe's answer changes: a probe that fails the same
+// way is no progress, so PendingTimeout (measured between reports) ends an
+// application that never becomes healthy.
 const (
 	probeInterval    = 100 * time.Millisecond
 	progressInterval = time.Second
@@ -112,8 +114,8 @@ func (r *Resource) start() (process, error) {
 
 // awaitHealthy probes until the probe passes, the process exits or ctx ends.
 func (r *Resource) awaitHealthy(ctx context.Context, p process) error {
-	lastReport := time.Now()
 	var err error
+	reported := ""
 	for {
 		if !p.Running() {
 			r.take(p)
@@ -127,9 +129,9 @@ func (r *Resource) awaitHealthy(ctx context.Context, p process) error {
 			r.host.Log(sdk.LevelInfo, "health probe passed; online")
 			return nil
 		}
-		if time.Since(lastReport) >= progressInterval {
-			lastReport = time.Now()
-			_ = r.host.Progress(ctx, "waiting for the health probe: "+err.Error())
+		if msg := err.Error(); msg != reported {
+			reported = msg
+			_ = r.host.Progress(ctx, "waiting for the health probe: "+msg)
 		}
 		if !p.Wait(ctx, probeInterval) && ctx.Err() != nil {
 			r.take(p)

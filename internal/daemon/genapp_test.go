@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,4 +73,42 @@ CommandLine = "/bin/sleep %s"
 	c.signal("node2", syscall.SIGTERM)
 	<-c.nodes["node2"].exited
 	waitFor(t, "every copy to end", 10*time.Second, func() bool { return len(processesRunning("sleep "+marker)) == 0 })
+}
+
+// TestStuckOnlineEndsAtPendingTimeout: a Generic Application whose health
+// probe keeps failing the same way makes no progress, so PendingTimeout
+// ends its Online with Terminate, as the sources require. (It once
+// reported progress every second whatever the probe said, and the Online
+// never ended.)
+func TestStuckOnlineEndsAtPendingTimeout(t *testing.T) {
+	genapp := testbin.Build(t, "github.com/resmon/resmon/examples/genapp/cmd/genapp")
+	marker := fmt.Sprintf("%d.75", 100000+os.Getpid()%100000)
+	c := newMPClusterOf(t, fmt.Sprintf("kind = \"plugin\"\npath = %q", genapp), "", "", "", "")
+	c.spec = fmt.Sprintf(`
+[[resource_type]]
+name = "Generic Application"
+kind = "plugin"
+path = %q
+
+[[group]]
+name = "app"
+preferred_owners = ["node1"]
+persistent_state = true
+
+[[resource]]
+name = "app"
+type = "Generic Application"
+group = "app"
+pending_timeout = "2s"
+restart_action = 0
+[resource.private]
+CommandLine = "/bin/sleep %s"
+HealthCommand = "/bin/false"
+`, genapp, marker)
+	c.start("node1")
+	waitFor(t, "the resource failed at PendingTimeout", 30*time.Second, func() bool {
+		st, _, _ := c.store.ReadResourceStatus(context.Background(), c.resource().ID)
+		return st.State == "Failed" && strings.Contains(st.Error, "PendingTimeout")
+	})
+	waitFor(t, "the application terminated", 10*time.Second, func() bool { return len(processesRunning("sleep "+marker)) == 0 })
 }

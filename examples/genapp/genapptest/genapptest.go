@@ -75,6 +75,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) sdktest.Target, o Options) {
 	t.Run("HealthCommandGatesOnline", s.healthCommandGatesOnline)
 	t.Run("OnlineFailsWhenTheApplicationExits", s.onlineFailsOnExit)
 	t.Run("TerminateInterruptsPendingOnline", s.terminateInterruptsOnline)
+	t.Run("ProgressOnlyWhenTheProbeChanges", s.progressOnlyOnChange)
 	if o.Full {
 		t.Run("EnvironmentAndDirectory", s.environmentAndDirectory)
 		t.Run("HealthTCP", s.healthTCP)
@@ -416,6 +417,39 @@ func (s *suite) onlineFailsOnExit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exited with status 4") {
 		t.Fatalf("Online: %v, want the exit status", err)
 	}
+	must(t, "Close", r.Close(ctx(t)))
+}
+
+// progressOnlyOnChange: a pending Online reports progress when its probe's
+// answer changes, not while the probe fails the same way, so PendingTimeout
+// can end an application that never becomes healthy.
+func (s *suite) progressOnlyOnChange(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "worse")
+	r := s.mustOpen(t, map[string]any{
+		"CommandLine":   s.sleep + " 600",
+		"HealthCommand": genapp.JoinCommandLine([]string{s.sh, "-c", `test -e "$0" && exit 3; exit 1`, flag}),
+	})
+	online := r.pendingOnline(t)
+	reports := func() int {
+		n := 0
+		for _, p := range r.h.ProgressReports() {
+			if strings.Contains(p, "waiting for the health probe") {
+				n++
+			}
+		}
+		return n
+	}
+	first := reports()
+	// A negative check needs a window: the probe runs every 100ms.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if n := reports(); n != first {
+			t.Fatalf("%d progress reports while the probe failed the same way, want %d", n, first)
+		}
+	}
+	must(t, "changing the probe's answer", os.WriteFile(flag, nil, 0o644))
+	waitFor(t, "a progress report for the new answer", func() bool { return reports() > first })
+	must(t, "Terminate", r.Terminate(ctx(t)))
+	await(t, online, "Terminate")
 	must(t, "Close", r.Close(ctx(t)))
 }
 
