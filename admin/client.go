@@ -142,21 +142,27 @@ func (c *Client) GetValue(ctx context.Context, key, name string) (sdk.Value, err
 }
 
 // SetValue creates or replaces the value v.Name under key, creating missing keys.
-func (c *Client) SetValue(ctx context.Context, key string, v sdk.Value) error {
+func (c *Client) SetValue(ctx context.Context, key string, v sdk.Value) (Changed, error) {
 	if TypeName(v.Type) == "" {
-		return fmt.Errorf("%w: value %q has unknown type %d", ErrBadRequest, v.Name, uint32(v.Type))
+		return Changed{}, fmt.Errorf("%w: value %q has unknown type %d", ErrBadRequest, v.Name, uint32(v.Type))
 	}
-	return c.post(ctx, "/v1/registry/set", setRequest{Key: key, Value: FromSDK(v)}, nil)
+	var ch Changed
+	err := c.post(ctx, "/v1/registry/set", setRequest{Key: key, Value: FromSDK(v)}, &ch)
+	return ch, err
 }
 
 // DeleteValue removes one value.
-func (c *Client) DeleteValue(ctx context.Context, key, name string) error {
-	return c.post(ctx, "/v1/registry/delete-value", valueRequest{Key: key, Name: name}, nil)
+func (c *Client) DeleteValue(ctx context.Context, key, name string) (Changed, error) {
+	var ch Changed
+	err := c.post(ctx, "/v1/registry/delete-value", valueRequest{Key: key, Name: name}, &ch)
+	return ch, err
 }
 
 // DeleteKey removes a key with everything below it.
-func (c *Client) DeleteKey(ctx context.Context, key string) error {
-	return c.post(ctx, "/v1/registry/delete-key", keyRequest{Key: key}, nil)
+func (c *Client) DeleteKey(ctx context.Context, key string) (Changed, error) {
+	var ch Changed
+	err := c.post(ctx, "/v1/registry/delete-key", keyRequest{Key: key}, &ch)
+	return ch, err
 }
 
 // List returns a key's direct subkeys and its values.

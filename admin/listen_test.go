@@ -180,7 +180,7 @@ func TestMutualTLS(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer c.Close()
-				if err := c.SetValue(ctx, `SOFTWARE\tls`, mustValue(t, "v", "dword", "7")); err != nil {
+				if _, err := c.SetValue(ctx, `SOFTWARE\tls`, mustValue(t, "v", "dword", "7")); err != nil {
 					t.Fatal(err)
 				}
 				return

@@ -170,16 +170,16 @@ func TestOperatorRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.SetValue(ctx, `SOFTWARE\Audit`, mustValue(t, "Port", "dword", "7000")); err != nil {
+	if _, err := c.SetValue(ctx, `SOFTWARE\Audit`, mustValue(t, "Port", "dword", "7000")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteValue(ctx, `SOFTWARE\Audit`, "Port"); err != nil {
+	if _, err := c.DeleteValue(ctx, `SOFTWARE\Audit`, "Port"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Import(ctx, "audit.reg", []byte(registry.RegHeader+"\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Audit\\Sub]\n\"x\"=\"1\"\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteKey(ctx, `SOFTWARE\Audit`); err != nil {
+	if _, err := c.DeleteKey(ctx, `SOFTWARE\Audit`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.List(ctx, ""); err != nil { // a read: not a change
@@ -219,7 +219,7 @@ func TestOperatorRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	if err := tc.SetValue(ctx, `SOFTWARE\Audit`, mustValue(t, "Port", "dword", "7000")); err != nil {
+	if _, err := tc.SetValue(ctx, `SOFTWARE\Audit`, mustValue(t, "Port", "dword", "7000")); err != nil {
 		t.Fatal(err)
 	}
 	got, log = trec.all()
@@ -297,7 +297,7 @@ func TestHelperDialAsOtherUser(t *testing.T) {
 		return
 	}
 	defer c.Close()
-	err = c.SetValue(ctx, `SOFTWARE\FromOtherUser`, mustValue(t, "n", "string", "x"))
+	_, err = c.SetValue(ctx, `SOFTWARE\FromOtherUser`, mustValue(t, "n", "string", "x"))
 	fmt.Printf("RESULT set: %v\n", err)
 }
 

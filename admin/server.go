@@ -47,6 +47,18 @@ type Config struct {
 	// with the operator who made it (clusterd records it in the event log).
 	// It must not block for long: the answer waits for it.
 	OnChange func(Change)
+	// Checkpointed, if set, returns what an operator must know about a
+	// change to key: that a resource not online on this node checkpoints
+	// it, so its checkpoint will overwrite the change when it next comes
+	// online. The warnings go back in the answer.
+	Checkpointed func(ctx context.Context, keys []string) []string
+}
+
+// Changed is the answer to a change of the registry.
+type Changed struct {
+	// Warnings are what the operator must know about the change (a
+	// checkpoint that will overwrite it).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Server serves the admin API. Build it with New, run it with Serve.
@@ -75,6 +87,8 @@ type ImportResult struct {
 	Values        int    `json:"values"`
 	DeletedKeys   int    `json:"deleted_keys"`
 	DeletedValues int    `json:"deleted_values"`
+	// Warnings are what the operator must know (see Changed).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Request bodies.
@@ -288,6 +302,14 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, FromSDK(v))
 }
 
+// warnings asks the Checkpointed hook about a changed key.
+func (s *Server) warnings(r *http.Request, key string) Changed {
+	if s.cfg.Checkpointed == nil {
+		return Changed{}
+	}
+	return Changed{Warnings: s.cfg.Checkpointed(r.Context(), []string{key})}
+}
+
 func (s *Server) set(w http.ResponseWriter, r *http.Request) {
 	var req setRequest
 	if !s.read(w, r, &req) {
@@ -309,7 +331,7 @@ func (s *Server) set(w http.ResponseWriter, r *http.Request) {
 	}
 	s.changed(r, "registry.set", req.Key, fmt.Sprintf("registry value %q of %q set (%s)", v.Name, req.Key, v.Type),
 		"key", req.Key, "name", v.Name, "type", v.Type.String())
-	writeJSON(w, http.StatusOK, struct{}{})
+	writeJSON(w, http.StatusOK, s.warnings(r, req.Key))
 }
 
 func (s *Server) deleteValue(w http.ResponseWriter, r *http.Request) {
@@ -328,7 +350,7 @@ func (s *Server) deleteValue(w http.ResponseWriter, r *http.Request) {
 	}
 	s.changed(r, "registry.delete-value", req.Key, fmt.Sprintf("registry value %q of %q deleted", req.Name, req.Key),
 		"key", req.Key, "name", req.Name)
-	writeJSON(w, http.StatusOK, struct{}{})
+	writeJSON(w, http.StatusOK, s.warnings(r, req.Key))
 }
 
 func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
@@ -346,7 +368,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.changed(r, "registry.delete-key", req.Key, fmt.Sprintf("registry key %q deleted", req.Key), "key", req.Key)
-	writeJSON(w, http.StatusOK, struct{}{})
+	writeJSON(w, http.StatusOK, s.warnings(r, req.Key))
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
@@ -450,5 +472,12 @@ func (s *Server) importReg(w http.ResponseWriter, r *http.Request) {
 	s.changed(r, "registry.import", name, fmt.Sprintf("registry file %s imported: %d keys, %d values set, %d keys and %d values deleted",
 		name, res.Keys, res.Values, res.DeletedKeys, res.DeletedValues),
 		"name", name, "keys", res.Keys, "values", res.Values, "deleted_keys", res.DeletedKeys, "deleted_values", res.DeletedValues)
+	if s.cfg.Checkpointed != nil {
+		names := make([]string, 0, len(keys))
+		for _, k := range keys {
+			names = append(names, k.Path)
+		}
+		res.Warnings = s.cfg.Checkpointed(r.Context(), names)
+	}
 	writeJSON(w, http.StatusOK, res)
 }

@@ -141,3 +141,11 @@ func (h *Hosted) FencingToken(ref model.Ref) (int64, error) {
 	}
 	return 0, fmt.Errorf("%w: resource %q is not hosted by this node", sdk.ErrFenced, ref.Name)
 }
+
+// Online reports whether the resource is hosted here and online.
+func (h *Hosted) Online(id string) bool {
+	h.mu.Lock()
+	e, ok := h.byID[id]
+	h.mu.Unlock()
+	return ok && !e.terminated && e.r.State() == model.ResourceOnline
+}

@@ -174,6 +174,7 @@ func valueName(n string) string {
 type regValue struct {
 	Key string `json:"key"`
 	admin.Value
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func regGet(ctx context.Context, e *env, c *admin.Client, _ *regFlags, pos []string) error {
@@ -191,28 +192,34 @@ func regSet(ctx context.Context, e *env, c *admin.Client, f *regFlags, pos []str
 	if err != nil {
 		return usagef("reg set %s: %v", pos[0], err)
 	}
-	if err := c.SetValue(ctx, pos[0], v); err != nil {
+	ch, err := c.SetValue(ctx, pos[0], v)
+	if err != nil {
 		return err
 	}
 	if e.json {
-		return e.emit(regValue{Key: pos[0], Value: admin.FromSDK(v)}, nil)
+		return e.emit(regValue{Key: pos[0], Value: admin.FromSDK(v), Warnings: ch.Warnings}, nil)
 	}
 	printf(e.out, "Set %s value '%s' (%s) to %s.\n", pos[0], valueName(v.Name), v.Type, admin.Text(v))
+	e.warn(ch.Warnings)
 	return nil
 }
 
 func regDelete(ctx context.Context, e *env, c *admin.Client, f *regFlags, pos []string) error {
 	if f.deleteKey {
-		if err := c.DeleteKey(ctx, pos[0]); err != nil {
+		ch, err := c.DeleteKey(ctx, pos[0])
+		if err != nil {
 			return err
 		}
 		printf(e.out, "Deleted key %s and everything below it.\n", pos[0])
+		e.warn(ch.Warnings)
 		return nil
 	}
-	if err := c.DeleteValue(ctx, pos[0], pos[1]); err != nil {
+	ch, err := c.DeleteValue(ctx, pos[0], pos[1])
+	if err != nil {
 		return err
 	}
 	printf(e.out, "Deleted %s value '%s'.\n", pos[0], valueName(pos[1]))
+	e.warn(ch.Warnings)
 	return nil
 }
 
@@ -285,8 +292,22 @@ func regImport(ctx context.Context, e *env, c *admin.Client, _ *regFlags, pos []
 	if err != nil {
 		return err
 	}
-	return e.emit(res, func(w *tabwriter.Writer) {
+	if err := e.emit(res, func(w *tabwriter.Writer) {
 		printf(w, "Imported %s: %d keys, %d values set; %d keys, %d values deleted.\n",
 			res.Name, res.Keys, res.Values, res.DeletedKeys, res.DeletedValues)
-	})
+	}); err != nil {
+		return err
+	}
+	if !e.json {
+		e.warn(res.Warnings)
+	}
+	return nil
+}
+
+// warn prints the warnings the node gave with a change, on stderr: the
+// change was made, but the operator must know what will undo it.
+func (e *env) warn(ws []string) {
+	for _, w := range ws {
+		printf(e.err, "warning: %s\n", w)
+	}
 }

@@ -225,3 +225,28 @@ func TestRegOverMutualTLS(t *testing.T) {
 func freeHostPort(t *testing.T) string {
 	return strings.TrimPrefix(quorumtest.FreeURL(t), "http://")
 }
+
+// TestRegChangeUnderACheckpointOfAnOfflineResourceWarns: a change to a
+// checkpointed key while its resource is not online here is made, but the
+// answer says that the checkpoint will replace it at the next Online (rule
+// 2); while the resource is online here there is nothing to say. (Such a
+// change once exited 0 in silence and was gone at the next Online.)
+func TestRegChangeUnderACheckpointOfAnOfflineResourceWarns(t *testing.T) {
+	n := startNode(t, "", "")
+	key := onyone + `\Settings`
+	if _, errOut, code := n.cluster("reg", "set", key, "Mode", "fast"); code != 0 || errOut != "" {
+		t.Fatalf("set while online here: exit %d, stderr %q", code, errOut)
+	}
+	n.ok("resource", "Network Name DATA", "offline")
+	out, errOut, code := n.cluster("reg", "set", key, "Mode", "slow")
+	if code != 0 || !strings.Contains(out, "Set ") || !strings.Contains(errOut, `warning: SOFTWARE\Microsoft\onyone is checkpointed by resource "Network Name DATA", which is not online on this node`) {
+		t.Fatalf("set while offline: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	var got struct{ Warnings []string }
+	if err := json.Unmarshal([]byte(n.ok("-o", "json", "reg", "set", key, "Mode", "slower")), &got); err != nil || len(got.Warnings) != 1 {
+		t.Fatalf("set -o json while offline: %+v, %v", got, err)
+	}
+	if _, errOut, _ := n.cluster("reg", "delete", "-key", key); !strings.Contains(errOut, "warning: ") {
+		t.Fatalf("delete -key while offline: stderr %q", errOut)
+	}
+}

@@ -231,6 +231,7 @@ func (n *node) openLocal() error {
 	}
 	n.registry, n.checkpoints = reg, cpm
 	hosted := monitor.NewHosted()
+	n.hosted = hosted
 	svc := &services{log: n.log, hosted: hosted, registry: reg, checkpoints: cpm}
 	pd, err := goplugin.New(goplugin.Config{Services: svc, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Logger: n.log.Named("plugin")})
 	if err != nil {
@@ -294,6 +295,7 @@ type node struct {
 	registry    *registry.Registry
 	checkpoints *checkpoint.Manager
 	monitor     *monitor.Monitor
+	hosted      *monitor.Hosted
 	drivers     map[string]plugins.Driver
 	metrics     *metrics
 	health      *health

@@ -291,7 +291,7 @@ func (r *runner) misbehave(ctx context.Context, kind Kind, owner *node, g *group
 		return "", fmt.Errorf("chaos: admin API of %s: %w", owner.name, err)
 	}
 	defer cli.Close()
-	if err := cli.SetValue(ctx, g.faultKey, sdk.StringValue("Fault", string(kind))); err != nil {
+	if _, err := cli.SetValue(ctx, g.faultKey, sdk.StringValue("Fault", string(kind))); err != nil {
 		return "", fmt.Errorf("chaos: writing the %s fault for %s on %s: %w", kind, g.res, owner.name, err)
 	}
 	if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) { return r.track.faultSince(g.name, t0), nil },
