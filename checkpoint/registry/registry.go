@@ -75,13 +75,21 @@ var _ sdk.Registry = (*Registry)(nil)
 // lockTimeout is how long Open waits for another process to let go of the file.
 var lockTimeout = 2 * time.Second
 
+// initialMmapSize is the address space the registry file is mapped with at
+// first (1 GiB); bbolt grows it beyond when the file does.
+const initialMmapSize = 1 << 30
+
 // Open opens (creating if needed) the registry file at path, with mode 0600
 // and its directory with 0700.
 func Open(path string) (*Registry, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("checkpoint: registry %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true,
+		// Address space, not memory or disk: a large write transaction (an import)
+		// would otherwise remap the file again and again as it grows, and every
+		// remap walks every bucket the transaction touched.
+		InitialMmapSize: initialMmapSize})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("checkpoint: registry %s is in use by another process (is another clusterd running on this data_dir?)", path)

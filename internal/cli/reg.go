@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/checkpoint/registry"
@@ -288,8 +289,37 @@ func regImport(ctx context.Context, e *env, c *admin.Client, _ *regFlags, pos []
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
-	res, err := c.Import(ctx, name, data)
+	// Checked here first, so a bad file is reported at once with its line.
+	keys, err := registry.ParseReg(name, data)
 	if err != nil {
+		return err
+	}
+	// The node applies the file in one transaction, which for a large file
+	// takes longer than -timeout: wait for it as long as it takes (Ctrl-C
+	// ends the wait), saying so.
+	ictx, stop := signalContext()
+	defer stop()
+	printf(e.progress(), "Importing %s (%d keys, %d bytes) into node %s in one transaction...\n", name, len(keys), len(data), c.Addr())
+	start := time.Now()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				printf(e.progress(), "still importing: %s\n", time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	res, err := c.Import(ictx, name, data)
+	if err != nil {
+		if ictx.Err() != nil {
+			return fmt.Errorf("interrupted after %s while node %s was importing %s: the node may still complete the import (it is applied whole or not at all); check with cluster reg list", time.Since(start).Round(time.Second), c.Addr(), name)
+		}
 		return err
 	}
 	if err := e.emit(res, func(w *tabwriter.Writer) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -248,5 +249,27 @@ func TestRegChangeUnderACheckpointOfAnOfflineResourceWarns(t *testing.T) {
 	}
 	if _, errOut, _ := n.cluster("reg", "delete", "-key", key); !strings.Contains(errOut, "warning: ") {
 		t.Fatalf("delete -key while offline: stderr %q", errOut)
+	}
+}
+
+// TestLargeImportIsWaitedFor: a .reg import the node needs longer than the
+// CLI's -timeout for is waited for, with the number of keys announced, and
+// its result reported. (A large import once made the CLI give up after 30 s
+// saying the node was unreachable, and the node applied it afterwards.)
+func TestLargeImportIsWaitedFor(t *testing.T) {
+	n := startNode(t, "", "")
+	var b strings.Builder
+	b.WriteString("Windows Registry Editor Version 5.00\r\n\r\n")
+	const keys = 100_000
+	for i := range keys {
+		fmt.Fprintf(&b, "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Large\\K%06d]\r\n\"v\"=\"%d\"\r\n\r\n", i, i)
+	}
+	file := filepath.Join(t.TempDir(), "large.reg")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := n.exec("", "-config", n.cfg, "-timeout", "100ms", "reg", "import", file)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("Importing %s (%d keys", file, keys)) || !strings.Contains(out, fmt.Sprintf("%d keys, %d values set", keys, keys)) {
+		t.Fatalf("import with -timeout 100ms: exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 }
