@@ -39,6 +39,7 @@ func Main(args []string, stderr io.Writer) int {
 	cfgPath := fs.String("config", "cluster.toml", "path of the node configuration file")
 	logJSON := fs.Bool("log-json", false, "log as JSON lines (overrides [log] format)")
 	logLevel := fs.String("log-level", "", "log level: trace, debug, info, warn, error (overrides [log] level)")
+	restore := fs.String("restore", "", "restore the backup in this directory into the cluster's etcd and exit; run it while every clusterd is stopped (with embedded etcd it starts this node's member only)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -58,6 +59,18 @@ func Main(args []string, stderr io.Writer) int {
 		cfg.Log.Level = *logLevel
 	}
 	log := NewLogger(cfg, stderr)
+	if *restore != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		info, err := Restore(ctx, cfg, *restore, log)
+		if err != nil {
+			log.Error("restore failed", "error", err)
+			return 1
+		}
+		log.Info("backup restored; start clusterd on the nodes", "from", info.Dir, "backup_time", info.BackupTime,
+			"db_keys", info.DBKeys, "checkpoints", len(info.Checkpoints), "missing", len(info.Missing))
+		return 0
+	}
 	// The first SIGTERM or SIGINT stops gracefully (the node hands its
 	// groups on); a second one stops at once: every resource is terminated.
 	sigs := make(chan os.Signal, 2)
@@ -107,62 +120,12 @@ func NewLogger(cfg *config.Config, w io.Writer) hclog.Logger {
 // Run runs the node until ctx ends (a clean stop: the node leaves the cluster
 // and revokes its lease) or a fatal error.
 func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
-	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating data dir: %w", err)
-	}
-	var (
-		embedded *quorum.Embedded
-		ccfg     quorum.ClientConfig
-	)
-	if cfg.Quorum.InsecurePlaintext {
-		log.Warn("quorum.insecure_plaintext is set: etcd traffic on loopback may be plaintext, without TLS or etcd auth, so every local user can read and change the cluster database",
-			"file", cfg.File)
-	}
-	if cfg.Quorum.Mode == config.ModeEmbedded {
-		ecfg := cfg.EmbedConfig()
-		if ecfg.TLS != nil {
-			if err := preparePKI(cfg, log); err != nil {
-				return err
-			}
-		}
-		log.Info("starting embedded etcd", "client_url", ecfg.ClientURL, "peer_url", ecfg.PeerURL, "members", len(ecfg.Peers), "data_dir", ecfg.DataDir)
-		start := time.Now()
-		e, err := quorum.StartEmbedded(ctx, ecfg)
-		if err != nil {
-			return err
-		}
-		embedded = e
-		defer func() {
-			embedded.Close()
-			log.Info("embedded etcd stopped")
-		}()
-		log.Info("embedded etcd ready", "took", time.Since(start).Round(time.Millisecond))
-		if cfg.EmbeddedTLS() {
-			if err := setUpAuth(ctx, cfg, e.Endpoints(), log); err != nil {
-				return err
-			}
-		}
-		c, err := cfg.ClientConfig()
-		if err != nil {
-			return err
-		}
-		ccfg = c
-	} else {
-		c, err := cfg.ClientConfig()
-		if err != nil {
-			return err
-		}
-		ccfg = c
-	}
-	cli, err := quorum.Connect(ctx, ccfg)
+	q, err := startQuorum(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
-	store, err := quorum.NewStore(cli, cfg.Cluster.Name, log)
-	if err != nil {
-		return err
-	}
+	defer q.close()
+	embedded, cli, store := q.embedded, q.cli, q.store
 	n := &node{cfg: cfg, log: log, store: store, cli: cli, metrics: newMetrics(), health: &health{state: "starting"},
 		events: make(chan quorum.Event, eventQueue)}
 	recCtx, stopRec := context.WithCancel(ctx)
@@ -194,6 +157,101 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 	}
 	defer stopAdmin()
 	return n.run(ctx)
+}
+
+// Restore restores the backup in dir into the cluster's etcd while no node
+// runs: with embedded etcd it starts this node's member alone (it needs a
+// majority of the members: start the others the same way, or as nodes
+// after this one is up), checks that no node is up and restores, then stops
+// it again. With external etcd `cluster restore` does the same.
+// Checkpoints the backup holds come back marked as restored: each waits for
+// an operator's recover or accept before its resource comes online.
+func Restore(ctx context.Context, cfg *config.Config, dir string, log hclog.Logger) (quorum.RestoreInfo, error) {
+	q, err := startQuorum(ctx, cfg, log)
+	if err != nil {
+		return quorum.RestoreInfo{}, err
+	}
+	defer q.close()
+	info, err := q.store.Restore(ctx, dir, false)
+	if err != nil {
+		return info, err
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := q.store.AppendEvent(ectx, quorum.Event{Node: cfg.Node.Name, Kind: "cluster.restore", Subject: cfg.Cluster.Name,
+		Message: fmt.Sprintf("restored from %s (backup of %s) by clusterd -restore on %s", info.Dir, info.BackupTime.Format(time.RFC3339), cfg.Node.Name)}); err != nil {
+		log.Warn("could not record the restore in the event log", "error", err)
+	}
+	return info, nil
+}
+
+// quorum is the node's way to the cluster's etcd: its embedded member, if
+// it runs one, and a client.
+type quorumConn struct {
+	embedded *quorum.Embedded
+	cli      *clientv3.Client
+	store    *quorum.Store
+	log      hclog.Logger
+}
+
+func (q *quorumConn) close() {
+	if q.cli != nil {
+		q.cli.Close()
+	}
+	if q.embedded != nil {
+		q.embedded.Close()
+		q.log.Info("embedded etcd stopped")
+	}
+}
+
+// startQuorum starts the embedded member (with its PKI and etcd auth) or
+// reaches the external cluster, and connects to it.
+func startQuorum(ctx context.Context, cfg *config.Config, log hclog.Logger) (_ *quorumConn, err error) {
+	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	q := &quorumConn{log: log}
+	defer func() {
+		if err != nil {
+			q.close()
+		}
+	}()
+	if cfg.Quorum.InsecurePlaintext {
+		log.Warn("quorum.insecure_plaintext is set: etcd traffic on loopback may be plaintext, without TLS or etcd auth, so every local user can read and change the cluster database",
+			"file", cfg.File)
+	}
+	if cfg.Quorum.Mode == config.ModeEmbedded {
+		ecfg := cfg.EmbedConfig()
+		if ecfg.TLS != nil {
+			if err := preparePKI(cfg, log); err != nil {
+				return nil, err
+			}
+		}
+		log.Info("starting embedded etcd", "client_url", ecfg.ClientURL, "peer_url", ecfg.PeerURL, "members", len(ecfg.Peers), "data_dir", ecfg.DataDir)
+		start := time.Now()
+		e, err := quorum.StartEmbedded(ctx, ecfg)
+		if err != nil {
+			return nil, err
+		}
+		q.embedded = e
+		log.Info("embedded etcd ready", "took", time.Since(start).Round(time.Millisecond))
+		if cfg.EmbeddedTLS() {
+			if err := setUpAuth(ctx, cfg, e.Endpoints(), log); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ccfg, err := cfg.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	if q.cli, err = quorum.Connect(ctx, ccfg); err != nil {
+		return nil, err
+	}
+	if q.store, err = quorum.NewStore(q.cli, cfg.Cluster.Name, log); err != nil {
+		return nil, err
+	}
+	return q, nil
 }
 
 // Node-local state under data_dir.
