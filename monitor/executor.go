@@ -225,9 +225,9 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 		}
 		if needsReopen(old, rec) {
 			h.reopen = h.r != nil
-			if h.down {
-				// It failed to open or its host died: try the new
-				// properties now rather than after RetryPeriodOnFailure.
+			if h.state() == model.ResourceFailed {
+				// Failed (to open, or with its old properties): try the
+				// new ones now rather than after RetryPeriodOnFailure.
 				h.retryAt = now
 			}
 			x.log.Info("resource properties changed; they apply at its next Online", "resource", rec.Name, "state", h.state())

@@ -253,6 +253,10 @@ func (s *Store) createPresence(ctx context.Context, m *Member, replace bool) err
 			Then(clientv3.OpPut(key, string(val), clientv3.WithLease(m.lease))).
 			Else(clientv3.OpGet(key)).
 			Commit()
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			// etcd took longer than the new lease's TTL to get here.
+			return fmt.Errorf("quorum: node %q: publishing presence %s: %w: the new lease expired before it could be used", m.node, key, ErrLeaseLost)
+		}
 		if err != nil {
 			return fmt.Errorf("quorum: node %q: publishing presence %s: %w", m.node, key, err)
 		}

@@ -29,12 +29,15 @@ const (
 	KindHang    Kind = "hang"    // make a WASM resource spin in LooksAlive until interrupted
 	KindDelete  Kind = "delete"  // delete a resource's CPT in etcd, recover it from the owner
 	KindCorrupt Kind = "corrupt" // corrupt a CPT, force a restore elsewhere, expect detection
+	KindLost    Kind = "lost"    // kill the owner, delete a resource's CPT keys by hand, expect a hold, recover
+	KindRestore Kind = "restore" // back up, then force a restore while every group runs
+	KindEdit    Kind = "edit"    // break a resource's private properties so it fails, fix them while it fails
 	KindMember  Kind = "member"  // stop an etcd follower and restart it (3 members only)
 	KindLeader  Kind = "leader"  // stop the etcd leader and restart it (3 members only)
 )
 
 // AllKinds are the fault kinds in the order the summary lists them.
-var AllKinds = []Kind{KindKill, KindStop, KindCut, KindRestart, KindBounce, KindPlugin, KindFail, KindTrap, KindHang, KindDelete, KindCorrupt, KindMember, KindLeader}
+var AllKinds = []Kind{KindKill, KindStop, KindCut, KindRestart, KindBounce, KindPlugin, KindFail, KindTrap, KindHang, KindDelete, KindCorrupt, KindLost, KindRestore, KindEdit, KindMember, KindLeader}
 
 // needs says what a kind needs to apply: 3 etcd members, a WASM group.
 func (k Kind) needs() (members3, wasm bool) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -127,6 +129,13 @@ func (r *runner) doRound(ctx context.Context, kind Kind) error {
 	case KindCorrupt:
 		excluded[g.name] = true
 		note, err = r.corruptCPT(ctx, g, target, before[g.name], t0)
+	case KindLost:
+		excluded[g.name] = true
+		note, err = r.loseCPT(ctx, g, target, before[g.name], t0)
+	case KindRestore:
+		note, err = r.restoreOnline(ctx, t0)
+	case KindEdit:
+		note, err = r.editWhileFailed(ctx, g, target, t0)
 	case KindMember, KindLeader:
 		note, err = r.stopMember(ctx, kind == KindLeader)
 	}
@@ -478,4 +487,136 @@ func (r *runner) probe(ctx context.Context, g *group, stale int64) {
 		r.violate("stale write fenced", "PutCheckpoint for %s with stale token %d: %v, want ErrFenced", g.res, stale, err)
 	}
 	r.rep.Probes++
+}
+
+// loseCPT kills g's owner and deletes every checkpoint key of g's resource,
+// as an operator's slip would: the next owner must hold the group (a
+// checkpoint.lost event, nothing online under a new tenure) until the
+// runner, as the operator, recovers it from the new owner's registry.
+func (r *runner) loseCPT(ctx context.Context, g *group, owner *node, before snap, t0 time.Time) (string, error) {
+	if err := owner.kill(); err != nil {
+		return "", err
+	}
+	r.faults = append(r.faults, window{Kind: KindLost, Node: owner.name, Start: t0, End: time.Now()})
+	r.resets[g.name] = append(r.resets[g.name], before.token)
+	if _, err := r.cli.Delete(ctx, r.store.Keys().ResourceCheckpoints(g.id), clientv3.WithPrefix()); err != nil {
+		return "", fmt.Errorf("chaos: deleting the checkpoints of %s: %w", g.res, err)
+	}
+	if err := r.expectEvent(ctx, t0, "checkpoint.lost", g.res); err != nil {
+		r.violate("lost checkpoint held", "%s: %v", g.res, err)
+	}
+	for _, iv := range r.track.intervals() {
+		if iv.Group == g.name && iv.Token > before.token && iv.Start.After(t0) {
+			r.violate("lost checkpoint held", "%s went online under token %d (pid %d) with its checkpoint lost", g.res, iv.Token, iv.PID)
+		}
+	}
+	res, err := r.recover(ctx, g)
+	if err != nil {
+		return "", err
+	}
+	if err := r.startNode(ctx, owner); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s on %s, recovered from %s", g.res, owner.name, res.Node), nil
+}
+
+// expectEvent waits for an event of kind about subject since t0.
+func (r *runner) expectEvent(ctx context.Context, t0 time.Time, kind, subject string) error {
+	return waitFor(ctx, r.cfg.Settle, func() (bool, error) {
+		evs, err := r.store.Events(ctx, t0, 0)
+		if err != nil {
+			return false, nil
+		}
+		for _, e := range evs {
+			if e.Kind == kind && e.Subject == subject {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, "a %s event for %s", kind, subject)
+}
+
+// restoreOnline backs the cluster up and at once restores the backup with
+// force while every group runs: the owners keep their resources online and
+// store their newer registries again when the restore completes, so no
+// confirmed counter may be lost (the round's checks and the final ones
+// prove it).
+func (r *runner) restoreOnline(ctx context.Context, t0 time.Time) (string, error) {
+	dir, err := os.MkdirTemp(r.dir, "backup-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	bdir := filepath.Join(dir, "b")
+	if _, err := r.store.Backup(ctx, bdir); err != nil {
+		return "", fmt.Errorf("chaos: backup: %w", err)
+	}
+	info, err := r.store.Restore(ctx, bdir, true)
+	if err != nil {
+		return "", fmt.Errorf("chaos: forced restore: %w", err)
+	}
+	r.faults = append(r.faults, window{Kind: KindRestore, Start: t0, End: time.Now()})
+	if _, err := r.settle(ctx, r.cfg.Settle); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d keys, %d checkpoints restored while online", info.DBKeys, len(info.Checkpoints)), nil
+}
+
+// editWhileFailed gives g's resource a private property that makes its Open
+// fail, fails it once so that it is opened again with it, waits until its
+// status shows the Open failing, and fixes the property: the resource must
+// come online again without anybody restarting clusterd.
+func (r *runner) editWhileFailed(ctx context.Context, g *group, owner *node, t0 time.Time) (string, error) {
+	edit := func(change func(map[string]any)) error {
+		for try := 0; try < 5; try++ {
+			rec, err := r.store.Resource(ctx, g.id)
+			if err != nil {
+				return err
+			}
+			change(rec.Value.Private)
+			err = r.store.UpdateResource(ctx, rec.Value, rec.ModRevision)
+			if !errors.Is(err, quorum.ErrConflict) {
+				return err
+			}
+		}
+		return fmt.Errorf("chaos: %s kept changing", g.res)
+	}
+	if err := edit(func(p map[string]any) { p["FailIn"] = "Open" }); err != nil {
+		return "", fmt.Errorf("chaos: breaking %s: %w", g.res, err)
+	}
+	// Fail it on whichever node runs it, again now and then: a failure
+	// that comes before that node has read the edit restarts the resource
+	// with its old properties.
+	var failed string
+	lastFault := time.Time{}
+	err := waitFor(ctx, r.cfg.Settle, func() (bool, error) {
+		st, _, err := r.store.ReadResourceStatus(ctx, g.id)
+		if err == nil && st.State == "Failed" && strings.Contains(st.Error, "injected failure in Open") {
+			failed = st.Node
+			return true, nil
+		}
+		if err == nil && st.State == "Online" && time.Since(lastFault) > 2*time.Second {
+			if n := r.nodeByName(st.Node); n != nil {
+				if cli, err := admin.Dial(ctx, "unix:"+filepath.Join(n.dataDir, "admin.sock"), nil); err == nil {
+					if _, err := cli.SetValue(ctx, g.faultKey, sdk.StringValue("Fault", string(KindFail))); err == nil {
+						lastFault = time.Now()
+					}
+					cli.Close()
+				}
+			}
+		}
+		return false, nil
+	}, "resource %s failing to open with its broken properties", g.res)
+	if err != nil {
+		return "", err
+	}
+	if err := edit(func(p map[string]any) { delete(p, "FailIn") }); err != nil {
+		return "", fmt.Errorf("chaos: fixing %s: %w", g.res, err)
+	}
+	r.faults = append(r.faults, window{Kind: KindEdit, Node: owner.name, Start: t0, End: time.Now()})
+	if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) { return r.track.onlineSince(g.name, t0), nil },
+		"resource %s online again after its properties were fixed", g.res); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s failed to open on %s, fixed", g.res, failed), nil
 }
