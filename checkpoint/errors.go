@@ -27,6 +27,10 @@ var (
 	ErrNotRestored = errors.New("checkpoint: resource was not restored on this node under this fence")
 	// ErrOnline reports Restore of a resource that is online on this node.
 	ErrOnline = errors.New("checkpoint: resource is online on this node")
+	// ErrSuspended reports a flush while a resource's checkpoints are not
+	// being stored: its record went away while it is online (deleted, or
+	// being rewritten by a backup restore).
+	ErrSuspended = errors.New("checkpoint: checkpoints are not being stored right now: the resource's record is away (a restore is rewriting it)")
 	// ErrClosed reports a call on a closed Manager.
 	ErrClosed = errors.New("checkpoint: manager is closed")
 )

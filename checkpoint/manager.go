@@ -428,7 +428,7 @@ func (m *Manager) flush(ctx context.Context, id, name, group string, onlineOnly 
 	if err != nil {
 		return err
 	}
-	online, fence := rs.online, rs.fence
+	online, fence, suspended := rs.online, rs.fence, rs.suspended
 	var savers []*saver
 	for _, cp := range rs.cps {
 		if cp.saver != nil {
@@ -439,6 +439,11 @@ func (m *Manager) flush(ctx context.Context, id, name, group string, onlineOnly 
 	if onlineOnly && !online {
 		return fmt.Errorf("checkpoint: %s for resource %q: its checkpoints are not being stored from node %s (not online here): %w",
 			sdk.FlushCheckpoints, name, m.cfg.Node, sdk.ErrFenced)
+	}
+	if suspended {
+		// Nothing stores the checkpoints right now (the record is away,
+		// a restore rewrote it): confirming would promise what is not so.
+		return fmt.Errorf("checkpoint: flush for resource %q: %w", name, ErrSuspended)
 	}
 	var errs []error
 	for _, s := range savers {
@@ -470,6 +475,11 @@ func (m *Manager) Offline(ctx context.Context, res model.Resource) error {
 	}
 	defer rs.mu.Unlock()
 	var errs []error
+	if rs.online && rs.suspended {
+		// Its savers were stopped (the record went away, a restore rewrote
+		// it): the last copy is stored from the registry directly.
+		errs = append(errs, m.storeAll(ctx, rs))
+	}
 	for _, cp := range rs.cps {
 		if cp.saver == nil {
 			continue
@@ -593,4 +603,23 @@ func (m *Manager) Accept(ctx context.Context, res model.Resource, fence model.Fe
 		m.event("checkpoint.accepted", res.Name, msg, map[string]string{"resource_id": res.ID})
 	}
 	return done, nil
+}
+
+// storeAll stores every checkpoint of rs's record from this node's state
+// under rs's fence, without savers.
+func (m *Manager) storeAll(ctx context.Context, rs *resState) error {
+	entries, err := m.cfg.Store.SyncCheckpoints(ctx, rs.id)
+	if err != nil {
+		return fmt.Errorf("checkpoint: last copy of resource %q: %w", rs.name, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		src, err := m.source(e.Kind)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, m.store(ctx, rs, rs.fence, &cpState{entry: e}, src, true))
+	}
+	return errors.Join(errs...)
 }

@@ -218,7 +218,11 @@ func (m *Manager) followDB(ctx context.Context) {
 		// A backup restore rewrites the database piece by piece: follow
 		// none of it until it is complete, then take stock of everything.
 		if ev.Resync || ev.Kind == "restore" {
-			if !m.restoring(ctx) {
+			if m.restoring(ctx) {
+				// Whatever the savers store now, the restore may overwrite:
+				// stop them, so that no flush confirms such a save.
+				m.suspendAll(ctx)
+			} else {
 				m.resyncAll(ctx, ev.Kind == "restore")
 			}
 			continue
@@ -241,17 +245,29 @@ func (m *Manager) restoring(ctx context.Context) bool {
 	return err == nil && mk.Status == quorum.RestoreInProgress
 }
 
-// resyncAll looks at every resource online here after changes may have
-// been missed; after a restore (restored) it stores every checkpoint afresh
-// from this node's registry, whose data is newer than the backup's.
-func (m *Manager) resyncAll(ctx context.Context, restored bool) {
+// suspendAll stops storing the checkpoints of every resource online here
+// until their records are back (resync).
+func (m *Manager) suspendAll(ctx context.Context) {
+	for _, rs := range m.resStates() {
+		m.resync(ctx, rs, true, false)
+	}
+}
+
+func (m *Manager) resStates() []*resState {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	all := make([]*resState, 0, len(m.res))
 	for _, rs := range m.res {
 		all = append(all, rs)
 	}
-	m.mu.Unlock()
-	for _, rs := range all {
+	return all
+}
+
+// resyncAll looks at every resource online here after changes may have
+// been missed; after a restore (restored) it stores every checkpoint afresh
+// from this node's registry, whose data is newer than the backup's.
+func (m *Manager) resyncAll(ctx context.Context, restored bool) {
+	for _, rs := range m.resStates() {
 		_, err := m.cfg.Store.Resource(ctx, rs.id)
 		m.resync(ctx, rs, errors.Is(err, quorum.ErrNotFound), restored)
 	}
@@ -276,8 +292,8 @@ func (m *Manager) resync(ctx context.Context, rs *resState, deleted, refresh boo
 	if rs.suspended {
 		// The record is back (a restore wrote it again): every checkpoint
 		// of the list is stored afresh from this node's registry, whose
-		// data is newer than the backup's, and followed again below.
-		rs.suspended = false
+		// data is newer than the backup's, and followed again below. It
+		// stays suspended until that worked (Offline then stores directly).
 		m.cfg.Log.Info("resource record back while online; storing its checkpoints again", "resource", rs.name)
 	}
 	entries, err := m.cfg.Store.SyncCheckpoints(ctx, rs.id)
@@ -323,6 +339,7 @@ func (m *Manager) resync(ctx context.Context, rs *resState, deleted, refresh boo
 		}
 		m.cfg.Log.Info("checkpoint added while online", "resource", rs.name, "checkpoint", e.FileName(), "path", e.Path)
 	}
+	rs.suspended = false
 }
 
 // StaleCheckpoint is a checkpoint put back by a backup restore and not saved

@@ -682,3 +682,41 @@ func TestCorruptCheckpointNeverReachesTheRegistry(t *testing.T) {
 		t.Errorf("StartOnline after a failed restore: %v", err)
 	}
 }
+
+// TestRestoreSuspendsFlushes: while a backup restore rewrites the database,
+// a resource online here gets no confirmation that its changes are stored
+// (the restore may overwrite them); when the restore completes, its
+// registry is stored afresh over the restored copy and flushes confirm
+// again. (A flush once confirmed a save that the restore then overwrote.)
+func TestRestoreSuspendsFlushes(t *testing.T) {
+	c := newCluster(t)
+	n1 := c.node("node1")
+	n1.addCheckpoint(c.res, onyone)
+	n1.online(c.res)
+	n1.set(onyone, "Version", sdk.StringValue("", "v1"))
+	if err := n1.control(c.res, sdk.FlushCheckpoints, ""); err != nil {
+		t.Fatal(err)
+	}
+	backup := t.TempDir() + "/backup"
+	if _, err := c.admin.Backup(ctxT(t), backup); err != nil {
+		t.Fatal(err)
+	}
+	marker := c.admin.Keys().Meta("restore")
+	if _, err := c.raw.Put(ctxT(t), marker, `{"status":"in-progress","from":"test"}`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "flushes refused while the restore runs", func() bool {
+		return errors.Is(n1.control(c.res, sdk.FlushCheckpoints, ""), checkpoint.ErrSuspended)
+	})
+	n1.set(onyone, "Version", sdk.StringValue("", "v2"))
+	if _, err := c.admin.Restore(ctxT(t), backup, true); err != nil { // ends with the marker complete
+		t.Fatal(err)
+	}
+	eventually(t, "the registry stored over the restored copy", func() bool {
+		stale, _ := checkpoint.StaleCheckpoints(ctxT(t), c.admin)
+		return len(stale) == 0 && c.storedStr(c.res, 1, "", "Version") == "v2"
+	})
+	if err := n1.control(c.res, sdk.FlushCheckpoints, ""); err != nil {
+		t.Fatalf("flush after the restore: %v", err)
+	}
+}

@@ -559,6 +559,16 @@ func (r *runner) restoreOnline(ctx context.Context, t0 time.Time) (string, error
 	if _, err := r.settle(ctx, r.cfg.Settle); err != nil {
 		return "", err
 	}
+	// Every group ran through the restore, so its owner must store its
+	// newer registry over every copy the restore put back.
+	var last []checkpoint.StaleCheckpoint
+	if err := waitFor(ctx, r.cfg.Settle, func() (bool, error) {
+		st, err := checkpoint.StaleCheckpoints(ctx, r.store)
+		last = st
+		return err == nil && len(st) == 0, nil
+	}, "the owners storing their registries over the restored copies"); err != nil {
+		r.violate("restore while online", "%v: still restored: %+v", err, last)
+	}
 	return fmt.Sprintf("%d keys, %d checkpoints restored while online", info.DBKeys, len(info.Checkpoints)), nil
 }
 
