@@ -111,3 +111,13 @@ type Driver interface {
 type Loader interface {
 	Load(ctx context.Context, t TypeSpec) error
 }
+
+// Deadliner is an optional capability of a Driver whose resources run code
+// outside clusterd's own process (plugin processes, child processes): it
+// learns the node's self-fencing deadline at every lease renewal and makes
+// that code stop by itself when the deadline passes unrenewed, even while
+// clusterd is stopped or dead. SetDeadline must not block; a deadline
+// earlier than one already set is ignored.
+type Deadliner interface {
+	SetDeadline(deadline time.Time)
+}

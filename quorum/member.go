@@ -63,6 +63,13 @@ type MemberConfig struct {
 	// OnRenew, when set, is told of every keepalive attempt (nil error: the
 	// lease was renewed), for metrics. It must not block.
 	OnRenew func(error)
+	// OnDeadline, when set, is told the self-fencing deadline when Join
+	// succeeds and again each time a confirmed keepalive moves it, so the
+	// node can hand it to whatever must stop by itself at that instant
+	// (plugin processes, the process keeper) and pet a machine watchdog.
+	// Calls come one at a time, from the member's goroutines, deadlines in
+	// increasing order; it must not block.
+	OnDeadline func(deadline time.Time)
 }
 
 // DefaultMargin is the self-fencing margin used when MemberConfig.Margin is
@@ -121,6 +128,7 @@ type Member struct {
 	info     model.NodeInfo
 	onFence  func()
 	onRenew  func(error)
+	onDL     func(time.Time)
 
 	mu       sync.Mutex
 	deadline time.Time
@@ -188,6 +196,7 @@ func (s *Store) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
 		interval: max((ttl-margin)/3, 10*time.Millisecond),
 		onFence:  cfg.OnFence,
 		onRenew:  cfg.OnRenew,
+		onDL:     cfg.OnDeadline,
 		deadline: tGrant.Add(ttl - margin),
 		lastSend: tGrant,
 		stop:     make(chan struct{}),
@@ -229,6 +238,9 @@ func (s *Store) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
 	s.log.Info("node joined", "node", m.node, "lease", formatLease(m.lease), "ttl", ttl, "margin", margin, "keepalive_every", m.interval)
 
 	m.watchdog = time.NewTimer(time.Until(m.deadline))
+	if m.onDL != nil {
+		m.onDL(m.deadline)
+	}
 	kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.kaCancel = kcancel
 	keeperDone := make(chan struct{})
@@ -351,7 +363,9 @@ func (m *Member) keepLoop(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case err == nil && resp.TTL > 0:
-			m.extend(tSend, time.Duration(resp.TTL)*time.Second)
+			if d, moved := m.extend(tSend, time.Duration(resp.TTL)*time.Second); moved && m.onDL != nil {
+				m.onDL(d)
+			}
 			next.Reset(time.Until(tSend.Add(m.interval)))
 		case err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound):
 			m.fence(fmt.Errorf("%w: node %q: etcd reports lease %s not found (expired or revoked)", ErrLeaseLost, m.node, formatLease(m.lease)))
@@ -365,20 +379,23 @@ func (m *Member) keepLoop(ctx context.Context) {
 }
 
 // extend moves the deadline after a keepalive sent at tSend was acknowledged
-// with the lease's granted ttl. A deadline that has already passed is never
-// extended: the watchdog is about to fence.
-func (m *Member) extend(tSend time.Time, ttl time.Duration) {
+// with the lease's granted ttl, and reports the new deadline if it moved. A
+// deadline that has already passed is never extended: the watchdog is
+// about to fence.
+func (m *Member) extend(tSend time.Time, ttl time.Duration) (time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.state != memberRunning || !time.Now().Before(m.deadline) {
-		return
+		return time.Time{}, false
 	}
 	d := tSend.Add(ttl - m.margin)
 	if d.After(m.deadline) {
 		m.deadline = d
 		m.lastSend = tSend
 		m.watchdog.Reset(time.Until(d))
+		return d, true
 	}
+	return time.Time{}, false
 }
 
 // watch is the watchdog: it fences at the deadline or when ctx ends, and

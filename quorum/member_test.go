@@ -532,3 +532,42 @@ func TestJoinTakesOverPresenceWithoutLease(t *testing.T) {
 		t.Fatalf("presence after join: %v %v", resp.Kvs, err)
 	}
 }
+
+// TestMemberReportsEveryDeadline: OnDeadline hears the deadline at Join
+// and at each confirmed renewal, in increasing order, each equal to the
+// member's Deadline at that moment; after a fence it hears nothing more.
+func TestMemberReportsEveryDeadline(t *testing.T) {
+	e, _ := quorumtest.Start(t)
+	own := quorumtest.Client(t, e.Endpoints()...)
+	s := mtStore(t, own)
+	got := make(chan time.Time, 64)
+	m := mtJoin(t, s, quorum.MemberConfig{Node: "n1", TTL: time.Second, OnDeadline: func(d time.Time) { got <- d }})
+	first := mtRecv(t, got, 5*time.Second, "the deadline at Join")
+	second := mtRecv(t, got, 5*time.Second, "a renewed deadline")
+	if !second.After(first) {
+		t.Fatalf("deadline went from %v to %v", first, second)
+	}
+	own.Close()
+	mtClosed(t, m.Fenced(), 10*time.Second, "self-fencing")
+	last := second
+	for {
+		select {
+		case d := <-got:
+			if !d.After(last) {
+				t.Fatalf("deadline went from %v to %v", last, d)
+			}
+			last = d
+			continue
+		default:
+		}
+		break
+	}
+	if !last.Equal(m.Deadline()) {
+		t.Fatalf("last deadline reported %v, member's %v", last, m.Deadline())
+	}
+	select {
+	case d := <-got:
+		t.Fatalf("a deadline %v reported after the fence", d)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

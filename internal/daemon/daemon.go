@@ -23,6 +23,7 @@ import (
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/goplugin"
+	"github.com/resmon/resmon/plugins/proctrack"
 	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/quorum"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -34,6 +35,9 @@ var Version = "0.1.0-dev"
 // Main parses the command line and runs the daemon until SIGTERM or SIGINT.
 // It returns the process exit code.
 func Main(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == KeeperCommand {
+		return keeperMain(args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("clusterd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "cluster.toml", "path of the node configuration file")
@@ -140,6 +144,13 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 	// the node-local registry.
 	os.Setenv("RESMON_NODE", cfg.Node.Name)
 	os.Setenv("RESMON_ADMIN", cfg.Node.Admin)
+	// Whatever a previous run of this node left running dies before the
+	// node joins: the groups it ran may be elsewhere by now.
+	stopTracking, err := n.startTracking(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopTracking()
 	if err := n.openLocal(); err != nil {
 		return err
 	}
@@ -291,7 +302,8 @@ func (n *node) openLocal() error {
 	hosted := monitor.NewHosted()
 	n.hosted = hosted
 	svc := &services{log: n.log, hosted: hosted, registry: reg, checkpoints: cpm}
-	pd, err := goplugin.New(goplugin.Config{Services: svc, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Logger: n.log.Named("plugin")})
+	pd, err := goplugin.New(goplugin.Config{Services: svc, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Logger: n.log.Named("plugin"),
+		Tracker: n.tracker})
 	if err != nil {
 		cpm.Close()
 		reg.Close()
@@ -299,7 +311,7 @@ func (n *node) openLocal() error {
 	}
 	n.drivers = map[string]plugins.Driver{
 		model.KindPlugin: pd,
-		model.KindWASM:   wasm.New(wasm.Config{Services: svc, CacheDir: filepath.Join(n.cfg.Node.DataDir, WASMCacheDir)}),
+		model.KindWASM:   wasm.New(wasm.Config{Services: svc, CacheDir: filepath.Join(n.cfg.Node.DataDir, WASMCacheDir), Tracker: n.tracker}),
 	}
 	mon, err := monitor.New(monitor.Config{
 		Node: n.cfg.Node.Name, Cluster: n.store, Checkpoints: cpm, Drivers: n.drivers, Hosted: hosted,
@@ -355,6 +367,7 @@ type node struct {
 	monitor     *monitor.Monitor
 	hosted      *monitor.Hosted
 	drivers     map[string]plugins.Driver
+	tracker     *proctrack.Tracker
 	metrics     *metrics
 	health      *health
 	events      chan quorum.Event // to the event log, in order
@@ -565,7 +578,7 @@ func (n *node) joinOnce(ctx context.Context, mc quorum.MemberConfig) (*quorum.Me
 func (n *node) join(ctx context.Context) (*quorum.Member, error) {
 	info := model.NodeInfo{Node: n.cfg.Node.Name, Admin: n.cfg.Node.Admin, PID: os.Getpid(), Version: Version, Started: time.Now().UTC()}
 	mc := quorum.MemberConfig{Node: n.cfg.Node.Name, TTL: n.cfg.Quorum.LeaseTTL.D(), Margin: n.cfg.Quorum.FenceMargin.D(), Info: info,
-		OnRenew: n.metrics.renewed}
+		OnRenew: n.metrics.renewed, OnDeadline: n.deadline}
 	backoff := 250 * time.Millisecond
 	for {
 		m, err := n.joinOnce(ctx, mc)

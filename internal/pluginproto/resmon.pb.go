@@ -1040,6 +1040,52 @@ func (x *ControlReply) GetError() *Error {
 	return nil
 }
 
+// Deadline is an instant on the machine's CLOCK_MONOTONIC, which host and
+// plugin share (they run on one machine); wall clocks may jump.
+type Deadline struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MonotonicNs   int64                  `protobuf:"varint,1,opt,name=monotonic_ns,json=monotonicNs,proto3" json:"monotonic_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Deadline) Reset() {
+	*x = Deadline{}
+	mi := &file_resmon_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Deadline) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Deadline) ProtoMessage() {}
+
+func (x *Deadline) ProtoReflect() protoreflect.Message {
+	mi := &file_resmon_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Deadline.ProtoReflect.Descriptor instead.
+func (*Deadline) Descriptor() ([]byte, []int) {
+	return file_resmon_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Deadline) GetMonotonicNs() int64 {
+	if x != nil {
+		return x.MonotonicNs
+	}
+	return 0
+}
+
 type LogRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Level         int32                  `protobuf:"varint,1,opt,name=level,proto3" json:"level,omitempty"` // sdk.LogLevel
@@ -1051,7 +1097,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_resmon_proto_msgTypes[14]
+	mi := &file_resmon_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1109,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[14]
+	mi := &file_resmon_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1122,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{14}
+	return file_resmon_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LogRequest) GetLevel() int32 {
@@ -1110,7 +1156,7 @@ type LogField struct {
 
 func (x *LogField) Reset() {
 	*x = LogField{}
-	mi := &file_resmon_proto_msgTypes[15]
+	mi := &file_resmon_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1168,7 @@ func (x *LogField) String() string {
 func (*LogField) ProtoMessage() {}
 
 func (x *LogField) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[15]
+	mi := &file_resmon_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1181,7 @@ func (x *LogField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogField.ProtoReflect.Descriptor instead.
 func (*LogField) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{15}
+	return file_resmon_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LogField) GetKey() string {
@@ -1161,7 +1207,7 @@ type ProgressRequest struct {
 
 func (x *ProgressRequest) Reset() {
 	*x = ProgressRequest{}
-	mi := &file_resmon_proto_msgTypes[16]
+	mi := &file_resmon_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1219,7 @@ func (x *ProgressRequest) String() string {
 func (*ProgressRequest) ProtoMessage() {}
 
 func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[16]
+	mi := &file_resmon_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1232,7 @@ func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressRequest.ProtoReflect.Descriptor instead.
 func (*ProgressRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{16}
+	return file_resmon_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ProgressRequest) GetMsg() string {
@@ -1207,7 +1253,7 @@ type HostControlRequest struct {
 
 func (x *HostControlRequest) Reset() {
 	*x = HostControlRequest{}
-	mi := &file_resmon_proto_msgTypes[17]
+	mi := &file_resmon_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1265,7 @@ func (x *HostControlRequest) String() string {
 func (*HostControlRequest) ProtoMessage() {}
 
 func (x *HostControlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[17]
+	mi := &file_resmon_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1278,7 @@ func (x *HostControlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostControlRequest.ProtoReflect.Descriptor instead.
 func (*HostControlRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{17}
+	return file_resmon_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HostControlRequest) GetCode() uint32 {
@@ -1266,7 +1312,7 @@ type TokenReply struct {
 
 func (x *TokenReply) Reset() {
 	*x = TokenReply{}
-	mi := &file_resmon_proto_msgTypes[18]
+	mi := &file_resmon_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1324,7 @@ func (x *TokenReply) String() string {
 func (*TokenReply) ProtoMessage() {}
 
 func (x *TokenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[18]
+	mi := &file_resmon_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1337,7 @@ func (x *TokenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenReply.ProtoReflect.Descriptor instead.
 func (*TokenReply) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{18}
+	return file_resmon_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TokenReply) GetToken() int64 {
@@ -1319,7 +1365,7 @@ type RegRequest struct {
 
 func (x *RegRequest) Reset() {
 	*x = RegRequest{}
-	mi := &file_resmon_proto_msgTypes[19]
+	mi := &file_resmon_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1377,7 @@ func (x *RegRequest) String() string {
 func (*RegRequest) ProtoMessage() {}
 
 func (x *RegRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[19]
+	mi := &file_resmon_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1390,7 @@ func (x *RegRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegRequest.ProtoReflect.Descriptor instead.
 func (*RegRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{19}
+	return file_resmon_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RegRequest) GetKey() []byte {
@@ -1380,7 +1426,7 @@ type RegReply struct {
 
 func (x *RegReply) Reset() {
 	*x = RegReply{}
-	mi := &file_resmon_proto_msgTypes[20]
+	mi := &file_resmon_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1438,7 @@ func (x *RegReply) String() string {
 func (*RegReply) ProtoMessage() {}
 
 func (x *RegReply) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[20]
+	mi := &file_resmon_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1451,7 @@ func (x *RegReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegReply.ProtoReflect.Descriptor instead.
 func (*RegReply) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{20}
+	return file_resmon_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegReply) GetError() *Error {
@@ -1514,7 +1560,9 @@ const file_resmon_proto_rawDesc = "" +
 	"\x02in\x18\x03 \x01(\fR\x02in\"O\n" +
 	"\fControlReply\x12\x10\n" +
 	"\x03out\x18\x01 \x01(\fR\x03out\x12-\n" +
-	"\x05error\x18\x02 \x01(\v2\x17.resmon.plugin.v1.ErrorR\x05error\"h\n" +
+	"\x05error\x18\x02 \x01(\v2\x17.resmon.plugin.v1.ErrorR\x05error\"-\n" +
+	"\bDeadline\x12!\n" +
+	"\fmonotonic_ns\x18\x01 \x01(\x03R\vmonotonicNs\"h\n" +
 	"\n" +
 	"LogRequest\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\x05R\x05level\x12\x10\n" +
@@ -1542,7 +1590,7 @@ const file_resmon_proto_rawDesc = "" +
 	"\x05error\x18\x01 \x01(\v2\x17.resmon.plugin.v1.ErrorR\x05error\x120\n" +
 	"\x05value\x18\x02 \x01(\v2\x1a.resmon.plugin.v1.RegValueR\x05value\x12\x12\n" +
 	"\x04keys\x18\x03 \x03(\fR\x04keys\x122\n" +
-	"\x06values\x18\x04 \x03(\v2\x1a.resmon.plugin.v1.RegValueR\x06values2\x92\x04\n" +
+	"\x06values\x18\x04 \x03(\v2\x1a.resmon.plugin.v1.RegValueR\x06values2\xd6\x04\n" +
 	"\fResourceType\x12B\n" +
 	"\x04Open\x12\x1d.resmon.plugin.v1.OpenRequest\x1a\x1b.resmon.plugin.v1.OpenReply\x129\n" +
 	"\x06Online\x12\x16.resmon.plugin.v1.Call\x1a\x17.resmon.plugin.v1.Reply\x12:\n" +
@@ -1552,7 +1600,8 @@ const file_resmon_proto_rawDesc = "" +
 	"LooksAlive\x12\x16.resmon.plugin.v1.Call\x1a\x1d.resmon.plugin.v1.HealthReply\x12@\n" +
 	"\aIsAlive\x12\x16.resmon.plugin.v1.Call\x1a\x1d.resmon.plugin.v1.HealthReply\x12H\n" +
 	"\aControl\x12\x1d.resmon.plugin.v1.ControlCall\x1a\x1e.resmon.plugin.v1.ControlReply\x128\n" +
-	"\x05Close\x12\x16.resmon.plugin.v1.Call\x1a\x17.resmon.plugin.v1.Reply2\x84\x06\n" +
+	"\x05Close\x12\x16.resmon.plugin.v1.Call\x1a\x17.resmon.plugin.v1.Reply\x12B\n" +
+	"\vSetDeadline\x12\x1a.resmon.plugin.v1.Deadline\x1a\x17.resmon.plugin.v1.Reply2\x84\x06\n" +
 	"\x04Host\x12<\n" +
 	"\x03Log\x12\x1c.resmon.plugin.v1.LogRequest\x1a\x17.resmon.plugin.v1.Empty\x12F\n" +
 	"\bProgress\x12!.resmon.plugin.v1.ProgressRequest\x1a\x17.resmon.plugin.v1.Reply\x12O\n" +
@@ -1579,7 +1628,7 @@ func file_resmon_proto_rawDescGZIP() []byte {
 }
 
 var file_resmon_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_resmon_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_resmon_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_resmon_proto_goTypes = []any{
 	(Error_Kind)(0),            // 0: resmon.plugin.v1.Error.Kind
 	(*Empty)(nil),              // 1: resmon.plugin.v1.Empty
@@ -1596,13 +1645,14 @@ var file_resmon_proto_goTypes = []any{
 	(*HealthReply)(nil),        // 12: resmon.plugin.v1.HealthReply
 	(*ControlCall)(nil),        // 13: resmon.plugin.v1.ControlCall
 	(*ControlReply)(nil),       // 14: resmon.plugin.v1.ControlReply
-	(*LogRequest)(nil),         // 15: resmon.plugin.v1.LogRequest
-	(*LogField)(nil),           // 16: resmon.plugin.v1.LogField
-	(*ProgressRequest)(nil),    // 17: resmon.plugin.v1.ProgressRequest
-	(*HostControlRequest)(nil), // 18: resmon.plugin.v1.HostControlRequest
-	(*TokenReply)(nil),         // 19: resmon.plugin.v1.TokenReply
-	(*RegRequest)(nil),         // 20: resmon.plugin.v1.RegRequest
-	(*RegReply)(nil),           // 21: resmon.plugin.v1.RegReply
+	(*Deadline)(nil),           // 15: resmon.plugin.v1.Deadline
+	(*LogRequest)(nil),         // 16: resmon.plugin.v1.LogRequest
+	(*LogField)(nil),           // 17: resmon.plugin.v1.LogField
+	(*ProgressRequest)(nil),    // 18: resmon.plugin.v1.ProgressRequest
+	(*HostControlRequest)(nil), // 19: resmon.plugin.v1.HostControlRequest
+	(*TokenReply)(nil),         // 20: resmon.plugin.v1.TokenReply
+	(*RegRequest)(nil),         // 21: resmon.plugin.v1.RegRequest
+	(*RegReply)(nil),           // 22: resmon.plugin.v1.RegReply
 }
 var file_resmon_proto_depIdxs = []int32{
 	0,  // 0: resmon.plugin.v1.Error.kind:type_name -> resmon.plugin.v1.Error.Kind
@@ -1616,7 +1666,7 @@ var file_resmon_proto_depIdxs = []int32{
 	2,  // 8: resmon.plugin.v1.Reply.error:type_name -> resmon.plugin.v1.Error
 	2,  // 9: resmon.plugin.v1.HealthReply.error:type_name -> resmon.plugin.v1.Error
 	2,  // 10: resmon.plugin.v1.ControlReply.error:type_name -> resmon.plugin.v1.Error
-	16, // 11: resmon.plugin.v1.LogRequest.fields:type_name -> resmon.plugin.v1.LogField
+	17, // 11: resmon.plugin.v1.LogRequest.fields:type_name -> resmon.plugin.v1.LogField
 	3,  // 12: resmon.plugin.v1.LogField.value:type_name -> resmon.plugin.v1.Value
 	2,  // 13: resmon.plugin.v1.TokenReply.error:type_name -> resmon.plugin.v1.Error
 	7,  // 14: resmon.plugin.v1.RegRequest.value:type_name -> resmon.plugin.v1.RegValue
@@ -1631,38 +1681,40 @@ var file_resmon_proto_depIdxs = []int32{
 	10, // 23: resmon.plugin.v1.ResourceType.IsAlive:input_type -> resmon.plugin.v1.Call
 	13, // 24: resmon.plugin.v1.ResourceType.Control:input_type -> resmon.plugin.v1.ControlCall
 	10, // 25: resmon.plugin.v1.ResourceType.Close:input_type -> resmon.plugin.v1.Call
-	15, // 26: resmon.plugin.v1.Host.Log:input_type -> resmon.plugin.v1.LogRequest
-	17, // 27: resmon.plugin.v1.Host.Progress:input_type -> resmon.plugin.v1.ProgressRequest
-	18, // 28: resmon.plugin.v1.Host.Control:input_type -> resmon.plugin.v1.HostControlRequest
-	1,  // 29: resmon.plugin.v1.Host.FencingToken:input_type -> resmon.plugin.v1.Empty
-	20, // 30: resmon.plugin.v1.Host.GetValue:input_type -> resmon.plugin.v1.RegRequest
-	20, // 31: resmon.plugin.v1.Host.SetValue:input_type -> resmon.plugin.v1.RegRequest
-	20, // 32: resmon.plugin.v1.Host.DeleteValue:input_type -> resmon.plugin.v1.RegRequest
-	20, // 33: resmon.plugin.v1.Host.CreateKey:input_type -> resmon.plugin.v1.RegRequest
-	20, // 34: resmon.plugin.v1.Host.DeleteKey:input_type -> resmon.plugin.v1.RegRequest
-	20, // 35: resmon.plugin.v1.Host.SubKeys:input_type -> resmon.plugin.v1.RegRequest
-	20, // 36: resmon.plugin.v1.Host.Values:input_type -> resmon.plugin.v1.RegRequest
-	9,  // 37: resmon.plugin.v1.ResourceType.Open:output_type -> resmon.plugin.v1.OpenReply
-	11, // 38: resmon.plugin.v1.ResourceType.Online:output_type -> resmon.plugin.v1.Reply
-	11, // 39: resmon.plugin.v1.ResourceType.Offline:output_type -> resmon.plugin.v1.Reply
-	11, // 40: resmon.plugin.v1.ResourceType.Terminate:output_type -> resmon.plugin.v1.Reply
-	12, // 41: resmon.plugin.v1.ResourceType.LooksAlive:output_type -> resmon.plugin.v1.HealthReply
-	12, // 42: resmon.plugin.v1.ResourceType.IsAlive:output_type -> resmon.plugin.v1.HealthReply
-	14, // 43: resmon.plugin.v1.ResourceType.Control:output_type -> resmon.plugin.v1.ControlReply
-	11, // 44: resmon.plugin.v1.ResourceType.Close:output_type -> resmon.plugin.v1.Reply
-	1,  // 45: resmon.plugin.v1.Host.Log:output_type -> resmon.plugin.v1.Empty
-	11, // 46: resmon.plugin.v1.Host.Progress:output_type -> resmon.plugin.v1.Reply
-	14, // 47: resmon.plugin.v1.Host.Control:output_type -> resmon.plugin.v1.ControlReply
-	19, // 48: resmon.plugin.v1.Host.FencingToken:output_type -> resmon.plugin.v1.TokenReply
-	21, // 49: resmon.plugin.v1.Host.GetValue:output_type -> resmon.plugin.v1.RegReply
-	11, // 50: resmon.plugin.v1.Host.SetValue:output_type -> resmon.plugin.v1.Reply
-	11, // 51: resmon.plugin.v1.Host.DeleteValue:output_type -> resmon.plugin.v1.Reply
-	11, // 52: resmon.plugin.v1.Host.CreateKey:output_type -> resmon.plugin.v1.Reply
-	11, // 53: resmon.plugin.v1.Host.DeleteKey:output_type -> resmon.plugin.v1.Reply
-	21, // 54: resmon.plugin.v1.Host.SubKeys:output_type -> resmon.plugin.v1.RegReply
-	21, // 55: resmon.plugin.v1.Host.Values:output_type -> resmon.plugin.v1.RegReply
-	37, // [37:56] is the sub-list for method output_type
-	18, // [18:37] is the sub-list for method input_type
+	15, // 26: resmon.plugin.v1.ResourceType.SetDeadline:input_type -> resmon.plugin.v1.Deadline
+	16, // 27: resmon.plugin.v1.Host.Log:input_type -> resmon.plugin.v1.LogRequest
+	18, // 28: resmon.plugin.v1.Host.Progress:input_type -> resmon.plugin.v1.ProgressRequest
+	19, // 29: resmon.plugin.v1.Host.Control:input_type -> resmon.plugin.v1.HostControlRequest
+	1,  // 30: resmon.plugin.v1.Host.FencingToken:input_type -> resmon.plugin.v1.Empty
+	21, // 31: resmon.plugin.v1.Host.GetValue:input_type -> resmon.plugin.v1.RegRequest
+	21, // 32: resmon.plugin.v1.Host.SetValue:input_type -> resmon.plugin.v1.RegRequest
+	21, // 33: resmon.plugin.v1.Host.DeleteValue:input_type -> resmon.plugin.v1.RegRequest
+	21, // 34: resmon.plugin.v1.Host.CreateKey:input_type -> resmon.plugin.v1.RegRequest
+	21, // 35: resmon.plugin.v1.Host.DeleteKey:input_type -> resmon.plugin.v1.RegRequest
+	21, // 36: resmon.plugin.v1.Host.SubKeys:input_type -> resmon.plugin.v1.RegRequest
+	21, // 37: resmon.plugin.v1.Host.Values:input_type -> resmon.plugin.v1.RegRequest
+	9,  // 38: resmon.plugin.v1.ResourceType.Open:output_type -> resmon.plugin.v1.OpenReply
+	11, // 39: resmon.plugin.v1.ResourceType.Online:output_type -> resmon.plugin.v1.Reply
+	11, // 40: resmon.plugin.v1.ResourceType.Offline:output_type -> resmon.plugin.v1.Reply
+	11, // 41: resmon.plugin.v1.ResourceType.Terminate:output_type -> resmon.plugin.v1.Reply
+	12, // 42: resmon.plugin.v1.ResourceType.LooksAlive:output_type -> resmon.plugin.v1.HealthReply
+	12, // 43: resmon.plugin.v1.ResourceType.IsAlive:output_type -> resmon.plugin.v1.HealthReply
+	14, // 44: resmon.plugin.v1.ResourceType.Control:output_type -> resmon.plugin.v1.ControlReply
+	11, // 45: resmon.plugin.v1.ResourceType.Close:output_type -> resmon.plugin.v1.Reply
+	11, // 46: resmon.plugin.v1.ResourceType.SetDeadline:output_type -> resmon.plugin.v1.Reply
+	1,  // 47: resmon.plugin.v1.Host.Log:output_type -> resmon.plugin.v1.Empty
+	11, // 48: resmon.plugin.v1.Host.Progress:output_type -> resmon.plugin.v1.Reply
+	14, // 49: resmon.plugin.v1.Host.Control:output_type -> resmon.plugin.v1.ControlReply
+	20, // 50: resmon.plugin.v1.Host.FencingToken:output_type -> resmon.plugin.v1.TokenReply
+	22, // 51: resmon.plugin.v1.Host.GetValue:output_type -> resmon.plugin.v1.RegReply
+	11, // 52: resmon.plugin.v1.Host.SetValue:output_type -> resmon.plugin.v1.Reply
+	11, // 53: resmon.plugin.v1.Host.DeleteValue:output_type -> resmon.plugin.v1.Reply
+	11, // 54: resmon.plugin.v1.Host.CreateKey:output_type -> resmon.plugin.v1.Reply
+	11, // 55: resmon.plugin.v1.Host.DeleteKey:output_type -> resmon.plugin.v1.Reply
+	22, // 56: resmon.plugin.v1.Host.SubKeys:output_type -> resmon.plugin.v1.RegReply
+	22, // 57: resmon.plugin.v1.Host.Values:output_type -> resmon.plugin.v1.RegReply
+	38, // [38:58] is the sub-list for method output_type
+	18, // [18:38] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
 	18, // [18:18] is the sub-list for extension extendee
 	0,  // [0:18] is the sub-list for field type_name
@@ -1691,7 +1743,7 @@ func file_resmon_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_resmon_proto_rawDesc), len(file_resmon_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

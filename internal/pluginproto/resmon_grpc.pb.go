@@ -38,14 +38,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ResourceType_Open_FullMethodName       = "/resmon.plugin.v1.ResourceType/Open"
-	ResourceType_Online_FullMethodName     = "/resmon.plugin.v1.ResourceType/Online"
-	ResourceType_Offline_FullMethodName    = "/resmon.plugin.v1.ResourceType/Offline"
-	ResourceType_Terminate_FullMethodName  = "/resmon.plugin.v1.ResourceType/Terminate"
-	ResourceType_LooksAlive_FullMethodName = "/resmon.plugin.v1.ResourceType/LooksAlive"
-	ResourceType_IsAlive_FullMethodName    = "/resmon.plugin.v1.ResourceType/IsAlive"
-	ResourceType_Control_FullMethodName    = "/resmon.plugin.v1.ResourceType/Control"
-	ResourceType_Close_FullMethodName      = "/resmon.plugin.v1.ResourceType/Close"
+	ResourceType_Open_FullMethodName        = "/resmon.plugin.v1.ResourceType/Open"
+	ResourceType_Online_FullMethodName      = "/resmon.plugin.v1.ResourceType/Online"
+	ResourceType_Offline_FullMethodName     = "/resmon.plugin.v1.ResourceType/Offline"
+	ResourceType_Terminate_FullMethodName   = "/resmon.plugin.v1.ResourceType/Terminate"
+	ResourceType_LooksAlive_FullMethodName  = "/resmon.plugin.v1.ResourceType/LooksAlive"
+	ResourceType_IsAlive_FullMethodName     = "/resmon.plugin.v1.ResourceType/IsAlive"
+	ResourceType_Control_FullMethodName     = "/resmon.plugin.v1.ResourceType/Control"
+	ResourceType_Close_FullMethodName       = "/resmon.plugin.v1.ResourceType/Close"
+	ResourceType_SetDeadline_FullMethodName = "/resmon.plugin.v1.ResourceType/SetDeadline"
 )
 
 // ResourceTypeClient is the client API for ResourceType service.
@@ -60,6 +61,10 @@ type ResourceTypeClient interface {
 	IsAlive(ctx context.Context, in *Call, opts ...grpc.CallOption) (*HealthReply, error)
 	Control(ctx context.Context, in *ControlCall, opts ...grpc.CallOption) (*ControlReply, error)
 	Close(ctx context.Context, in *Call, opts ...grpc.CallOption) (*Reply, error)
+	// SetDeadline hands the plugin the node's self-fencing deadline, at
+	// start and after every lease renewal. Past it, unrenewed, the plugin
+	// terminates every resource by itself: the host may be stopped or dead.
+	SetDeadline(ctx context.Context, in *Deadline, opts ...grpc.CallOption) (*Reply, error)
 }
 
 type resourceTypeClient struct {
@@ -150,6 +155,16 @@ func (c *resourceTypeClient) Close(ctx context.Context, in *Call, opts ...grpc.C
 	return out, nil
 }
 
+func (c *resourceTypeClient) SetDeadline(ctx context.Context, in *Deadline, opts ...grpc.CallOption) (*Reply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Reply)
+	err := c.cc.Invoke(ctx, ResourceType_SetDeadline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResourceTypeServer is the server API for ResourceType service.
 // All implementations must embed UnimplementedResourceTypeServer
 // for forward compatibility.
@@ -162,6 +177,10 @@ type ResourceTypeServer interface {
 	IsAlive(context.Context, *Call) (*HealthReply, error)
 	Control(context.Context, *ControlCall) (*ControlReply, error)
 	Close(context.Context, *Call) (*Reply, error)
+	// SetDeadline hands the plugin the node's self-fencing deadline, at
+	// start and after every lease renewal. Past it, unrenewed, the plugin
+	// terminates every resource by itself: the host may be stopped or dead.
+	SetDeadline(context.Context, *Deadline) (*Reply, error)
 	mustEmbedUnimplementedResourceTypeServer()
 }
 
@@ -195,6 +214,9 @@ func (UnimplementedResourceTypeServer) Control(context.Context, *ControlCall) (*
 }
 func (UnimplementedResourceTypeServer) Close(context.Context, *Call) (*Reply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
+}
+func (UnimplementedResourceTypeServer) SetDeadline(context.Context, *Deadline) (*Reply, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetDeadline not implemented")
 }
 func (UnimplementedResourceTypeServer) mustEmbedUnimplementedResourceTypeServer() {}
 func (UnimplementedResourceTypeServer) testEmbeddedByValue()                      {}
@@ -361,6 +383,24 @@ func _ResourceType_Close_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResourceType_SetDeadline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Deadline)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResourceTypeServer).SetDeadline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResourceType_SetDeadline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResourceTypeServer).SetDeadline(ctx, req.(*Deadline))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResourceType_ServiceDesc is the grpc.ServiceDesc for ResourceType service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -399,6 +439,10 @@ var ResourceType_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Close",
 			Handler:    _ResourceType_Close_Handler,
+		},
+		{
+			MethodName: "SetDeadline",
+			Handler:    _ResourceType_SetDeadline_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,6 +38,7 @@ import (
 	"github.com/resmon/resmon/internal/pluginproto"
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
+	"github.com/resmon/resmon/plugins/proctrack"
 	"github.com/resmon/resmon/sdk"
 )
 
@@ -68,6 +70,12 @@ type Config struct {
 	Logger hclog.Logger
 	// StartTimeout bounds a plugin's start and handshake (default 30 s).
 	StartTimeout time.Duration
+	// Tracker, if set, holds every plugin process and all it starts in a
+	// unit of its own (a cgroup, or a session): when the plugin ends,
+	// whatever it left running is killed, and a clusterd that starts after
+	// a crash kills what the previous one's plugins left. Set up by the
+	// caller. Nil: plugins run in process groups of their own, untracked.
+	Tracker *proctrack.Tracker
 	// OnExit, if set, is called on a goroutine of its own whenever a plugin
 	// process ends without the driver asking it to (crash, exit, killed for
 	// DeadlockTimeout, lost connection), with the resources it failed.
@@ -93,6 +101,8 @@ type Driver struct {
 	pins   *pins
 	runDir string
 	procs  map[procKey]*process
+
+	deadline atomic.Int64 // the node's self-fencing deadline, CLOCK_MONOTONIC ns; 0: none
 
 	authMu sync.RWMutex
 	open   map[string]*Instance // by resource id: who may call back

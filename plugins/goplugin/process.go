@@ -45,6 +45,10 @@ type process struct {
 	refs     int // under d.mu: members and Opens in progress
 	stopping atomic.Bool
 
+	renew      chan struct{} // a newer deadline to send (deadline.go)
+	sent       int64         // the deadline last acknowledged; only the sender touches it
+	noDeadline atomic.Bool   // the plugin answered SetDeadline with Unimplemented
+
 	mu      sync.Mutex
 	members map[string]*Instance
 	dead    error         // why the process is gone (wraps plugins.ErrPluginExited)
@@ -59,6 +63,7 @@ func newProcess(d *Driver, key procKey, t plugins.TypeSpec, r plugins.ResourceSp
 	return &process{
 		d: d, key: key, spec: t, log: log, tail: &tailBuffer{max: 8 << 10},
 		ready: make(chan struct{}), members: map[string]*Instance{}, deadCh: make(chan struct{}),
+		renew: make(chan struct{}, 1),
 	}
 }
 
@@ -81,6 +86,9 @@ func (p *process) start() {
 		close(p.ready)
 		return
 	}
+	// The deadline comes before the first Open: no resource of the process
+	// may run a moment unfenced.
+	p.pushDeadline()
 	close(p.ready)
 	// Tracked, so fail's wg.Add always finds the counter above zero (fail
 	// runs before watch returns, whoever calls it).
@@ -88,6 +96,11 @@ func (p *process) start() {
 	go func() {
 		defer p.d.wg.Done()
 		p.watch()
+	}()
+	p.d.wg.Add(1)
+	go func() {
+		defer p.d.wg.Done()
+		p.renewLoop()
 	}()
 	p.log.Debug("plugin process started", "pid", p.pid)
 
@@ -127,7 +140,7 @@ func (p *process) launch() error {
 			// cmd carries go-plugin's environment: the handshake cookie, the
 			// protocol versions, the AutoMTLS client certificate, the socket
 			// directory. Run the resolved (verified) binary with it.
-			p.run = newRunner(p.spec.Name, path, cmd.Env)
+			p.run = newRunner(p.spec.Name, path, cmd.Env, p.d.cfg.Tracker)
 			return p.run, nil
 		},
 	}

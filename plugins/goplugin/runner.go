@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-plugin/runner"
 
 	"github.com/resmon/resmon/internal/pluginproto"
+	"github.com/resmon/resmon/plugins/proctrack"
 )
 
 // procRunner starts and reaps one plugin process for go-plugin. Unlike
@@ -22,10 +23,12 @@ import (
 // after its pipes close, which a grandchild holding stderr could delay), so
 // a death is known at once, and it keeps the exit status for error messages.
 type procRunner struct {
-	name string // the resource type: names the process in logs
-	path string
-	env  []string
-	cmd  *exec.Cmd
+	name    string // the resource type: names the process in logs
+	path    string
+	env     []string
+	cmd     *exec.Cmd
+	tracker *proctrack.Tracker // nil: a process group, untracked
+	unit    *proctrack.Unit    // the plugin and everything it starts
 
 	stdout, stderr *os.File      // our read ends
 	stderrEOF      chan struct{} // closed when go-plugin read stderr to its end
@@ -41,9 +44,9 @@ type procRunner struct {
 
 var _ runner.Runner = (*procRunner)(nil)
 
-func newRunner(name, path string, env []string) *procRunner {
+func newRunner(name, path string, env []string, tracker *proctrack.Tracker) *procRunner {
 	env = append(env[:len(env):len(env)], pluginproto.EnvExitWithHost+"=1")
-	return &procRunner{name: name, path: path, env: env, exited: make(chan struct{}), stderrEOF: make(chan struct{})}
+	return &procRunner{name: name, path: path, env: env, tracker: tracker, exited: make(chan struct{}), stderrEOF: make(chan struct{})}
 }
 
 func (r *procRunner) command(stdin, stdout, stderr *os.File) *exec.Cmd {
@@ -78,12 +81,25 @@ func (r *procRunner) Start(context.Context) error {
 		closeAll(r.stdout, outW, r.stderr, errW)
 		return err
 	}
+	if r.tracker != nil {
+		// Everything the plugin starts stays in its unit (a cgroup, or
+		// its session), so a plugin that dies takes it along, and a
+		// clusterd that starts after a crash finds it.
+		if r.unit, err = r.tracker.NewUnit("plugin "+r.name, false); err != nil {
+			closeAll(r.stdout, outW, r.stderr, errW, inR, r.stdin)
+			return err
+		}
+	}
 	// ETXTBSY: a fork elsewhere in clusterd may briefly hold a descriptor of
 	// the binary we just copied into place (see pin.go); it goes away at
 	// that child's exec, so try again a few times.
 	for try := 0; ; try++ {
 		r.cmd = r.command(inR, outW, errW)
-		err = r.cmd.Start()
+		if r.unit != nil {
+			err = r.unit.Start(r.cmd)
+		} else {
+			err = r.cmd.Start()
+		}
 		if !errors.Is(err, syscall.ETXTBSY) || try == 20 {
 			break
 		}
@@ -92,6 +108,9 @@ func (r *procRunner) Start(context.Context) error {
 	closeAll(outW, errW, inR)
 	if err != nil {
 		closeAll(r.stdout, r.stderr, r.stdin)
+		if r.unit != nil {
+			_ = r.unit.Close(context.Background())
+		}
 		return err
 	}
 	r.pid = r.cmd.Process.Pid
@@ -110,6 +129,12 @@ func (r *procRunner) reap() {
 	// member lives.
 	if r.pid > 0 {
 		_ = syscall.Kill(-r.pid, syscall.SIGKILL)
+	}
+	if r.unit != nil {
+		// And whatever left the group: the unit holds it all.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = r.unit.Close(ctx)
+		cancel()
 	}
 	_ = r.stdin.Close()
 	close(r.exited)

@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/resmon/resmon/plugins"
+	"github.com/resmon/resmon/plugins/proctrack"
 )
 
 // Kind is the TypeSpec.Kind this driver loads.
@@ -38,6 +39,12 @@ type Config struct {
 	// MemoryLimitPages bounds instances of types that set no limit
 	// (0: DefaultMemoryLimitPages).
 	MemoryLimitPages uint32
+	// Tracker, if set, starts each resource's child processes in a unit
+	// of the resource's own (a cgroup, or sessions), marked for the keeper
+	// to kill at the node's self-fencing deadline; no child starts once
+	// that deadline has passed. Set up by the caller. Nil: children run in
+	// process groups of their own, untracked.
+	Tracker *proctrack.Tracker
 }
 
 // Driver loads WASM resource types into one wazero runtime and opens one

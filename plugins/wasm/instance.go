@@ -518,7 +518,7 @@ func (in *instance) Close(ctx context.Context) error {
 	}
 	in.files.close()
 	in.d.untrack(in)
-	return errors.Join(gerr, in.procs.killAll(ctx))
+	return errors.Join(gerr, in.procs.close(ctx))
 }
 
 // release discards an instance whose Open failed.
@@ -528,7 +528,7 @@ func (in *instance) release(ctx context.Context) {
 		in.discard(in.cur)
 	}
 	in.files.close()
-	_ = in.procs.killAll(ctx)
+	_ = in.procs.close(ctx)
 }
 
 // abandon gives the instance up without waiting for the call in progress:
@@ -536,5 +536,5 @@ func (in *instance) release(ctx context.Context) {
 func (in *instance) abandon(ctx context.Context, cause error) {
 	in.closed.Store(true)
 	in.interrupt(cause)
-	_ = in.procs.killAll(ctx)
+	_ = in.procs.close(ctx)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/plugins"
+	"github.com/resmon/resmon/plugins/proctrack"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/wasm/abi"
 )
@@ -24,6 +25,7 @@ type procTable struct {
 	mu    sync.Mutex
 	next  int32
 	procs map[int32]*child
+	unit  *proctrack.Unit // made at the first start when the driver tracks processes
 }
 
 type child struct {
@@ -61,10 +63,23 @@ func (t *procTable) start(command string, args []string) (int32, error) {
 	if len(t.procs) >= abi.MaxProcesses {
 		return 0, &abi.Error{Status: abi.StatusNotEnoughMemory, Msg: fmt.Sprintf("the resource already has %d child processes", len(t.procs))}
 	}
+	tr := in.d.cfg.Tracker
+	if tr != nil && tr.DeadlinePassed() {
+		return 0, t.fenced(command)
+	}
+	if tr != nil && t.unit == nil {
+		u, err := tr.NewUnit("wasm "+in.ref.Name+" "+in.ref.ID, true)
+		if err != nil {
+			return 0, fmt.Errorf("starting %s: %w", command, err)
+		}
+		t.unit = u
+	}
 	cmd := exec.Command(command, args...)
 	cmd.Env = []string{}
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (a session, when tracked), and SIGKILL the
+	// moment clusterd dies: the instance that drove it is gone with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Output reaches the node log through pipes of our own: with plain
 	// files, Wait returns when the process exits, not when the last
 	// process holding the pipe closes it.
@@ -79,7 +94,11 @@ func (t *procTable) start(command string, args []string) (int32, error) {
 		return 0, fmt.Errorf("starting %s: %w", command, err)
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
-	err = cmd.Start()
+	if t.unit != nil {
+		err = t.unit.Start(cmd)
+	} else {
+		err = cmd.Start()
+	}
 	outW.Close()
 	errW.Close()
 	if err != nil {
@@ -105,7 +124,17 @@ func (t *procTable) start(command string, args []string) (int32, error) {
 	t.next++
 	t.procs[t.next] = c
 	in.d.cfg.Services.Log(in.ref, sdk.LevelInfo, "started child process", "command", command, "pid", c.pid)
+	if tr != nil && tr.DeadlinePassed() {
+		// clusterd stood still between the check above and the fork: the
+		// child must not run on a node that may have lost its groups.
+		_ = syscall.Kill(-c.pid, syscall.SIGKILL)
+		return t.next, t.fenced(command)
+	}
 	return t.next, nil
+}
+
+func (t *procTable) fenced(command string) error {
+	return fmt.Errorf("%w: not starting %s: the node's self-fencing deadline has passed without renewal (resource %q)", sdk.ErrFenced, command, t.in.ref.Name)
 }
 
 func (t *procTable) get(h int32) (*child, error) {
@@ -179,13 +208,18 @@ func (c *child) kill(ctx context.Context) error {
 	}
 }
 
-// killAll kills every child process of the resource (Terminate, Close).
+// killAll kills every child process of the resource (Terminate, Close),
+// and whatever they started, through the resource's unit.
 func (t *procTable) killAll(ctx context.Context) error {
 	t.mu.Lock()
 	procs := t.procs
 	t.procs = map[int32]*child{}
+	unit := t.unit
 	t.mu.Unlock()
 	var errs []error
+	if unit != nil {
+		errs = append(errs, unit.Kill(ctx))
+	}
 	for _, c := range procs {
 		errs = append(errs, c.kill(ctx))
 	}
@@ -193,4 +227,18 @@ func (t *procTable) killAll(ctx context.Context) error {
 		t.in.d.cfg.Services.Log(t.in.ref, sdk.LevelInfo, "killed child processes", "count", len(procs))
 	}
 	return errors.Join(errs...)
+}
+
+// close kills every child process and releases the resource's unit
+// (Close, a failed Open, an abandoned instance).
+func (t *procTable) close(ctx context.Context) error {
+	err := t.killAll(ctx)
+	t.mu.Lock()
+	unit := t.unit
+	t.unit = nil
+	t.mu.Unlock()
+	if unit != nil {
+		err = errors.Join(err, unit.Close(ctx))
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -19,6 +20,8 @@ type server struct {
 	impl sdk.ResourceType
 	log  hclog.Logger
 
+	fence fence // the node's self-fencing deadline
+
 	mu    sync.Mutex
 	res   map[string]*resource // by resource id; nil while Open runs
 	conns map[string]*grpc.ClientConn
@@ -27,7 +30,9 @@ type server struct {
 var _ pluginproto.ResourceTypeServer = (*server)(nil)
 
 func newServer(impl sdk.ResourceType, log hclog.Logger) *server {
-	return &server{impl: impl, log: log, res: map[string]*resource{}, conns: map[string]*grpc.ClientConn{}}
+	s := &server{impl: impl, log: log, res: map[string]*resource{}, conns: map[string]*grpc.ClientConn{}}
+	s.fence.onExpire = s.fenceExpired
+	return s
 }
 
 func (s *server) withLog(log hclog.Logger) *server {
@@ -171,8 +176,27 @@ func (s *server) entry(ctx context.Context, call *pluginproto.Call, fn func(*res
 	return &pluginproto.Reply{Error: pluginproto.EncodeError(fn(r, ctx))}, nil
 }
 
+// Online is refused past the self-fencing deadline, and a resource whose
+// Online was still running when the deadline passed is terminated again
+// once it returns: the fence's own Terminate may have come before the
+// resource started anything.
 func (s *server) Online(ctx context.Context, call *pluginproto.Call) (*pluginproto.Reply, error) {
-	return s.entry(ctx, call, func(r *resource, ctx context.Context) error { return r.r.Online(ctx) })
+	return s.entry(ctx, call, func(r *resource, ctx context.Context) error {
+		epoch, err := s.fence.check("Online")
+		if err != nil {
+			return err
+		}
+		err = r.r.Online(ctx)
+		if s.fence.lost(epoch) {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = r.r.Terminate(tctx)
+			cancel()
+			if err == nil {
+				err = fmt.Errorf("%w: the node's self-fencing deadline passed while Online ran; the resource was terminated", sdk.ErrFenced)
+			}
+		}
+		return err
+	})
 }
 
 func (s *server) Offline(ctx context.Context, call *pluginproto.Call) (*pluginproto.Reply, error) {
