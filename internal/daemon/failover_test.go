@@ -97,6 +97,9 @@ type mpCluster struct {
 	quorumTOML string
 	// nodeTOML adds [node] settings for one node.
 	nodeTOML map[string]string
+	// etcdFor is the etcd endpoint one node uses instead of etcd (a proxy
+	// the test can cut).
+	etcdFor map[string]string
 }
 
 type mpNode struct {
@@ -160,7 +163,11 @@ func (c *mpCluster) start(name string) *mpNode {
 		if q == "" {
 			q = `lease_ttl = "1s"`
 		}
-		cfg := fmt.Sprintf(mpNodeConfig, name, data, c.nodeTOML[name], q, c.etcd, c.tls[0], c.tls[1], c.tls[2])
+		ep := c.etcd
+		if e := c.etcdFor[name]; e != "" {
+			ep = e
+		}
+		cfg := fmt.Sprintf(mpNodeConfig, name, data, c.nodeTOML[name], q, ep, c.tls[0], c.tls[1], c.tls[2])
 		if name == "node1" {
 			cfg += c.spec
 		}

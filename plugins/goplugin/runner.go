@@ -85,7 +85,7 @@ func (r *procRunner) Start(context.Context) error {
 		// Everything the plugin starts stays in its unit (a cgroup, or
 		// its session), so a plugin that dies takes it along, and a
 		// clusterd that starts after a crash finds it.
-		if r.unit, err = r.tracker.NewUnit("plugin "+r.name, false); err != nil {
+		if r.unit, err = r.tracker.NewUnit("plugin "+r.name, proctrack.SpareLeader); err != nil {
 			closeAll(r.stdout, outW, r.stderr, errW, inR, r.stdin)
 			return err
 		}

@@ -27,9 +27,9 @@ import (
 //	{"track": RECORD}    a unit (as recorded under the tracker's Dir)
 //	{"untrack": "NAME"}  the unit was closed
 //
-// When the deadline passes unrenewed it kills the units marked for it
-// (processes of WASM resources: go-plugin processes enforce the deadline
-// themselves), and keeps killing them while no later deadline comes. At
+// When the deadline passes unrenewed it kills every process of every unit
+// but the plugin hosts (Policy SpareLeader: they enforce the deadline on
+// their own resources), and keeps killing while no later deadline comes. At
 // end of file, clusterd is gone, however it ended: it kills every unit it
 // still tracks and exits.
 type keeperMsg struct {
@@ -75,14 +75,15 @@ func ServeKeeper(in io.Reader, log hclog.Logger) error {
 	timer.Stop()
 	sweep := time.NewTicker(sweepEvery)
 	sweep.Stop()
-	killAll := func(onlyDeadline bool, why string) {
+	killAll := func(atDeadline bool, why string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		for _, r := range units {
-			if onlyDeadline && !r.Deadline {
-				continue
+			spare := 0
+			if atDeadline {
+				spare = r.Spare
 			}
-			n, err := r.kill(ctx)
+			n, err := r.killBut(ctx, spare)
 			if n > 0 || err != nil {
 				log.Warn("keeper: killed a unit", "unit", r.Name, "what", r.What, "processes", n, "why", why, "error", err)
 			}
@@ -105,7 +106,7 @@ func ServeKeeper(in io.Reader, log hclog.Logger) error {
 				timer.Reset(max(wait, 0))
 			case m.Track != nil:
 				units[m.Track.Name] = *m.Track
-				if expired && m.Track.Deadline {
+				if expired {
 					killAll(true, "tracked after the deadline passed")
 				}
 			case m.Untrack != "":
@@ -118,7 +119,7 @@ func ServeKeeper(in io.Reader, log hclog.Logger) error {
 			}
 			expired = true
 			sweep.Reset(sweepEvery)
-			log.Error("keeper: the node's self-fencing deadline passed without renewal: killing the processes of WASM resources")
+			log.Error("keeper: the node's self-fencing deadline passed without renewal: killing the processes of resources")
 			killAll(true, "deadline")
 		case <-sweep.C:
 			killAll(true, "deadline")

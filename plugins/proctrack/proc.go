@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -76,14 +77,17 @@ func allPIDs() []int {
 
 // kill SIGKILLs every process of the unit until none is left or ctx ends,
 // and returns how many it found.
-func (r record) kill(ctx context.Context) (int, error) {
+func (r record) kill(ctx context.Context) (int, error) { return r.killBut(ctx, 0) }
+
+// killBut is kill sparing the process spare (0: none).
+func (r record) killBut(ctx context.Context, spare int) (int, error) {
 	// A cgroup holds every descendant, whatever sessions they made; the
 	// sessions recorded beside it are for people reading the record.
 	if r.Cgroup != "" {
-		return killCgroup(ctx, r.Cgroup)
+		return killCgroup(ctx, r.Cgroup, spare)
 	}
 	if len(r.Sessions) > 0 {
-		return killSessions(ctx, r.Sessions)
+		return killSessions(ctx, r.Sessions, spare)
 	}
 	return 0, nil
 }
@@ -93,10 +97,13 @@ func (r record) kill(ctx context.Context) (int, error) {
 // is not used: on some kernels a cgroup that was killed that way kills
 // every process later started into it with CLONE_INTO_CGROUP, and a unit
 // lives on after a Terminate.
-func killCgroup(ctx context.Context, dir string) (int, error) {
+func killCgroup(ctx context.Context, dir string, spare int) (int, error) {
 	seen := map[int]bool{}
 	for try := 0; ; try++ {
 		procs, err := cgroupPIDs(dir)
+		if i := slices.Index(procs, spare); spare != 0 && i >= 0 {
+			procs = slices.Delete(procs, i, i+1)
+		}
 		if errors.Is(err, os.ErrNotExist) || len(procs) == 0 {
 			return len(seen), nil
 		}
@@ -128,7 +135,7 @@ func cgroupPIDs(dir string) ([]int, error) {
 // left. A session counts only while it is still the one recorded: its
 // leader runs with the recorded start time, or the leader is gone (its pid
 // cannot have been reused while other members of its session lived).
-func killSessions(ctx context.Context, ss []session) (int, error) {
+func killSessions(ctx context.Context, ss []session, spare int) (int, error) {
 	seen := map[int]bool{}
 	for try := 0; ; try++ {
 		want := map[int]bool{}
@@ -141,7 +148,7 @@ func killSessions(ctx context.Context, ss []session) (int, error) {
 		}
 		var victims []int
 		for _, pid := range allPIDs() {
-			if st, ok := readStat(pid); ok && st.live() && want[st.session] {
+			if st, ok := readStat(pid); ok && st.live() && want[st.session] && pid != spare {
 				victims = append(victims, pid)
 			}
 		}

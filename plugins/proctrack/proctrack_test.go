@@ -124,7 +124,7 @@ func TestSetupKillsWhatAPreviousRunLeft(t *testing.T) {
 		if _, err := old.Setup(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		u, err := old.NewUnit("resource 1", true)
+		u, err := old.NewUnit("resource 1", proctrack.KillAll)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestUnitCloseKillsEverything(t *testing.T) {
 	modes(t, func(t *testing.T, noCgroups bool) {
 		dir := t.TempDir()
 		tr := newTracker(t, dir, noCgroups)
-		u, err := tr.NewUnit("resource 2", false)
+		u, err := tr.NewUnit("resource 2", proctrack.KillAll)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,25 +172,35 @@ func TestUnitCloseKillsEverything(t *testing.T) {
 }
 
 // TestKeeperKillsAtTheDeadline: past the deadline, unrenewed, the keeper
-// kills the units marked for it, and only those; a unit started after the
-// deadline is killed too, until a later deadline comes.
+// kills every process of the units, sparing only the leader of a
+// SpareLeader unit (a plugin host); a process started after the deadline
+// is killed too, until a later deadline comes.
 func TestKeeperKillsAtTheDeadline(t *testing.T) {
 	modes(t, func(t *testing.T, noCgroups bool) {
 		tr := newTracker(t, t.TempDir(), noCgroups)
 		if err := tr.StartKeeper(context.Background(), keeperCommand(t), os.Stderr); err != nil {
 			t.Fatal(err)
 		}
-		fenced, err := tr.NewUnit("wasm resource", true)
+		fenced, err := tr.NewUnit("wasm resource", proctrack.KillAll)
 		if err != nil {
 			t.Fatal(err)
 		}
-		spared, err := tr.NewUnit("plugin process", false)
+		spared, err := tr.NewUnit("plugin process", proctrack.SpareLeader)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mf, ms := marker(t)+"1", marker(t)+"2"
 		startFamily(t, fenced, mf, false)
-		startFamily(t, spared, ms, false)
+		leader := exec.Command("/bin/sleep", ms)
+		if err := spared.Start(leader); err != nil {
+			t.Fatal(err)
+		}
+		go leader.Wait()
+		other := exec.Command("/bin/sleep", ms+"0")
+		if err := spared.Start(other); err != nil {
+			t.Fatal(err)
+		}
+		go other.Wait()
 		deadline := time.Now().Add(300 * time.Millisecond)
 		tr.SetDeadline(deadline)
 		if tr.DeadlinePassed() {
@@ -205,8 +215,9 @@ func TestKeeperKillsAtTheDeadline(t *testing.T) {
 		if !tr.DeadlinePassed() {
 			t.Fatal("DeadlinePassed false after the deadline")
 		}
-		if n := len(running(ms)); n != 2 {
-			t.Fatalf("the unit not marked for the deadline lost processes: %d of 2 run", n)
+		waitFor(t, "the keeper to kill the plugin's child", 10*time.Second, func() bool { return len(running(ms+"0")) == 0 })
+		if n := len(running(ms)); n != 1 {
+			t.Fatal("the keeper killed the leader of a SpareLeader unit")
 		}
 		// Started after the deadline (clusterd stood still in between): killed too.
 		ml := marker(t) + "3"
@@ -242,7 +253,7 @@ func TestKeeperKillsEverythingWhenClusterdGoes(t *testing.T) {
 		if err := tr.StartKeeper(context.Background(), keeperCommand(t), os.Stderr); err != nil {
 			t.Fatal(err)
 		}
-		u, err := tr.NewUnit("plugin process", false)
+		u, err := tr.NewUnit("plugin process", proctrack.SpareLeader)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -255,10 +255,25 @@ func unescapeMount(s string) string {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
+// Policy says what the keeper kills of a unit when the node's deadline
+// passes unrenewed. Every unit dies with clusterd whatever its policy.
+type Policy int
+
+// Policies.
+const (
+	// KillAll: every process of the unit (the children of a WASM
+	// resource, which nothing else outside clusterd can stop).
+	KillAll Policy = iota
+	// SpareLeader: every process but the first the unit started (a
+	// plugin host, which terminates its resources on its own timer and
+	// must live to refuse the host's next Online); whatever its resources
+	// started, and left behind, dies.
+	SpareLeader
+)
+
 // NewUnit makes a unit for what (a resource id, a plugin type: it names the
-// unit for people). atDeadline marks it for the keeper to kill when the
-// node's deadline passes unrenewed; every unit dies with clusterd.
-func (t *Tracker) NewUnit(what string, atDeadline bool) (*Unit, error) {
+// unit for people), with the keeper's policy at the deadline.
+func (t *Tracker) NewUnit(what string, p Policy) (*Unit, error) {
 	t.mu.Lock()
 	if !t.ready || t.closed {
 		t.mu.Unlock()
@@ -269,7 +284,7 @@ func (t *Tracker) NewUnit(what string, atDeadline bool) (*Unit, error) {
 	if len(label) > 64 {
 		label = label[:64]
 	}
-	u := &Unit{t: t, rec: record{Name: fmt.Sprintf("%s.%s.%d", label, t.run, t.seq), What: what, Deadline: atDeadline}}
+	u := &Unit{t: t, spare: p == SpareLeader, rec: record{Name: fmt.Sprintf("%s.%s.%d", label, t.run, t.seq), What: what}}
 	if t.mode == ModeCgroup {
 		u.rec.Cgroup = filepath.Join(t.base, u.rec.Name)
 	}
@@ -301,7 +316,8 @@ func (t *Tracker) forget(u *Unit) {
 
 // Unit is a set of processes started for one owner and killed together.
 type Unit struct {
-	t *Tracker
+	t     *Tracker
+	spare bool // SpareLeader: the first process started becomes rec.Spare
 
 	mu     sync.Mutex
 	rec    record
@@ -339,6 +355,9 @@ func (u *Unit) Start(cmd *exec.Cmd) error {
 	pid := cmd.Process.Pid
 	start, _ := startTime(pid)
 	u.rec.Sessions = append(u.rec.Sessions, session{SID: pid, Start: start})
+	if u.spare && u.rec.Spare == 0 {
+		u.rec.Spare = pid
+	}
 	if err := u.rec.save(u.t.cfg.Dir); err != nil {
 		u.t.log.Warn("recording a started process", "unit", u.rec.Name, "pid", pid, "error", err)
 	}
@@ -448,7 +467,7 @@ type record struct {
 	What     string    `json:"what,omitempty"`
 	Cgroup   string    `json:"cgroup,omitempty"`
 	Sessions []session `json:"sessions,omitempty"`
-	Deadline bool      `json:"deadline,omitempty"` // the keeper kills it at the deadline
+	Spare    int       `json:"spare,omitempty"` // the pid the keeper spares at the deadline
 }
 
 // session is a process started in a session of its own: its pid (the

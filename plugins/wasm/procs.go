@@ -68,7 +68,7 @@ func (t *procTable) start(command string, args []string) (int32, error) {
 		return 0, t.fenced(command)
 	}
 	if tr != nil && t.unit == nil {
-		u, err := tr.NewUnit("wasm "+in.ref.Name+" "+in.ref.ID, true)
+		u, err := tr.NewUnit("wasm "+in.ref.Name+" "+in.ref.ID, proctrack.KillAll)
 		if err != nil {
 			return 0, fmt.Errorf("starting %s: %w", command, err)
 		}
