@@ -67,7 +67,27 @@ type Node struct {
 	// Metrics is the HOST:PORT of the node's HTTP endpoint for Prometheus
 	// (/metrics) and health checks (/healthz); empty: not served.
 	Metrics string `toml:"metrics"`
+	// Watchdog is a machine watchdog device, such as /dev/watchdog (the
+	// softdog module or a hardware timer); empty: none. clusterd arms it
+	// once it has joined, before it acquires any group, and pets it only
+	// when a keepalive of its lease is confirmed (internal/watchdog).
+	Watchdog string `toml:"watchdog"`
+	// WatchdogMode is WatchdogOptional (the default: a node whose watchdog
+	// cannot be armed warns and runs without) or WatchdogRequired (it owns
+	// no group until the watchdog is armed).
+	WatchdogMode string `toml:"watchdog_mode"`
+	// WatchdogTimeout is the watchdog's timeout: whole seconds, longer than
+	// the keepalive interval ((lease_ttl − fence_margin)/3) and shorter than
+	// lease_ttl − fence_margin. Default: the longest whole number of
+	// seconds below lease_ttl − fence_margin.
+	WatchdogTimeout model.Duration `toml:"watchdog_timeout"`
 }
+
+// Watchdog modes.
+const (
+	WatchdogOptional = "optional"
+	WatchdogRequired = "required"
+)
 
 // Log is the [log] table.
 type Log struct {
@@ -298,6 +318,16 @@ const (
 // PKISubdir is the default cluster PKI directory inside data_dir.
 const PKISubdir = "pki"
 
+// FenceBudget is lease_ttl − fence_margin: how long after a keepalive is
+// sent the node may go on without another one confirmed.
+func (c *Config) FenceBudget() time.Duration {
+	return c.Quorum.LeaseTTL.D() - c.Quorum.FenceMargin.D()
+}
+
+// KeepaliveInterval is how often the node renews its lease (quorum.Member:
+// a third of FenceBudget).
+func (c *Config) KeepaliveInterval() time.Duration { return c.FenceBudget() / 3 }
+
 // minFenceMargin is the smallest default fence margin.
 const minFenceMargin = 100 * time.Millisecond
 
@@ -314,6 +344,15 @@ func (c *Config) fill() {
 	}
 	if c.Quorum.FenceMargin == 0 {
 		c.Quorum.FenceMargin = model.Duration(max(c.Quorum.LeaseTTL.D()/5, minFenceMargin))
+	}
+	if c.Node.Watchdog != "" {
+		if c.Node.WatchdogMode == "" {
+			c.Node.WatchdogMode = WatchdogOptional
+		}
+		if c.Node.WatchdogTimeout == 0 {
+			// 0 when no whole second fits: Validate says so.
+			c.Node.WatchdogTimeout = model.Duration((c.FenceBudget() - 1).Truncate(time.Second))
+		}
 	}
 	e := &c.Quorum.Embedded
 	if e.ClientURL == "" {

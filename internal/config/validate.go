@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 func (c *Config) check(ps *problems, host bool) {
 	c.checkNode(ps)
 	c.checkQuorum(ps)
+	c.checkWatchdog(ps)
 	if c.Events.MaxEntries < 1 {
 		ps.add("events", "max_entries", "must be at least 1, got %d", c.Events.MaxEntries)
 	}
@@ -76,6 +77,48 @@ func (c *Config) checkNode(ps *problems) {
 	case "text", "json":
 	default:
 		ps.add("log", "format", "must be text or json, got %q", c.Log.Format)
+	}
+}
+
+// checkWatchdog checks [node] watchdog and the timing rule: the machine
+// must reset before the lease can expire (timeout < lease_ttl −
+// fence_margin), and not between two renewals of a healthy node (timeout >
+// the keepalive interval).
+func (c *Config) checkWatchdog(ps *problems) {
+	n := &c.Node
+	if n.Watchdog == "" {
+		if n.WatchdogMode != "" {
+			ps.add("node", "watchdog_mode", "is set, but node.watchdog names no device")
+		}
+		if n.WatchdogTimeout != 0 {
+			ps.add("node", "watchdog_timeout", "is set, but node.watchdog names no device")
+		}
+		return
+	}
+	if !filepath.IsAbs(n.Watchdog) {
+		ps.add("node", "watchdog", "%q: must be an absolute path, such as /dev/watchdog", n.Watchdog)
+	}
+	switch n.WatchdogMode {
+	case WatchdogOptional, WatchdogRequired:
+	default:
+		ps.add("node", "watchdog_mode", "must be %s or %s, got %q", WatchdogOptional, WatchdogRequired, n.WatchdogMode)
+	}
+	budget, interval := c.FenceBudget(), c.KeepaliveInterval()
+	if budget <= 0 || c.Quorum.LeaseTTL.D() < time.Second {
+		return // checkQuorum reports lease_ttl and fence_margin
+	}
+	switch to := n.WatchdogTimeout.D(); {
+	case to == 0:
+		ps.add("node", "watchdog_timeout", "lease_ttl %s − fence_margin %s leaves %s, less than the watchdog's smallest timeout (1s) above the keepalive interval: raise lease_ttl",
+			c.Quorum.LeaseTTL.D(), c.Quorum.FenceMargin.D(), budget)
+	case to < time.Second || to%time.Second != 0:
+		ps.add("node", "watchdog_timeout", "must be a whole number of seconds, at least 1s (watchdogs count seconds), got %s", to)
+	case to >= budget:
+		ps.add("node", "watchdog_timeout", "%s must be shorter than lease_ttl %s − fence_margin %s = %s: the machine must reset before its lease can expire",
+			to, c.Quorum.LeaseTTL.D(), c.Quorum.FenceMargin.D(), budget)
+	case to <= interval:
+		ps.add("node", "watchdog_timeout", "%s must be longer than the keepalive interval (lease_ttl − fence_margin)/3 = %s, or a healthy node resets between two renewals",
+			to, interval.Round(time.Millisecond))
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
 	"github.com/resmon/resmon/internal/config"
+	"github.com/resmon/resmon/internal/watchdog"
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/monitor"
 	"github.com/resmon/resmon/plugins"
@@ -368,6 +369,7 @@ type node struct {
 	hosted      *monitor.Hosted
 	drivers     map[string]plugins.Driver
 	tracker     *proctrack.Tracker
+	watchdog    *watchdog.Watchdog // nil: none configured; set before the node joins
 	metrics     *metrics
 	health      *health
 	events      chan quorum.Event // to the event log, in order
@@ -447,6 +449,10 @@ func (n *node) run(ctx context.Context) error {
 		}
 	}()
 
+	if err := n.newWatchdog(); err != nil {
+		return err
+	}
+	defer n.disarmWatchdog()
 	for {
 		m, err := n.join(ctx)
 		if err != nil {
@@ -454,6 +460,19 @@ func (n *node) run(ctx context.Context) error {
 				return nil
 			}
 			return err
+		}
+		if err := n.armWatchdog(m); err != nil {
+			// Required and not armed: this node must own nothing.
+			n.health.set(nil, "refusing groups: "+err.Error())
+			lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = m.Leave(lctx)
+			cancel()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(watchdogRetry):
+			}
+			continue
 		}
 		n.health.set(m, "serving")
 		fenced, err := n.serve(ctx, m)

@@ -149,6 +149,14 @@ func newMPClusterWith(t testing.TB, o quorumtest.Options, typeTOML, quorumTOML, 
 // start runs clusterd for node name (only node1 carries the database spec,
 // so it is the one that bootstraps) and waits until it is up.
 func (c *mpCluster) start(name string) *mpNode {
+	c.t.Helper()
+	n := c.startNoWait(name)
+	c.waitUp(name, true)
+	return n
+}
+
+// startNoWait runs clusterd for node name without waiting for it.
+func (c *mpCluster) startNoWait(name string) *mpNode {
 	t := c.t
 	t.Helper()
 	n := c.nodes[name]
@@ -196,7 +204,6 @@ func (c *mpCluster) start(name string) *mpNode {
 			t.Logf("--- log of %s ---\n%s", name, n.logs.String())
 		}
 	})
-	c.waitUp(name, true)
 	return n
 }
 

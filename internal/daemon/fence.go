@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,8 +10,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/resmon/resmon/internal/config"
+	"github.com/resmon/resmon/internal/watchdog"
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/proctrack"
+	"github.com/resmon/resmon/quorum"
 )
 
 // Application-level fencing (DESIGN §9): the node's self-fencing deadline
@@ -76,5 +80,73 @@ func (n *node) deadline(d time.Time) {
 	}
 	if n.tracker != nil {
 		n.tracker.SetDeadline(d)
+	}
+	if w := n.watchdog; w != nil && w.Armed() {
+		if _, err := w.Pet(d); err != nil {
+			n.log.Error("petting the machine watchdog", "error", err)
+		}
+	}
+}
+
+// watchdogRetry is how long a node whose required watchdog cannot be armed
+// waits before it joins and tries again.
+const watchdogRetry = 5 * time.Second
+
+// newWatchdog prepares the configured machine watchdog (no I/O).
+func (n *node) newWatchdog() error {
+	nc := n.cfg.Node
+	if nc.Watchdog == "" {
+		return nil
+	}
+	w, err := watchdog.New(watchdog.Config{Device: nc.Watchdog, Timeout: nc.WatchdogTimeout.D(), Log: n.log.Named("watchdog")})
+	if err != nil {
+		return fmt.Errorf("%s: node.watchdog: %w", n.cfg.File, err)
+	}
+	n.watchdog = w
+	return nil
+}
+
+// armWatchdog arms the watchdog once the node has joined and before its
+// monitor may acquire a group, and pets it with the membership's first
+// deadline. It fails only in required mode, when the watchdog cannot be
+// armed: the node must then own no group.
+func (n *node) armWatchdog(m *quorum.Member) error {
+	w := n.watchdog
+	if w == nil {
+		return nil
+	}
+	required := n.cfg.Node.WatchdogMode == config.WatchdogRequired
+	if !w.Armed() {
+		err := w.Arm()
+		switch {
+		case err == nil:
+		case errors.Is(err, watchdog.ErrNotWatchdog) && w.Armed() && !required:
+			n.log.Warn("node.watchdog is not a kernel watchdog: it is petted, but it cannot reset the machine", "file", n.cfg.File, "error", err)
+		case required:
+			if w.Armed() {
+				_ = w.Disarm()
+			}
+			n.log.Error("refusing to own groups: node.watchdog_mode is required and the watchdog cannot be armed",
+				"file", n.cfg.File, "device", n.cfg.Node.Watchdog, "error", err, "retry_in", watchdogRetry)
+			n.event("node.watchdog", n.cfg.Node.Name, fmt.Sprintf("required watchdog %s cannot be armed; the node owns no group: %v", n.cfg.Node.Watchdog, err))
+			return fmt.Errorf("%s: node.watchdog %s: %w", n.cfg.File, n.cfg.Node.Watchdog, err)
+		default:
+			n.log.Warn("running without the machine watchdog: it cannot be armed (node.watchdog_mode is optional)",
+				"file", n.cfg.File, "device", n.cfg.Node.Watchdog, "error", err)
+			return nil // tried again at the next join
+		}
+	}
+	if _, err := w.Pet(m.Deadline()); err != nil {
+		n.log.Error("petting the machine watchdog", "error", err)
+	}
+	return nil
+}
+
+// disarmWatchdog stops the watchdog at a clean exit of clusterd.
+func (n *node) disarmWatchdog() {
+	if w := n.watchdog; w != nil && w.Armed() {
+		if err := w.Disarm(); err != nil {
+			n.log.Warn("disarming the machine watchdog", "error", err)
+		}
 	}
 }

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"testing"
+	"time"
+)
+
+// TestWatchdogTimingRule: the watchdog's timeout must be shorter than
+// lease_ttl − fence_margin (the machine resets before its lease can
+// expire) and longer than the keepalive interval (a healthy node is not
+// reset between two renewals); every problem is named at once.
+func TestWatchdogTimingRule(t *testing.T) {
+	const node = "[node]\nname = \"n\"\n"
+	tests := []struct {
+		name string
+		toml string
+		want []string
+	}{
+		{"default timeout", node + "watchdog = \"/dev/watchdog\"\n", nil},
+		{"required", node + "watchdog = \"/dev/watchdog\"\nwatchdog_mode = \"required\"\nwatchdog_timeout = \"5s\"\n", nil},
+		{"too long", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"8s\"\n", []string{
+			`cluster.toml: node: watchdog_timeout: 8s must be shorter than lease_ttl 10s − fence_margin 2s = 8s: the machine must reset before its lease can expire`,
+		}},
+		{"too short", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"2s\"\n", []string{
+			`cluster.toml: node: watchdog_timeout: 2s must be longer than the keepalive interval (lease_ttl − fence_margin)/3 = 2.667s, or a healthy node resets between two renewals`,
+		}},
+		{"fraction", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"4500ms\"\n", []string{
+			`cluster.toml: node: watchdog_timeout: must be a whole number of seconds, at least 1s (watchdogs count seconds), got 4.5s`,
+		}},
+		{"lease too short", node + "watchdog = \"/dev/watchdog\"\n[quorum]\nlease_ttl = \"1s\"\n", []string{
+			`cluster.toml: node: watchdog_timeout: lease_ttl 1s − fence_margin 200ms leaves 800ms, less than the watchdog's smallest timeout (1s) above the keepalive interval: raise lease_ttl`,
+		}},
+		{"every problem at once", node + "watchdog = \"dev/watchdog\"\nwatchdog_mode = \"always\"\nwatchdog_timeout = \"9s\"\n", []string{
+			`cluster.toml: node: watchdog: "dev/watchdog": must be an absolute path, such as /dev/watchdog`,
+			`cluster.toml: node: watchdog_mode: must be optional or required, got "always"`,
+			`cluster.toml: node: watchdog_timeout: 9s must be shorter than lease_ttl 10s − fence_margin 2s = 8s: the machine must reset before its lease can expire`,
+		}},
+		{"without a device", node + "watchdog_mode = \"required\"\nwatchdog_timeout = \"5s\"\n", []string{
+			`cluster.toml: node: watchdog_mode: is set, but node.watchdog names no device`,
+			`cluster.toml: node: watchdog_timeout: is set, but node.watchdog names no device`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt.toml, tt.want) })
+	}
+}
+
+// TestWatchdogDefaults: the mode defaults to optional and the timeout to
+// the longest whole number of seconds below lease_ttl − fence_margin.
+func TestWatchdogDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		lease string
+		want  time.Duration
+	}{{"10s", 7 * time.Second}, {"3s", 2 * time.Second}, {"2s", time.Second}} {
+		c, err := Parse("cluster.toml", []byte("[node]\nname = \"n\"\nwatchdog = \"/dev/watchdog\"\n[quorum]\nlease_ttl = \""+tt.lease+"\"\n"))
+		if err != nil {
+			t.Fatalf("lease %s: %v", tt.lease, err)
+		}
+		if c.Node.WatchdogMode != WatchdogOptional || c.Node.WatchdogTimeout.D() != tt.want {
+			t.Errorf("lease %s: mode %q timeout %s, want optional %s", tt.lease, c.Node.WatchdogMode, c.Node.WatchdogTimeout.D(), tt.want)
+		}
+	}
+}
