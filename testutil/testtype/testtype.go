@@ -51,6 +51,12 @@ import (
 //	                        trap in WASM), "hang" (a spin only an interrupt or
 //	                        a kill ends); it appends "fault <token> <pid> <nanos>
 //	                        <kind>" to WitnessFile first
+//	AppCommand      string  Online starts this program (testutil/applife's app) with
+//	                        the arguments AppFile, AppLabel and the tenure's token,
+//	                        and Offline and Terminate kill it: a real application
+//	                        whose lifetime the test watches from outside (WASM:
+//	                        through the host, so it must be a granted command)
+//	AppFile, AppLabel string  see AppCommand
 //	TenureKey       string  Online records its tenure's token as QWORD "Tenure" in
 //	                        this node-local key, so that an Offline or Terminate
 //	                        in an instance that lost its memory (a WASM instance
@@ -85,6 +91,21 @@ type Resource struct {
 	terminated bool
 	token      int64         // of the tenure that last brought it online
 	stop       chan struct{} // closed by Terminate
+	app        app           // the running AppCommand, if any
+}
+
+// app is a running AppCommand (app_os.go, app_wasip1.go).
+type app interface{ stop() }
+
+// stopApp kills the application, if one runs.
+func (r *Resource) stopApp() {
+	r.mu.Lock()
+	a := r.app
+	r.app = nil
+	r.mu.Unlock()
+	if a != nil {
+		a.stop()
+	}
 }
 
 var (
@@ -267,6 +288,19 @@ func (r *Resource) Online(ctx context.Context) error {
 		found = fmt.Sprint(n - 1)
 	}
 	r.witness(ctx, "online", found)
+	if cmd := strProp(p, "AppCommand", ""); cmd != "" {
+		r.stopApp() // a restart within the tenure: one copy at a time
+		r.mu.Lock()
+		tok := r.token
+		r.mu.Unlock()
+		a, err := startApp(cmd, strProp(p, "AppFile", ""), strProp(p, "AppLabel", ""), fmt.Sprint(tok))
+		if err != nil {
+			return fmt.Errorf("starting the application: %w", err)
+		}
+		r.mu.Lock()
+		r.app = a
+		r.mu.Unlock()
+	}
 	r.mu.Lock()
 	r.online = true
 	r.mu.Unlock()
@@ -279,6 +313,7 @@ func (r *Resource) Offline(ctx context.Context) error {
 	if err := r.misbehave(ctx, "Offline"); err != nil {
 		return err
 	}
+	r.stopApp()
 	r.witness(ctx, "offline", "")
 	r.mu.Lock()
 	r.online = false
@@ -288,6 +323,7 @@ func (r *Resource) Offline(ctx context.Context) error {
 
 // Terminate implements sdk.Resource: it releases any entry point that hangs.
 func (r *Resource) Terminate(ctx context.Context) error {
+	r.stopApp()
 	r.witness(ctx, "terminate", "")
 	r.mu.Lock()
 	defer r.mu.Unlock()

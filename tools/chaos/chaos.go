@@ -32,19 +32,20 @@ const (
 	KindLost    Kind = "lost"    // kill the owner, delete a resource's CPT keys by hand, expect a hold, recover
 	KindRestore Kind = "restore" // back up, then force a restore while every group runs
 	KindEdit    Kind = "edit"    // break a resource's private properties so it fails, fix them while it fails
+	KindOrphan  Kind = "orphan"  // kill -9 a node running WASM children (every other time its keeper too), restart it, look for survivors
 	KindMember  Kind = "member"  // stop an etcd follower and restart it (3 members only)
 	KindLeader  Kind = "leader"  // stop the etcd leader and restart it (3 members only)
 )
 
 // AllKinds are the fault kinds in the order the summary lists them.
-var AllKinds = []Kind{KindKill, KindStop, KindCut, KindRestart, KindBounce, KindPlugin, KindFail, KindTrap, KindHang, KindDelete, KindCorrupt, KindLost, KindRestore, KindEdit, KindMember, KindLeader}
+var AllKinds = []Kind{KindKill, KindStop, KindCut, KindRestart, KindBounce, KindPlugin, KindFail, KindTrap, KindHang, KindDelete, KindCorrupt, KindLost, KindRestore, KindEdit, KindOrphan, KindMember, KindLeader}
 
 // needs says what a kind needs to apply: 3 etcd members, a WASM group.
 func (k Kind) needs() (members3, wasm bool) {
 	switch k {
 	case KindMember, KindLeader:
 		return true, false
-	case KindTrap, KindHang:
+	case KindTrap, KindHang, KindOrphan:
 		return false, true
 	}
 	return false, false
@@ -84,6 +85,7 @@ type Config struct {
 	Clusterd     string        // clusterd binary; "" = go build it
 	Testtype     string        // testtype-plugin binary; "" = go build it
 	TesttypeWASM string        // testtype-wasm module; "" = go build it (when WasmGroups > 0)
+	App          string        // applife-app, the application every resource runs; "" = go build it
 	// Settle bounds the wait for every group to be online after a fault;
 	// Liveness the final wait once the faults stop (both default 30s).
 	Settle   time.Duration
@@ -181,6 +183,14 @@ type Report struct {
 	Restored   int // Onlines whose restored counter was checked against them
 	Detected   int // corrupt checkpoints detected
 	Tolerated  int // overlaps of a fenced stale tenure and its successor
+	// Apps counts the application processes the resources ran, seen from
+	// outside (their own start, their end through a pidfd); Gaps are, for
+	// each handover of a group between tenures, the time from the old
+	// tenure's last application process ending to the new one's first
+	// starting (negative would be an overlap, a violation).
+	Apps       int
+	Gaps       []time.Duration
+	Orphans    int // orphan rounds checked
 	Violations []Violation
 	Elapsed    time.Duration
 }

@@ -30,6 +30,7 @@ func TestChaosCI(t *testing.T) {
 		Testtype:     testbin.Build(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-plugin"),
 		WasmGroups:   1,
 		TesttypeWASM: testbin.BuildWASM(t, "github.com/resmon/resmon/testutil/testtype/cmd/testtype-wasm"),
+		App:          testbin.Build(t, "github.com/resmon/resmon/testutil/applife/cmd/applife-app"),
 		Log:          &log,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -58,6 +59,9 @@ func TestChaosCI(t *testing.T) {
 		if k != chaos.KindMember && k != chaos.KindLeader && rep.Faults[k] == 0 {
 			t.Errorf("no %s fault in %d rounds", k, rep.Rounds)
 		}
+	}
+	if rep.Apps == 0 || len(rep.Gaps) == 0 || rep.Orphans == 0 {
+		t.Errorf("the application checks had nothing to check: %d processes, %d handovers, %d orphan rounds", rep.Apps, len(rep.Gaps), rep.Orphans)
 	}
 	if rep.Confirmed == 0 || rep.Restored == 0 {
 		t.Errorf("the no-lost-checkpoint check had nothing to check: %d confirmations, %d restores", rep.Confirmed, rep.Restored)

@@ -3,7 +3,11 @@ package chaos
 import (
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/resmon/resmon/testutil/applife"
 )
 
 // window is the time a fault held a node: from injection until the node
@@ -19,7 +23,7 @@ type window struct {
 // resources in time, so that a stale tenure may outlive its ownership.
 func (k Kind) impairs() bool {
 	switch k {
-	case KindKill, KindStop, KindCut, KindBounce, KindCorrupt:
+	case KindKill, KindStop, KindCut, KindBounce, KindCorrupt, KindOrphan:
 		return true
 	}
 	return false
@@ -157,4 +161,89 @@ func checkConfirmed(ivs []interval, confs []confirmation, resets map[string][]in
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkApps applies the one-copy rule to the application processes the
+// resources ran, as seen from outside: per group, no process of one tenure
+// may run at any moment when a process of another tenure runs. Nothing
+// excuses an overlap, not a stopped or cut-off node: its plugin processes
+// and keeper stop its applications at its self-fencing deadline, before
+// its lease can expire. It returns the violations and, per handover from
+// one tenure to the next, the gap between them.
+func checkApps(lives []applife.Life, runStart, runEnd time.Time) (violations []string, gaps []time.Duration) {
+	type tenure struct {
+		group        string
+		token        int64
+		first, last  time.Time // first start, last end
+		lives        []applife.Life
+		stillRunning bool
+	}
+	byGroup := map[string][]*tenure{}
+	index := map[string]*tenure{}
+	for _, l := range lives {
+		fs := strings.Fields(l.Label)
+		if len(fs) != 2 {
+			continue
+		}
+		tok, err := strconv.ParseInt(fs[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		key := fs[0] + " " + fs[1]
+		tn := index[key]
+		if tn == nil {
+			tn = &tenure{group: fs[0], token: tok, first: l.Start}
+			index[key] = tn
+			byGroup[fs[0]] = append(byGroup[fs[0]], tn)
+		}
+		tn.lives = append(tn.lives, l)
+		if l.Start.Before(tn.first) {
+			tn.first = l.Start
+		}
+		end := l.End
+		if end.IsZero() {
+			end, tn.stillRunning = runEnd, true
+		}
+		if end.After(tn.last) {
+			tn.last = end
+		}
+	}
+	rel := func(t time.Time) string { return t.Sub(runStart).Round(time.Millisecond).String() }
+	groups := make([]string, 0, len(byGroup))
+	for g := range byGroup {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
+		ts := byGroup[g]
+		sort.Slice(ts, func(i, j int) bool { return ts[i].token < ts[j].token })
+		for i, a := range ts {
+			for _, b := range ts[i+1:] {
+				for _, la := range a.lives {
+					for _, lb := range b.lives {
+						ea, eb := la.End, lb.End
+						if ea.IsZero() {
+							ea = runEnd
+						}
+						if eb.IsZero() {
+							eb = runEnd
+						}
+						from, to := later(la.Start, lb.Start), earlier(ea, eb)
+						if from.Before(to) {
+							approx := ""
+							if la.Approx || lb.Approx {
+								approx = " (an end seen late: the process was gone before it could be watched)"
+							}
+							violations = append(violations, fmt.Sprintf("group %s: application pid %d of token %d (%s–%s) and pid %d of token %d (%s–%s) ran at once for %s%s",
+								g, la.PID, a.token, rel(la.Start), rel(ea), lb.PID, b.token, rel(lb.Start), rel(eb), to.Sub(from).Round(time.Microsecond), approx))
+						}
+					}
+				}
+			}
+			if i+1 < len(ts) && !a.stillRunning {
+				gaps = append(gaps, ts[i+1].first.Sub(a.last))
+			}
+		}
+	}
+	return violations, gaps
 }

@@ -353,3 +353,19 @@ func (n *node) pluginPIDs(exe string) []int {
 	}
 	return out
 }
+
+// keeperPID is the pid of the node's process keeper (`clusterd keeper`, a
+// child of its clusterd), or 0.
+func (n *node) keeperPID() int {
+	parent := n.pid()
+	if parent == 0 {
+		return 0
+	}
+	for _, p := range procChildren(parent) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		if err == nil && strings.HasSuffix(string(b), "\x00keeper\x00") {
+			return p
+		}
+	}
+	return 0
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -85,6 +86,15 @@ func (r *runner) finalChecks() {
 			r.rep.Restored++
 		}
 	}
+	r.apps.Poll()
+	time.Sleep(50 * time.Millisecond) // the last ends come through their pidfds
+	lives := r.apps.Lives()
+	r.rep.Apps = len(lives)
+	av, gaps := checkApps(lives, r.start, end)
+	r.rep.Gaps = gaps
+	for _, v := range av {
+		r.violate("one application copy", "%s", v)
+	}
 	for _, v := range checkConfirmed(ivs, confs, r.resets) {
 		r.violate("no lost checkpoint", "%s", v)
 	}
@@ -138,6 +148,8 @@ func (r *runner) doRound(ctx context.Context, kind Kind) error {
 		note, err = r.editWhileFailed(ctx, g, target, t0)
 	case KindMember, KindLeader:
 		note, err = r.stopMember(ctx, kind == KindLeader)
+	case KindOrphan:
+		note, err = r.orphan(ctx, t0)
 	}
 	if err != nil {
 		return err
@@ -269,6 +281,10 @@ func (r *runner) pick(kind Kind) *group {
 			}
 		case KindPlugin:
 			if !g.wasm {
+				from = append(from, g)
+			}
+		case KindOrphan:
+			if g.wasm {
 				from = append(from, g)
 			}
 		default:
@@ -629,4 +645,65 @@ func (r *runner) editWhileFailed(ctx context.Context, g *group, owner *node, t0 
 		return "", err
 	}
 	return fmt.Sprintf("%s failed to open on %s, fixed", g.res, failed), nil
+}
+
+// orphan kills -9 the clusterd that owns a WASM group, while the group's
+// application runs as a child of that clusterd, and every other time its
+// keeper first; then starts it again. Once the node is back, no
+// application process of the killed incarnation may run: the keeper kills
+// them when clusterd dies, and a restarted clusterd kills whatever is left
+// (the keeper being dead too) before it joins.
+func (r *runner) orphan(ctx context.Context, t0 time.Time) (string, error) {
+	var w *group
+	for _, g := range r.groups {
+		if g.wasm {
+			w = g
+			break
+		}
+	}
+	st, err := r.store.GroupStatus(ctx, w.name)
+	if err != nil {
+		return "", fmt.Errorf("chaos: %w", err)
+	}
+	n := r.nodeByName(st.Owner)
+	if n == nil || n.pid() == 0 {
+		return "", fmt.Errorf("%w: group %s has no live owner", errNoTarget, w.name)
+	}
+	old := n.pid()
+	keeper := n.keeperPID()
+	withKeeper := r.rep.Faults[KindOrphan]%2 == 1
+	if withKeeper && keeper != 0 {
+		if err := killPID(keeper); err != nil {
+			return "", err
+		}
+	}
+	if err := n.kill(); err != nil {
+		return "", err
+	}
+	r.faults = append(r.faults, window{Kind: KindOrphan, Node: n.name, Start: t0, End: time.Now()})
+	if _, err := r.settle(ctx, r.cfg.Settle); err != nil {
+		return "", err
+	}
+	if err := r.startNode(ctx, n); err != nil {
+		return "", err
+	}
+	// Every application started before the kill by a tenure of that node.
+	r.apps.Poll()
+	time.Sleep(20 * time.Millisecond)
+	var left []string
+	for _, l := range r.apps.Lives() {
+		fs := strings.Fields(l.Label)
+		if len(fs) != 2 || !l.Start.Before(t0) || !l.End.IsZero() {
+			continue
+		}
+		tok, _ := strconv.ParseInt(fs[1], 10, 64)
+		if r.hist.ownerOf(tok) == n.name {
+			left = append(left, fmt.Sprintf("pid %d (%s)", l.PID, l.Label))
+		}
+	}
+	r.rep.Orphans++
+	if len(left) > 0 {
+		r.violate("no orphan", "after clusterd %d of %s was killed (keeper killed too: %v) and restarted, processes of its applications still run: %v", old, n.name, withKeeper, left)
+	}
+	return fmt.Sprintf("%s (keeper killed too: %v)", n.name, withKeeper), nil
 }

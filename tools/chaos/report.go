@@ -35,6 +35,13 @@ func (rep *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nstale-token writes refused: %d; corrupt checkpoints detected: %d; fenced stale tenures overlapping their successor: %d\n",
 		rep.Probes, rep.Detected, rep.Tolerated)
 	fmt.Fprintf(w, "counter values confirmed stored: %d; Onlines whose restored counter was checked against them: %d\n", rep.Confirmed, rep.Restored)
+	if len(rep.Gaps) > 0 {
+		fmt.Fprintf(w, "application processes watched: %d; handovers between tenures: %d, gap from the last old process ending to the first new one starting: min %s, median %s, max %s\n",
+			rep.Apps, len(rep.Gaps), minOf(rep.Gaps), median(rep.Gaps), maxOf(rep.Gaps))
+	}
+	if rep.Orphans > 0 {
+		fmt.Fprintf(w, "orphan rounds checked: %d\n", rep.Orphans)
+	}
 	fmt.Fprintf(w, "violations: %d\n", len(rep.Violations))
 	for _, v := range rep.Violations {
 		fmt.Fprintf(w, "  %s\n", v)
@@ -51,6 +58,13 @@ func median(ts []time.Duration) string {
 	s := slices.Clone(ts)
 	slices.Sort(s)
 	return s[len(s)/2].Round(time.Millisecond).String()
+}
+
+func minOf(ts []time.Duration) string {
+	if len(ts) == 0 {
+		return "-"
+	}
+	return slices.Min(ts).Round(time.Millisecond).String()
 }
 
 func maxOf(ts []time.Duration) string {
@@ -78,6 +92,7 @@ func Main(args []string) int {
 	fs.StringVar(&cfg.Clusterd, "clusterd", "", "clusterd binary (default: go build it)")
 	fs.StringVar(&cfg.Testtype, "testtype", "", "testtype-plugin binary (default: go build it)")
 	fs.StringVar(&cfg.TesttypeWASM, "testtype-wasm", "", "testtype-wasm module (default: go build it)")
+	fs.StringVar(&cfg.App, "app", "", "applife-app, the application every resource runs (default: go build it)")
 	fs.DurationVar(&cfg.Liveness, "liveness", 30*time.Second, "bound for every group to be online once the faults stop")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -16,6 +16,7 @@ import (
 	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/sdk"
+	"github.com/resmon/resmon/testutil/applife"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -34,6 +35,8 @@ type runner struct {
 	clusterd string
 	plugin   string
 	module   string  // the WASM build of the test type, if any group uses it
+	app      string  // applife-app: the application every resource runs
+	apps     *applife.Watcher
 	pki      pki.Dir // the run's certificates
 	members  []*member
 	cli      *clientv3.Client
@@ -104,6 +107,9 @@ func (r *runner) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	if r.app, err = binary(ctx, r.cfg.App, dir, "github.com/resmon/resmon/testutil/applife/cmd/applife-app"); err != nil {
+		return err
+	}
 	if r.pki, err = newPKI(dir, r.cfg.EtcdMembers, r.cfg.Nodes); err != nil {
 		return err
 	}
@@ -151,6 +157,7 @@ func (r *runner) setup(ctx context.Context) error {
 	})
 	tctx, tcancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stopTrack = tcancel
+	r.apps = applife.Watch(tctx, filepath.Join(dir, "apps"))
 	go func() {
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
@@ -275,7 +282,7 @@ func (r *runner) spec() string {
 	fmt.Fprintf(&b, "\n[[resource_type]]\nname = \"testtype\"\nkind = \"plugin\"\npath = %q\n", r.plugin)
 	if r.module != "" {
 		// The sandbox may reach the run dir only: the witness files.
-		fmt.Fprintf(&b, "\n[[resource_type]]\nname = \"testtype-wasm\"\nkind = \"wasm\"\npath = %q\n[resource_type.capabilities]\ndirs = [%q]\n", r.module, r.dir)
+		fmt.Fprintf(&b, "\n[[resource_type]]\nname = \"testtype-wasm\"\nkind = \"wasm\"\npath = %q\n[resource_type.capabilities]\ndirs = [%q]\ncommands = [%q]\n", r.module, r.dir, r.app)
 	}
 	for i, g := range r.groups {
 		var owners []string
@@ -310,7 +317,10 @@ CountInLooksAlive = true
 FaultKey = %q
 TenureKey = %q
 WitnessFile = %q
-`, g.name, strings.Join(owners, ", "), g.res, typ, g.name, g.key, g.key, g.faultKey, g.faultKey, g.witness)
+AppCommand = %q
+AppFile = %q
+AppLabel = %q
+`, g.name, strings.Join(owners, ", "), g.res, typ, g.name, g.key, g.key, g.faultKey, g.faultKey, g.witness, r.app, filepath.Join(r.dir, "apps"), g.name)
 	}
 	return b.String()
 }
@@ -462,6 +472,14 @@ func (r *runner) teardown() {
 				if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == r.plugin {
 					killPID(pid)
 				}
+			}
+		}
+	}
+	if r.apps != nil {
+		// Nothing a run started may outlive it, even after a violation.
+		for _, l := range r.apps.Lives() {
+			if l.End.IsZero() && alive(l.PID) {
+				killPID(l.PID)
 			}
 		}
 	}
