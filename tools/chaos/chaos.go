@@ -177,12 +177,12 @@ type Report struct {
 	Failovers   map[Kind]int
 	// Times are failover times by kind: from the fault to the witnessed
 	// Online of the group's new tenure.
-	Times      map[Kind][]time.Duration
-	Probes     int // stale-token writes tried, each refused with ErrFenced
-	Confirmed  int // counter values the hosts confirmed stored (FLUSH_CHECKPOINTS)
-	Restored   int // Onlines whose restored counter was checked against them
-	Detected   int // corrupt checkpoints detected
-	Tolerated  int // overlaps of a fenced stale tenure and its successor
+	Times     map[Kind][]time.Duration
+	Probes    int // stale-token writes tried, each refused with ErrFenced
+	Confirmed int // counter values the hosts confirmed stored (FLUSH_CHECKPOINTS)
+	Restored  int // Onlines whose restored counter was checked against them
+	Detected  int // corrupt checkpoints detected
+	Tolerated int // overlaps of a fenced stale tenure and its successor
 	// Apps counts the application processes the resources ran, seen from
 	// outside (their own start, their end through a pidfd); Gaps are, for
 	// each handover of a group between tenures, the time from the old

@@ -34,8 +34,8 @@ type runner struct {
 	dir      string
 	clusterd string
 	plugin   string
-	module   string  // the WASM build of the test type, if any group uses it
-	app      string  // applife-app: the application every resource runs
+	module   string // the WASM build of the test type, if any group uses it
+	app      string // applife-app: the application every resource runs
 	apps     *applife.Watcher
 	pki      pki.Dir // the run's certificates
 	members  []*member
