@@ -304,3 +304,25 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestForeignCgroupRecordIsIgnored: a record naming a cgroup that is not
+// one of the node's own is dropped, never acted on.
+func TestForeignCgroupRecordIsIgnored(t *testing.T) {
+	dir := t.TempDir()
+	rec := `{"name":"evil.1.1","cgroup":"/sys/fs/cgroup/unified"}`
+	if err := os.WriteFile(filepath.Join(dir, "evil.1.1.json"), []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := proctrack.New(proctrack.Config{Dir: dir, Node: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := tr.Setup(context.Background())
+	if err != nil || left.Processes != 0 {
+		t.Fatalf("Setup: %+v %v", left, err)
+	}
+	defer tr.Close(context.Background())
+	if _, err := os.Stat(filepath.Join(dir, "evil.1.1.json")); !os.IsNotExist(err) {
+		t.Fatalf("the foreign record is still there: %v", err)
+	}
+}

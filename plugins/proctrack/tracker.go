@@ -125,7 +125,11 @@ func (t *Tracker) Setup(ctx context.Context) (Leftovers, error) {
 	if t.ready {
 		return left, nil
 	}
+	// The records say what to kill: only clusterd's user may write them.
 	if err := os.MkdirAll(t.cfg.Dir, 0o700); err != nil {
+		return left, fmt.Errorf("proctrack: records directory: %w", err)
+	}
+	if err := os.Chmod(t.cfg.Dir, 0o700); err != nil {
 		return left, fmt.Errorf("proctrack: records directory: %w", err)
 	}
 	t.mode = ModeSession
@@ -142,6 +146,13 @@ func (t *Tracker) Setup(ctx context.Context) (Leftovers, error) {
 		return left, err
 	}
 	for _, r := range recs {
+		if r.Cgroup != "" && !strings.HasPrefix(filepath.Base(filepath.Dir(r.Cgroup)), "resmon."+t.cfg.Node+".") {
+			// Not a cgroup this tracker makes: never kill a whole hierarchy
+			// on the word of a record.
+			t.log.Warn("ignoring a process record that names a foreign cgroup", "record", r.Name, "cgroup", r.Cgroup)
+			_ = os.Remove(filepath.Join(t.cfg.Dir, r.Name+".json"))
+			continue
+		}
 		n, err := r.kill(ctx)
 		left.Units++
 		left.Processes += n

@@ -38,5 +38,8 @@
 //   - Guest memory is copied on the way in and out; no slice into an
 //     instance's memory outlives the host function that read it.
 //   - The driver is Linux-only: child processes run in process groups of
-//     their own and are killed with them.
+//     their own and are killed with them. With Config.Tracker they run in
+//     the resource's unit (plugins/proctrack: a cgroup, or sessions), get
+//     SIGKILL when clusterd dies, and none starts past the node's
+//     self-fencing deadline; the keeper kills them at that deadline.
 package wasm
