@@ -12,8 +12,11 @@
 // process ended) and the next Open starts a fresh process.
 //
 // Plugins run in process groups of their own (what a plugin started dies
-// with it), and they cannot outlive the host: the host holds their stdin
-// open, and sdk/plugin exits at its end of file. There is no reattach:
+// with it; with Config.Tracker, in a unit that holds all it starts), and
+// they cannot outlive the host: the host holds their stdin open, and
+// sdk/plugin exits at its end of file. They learn the node's self-fencing
+// deadline (SetDeadline) and terminate their resources by themselves when
+// it passes unrenewed. There is no reattach:
 // AutoMTLS keys live in the host's memory only, and a resource whose host
 // is gone must not keep running (the node's lease lapses and the group
 // fails over). Built for Linux.

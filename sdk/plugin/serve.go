@@ -9,6 +9,13 @@
 // resource gets calls back into clusterd over a unix socket the host owns.
 // Importing this package pulls go-plugin and gRPC into the executable; the
 // sdk package itself does not.
+//
+// The host hands the plugin the node's self-fencing deadline at every
+// lease renewal. If it passes unrenewed (clusterd stopped, cut off from
+// etcd, or dead), the plugin calls Terminate on every resource by itself
+// and refuses Online with sdk.ErrFenced until a later deadline comes: keep
+// Terminate quick and thorough, since another node may start the same
+// application a margin later.
 package plugin
 
 import (
