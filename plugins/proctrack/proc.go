@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // stat is what kill needs of /proc/<pid>/stat.
@@ -107,9 +109,10 @@ func killCgroup(ctx context.Context, dir string, spare int) (int, error) {
 		if errors.Is(err, os.ErrNotExist) || len(procs) == 0 {
 			return len(seen), nil
 		}
+		unit := "/" + filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
 		for _, pid := range procs {
 			seen[pid] = true
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killIf(pid, func() bool { return inCgroup(pid, unit) })
 		}
 		if err := pause(ctx, try); err != nil {
 			return len(seen), fmt.Errorf("cgroup %s still holds %d processes: %w", dir, len(procs), err)
@@ -157,7 +160,10 @@ func killSessions(ctx context.Context, ss []session, spare int) (int, error) {
 		}
 		for _, pid := range victims {
 			seen[pid] = true
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killIf(pid, func() bool {
+				st, ok := readStat(pid)
+				return ok && st.live() && want[st.session]
+			})
 		}
 		if err := pause(ctx, try); err != nil {
 			return len(seen), fmt.Errorf("%d processes of sessions %v still run: %w", len(victims), ss, err)
@@ -175,4 +181,39 @@ func pause(ctx context.Context, try int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// killIf sends SIGKILL to pid if still holds once a pidfd pins the
+// process: between reading a pid (cgroup.procs, /proc) and signalling it,
+// the process may exit and its pid go to someone else, but not once a
+// pidfd refers to it. Kernels without pidfds get a plain kill.
+func killIf(pid int, still func() bool) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, syscall.ENOSYS) {
+		if still() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		return
+	}
+	if err != nil {
+		return // gone already
+	}
+	defer unix.Close(fd)
+	if still() {
+		_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	}
+}
+
+// inCgroup reports whether pid is in the cgroup whose path ends with unit.
+func inCgroup(pid int, unit string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return strings.HasSuffix(p, unit)
+		}
+	}
+	return false
 }
