@@ -451,7 +451,7 @@ func (u *Unit) Close(ctx context.Context) error {
 	return err
 }
 
-// units returns the records of every open unit, sorted by name.
+// records returns the records of every open unit, sorted by name.
 func (t *Tracker) records() []record {
 	t.mu.Lock()
 	us := make([]*Unit, 0, len(t.units))

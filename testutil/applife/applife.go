@@ -189,18 +189,3 @@ func (w *Watcher) Lives() []Life {
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out
 }
-
-// Overlap is two lives of one thing that ran at once.
-type Overlap struct {
-	A, B Life
-	For  time.Duration
-}
-
-// Gap is the time between the end of one life and the start of the next
-// life of another owner; negative when they overlapped.
-func Gap(prev, next Life) time.Duration {
-	if prev.End.IsZero() {
-		return next.Start.Sub(time.Now().Add(time.Hour))
-	}
-	return next.Start.Sub(prev.End)
-}
