@@ -309,6 +309,20 @@ func (c *mpCluster) witnessLines() []witnessLine {
 	return out
 }
 
+// witnessedAt is when the first line of entry under token was written
+// (zero if none).
+func (c *mpCluster) witnessedAt(entry string, token int64) time.Time {
+	b, _ := os.ReadFile(c.witness)
+	for _, l := range strings.Split(string(b), "\n") {
+		fs := strings.Fields(l)
+		if len(fs) >= 4 && fs[0] == entry && fs[1] == strconv.FormatInt(token, 10) {
+			ns, _ := strconv.ParseInt(fs[3], 10, 64)
+			return time.Unix(0, ns)
+		}
+	}
+	return time.Time{}
+}
+
 func (c *mpCluster) witnessed(entry string, token int64) bool {
 	for _, l := range c.witnessLines() {
 		if l.entry == entry && l.token == token {
@@ -379,19 +393,23 @@ func TestFailoverKill9RestoresCheckpoints(t *testing.T) {
 }
 
 // TestFailoverSIGSTOPFencesTheOldOwner: the owner is stopped past its lease;
-// the group fails over; when the old owner resumes it finds itself fenced
-// and terminates what it still had online instead of keeping it.
+// its plugin process terminates the resource at the self-fencing deadline,
+// before the group comes online elsewhere; when the old owner resumes it
+// finds itself fenced and brings nothing back.
 func TestFailoverSIGSTOPFencesTheOldOwner(t *testing.T) {
 	c := newMPCluster(t, "", "", "")
 	c.startAll()
 	first := c.waitStatus("online on node1", onlineOn("node1"))
 	c.signal("node1", syscall.SIGSTOP)
 	second := c.waitStatus("online on node2", onlineOn("node2"))
-	if c.witnessed("terminate", first.Token) {
-		t.Fatal("a stopped node terminated its resource")
+	// Stopped, clusterd can do nothing; its plugin process terminated the
+	// resource by itself at the self-fencing deadline, before node2
+	// brought it online.
+	waitFor(t, "node1's plugin to terminate its stale resource", 30*time.Second, func() bool { return c.witnessed("terminate", first.Token) })
+	if term, on := c.witnessedAt("terminate", first.Token), c.witnessedAt("online", second.Token); !term.Before(on) {
+		t.Fatalf("the stopped node's resource was terminated %s after node2 brought it online", term.Sub(on))
 	}
 	c.signal("node1", syscall.SIGCONT)
-	waitFor(t, "node1 to terminate its stale resource", 30*time.Second, func() bool { return c.witnessed("terminate", first.Token) })
 	waitFor(t, "node1 to report the fence", 30*time.Second, func() bool {
 		return strings.Contains(c.nodes["node1"].logs.String(), "self-fenced")
 	})
