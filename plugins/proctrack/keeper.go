@@ -349,9 +349,12 @@ func (t *Tracker) DeadlinePassed() bool {
 func (t *Tracker) Close(ctx context.Context) error {
 	t.mu.Lock()
 	t.closed = true
-	k := t.keeper
+	k, base := t.keeper, t.base
 	t.mu.Unlock()
 	if k == nil {
+		if base != "" {
+			_ = syscall.Rmdir(base) // only once empty
+		}
 		return nil
 	}
 	// Let the queued messages out first: the keeper should not kill a unit
@@ -367,9 +370,6 @@ func (t *Tracker) Close(ctx context.Context) error {
 		time.Sleep(time.Millisecond)
 	}
 	k.close()
-	t.mu.Lock()
-	base := t.base
-	t.mu.Unlock()
 	select {
 	case <-k.done:
 		if base != "" {

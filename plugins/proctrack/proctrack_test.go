@@ -326,3 +326,29 @@ func TestForeignCgroupRecordIsIgnored(t *testing.T) {
 		t.Fatalf("the foreign record is still there: %v", err)
 	}
 }
+
+// TestUnitsSurviveTheNodeCgroupGoing: the keeper of a previous run removes
+// the node's cgroup once empty when it exits, which may come after this
+// run's Setup made it; new units make it again.
+func TestUnitsSurviveTheNodeCgroupGoing(t *testing.T) {
+	tr := newTracker(t, t.TempDir(), false)
+	if tr.Mode() != proctrack.ModeCgroup {
+		t.Skip("no usable cgroup v2 here")
+	}
+	u, err := tr.NewUnit("first", proctrack.KillAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Dir(u.Cgroup())
+	if err := u.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Rmdir(base); err != nil {
+		t.Fatal(err)
+	}
+	u, err = tr.NewUnit("second", proctrack.KillAll)
+	if err != nil {
+		t.Fatalf("a unit after the node's cgroup went: %v", err)
+	}
+	u.Close(context.Background())
+}

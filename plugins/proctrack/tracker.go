@@ -307,7 +307,7 @@ func (t *Tracker) NewUnit(what string, p Policy) (*Unit, error) {
 		return nil, err
 	}
 	if u.rec.Cgroup != "" {
-		if err := os.Mkdir(u.rec.Cgroup, 0o755); err != nil {
+		if err := mkdirUnit(u.rec.Cgroup); err != nil {
 			u.rec.remove(t.cfg.Dir)
 			t.forget(u)
 			return nil, fmt.Errorf("proctrack: making cgroup %s: %w", u.rec.Cgroup, err)
@@ -315,6 +315,22 @@ func (t *Tracker) NewUnit(what string, p Policy) (*Unit, error) {
 	}
 	t.tell(keeperMsg{Track: &u.rec})
 	return u, nil
+}
+
+// mkdirUnit makes a unit's cgroup, and the node's cgroup again if it is
+// gone: the keeper of a previous run removes it once empty when it exits,
+// which may be after this run's Setup made it.
+func mkdirUnit(dir string) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = os.Mkdir(dir, 0o755); !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err = os.Mkdir(filepath.Dir(dir), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return err
 }
 
 func (t *Tracker) forget(u *Unit) {
