@@ -137,8 +137,10 @@ func (c *fenceCluster) checkOrder(t0 time.Time) map[string]time.Duration {
 				firstNew = l.Start
 			}
 		}
-		if old != 2 || nu < 2 {
-			c.t.Fatalf("%s: %d processes before the fault (want 2) and %d after (want at least 2)", kind, old, nu)
+		// A slow machine may have restarted the application before the
+		// fault: every earlier process counts as the old owner's.
+		if old < 2 || nu < 2 {
+			c.t.Fatalf("%s: %d processes before the fault and %d after (want at least 2 each)", kind, old, nu)
 		}
 		if !lastEnd.Before(firstNew) {
 			c.t.Errorf("%s: the old owner's last process ended %s after the new owner's first started", kind, lastEnd.Sub(firstNew))
