@@ -55,6 +55,9 @@ type Database struct {
 	Types     []ResourceType
 	Groups    []Group
 	Resources []Resource
+	// Ops is the operations state (maintenance, paused nodes), read at the
+	// same revision.
+	Ops Ops
 }
 
 // ChangeKind says what a Change is about.
@@ -64,7 +67,8 @@ type ChangeKind int
 const (
 	// ChangeResync: a watch was interrupted; anything may have changed.
 	ChangeResync ChangeKind = iota
-	// ChangeDatabase: a type, group or resource record changed.
+	// ChangeDatabase: a type, group or resource record changed, or the
+	// operations state (maintenance, paused nodes).
 	ChangeDatabase
 	// ChangeNodes: a node came, left, or changed its presence record.
 	ChangeNodes

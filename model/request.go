@@ -15,6 +15,9 @@ const (
 	RequestFail    = "fail"    // resource: fail it as a health check would (to test policies)
 	RequestRecover = "recover" // re-create checkpoint data from the owner's registry (rule 10)
 	RequestAccept  = "accept"  // take held checkpoint data as it is (see ErrCheckpointHold)
+	// RequestCleanup: group or resource: forget restart and failover
+	// counts and the Failed state, and try again now.
+	RequestCleanup = "cleanup"
 )
 
 // Request asks whichever node owns a group to act on it or on one of its
@@ -45,7 +48,7 @@ func (r Request) Validate() error {
 		return fmt.Errorf("%w: no group", ErrBadRequest)
 	}
 	switch r.Action {
-	case RequestOnline, RequestOffline, RequestRecover, RequestAccept:
+	case RequestOnline, RequestOffline, RequestRecover, RequestAccept, RequestCleanup:
 	case RequestMove:
 		if r.Resource != "" {
 			return fmt.Errorf("%w: move applies to groups, not to resource %s", ErrBadRequest, r.Resource)
@@ -55,7 +58,7 @@ func (r Request) Validate() error {
 			return fmt.Errorf("%w: fail needs a resource", ErrBadRequest)
 		}
 	default:
-		return fmt.Errorf("%w: action %q (want online, offline, move, fail, recover or accept)", ErrBadRequest, r.Action)
+		return fmt.Errorf("%w: action %q (want online, offline, move, fail, recover, accept or cleanup)", ErrBadRequest, r.Action)
 	}
 	if r.Node != "" && r.Action != RequestMove {
 		return fmt.Errorf("%w: a target node only goes with move", ErrBadRequest)

@@ -14,6 +14,7 @@ const (
 	HandoffFailover = "failover" // a resource failed past its restart threshold
 	HandoffDrain    = "drain"    // the owner's clusterd is shutting down
 	HandoffFailback = "failback" // a higher preferred owner came back
+	HandoffPause    = "pause"    // an operator paused the owner
 )
 
 // Handoff is what an owner leaves in the group's status when it releases the
@@ -45,21 +46,30 @@ type GroupStatus struct {
 	Handoff   *Handoff    `json:"handoff,omitempty"`
 	// Message says why the group is as it is when that is not plain
 	// (held Failed past its failover threshold, handed off, retrying).
-	Message string    `json:"message,omitempty"`
-	Time    time.Time `json:"time"`
+	Message string `json:"message,omitempty"`
+	// HeldUntil is when a group held Failed past its failover threshold is
+	// tried again (zero: not held).
+	HeldUntil time.Time `json:"held_until,omitzero"`
+	// Maintenance says why the group is in maintenance on its owner ("":
+	// it is not): the monitor takes no action for it.
+	Maintenance string    `json:"maintenance,omitempty"`
+	Time        time.Time `json:"time"`
 }
 
 // ResourceStatus is a resource's published state, written by the owner of
 // its group under the group's fencing token.
 type ResourceStatus struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name"`
-	Group    string    `json:"group"`
-	Node     string    `json:"node"`
-	State    string    `json:"state"`      // "Online", "OnlinePending"… (ResourceState)
-	Code     int       `json:"state_code"` // the Windows number of State
-	Token    int64     `json:"token"`
-	Restarts int       `json:"restarts"` // within RestartPeriod
-	Error    string    `json:"error,omitempty"`
-	Time     time.Time `json:"time"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Group    string `json:"group"`
+	Node     string `json:"node"`
+	State    string `json:"state"`      // "Online", "OnlinePending"… (ResourceState)
+	Code     int    `json:"state_code"` // the Windows number of State
+	Token    int64  `json:"token"`
+	Restarts int    `json:"restarts"` // within RestartPeriod
+	Error    string `json:"error,omitempty"`
+	// RetryAt is when a Failed resource is tried again (zero: not
+	// scheduled).
+	RetryAt time.Time `json:"retry_at,omitzero"`
+	Time    time.Time `json:"time"`
 }

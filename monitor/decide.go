@@ -54,11 +54,19 @@ const (
 	Release
 	// Unhold: the RetryPeriodOnFailure of a held group is over.
 	Unhold
+	// Cleanup: an operator's cleanup of the group, or of Resource: forget
+	// restart and failover counts and the Failed state, try again now.
+	Cleanup
+	// Suspend: maintenance began (Message says which): stop health
+	// polling and take no action until it ends.
+	Suspend
+	// Resume: maintenance ended: poll health again.
+	Resume
 )
 
 var actionNames = [...]string{"wait", "acquire", "lost", "write-release", "add-resource", "remove-resource",
 	"update-resource", "answer", "set-desired", "resource-online", "resource-offline", "resource-fail",
-	"recover", "accept", "online", "offline", "handle-failure", "release", "unhold"}
+	"recover", "accept", "online", "offline", "handle-failure", "release", "unhold", "cleanup", "suspend", "resume"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
@@ -118,7 +126,8 @@ func Decide(f Facts) Action {
 
 // decideUnowned decides whether this node takes the group.
 func decideUnowned(f Facts) Action {
-	if f.View.Owned || f.Draining || f.Group.Name == "" {
+	// In maintenance nothing moves: an unowned group stays unowned.
+	if f.View.Owned || f.Draining || f.Paused || f.Maintenance != "" || f.Group.Name == "" {
 		return Action{Kind: Wait}
 	}
 	p := newPlacement(&f)
@@ -147,12 +156,33 @@ func decideOwned(f Facts) Action {
 	if a, ok := decideRecords(f); ok {
 		return a
 	}
+	switch {
+	case f.Maintenance != "" && !t.Suspended:
+		return Action{Kind: Suspend, Message: f.Maintenance}
+	case f.Maintenance == "" && t.Suspended:
+		return Action{Kind: Resume}
+	}
 	p := newPlacement(&f)
 	if len(f.View.Requests) > 0 {
 		return decideRequest(f, p, f.View.Requests[0])
 	}
+	if f.Maintenance != "" {
+		if f.Draining {
+			// Stopping is the node's own life, not a decision of the
+			// monitor: its applications cannot outlive it. The group
+			// goes offline and is handed to this node again, so that
+			// nothing moves while maintenance lasts and the take after
+			// it is not counted as a failover.
+			return Action{Kind: Release, Reason: model.HandoffDrain, To: f.Node,
+				Message: fmt.Sprintf("the owner's clusterd is stopping in %s; the group waits for it", f.Maintenance)}
+		}
+		return Action{Kind: Wait}
+	}
 	if f.Draining {
 		return Action{Kind: Release, Reason: model.HandoffDrain, To: p.next(f.Node, false), Message: "the owner's clusterd is stopping"}
+	}
+	if f.Paused {
+		return Action{Kind: Release, Reason: model.HandoffPause, To: p.next(f.Node, false), Message: "the owner was paused"}
 	}
 	for _, r := range t.Resources {
 		if r.Failure != "" {

@@ -142,7 +142,8 @@ func (x *executor) facts(ctx context.Context, known *model.GroupView) (Facts, er
 	v := x.m.view.Load()
 	f := Facts{
 		Now: x.m.cfg.Now(), Node: x.m.cfg.Node, Started: v.started, StartupGrace: max(x.m.cfg.StartupGrace, 0),
-		Up: v.up, Draining: x.m.draining.Load(), Group: v.groups[x.group], Resources: v.resources[x.group],
+		Up: v.eligible(), Draining: x.m.draining.Load(), Group: v.groups[x.group], Resources: v.resources[x.group],
+		Paused: v.ops.IsPaused(x.m.cfg.Node), Maintenance: v.ops.Maintenance.Why(x.group, x.m.cfg.Node),
 	}
 	select {
 	case <-x.s.Fenced():
@@ -165,7 +166,7 @@ func (x *executor) facts(ctx context.Context, known *model.GroupView) (Facts, er
 			return slices.ContainsFunc(t.answers, func(a model.Answer) bool { return a.Request.ID == r.ID })
 		})
 		tf := &TenureFacts{Token: t.lease.Fence().Token, Desired: t.desired, Failovers: t.failovers,
-			Held: t.held, HeldUntil: t.heldUntil, Release: t.release}
+			Held: t.held, HeldUntil: t.heldUntil, Release: t.release, Suspended: t.suspended != ""}
 		for _, h := range t.res {
 			rf := ResourceFacts{Record: h.rec, Open: h.r != nil, State: h.state(), RetryAt: h.retryAt,
 				AdminOff: h.adminOff, Restarts: h.restarts.Count(f.Now), Hold: h.hold}
@@ -292,6 +293,28 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 		t.held, t.failovers = false, nil
 		t.message = "retrying after RetryPeriodOnFailure"
 		x.event("group.retry", t.message)
+	case Cleanup:
+		x.cleanup(a, now)
+	case Suspend:
+		// Resources are left as they are; only their health is no longer
+		// watched, so nothing fails or restarts behind the operator's back.
+		t.suspended = a.Message
+		for _, h := range t.res {
+			if h.r != nil {
+				h.r.suspendHealth()
+			}
+		}
+		x.log.Info("maintenance: taking no action for the group", "why", a.Message)
+		x.event("group.maintenance", fmt.Sprintf("%s: %s takes no action for the group", a.Message, x.m.cfg.Node))
+	case Resume:
+		t.suspended = ""
+		for _, h := range t.res {
+			if h.r != nil {
+				h.r.resumeHealth()
+			}
+		}
+		x.log.Info("maintenance over: watching the group again")
+		x.event("group.maintenance_end", fmt.Sprintf("maintenance over: %s watches the group again", x.m.cfg.Node))
 	}
 	return nil
 }

@@ -23,6 +23,13 @@ type Facts struct {
 	Up       []string
 	Draining bool // this node is stopping
 	Fenced   bool // this node's session fenced itself
+	// Paused: an operator paused this node; it owns no group and takes
+	// none (Up leaves paused nodes out).
+	Paused bool
+	// Maintenance says why the group is in maintenance on this node
+	// (cluster, group, or this node's maintenance); "" when it is not.
+	// In maintenance the monitor takes no action for the group.
+	Maintenance string
 	// Group and Resources are the group's records in the cluster database
 	// (Resources sorted by name).
 	Group     model.Group
@@ -43,6 +50,8 @@ type TenureFacts struct {
 	HeldUntil time.Time
 	// Release is a handoff decided but not written yet (etcd unreachable).
 	Release *model.Handoff
+	// Suspended: the tenure is in maintenance: health polling is stopped.
+	Suspended bool
 	// Resources are the resources hosted for the group, sorted by name.
 	Resources []ResourceFacts
 }

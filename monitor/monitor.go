@@ -84,7 +84,20 @@ type clusterView struct {
 	groups    map[string]model.Group
 	resources map[string][]model.Resource // by group, sorted by name
 	up        []string                    // up and not draining, sorted
+	ops       model.Ops                   // maintenance and paused nodes
 	started   time.Time
+}
+
+// eligible are the nodes of up that may take groups: not paused, not in
+// node maintenance.
+func (v *clusterView) eligible() []string {
+	out := make([]string, 0, len(v.up))
+	for _, n := range v.up {
+		if !v.ops.IsPaused(n) && !v.ops.Maintenance.NodeInMaintenance(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // New checks cfg and returns a Monitor. It does no I/O.
@@ -242,7 +255,7 @@ func (m *Monitor) readDatabase(ctx context.Context, started time.Time) error {
 	}
 	old := m.view.Load()
 	v := &clusterView{types: map[string]model.ResourceType{}, groups: map[string]model.Group{},
-		resources: map[string][]model.Resource{}, up: old.up, started: started}
+		resources: map[string][]model.Resource{}, up: old.up, ops: db.Ops, started: started}
 	for _, t := range db.Types {
 		v.types[t.Name] = t
 	}

@@ -24,6 +24,26 @@ func decideRequest(f Facts, p placement, req model.Request) Action {
 	if err := req.Validate(); err != nil {
 		return refuse("%v", err)
 	}
+	if req.Action == model.RequestCleanup {
+		if req.Resource != "" {
+			r := t.resource(req.Resource)
+			if r == nil {
+				return refuse("resource %s is not in group %q", req.Resource, f.Group.Name)
+			}
+			a.Resource = r.Record.ID
+			a.Reply.Message = fmt.Sprintf("resource %q cleaned up%s: restart count and Failed state reset", r.Record.Name, by)
+		} else {
+			a.Reply.Message = "cleaned up" + by + ": restart and failover counts and Failed states reset"
+		}
+		if f.Maintenance != "" {
+			a.Reply.Message += fmt.Sprintf("; in %s, so nothing is tried until it ends", f.Maintenance)
+		}
+		a.Kind = Cleanup
+		return a
+	}
+	if f.Maintenance != "" && req.Action != model.RequestRecover && req.Action != model.RequestAccept {
+		return refuse("the group is in %s: the monitor takes no action until it ends", f.Maintenance)
+	}
 	if req.Action == model.RequestRecover || req.Action == model.RequestAccept {
 		if req.Resource != "" && t.resource(req.Resource) == nil {
 			return refuse("resource %s is not in group %q", req.Resource, f.Group.Name)

@@ -275,6 +275,21 @@ func (r *Resource) setRecord(rec model.Resource) {
 	}
 }
 
+// suspendHealth stops health polling for maintenance; the resource stays
+// in its state. Call it from the goroutine that drives the resource.
+func (r *Resource) suspendHealth() { r.stopHealth() }
+
+// resumeHealth polls health again after maintenance if the resource is
+// online.
+func (r *Resource) resumeHealth() {
+	r.mu.Lock()
+	polling := r.healthStop != nil
+	r.mu.Unlock()
+	if !polling && r.State() == model.ResourceOnline {
+		r.startHealth()
+	}
+}
+
 // markFailed marks a resource that could not be started (its checkpoints
 // could not be restored) Failed; no entry point ran, so none is called.
 func (r *Resource) markFailed() {

@@ -344,3 +344,35 @@ func (x *executor) accept(ctx context.Context, a Action) {
 	}
 	x.answer(a)
 }
+
+// cleanup carries out an operator's cleanup of the group or of one
+// resource: restart counts, failover counts and holds are forgotten, a
+// pending failure is dropped, and a Failed resource (or one that could not
+// be opened) is tried again now. Resources taken offline by an operator
+// stay offline: cleanup forgets failures, not decisions.
+func (x *executor) cleanup(a Action, now time.Time) {
+	t := x.t
+	if a.Resource == "" {
+		t.held, t.heldUntil, t.failovers = false, time.Time{}, nil
+		t.message = ""
+	}
+	for _, h := range t.res {
+		if a.Resource != "" && h.rec.ID != a.Resource {
+			continue
+		}
+		h.restarts.Reset()
+		h.failed, h.lastErr = nil, ""
+		if h.state() == model.ResourceFailed {
+			h.retryAt = now
+		}
+		if h.r == nil {
+			x.open(context.Background(), h)
+		}
+	}
+	subject := "the group"
+	if a.Resource != "" {
+		subject = "resource " + x.hosted(a.Resource).rec.Name
+	}
+	x.event("group.cleanup", fmt.Sprintf("%s cleaned up on %s (%s)", subject, x.m.cfg.Node, a.Reply.Message))
+	x.answer(a)
+}

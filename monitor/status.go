@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/resmon/resmon/model"
 )
@@ -21,6 +22,9 @@ func (x *executor) statuses() (model.GroupStatus, []model.ResourceStatus) {
 			ID: h.rec.ID, Name: h.rec.Name, Group: x.group, Node: x.m.cfg.Node, State: s.String(), Code: int(s),
 			Token: token, Restarts: h.restarts.Count(now), Error: h.lastErr, Time: now,
 		})
+		if s == model.ResourceFailed && !h.retryAt.IsZero() {
+			rs[len(rs)-1].RetryAt = h.retryAt.UTC()
+		}
 	}
 	gs := model.DeriveGroupState(states)
 	if t.held {
@@ -35,7 +39,13 @@ func (x *executor) statuses() (model.GroupStatus, []model.ResourceStatus) {
 	}
 	return model.GroupStatus{
 		Group: x.group, State: gs.String(), Code: int(gs), Owner: x.m.cfg.Node, Token: token,
-		Desired: t.desired, Failovers: t.failovers, Message: msg, Time: now,
+		Desired: t.desired, Failovers: t.failovers, Message: msg, Maintenance: t.suspended, Time: now,
+		HeldUntil: func() time.Time {
+			if t.held {
+				return t.heldUntil.UTC()
+			}
+			return time.Time{}
+		}(),
 	}, rs
 }
 
@@ -50,7 +60,7 @@ func (x *executor) publish(ctx context.Context) error {
 	var changed []model.ResourceStatus
 	for _, r := range rs {
 		old, ok := t.published[r.ID]
-		if !ok || old.Code != r.Code || old.Error != r.Error || old.Restarts != r.Restarts {
+		if !ok || old.Code != r.Code || old.Error != r.Error || old.Restarts != r.Restarts || !old.RetryAt.Equal(r.RetryAt) {
 			changed = append(changed, r)
 		}
 	}
@@ -78,7 +88,7 @@ func (x *executor) publish(ctx context.Context) error {
 // sameStatus reports whether two statuses differ only in their time.
 func sameStatus(a, b model.GroupStatus) bool {
 	if a.State != b.State || a.Owner != b.Owner || a.Token != b.Token || a.Desired != b.Desired ||
-		a.Message != b.Message || len(a.Failovers) != len(b.Failovers) || (a.Handoff == nil) != (b.Handoff == nil) {
+		a.Message != b.Message || a.Maintenance != b.Maintenance || !a.HeldUntil.Equal(b.HeldUntil) || len(a.Failovers) != len(b.Failovers) || (a.Handoff == nil) != (b.Handoff == nil) {
 		return false
 	}
 	for i := range a.Failovers {

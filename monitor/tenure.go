@@ -26,6 +26,8 @@ type tenure struct {
 	// written (etcd unreachable), retried before anything else.
 	answers []model.Answer
 	release *model.Handoff
+	// suspended says why the tenure is in maintenance ("": it is not).
+	suspended string
 	// published is what etcd holds, to write only changes.
 	published      map[string]model.ResourceStatus
 	publishedGroup *model.GroupStatus

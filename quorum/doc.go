@@ -37,7 +37,8 @@
 //	state/resources/<id>               published resource state (ResourceStatus)
 //	control/<group>/<request id>       pending request to whichever node owns the group
 //	                                   (model.Request: online, offline, move [node], and
-//	                                   for a resource online, offline, fail; recover),
+//	                                   for a resource online, offline, fail; recover;
+//	                                   cleanup for either),
 //	                                   queued oldest first by create revision
 //	replies/<group>/<request id>       the owner's typed answer (model.Reply: code done,
 //	                                   unchanged, refused or failed, message, node, token),
@@ -54,6 +55,11 @@
 //	                                   the manifest, so a reader never sees a mix
 //	checkpoints/<id>/00000001.CPR      the same for a crypto checkpoint (payload encrypted)
 //	events/<unix-nanos>-<node>-<seq>   event log entry (Event), oldest first
+//	ops/maintenance/cluster            set while the cluster is in maintenance (model.Mark:
+//	                                   by, time, reason); ops/maintenance/nodes/<node> and
+//	                                   ops/maintenance/groups/<group> for one node or group
+//	ops/paused/<node>                  set while a node is paused (model.NodePause); not
+//	                                   bound to a lease: the pause outlives restarts
 //	meta/bootstrap                     which node created the database, and when
 //	meta/restore                       set when the database was restored from a backup
 //

@@ -108,3 +108,23 @@ func (k Keys) Events() string { return k.prefix + "events/" }
 
 // Meta holds cluster-wide facts such as the backup restore marker.
 func (k Keys) Meta(name string) string { return k.prefix + "meta/" + name }
+
+// Ops is the prefix of the operations state: maintenance and paused
+// nodes, "ops/". It is not part of the database: config export and
+// backups leave it out.
+func (k Keys) Ops() string { return k.prefix + "ops/" }
+
+// ClusterMaintenance is set while the whole cluster is in maintenance.
+func (k Keys) ClusterMaintenance() string { return k.Ops() + "maintenance/cluster" }
+
+// NodeMaintenance is set while a node is in maintenance.
+func (k Keys) NodeMaintenance(node string) string {
+	return k.Ops() + "maintenance/nodes/" + strings.ToLower(node)
+}
+
+// GroupMaintenance is set while a group is in maintenance.
+func (k Keys) GroupMaintenance(group string) string { return k.Ops() + "maintenance/groups/" + group }
+
+// Paused is set while a node is paused; it outlives the node's lease, so
+// a paused node stays paused across restarts.
+func (k Keys) Paused(node string) string { return k.Ops() + "paused/" + strings.ToLower(node) }

@@ -27,6 +27,7 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 		{s.keys.DB(), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
 		// The end of a restore makes the database readable again.
 		{s.keys.Meta("restore"), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
+		{s.keys.Ops(), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
 		{s.keys.Nodes(), func(string) model.Change { return model.Change{Kind: model.ChangeNodes} }},
 		{s.keys.Owners(), func(k string) model.Change {
 			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.Owners())}
@@ -130,6 +131,7 @@ func (s *Store) Database(ctx context.Context) (model.Database, error) {
 		clientv3.OpGet(s.keys.Groups(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Resources(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Meta("restore")),
+		clientv3.OpGet(s.keys.Ops(), clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return model.Database{}, fmt.Errorf("quorum: reading the cluster database: %w", err)
@@ -165,6 +167,9 @@ func (s *Store) Database(ctx context.Context) (model.Database, error) {
 				return model.Database{}, fmt.Errorf("quorum: decoding %s: %w", kv.Key, err)
 			}
 		}
+	}
+	if db.Ops, err = s.decodeOps(resp.Responses[4].GetResponseRange().Kvs); err != nil {
+		return model.Database{}, err
 	}
 	return db, nil
 }
