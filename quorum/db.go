@@ -426,3 +426,23 @@ func (s *Store) WatchDB(ctx context.Context) <-chan DBEvent {
 	}()
 	return out
 }
+
+// PutTypeSchema publishes what a type says of its private properties (the
+// node that loaded it writes it; the CLI checks values against it).
+func (s *Store) PutTypeSchema(ctx context.Context, sc model.TypeSchema) error {
+	if err := model.ValidName(sc.Type); err != nil {
+		return fmt.Errorf("quorum: type schema: %w", err)
+	}
+	if _, err := s.cli.Put(ctx, s.keys.Schema(sc.Type), mustJSON(sc)); err != nil {
+		return fmt.Errorf("quorum: publishing the properties of type %q: %w", sc.Type, err)
+	}
+	return nil
+}
+
+// TypeSchema reads what was published about a type's private properties;
+// ErrNotFound when no node has published it (the type does not describe
+// its properties, or no node has loaded it yet).
+func (s *Store) TypeSchema(ctx context.Context, typ string) (model.TypeSchema, error) {
+	v, err := getJSON[model.TypeSchema](ctx, s, s.keys.Schema(typ), fmt.Sprintf("property description of type %q", typ))
+	return v.Value, err
+}

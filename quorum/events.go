@@ -148,3 +148,22 @@ func (s *Store) TrimEvents(ctx context.Context, r Retention) (int64, error) {
 	}
 	return removed, nil
 }
+
+// RecentEvents returns the last n events, oldest first.
+func (s *Store) RecentEvents(ctx context.Context, n int) ([]Event, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	resp, err := s.cli.Get(ctx, s.keys.Events(), clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(n)))
+	if err != nil {
+		return nil, fmt.Errorf("quorum: reading events: %w", err)
+	}
+	out := make([]Event, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		if err := json.Unmarshal(kv.Value, &out[len(out)-1-i]); err != nil {
+			return nil, fmt.Errorf("quorum: decoding event %s: %w", kv.Key, err)
+		}
+	}
+	return out, nil
+}

@@ -128,3 +128,10 @@ func (k Keys) GroupMaintenance(group string) string { return k.Ops() + "maintena
 // Paused is set while a node is paused; it outlives the node's lease, so
 // a paused node stays paused across restarts.
 func (k Keys) Paused(node string) string { return k.Ops() + "paused/" + strings.ToLower(node) }
+
+// Schemas is the prefix of what nodes published about resource types'
+// private properties; not part of the database (config export leaves it out).
+func (k Keys) Schemas() string { return k.prefix + "schemas/" }
+
+// Schema is the published description of one type's private properties.
+func (k Keys) Schema(typ string) string { return k.Schemas() + typ }

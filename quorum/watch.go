@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/resmon/resmon/model"
@@ -172,4 +173,31 @@ func (s *Store) Database(ctx context.Context) (model.Database, error) {
 		return model.Database{}, err
 	}
 	return db, nil
+}
+
+// WatchAll notifies of any change under the cluster's prefix except
+// checkpoint data (which changes with every registry write): the nodes,
+// the database, ownership, states, requests, events, the operations state.
+// Notifications carry nothing and coalesce; after an interruption one is
+// sent too. The channel closes when ctx ends.
+func (s *Store) WatchAll(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	notify := func() bool {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+		return ctx.Err() == nil
+	}
+	rev := s.currentRevision(ctx)
+	go func() {
+		defer close(out)
+		s.watchPrefix(ctx, s.keys.Prefix(), rev, func(ev *clientv3.Event) bool {
+			if strings.HasPrefix(string(ev.Kv.Key), s.keys.Checkpoints()) {
+				return ctx.Err() == nil
+			}
+			return notify()
+		}, notify)
+	}()
+	return out
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
+	"github.com/spf13/cobra"
 )
 
 // Group and resource actions: `cluster group NAME online|offline|move` and
@@ -36,25 +36,20 @@ type actionFlags struct {
 	node   string // move only
 }
 
-func parseActionFlags(what string, args []string, withNode bool) (actionFlags, error) {
-	var af actionFlags
-	fs := flag.NewFlagSet(what, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // the usage error says what is wrong
-	fs.DurationVar(&af.wait, "wait", defaultWait, "how long to follow the status before giving up")
-	fs.BoolVar(&af.noWait, "no-wait", false, "file the request and return at once")
+// addActionFlags adds the flags every action takes to cmd.
+func addActionFlags(cmd *cobra.Command, af *actionFlags, withNode bool) {
+	cmd.Flags().DurationVar(&af.wait, "wait", defaultWait, "how long to follow the status before giving up")
+	cmd.Flags().BoolVar(&af.noWait, "no-wait", false, "file the request and return at once")
 	if withNode {
-		fs.StringVar(&af.node, "node", "", "the node to move the group to (default: the next preferred owner)")
+		cmd.Flags().StringVar(&af.node, "node", "", "the node to move the group to (default: the next preferred owner)")
 	}
-	if err := fs.Parse(args); err != nil {
-		return af, usagef("%s: %v", what, err)
-	}
-	if fs.NArg() > 0 {
-		return af, usagef("%s: unexpected argument %q", what, fs.Arg(0))
-	}
+}
+
+func (af actionFlags) check(what string) error {
 	if af.wait <= 0 {
-		return af, usagef("%s: -wait must be greater than 0", what)
+		return usagef("%s: --wait must be greater than 0", what)
 	}
-	return af, nil
+	return nil
 }
 
 // progress is where the state lines go: stdout for people, stderr next to
@@ -127,15 +122,10 @@ var groupActions = map[string]string{
 	model.RequestMove:    "Moving resource group '%s'...",
 }
 
-// cmdGroupAction is `cluster group NAME online|offline|move [-node N] [-wait D] [-no-wait]`.
-func cmdGroupAction(ctx context.Context, e *env, name string, args []string) error {
-	action := args[0]
-	announce, ok := groupActions[action]
-	if !ok {
-		return usagef("group %q: unknown action %q (want online, offline or move)", name, action)
-	}
-	af, err := parseActionFlags("group "+action, args[1:], action == model.RequestMove)
-	if err != nil {
+// cmdGroupAction is `cluster group NAME online|offline|move|cleanup [--node N] [--wait D] [--no-wait]`.
+func cmdGroupAction(ctx context.Context, e *env, name, action string, af actionFlags) error {
+	announce := groupActions[action]
+	if err := af.check("group " + action); err != nil {
 		return err
 	}
 	g, err := e.groupByName(ctx, name)
@@ -279,17 +269,9 @@ var resourceActions = map[string]string{
 	model.RequestFail:    "Failing resource '%s'...",
 }
 
-// isResourceAction reports whether a word after `resource NAME` is an action.
-func isResourceAction(s string) bool {
-	_, ok := resourceActions[s]
-	return ok
-}
-
-// cmdResourceAction is `cluster resource NAME online|offline|fail [-wait D] [-no-wait]`.
-func cmdResourceAction(ctx context.Context, e *env, name string, args []string) error {
-	action := args[0]
-	af, err := parseActionFlags("resource "+action, args[1:], false)
-	if err != nil {
+// cmdResourceAction is `cluster resource NAME online|offline|fail|cleanup [--wait D] [--no-wait]`.
+func cmdResourceAction(ctx context.Context, e *env, name, action string, af actionFlags) error {
+	if err := af.check("resource " + action); err != nil {
 		return err
 	}
 	r, err := e.store.ResourceByName(ctx, name)

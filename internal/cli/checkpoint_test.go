@@ -174,9 +174,9 @@ func TestCheckpointCommands(t *testing.T) {
 		{cli.ExitNotFound, `resource "Nope"`, []string{"resource", "Nope", "checkpoint", "add", `SOFTWARE\x`}},
 		{cli.ExitUsage, "give at least one registry key path", []string{"resource", "Disk P:", "checkpoint", "add"}},
 		{cli.ExitUsage, "root key cannot be checkpointed", []string{"resource", "Disk P:", "checkpoint", "add", `HKLM`}},
-		{cli.ExitUsage, `unknown operation "move"`, []string{"resource", "Disk P:", "checkpoint", "move"}},
+		{cli.ExitUsage, `unknown subcommand "move"`, []string{"resource", "Disk P:", "checkpoint", "move"}},
 		{cli.ExitFailed, "overlapping checkpoints overwrite each other", []string{"resource", "Disk P:", "checkpoint", "add", `SOFTWARE`}},
-		{cli.ExitUsage, `unknown operation "frob"`, []string{"checkpoint", "frob"}},
+		{cli.ExitUsage, `unknown subcommand "frob"`, []string{"checkpoint", "frob"}},
 	} {
 		n.fails(c.code, c.msg, c.args...)
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"slices"
 	"sort"
@@ -146,18 +145,9 @@ func changeCheckpoint(ctx context.Context, e *env, r model.Resource, op string, 
 }
 
 // cmdResourceCheckpoint is `cluster resource NAME checkpoint add|remove|list`.
-func cmdResourceCheckpoint(ctx context.Context, e *env, name string, args []string) error {
-	if len(args) == 0 {
-		return usagef("resource %q checkpoint: give add, remove or list", name)
-	}
-	op := args[0]
-	fs := flag.NewFlagSet("checkpoint "+op, flag.ContinueOnError)
-	fs.SetOutput(e.err)
-	crypto := fs.Bool("crypto", false, "crypto key containers (Type\\Provider\\Container) instead of registry keys")
-	paths, err := parseInterleaved(fs, args[1:])
-	if err != nil {
-		return usagef("resource checkpoint %s: %v", op, err)
-	}
+func cmdResourceCheckpoint(ctx context.Context, e *env, name, op string, cryptoFlag bool, paths []string) error {
+	crypto := &cryptoFlag
+	var err error
 	kind := model.RegistryCheckpoint
 	if *crypto {
 		kind = model.CryptoCheckpoint
@@ -233,45 +223,22 @@ func printCheckpointTable(e *env, rows []checkpointRow) error {
 	})
 }
 
-// cmdCheckpoint is `cluster checkpoint list|recover|accept`.
-func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("checkpoint: give list, recover or accept")
+// cmdCheckpointList is `cluster checkpoint list`.
+func cmdCheckpointList(ctx context.Context, e *env, _ []string) error {
+	rows, err := checkpointRows(ctx, e, "")
+	if err != nil {
+		return err
 	}
-	switch args[0] {
-	case "list":
-		if len(args) > 1 {
-			return usagef("checkpoint list takes no arguments")
-		}
-		rows, err := checkpointRows(ctx, e, "")
-		if err != nil {
-			return err
-		}
-		return printCheckpointTable(e, rows)
-	case "recover":
-		return cmdRecover(ctx, e, args[1:])
-	case "accept":
-		return cmdAccept(ctx, e, args[1:])
-	}
-	return usagef("checkpoint: unknown operation %q (want list, recover or accept)", args[0])
+	return printCheckpointTable(e, rows)
 }
 
 // cmdAccept takes the held checkpoints of a resource (or of every resource)
 // as they are: a copy a backup restore put back becomes current, lost or
 // corrupt data is replaced by the owner's registry as it is. The owner of
 // each group answers; the resources then come online.
-func cmdAccept(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("checkpoint accept", flag.ContinueOnError)
-	fs.SetOutput(e.err)
-	resource := fs.String("resource", "", "the resource whose held checkpoints to accept")
-	all := fs.Bool("all", false, "accept the held checkpoints of every resource")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return usagef("checkpoint accept: %v", err)
-	}
+func cmdAccept(ctx context.Context, e *env, resourceName string, allFlag bool) error {
+	resource, all := &resourceName, &allFlag
 	switch {
-	case len(rest) > 0:
-		return usagef("checkpoint accept: unexpected argument %q", rest[0])
 	case *all == (*resource != ""):
 		return usagef("checkpoint accept: give either -resource NAME or -all")
 	}
@@ -331,18 +298,9 @@ func cmdAccept(ctx context.Context, e *env, args []string) error {
 }
 
 // cmdRecover re-creates checkpoints from the registry of each owner (rule 10).
-func cmdRecover(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("checkpoint recover", flag.ContinueOnError)
-	fs.SetOutput(e.err)
-	resource := fs.String("resource", "", "the resource whose checkpoints to re-create")
-	all := fs.Bool("all", false, "re-create the checkpoints of every resource")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return usagef("checkpoint recover: %v", err)
-	}
+func cmdRecover(ctx context.Context, e *env, resourceName string, allFlag bool) error {
+	resource, all := &resourceName, &allFlag
 	switch {
-	case len(rest) > 0:
-		return usagef("checkpoint recover: unexpected argument %q", rest[0])
 	case *all == (*resource != ""):
 		return usagef("checkpoint recover: give either -resource NAME or -all")
 	}
@@ -383,22 +341,3 @@ func cmdRecover(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// parseInterleaved parses flags placed anywhere among the positional
-// arguments ("--" ends the flags) and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}

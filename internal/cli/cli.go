@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -52,6 +51,9 @@ type env struct {
 
 	// How to reach etcd, for commands that connect only when they need to.
 	cfgPath, endpoints, cluster string
+	output                      string
+	// exe is a line of cluster.exe syntax to run (see Main).
+	exe *exeLine
 	// Whose credentials: an operator of the config's PKI, or files.
 	operatorName, cacert, cert, key string
 	// identity is who etcd knows this CLI as (see operator), recorded with
@@ -59,127 +61,10 @@ type env struct {
 	identity string
 }
 
-type command struct {
-	name  string
-	args  string
-	help  string
-	run   func(ctx context.Context, e *env, args []string) error
-	local bool // needs no etcd connection
-}
-
-var commands []command
-
-func init() {
-	commands = []command{
-		{name: "nodes", help: "list the nodes that are up", run: cmdNodes},
-		{name: "groups", help: "list groups with owner, fencing token and state", run: cmdGroups},
-		{name: "group", args: "NAME [online|offline|move [-node N] [-wait D] [-no-wait]]", help: "show one group, or bring it online, take it offline or move it", run: cmdGroup},
-		{name: "resources", help: "list resources with their state and node", run: cmdResources},
-		{name: "resource", args: "NAME [checkpoint add|remove|list [-crypto] [PATH...]]", help: "show one resource, or list and change its checkpoints", run: cmdResource},
-		{name: "resource", args: "NAME online|offline|fail [-wait D] [-no-wait]", help: "bring a resource online, take it offline, or fail it", run: cmdResource}, // more usage lines of the same command
-		{name: "resource", args: "NAME set [KEY=VALUE...] [-private KEY=VALUE...]", help: "change a resource's common and private properties", run: cmdResource},
-		{name: "resource", args: "create NAME -type T -group G [-dependencies 'A,B;C'] [-prop K=V...] [-private K=V...]", help: "create a resource", run: cmdResource},
-		{name: "resource", args: "delete NAME [-force]", help: "delete a resource and its checkpoints (-force: even while online)", run: cmdResource},
-		{name: "types", help: "list resource types", run: cmdTypes},
-		{name: "events", args: "[-since DURATION] [-follow]", help: "show the event log", run: cmdEvents},
-		{name: "backup", args: "DIR", help: "back up the cluster database and checkpoints into DIR", run: cmdBackup},
-		{name: "restore", args: "DIR [-force]", help: "restore a backup (refused while nodes are up unless -force)", run: cmdRestore},
-		{name: "checkpoint", args: "list | recover|accept -resource NAME | recover|accept -all", help: "list every checkpoint; re-create checkpoints from the owners' registries, or accept held ones as they are", run: cmdCheckpoint},
-		{name: "reg", args: "get|set|delete|list|export|import [-node N | -admin ADDR] ...", help: "read and change a node's local registry through its admin API", run: cmdReg, local: true},
-		{name: "pki", args: "init | issue node|operator|root NAME ... | list | sync | revoke NAME", help: "the cluster's certificates: create the CA, issue and list certificates, register them with etcd", run: cmdPKI, local: true},
-	}
-}
-
-// Main runs the CLI and returns the process exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "cluster.toml", "node configuration naming the cluster and how to reach etcd")
-	endpoints := fs.String("endpoints", "", "etcd endpoints, comma-separated (overrides -config)")
-	clusterName := fs.String("cluster", "", "cluster name (overrides -config)")
-	output := fs.String("o", "table", "output: table or json")
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for etcd and for operations")
-	operator := fs.String("operator", DefaultOperator, "act as this operator: its certificate in the config's pki_dir")
-	cacert := fs.String("cacert", "", "CA bundle that etcd's certificate must chain to (overrides -config)")
-	cert := fs.String("cert", "", "client certificate to present to etcd (overrides -operator)")
-	key := fs.String("key", "", "the client certificate's key")
-	fs.Usage = func() { usage(stderr, fs) }
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	if *output != "table" && *output != "json" {
-		printf(stderr, "cluster: -o must be table or json, not %q\n", *output)
-		return ExitUsage
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		usage(stderr, fs)
-		return ExitUsage
-	}
-	var cmd *command
-	for i := range commands {
-		if commands[i].name == rest[0] {
-			cmd = &commands[i]
-		}
-	}
-	exe, isExe, err := parseClusterExe(rest, isCommand)
-	if err != nil {
-		printf(stderr, "cluster: %v\n", err)
-		return ExitUsage
-	}
-	if isExe {
-		cmd = &command{name: "cluster.exe", run: exe.run}
-		if exe.Cluster != "" {
-			*clusterName = exe.Cluster
-		}
-	}
-	if cmd == nil {
-		printf(stderr, "cluster: unknown command %q (run `cluster -h` for the list)\n", rest[0])
-		return ExitUsage
-	}
-	e := &env{out: stdout, err: stderr, json: *output == "json", timeout: *timeout,
-		cfgPath: *cfgPath, endpoints: *endpoints, cluster: *clusterName,
-		operatorName: *operator, cacert: *cacert, cert: *cert, key: *key}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	if !cmd.local {
-		if err := e.connect(ctx); err != nil {
-			return report(stderr, err)
-		}
-	}
-	defer e.close()
-	return report(stderr, cmd.run(ctx, e, rest[1:]))
-}
-
-// isCommand reports whether name is one of the commands.
-func isCommand(name string) bool {
-	for _, c := range commands {
-		if c.name == name {
-			return true
-		}
-	}
-	return false
-}
-
 func (e *env) close() {
 	if e.cli != nil {
 		e.cli.Close()
 	}
-}
-
-func usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "usage: cluster [flags] COMMAND [ARGS]")
-	fmt.Fprintln(w, "\ncommands:")
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, c := range commands {
-		printf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
-	}
-	tw.Flush()
-	fmt.Fprintln(w, "\ncluster.exe syntax for checkpoints (crypto: /addcryptocheckpoints, /removecryptocheckpoints, /cryptocheckpoints):")
-	fmt.Fprintln(w, `  cluster . resource "NAME" /addcheckpoints:"SOFTWARE\KEY" | /removecheckpoints:"SOFTWARE\KEY" | /checkpoints`)
-	fmt.Fprintln(w, "  cluster . resource /checkpoints    cluster . /checkpoints")
-	fmt.Fprintln(w, "\nflags:")
-	fs.PrintDefaults()
 }
 
 // report prints err (if any) and maps it to an exit code.
@@ -201,6 +86,18 @@ func report(w io.Writer, err error) int {
 		return ExitUnreachable
 	}
 	return ExitFailed
+}
+
+// ErrNoConfig reports that no configuration file was given or found.
+var ErrNoConfig = errors.New("cli: no configuration file")
+
+// loadConfig reads the configuration the CLI was pointed at (see
+// findConfig).
+func (e *env) loadConfig() (*config.Config, error) {
+	if e.cfgPath == "" {
+		return nil, fmt.Errorf("%w: give --config FILE, set $%s, or put one at %s", ErrNoConfig, envConfig, strings.Join(defaultConfigs, " or "))
+	}
+	return config.Load(e.cfgPath)
 }
 
 // DefaultOperator is the operator the CLI acts as unless told otherwise:
@@ -236,14 +133,14 @@ func (e *env) connect(ctx context.Context) error {
 func (e *env) clientConfig() (quorum.ClientConfig, string, error) {
 	var cc quorum.ClientConfig
 	name := "resmon"
-	if cfg, err := config.Load(e.cfgPath); err == nil {
+	if cfg, err := e.loadConfig(); err == nil {
 		e.cfg = cfg
 		name = cfg.Cluster.Name
 		if cc, err = cfg.OperatorClientConfig(e.operatorName); err != nil {
 			return cc, "", err
 		}
 	} else if e.endpoints == "" {
-		return cc, "", fmt.Errorf("no etcd to talk to: %v (give -config or -endpoints)", err)
+		return cc, "", fmt.Errorf("no etcd to talk to: %w (or give --endpoints)", err)
 	}
 	if e.endpoints != "" {
 		cc.Endpoints = strings.Split(e.endpoints, ",")
@@ -311,22 +208,6 @@ func oneArg(args []string, what string) (string, error) {
 	return args[0], nil
 }
 
-func cmdNodes(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		return usagef("nodes takes no arguments")
-	}
-	nodes, err := e.store.Nodes(ctx)
-	if err != nil {
-		return err
-	}
-	return e.emit(nodes, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "Node\tHost\tPID\tLease\tTTL\tStarted\tAdmin")
-		for _, n := range nodes {
-			printf(w, "%s\t%s\t%d\t%016x\t%s\t%s\t%s\n", n.Node, n.Host, n.PID, int64(n.Lease), n.TTL, n.Started.Format(time.RFC3339), n.Admin)
-		}
-	})
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -335,16 +216,7 @@ func orDash(s string) string {
 }
 
 func cmdResource(ctx context.Context, e *env, args []string) error {
-	if len(args) >= 2 && (args[1] == "checkpoint" || args[1] == "checkpoints") {
-		return cmdResourceCheckpoint(ctx, e, args[0], args[2:])
-	}
-	if len(args) >= 2 {
-		return routeResource(ctx, e, args) // actions.go, edit.go
-	}
-	name, err := oneArg(args, "resource name")
-	if err != nil {
-		return err
-	}
+	name := args[0]
 	r, err := e.store.ResourceByName(ctx, name)
 	if err != nil {
 		return err
@@ -414,17 +286,14 @@ func cmdTypes(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-func cmdEvents(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("events", flag.ContinueOnError)
-	fs.SetOutput(e.err)
-	since := fs.Duration("since", 0, "only events of the last DURATION (0: all)")
-	follow := fs.Bool("follow", false, "keep printing new events until interrupted")
-	if err := fs.Parse(args); err != nil {
-		return usagef("events: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("events: unexpected argument %q", fs.Arg(0))
-	}
+// eventsFlags are the flags of `cluster events`.
+type eventsFlags struct {
+	since  time.Duration
+	follow bool
+}
+
+func cmdEvents(ctx context.Context, e *env, f eventsFlags) error {
+	since, follow := &f.since, &f.follow
 	var from time.Time
 	if *since > 0 {
 		from = time.Now().Add(-*since)
@@ -497,18 +366,8 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func cmdRestore(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(e.err)
-	force := fs.Bool("force", false, "restore even while nodes are up")
-	if err := fs.Parse(args); err != nil {
-		return usagef("restore: %v", err)
-	}
-	dir, err := oneArg(fs.Args(), "backup directory")
-	if err != nil {
-		return err
-	}
-	info, err := e.store.Restore(ctx, dir, *force)
+func cmdRestore(ctx context.Context, e *env, dir string, force bool) error {
+	info, err := e.store.Restore(ctx, dir, force)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func TestBadArgumentsExitCodes(t *testing.T) {
 		{[]string{"resource"}, cli.ExitUsage, "expected one resource name"},
 		{[]string{"-o", "yaml", "groups"}, cli.ExitUsage, "-o must be table or json"},
 		{[]string{"events", "-bogus"}, cli.ExitUsage, "bogus"},
-		{nil, cli.ExitUsage, "usage: cluster"},
+		{nil, cli.ExitUsage, "Usage:"},
 	} {
 		_, errOut, code := f.run(c.args...)
 		if code != c.code || !strings.Contains(errOut, c.msg) {

@@ -35,7 +35,7 @@ var exeOptions = []struct {
 }
 
 // exeCommand is one parsed cluster.exe command line.
-type exeCommand struct {
+type exeLine struct {
 	Cluster     string // cluster name; "" for the one of -cluster or the config
 	Resource    string // "" when none was named
 	ResourceCmd bool   // the "resource" verb was given
@@ -48,7 +48,7 @@ type exeCommand struct {
 // (what follows the global flags). ok is false when args are one of our own
 // commands; err reports a cluster.exe line that cannot be run. isCommand
 // tells our command names apart from a cluster name.
-func parseClusterExe(args []string, isCommand func(string) bool) (c exeCommand, ok bool, err error) {
+func parseClusterExe(args []string, isCommand func(string) bool) (c exeLine, ok bool, err error) {
 	if len(args) == 0 {
 		return c, false, nil
 	}
@@ -181,7 +181,7 @@ func unquote(s string) string {
 }
 
 // run carries out the command.
-func (c exeCommand) run(ctx context.Context, e *env, _ []string) error {
+func (c exeLine) run(ctx context.Context, e *env, _ []string) error {
 	kindWord := kindName(c.Kind)
 	if c.Op == "list" {
 		if c.Resource == "" && !e.json {

@@ -11,37 +11,37 @@ import (
 func TestParseClusterExe(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
-		want exeCommand
+		want exeLine
 		ok   bool
 		err  string
 	}{
 		{[]string{"resource", "Network Name DATA", `/addcheckpoints:"SOFTWARE\Microsoft\onyone"`},
-			exeCommand{Resource: "Network Name DATA", ResourceCmd: true, Op: "add", Kind: model.RegistryCheckpoint, Path: `SOFTWARE\Microsoft\onyone`}, true, ""},
-		{[]string{".", "resource", "/checkpoints"}, exeCommand{ResourceCmd: true, Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
-		{[]string{".", "/checkpoints"}, exeCommand{Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
-		{[]string{"/checkpoints"}, exeCommand{Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
-		{[]string{"prod", "res", "R", "/CryptoCheck"}, exeCommand{Cluster: "prod", Resource: "R", ResourceCmd: true, Op: "list", Kind: model.CryptoCheckpoint}, true, ""},
+			exeLine{Resource: "Network Name DATA", ResourceCmd: true, Op: "add", Kind: model.RegistryCheckpoint, Path: `SOFTWARE\Microsoft\onyone`}, true, ""},
+		{[]string{".", "resource", "/checkpoints"}, exeLine{ResourceCmd: true, Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
+		{[]string{".", "/checkpoints"}, exeLine{Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
+		{[]string{"/checkpoints"}, exeLine{Op: "list", Kind: model.RegistryCheckpoint}, true, ""},
+		{[]string{"prod", "res", "R", "/CryptoCheck"}, exeLine{Cluster: "prod", Resource: "R", ResourceCmd: true, Op: "list", Kind: model.CryptoCheckpoint}, true, ""},
 		{[]string{"/cluster:prod", "resource", "R", "/removecheck", `:“\Software\X”`},
-			exeCommand{Cluster: "prod", Resource: "R", ResourceCmd: true, Op: "remove", Kind: model.RegistryCheckpoint, Path: `\Software\X`}, true, ""},
-		{[]string{".", "resource", "R", "/addcrypto:1\\P\\C"}, exeCommand{Resource: "R", ResourceCmd: true, Op: "add", Kind: model.CryptoCheckpoint, Path: `1\P\C`}, true, ""},
+			exeLine{Cluster: "prod", Resource: "R", ResourceCmd: true, Op: "remove", Kind: model.RegistryCheckpoint, Path: `\Software\X`}, true, ""},
+		{[]string{".", "resource", "R", "/addcrypto:1\\P\\C"}, exeLine{Resource: "R", ResourceCmd: true, Op: "add", Kind: model.CryptoCheckpoint, Path: `1\P\C`}, true, ""},
 		// Our own commands are left alone.
-		{[]string{"resource", "R"}, exeCommand{}, false, ""},
-		{[]string{"resource", "R", "checkpoint", "add", `SOFTWARE\X`}, exeCommand{}, false, ""},
-		{[]string{"backup", "/tmp/bk"}, exeCommand{}, false, ""},
-		{[]string{"resources"}, exeCommand{}, false, ""},
-		{nil, exeCommand{}, false, ""},
+		{[]string{"resource", "R"}, exeLine{}, false, ""},
+		{[]string{"resource", "R", "checkpoint", "add", `SOFTWARE\X`}, exeLine{}, false, ""},
+		{[]string{"backup", "/tmp/bk"}, exeLine{}, false, ""},
+		{[]string{"resources"}, exeLine{}, false, ""},
+		{nil, exeLine{}, false, ""},
 		// Errors.
-		{[]string{".", "resource", "R", "/add:x"}, exeCommand{}, true, "ambiguous"},
-		{[]string{".", "resource", "R", "/checkpoints:x"}, exeCommand{}, true, "takes no value"},
-		{[]string{".", "resource", "R", "/checkpoints", "/addcheckpoints:x"}, exeCommand{}, true, "one option at a time"},
-		{[]string{".", "resource", "/addcheckpoints:x"}, exeCommand{}, true, "No resource name specified"},
-		{[]string{".", "/addcheckpoints:x"}, exeCommand{}, true, "No resource name specified"},
-		{[]string{".", "resource", "R"}, exeCommand{}, true, "give a checkpoint option"},
-		{[]string{".", "resource", "R", "extra"}, exeCommand{}, true, `unexpected argument "extra"`},
-		{[]string{"."}, exeCommand{}, true, "nothing to do"},
-		{[]string{"/cluster:", "/checkpoints"}, exeCommand{}, true, "needs a cluster name"},
-		{[]string{".", "node"}, exeCommand{}, true, "not supported here"},
-		{[]string{"/"}, exeCommand{}, true, "unknown option /"},
+		{[]string{".", "resource", "R", "/add:x"}, exeLine{}, true, "ambiguous"},
+		{[]string{".", "resource", "R", "/checkpoints:x"}, exeLine{}, true, "takes no value"},
+		{[]string{".", "resource", "R", "/checkpoints", "/addcheckpoints:x"}, exeLine{}, true, "one option at a time"},
+		{[]string{".", "resource", "/addcheckpoints:x"}, exeLine{}, true, "No resource name specified"},
+		{[]string{".", "/addcheckpoints:x"}, exeLine{}, true, "No resource name specified"},
+		{[]string{".", "resource", "R"}, exeLine{}, true, "give a checkpoint option"},
+		{[]string{".", "resource", "R", "extra"}, exeLine{}, true, `unexpected argument "extra"`},
+		{[]string{"."}, exeLine{}, true, "nothing to do"},
+		{[]string{"/cluster:", "/checkpoints"}, exeLine{}, true, "needs a cluster name"},
+		{[]string{".", "node"}, exeLine{}, true, "not supported here"},
+		{[]string{"/"}, exeLine{}, true, "unknown option /"},
 	} {
 		got, ok, err := parseClusterExe(tt.args, isCommand)
 		if ok != tt.ok || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {

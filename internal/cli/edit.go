@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,48 +16,17 @@ import (
 // `cluster resource NAME set`. Every change is one write that names the
 // revision the record was read at, so a concurrent change is never lost.
 
-// routeResource dispatches `cluster resource …` with at least two
-// arguments (other than checkpoint ones): create, delete, an action or set.
-func routeResource(ctx context.Context, e *env, args []string) error {
-	switch {
-	case args[0] == "create":
-		return cmdResourceCreate(ctx, e, args[1:])
-	case args[0] == "delete":
-		return cmdResourceDelete(ctx, e, args[1:])
-	case isResourceAction(args[1]):
-		return cmdResourceAction(ctx, e, args[0], args[1:])
-	case args[1] == "set":
-		return cmdResourceSet(ctx, e, args[0], args[2:])
-	}
-	return usagef("resource %q: unknown action %q (want online, offline, fail, set or checkpoint)", args[0], args[1])
+// createFlags are the flags of `cluster resource create`.
+type createFlags struct {
+	typ, group, depends string
+	props, private      []string
 }
-
-// listFlag collects a repeated flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // cmdResourceCreate is `cluster resource create NAME -type T -group G
 // [-dependencies 'A,B;C'] [-prop KEY=VALUE ...] [-private KEY=VALUE ...]`.
 // The common properties start from the type's defaults.
-func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("resource create", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	typ := fs.String("type", "", "resource type")
-	group := fs.String("group", "", "group")
-	depends := fs.String("dependencies", "", "dependencies: ';' between the ones all needed, ',' between alternatives")
-	var props, private listFlag
-	fs.Var(&props, "prop", "a common property KEY=VALUE (repeatable)")
-	fs.Var(&private, "private", "a private property KEY=VALUE (repeatable)")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return usagef("resource create: %v", err)
-	}
-	name, err := oneArg(pos, "resource name")
-	if err != nil {
-		return usagef("resource create: %v", err)
-	}
+func cmdResourceCreate(ctx context.Context, e *env, name string, cf createFlags) error {
+	typ, group, depends, props, private := &cf.typ, &cf.group, &cf.depends, cf.props, cf.private
 	if err := model.ValidName(name); err != nil {
 		return usagef("resource create: name %v", err)
 	}
@@ -79,6 +46,9 @@ func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
 		props = append(props, "dependencies="+*depends)
 	}
 	if err := applySettings(&r, props, private); err != nil {
+		return err
+	}
+	if err := e.checkPrivate(ctx, &r, private); err != nil {
 		return err
 	}
 	if err := e.checkDependencies(ctx, r); err != nil {
@@ -101,18 +71,8 @@ func cmdResourceCreate(ctx context.Context, e *env, args []string) error {
 // pull it from under a running application. -force lifts the first check
 // only (the owner closes a deleted resource); a dependent must be changed
 // or deleted first whatever the flags.
-func cmdResourceDelete(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("resource delete", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	force := fs.Bool("force", false, "delete even while the resource is not offline")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return usagef("resource delete: %v", err)
-	}
-	name, err := oneArg(pos, "resource name")
-	if err != nil {
-		return usagef("resource delete: %v", err)
-	}
+func cmdResourceDelete(ctx context.Context, e *env, name string, forceFlag bool) error {
+	force := &forceFlag
 	r, err := e.store.ResourceByName(ctx, name)
 	if err != nil {
 		return err
@@ -191,15 +151,7 @@ func (e *env) checkDependencies(ctx context.Context, r model.Resource) error {
 // Every value is checked before anything is written; a concurrent change
 // of the record makes it read and apply again (the settings do not depend
 // on the old values).
-func cmdResourceSet(ctx context.Context, e *env, name string, args []string) error {
-	fs := flag.NewFlagSet("resource set", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var private listFlag
-	fs.Var(&private, "private", "a private property KEY=VALUE; an empty VALUE removes it (repeatable)")
-	props, err := parseInterleaved(fs, args)
-	if err != nil {
-		return usagef("resource set: %v", err)
-	}
+func cmdResourceSet(ctx context.Context, e *env, name string, props, private []string) error {
 	if len(props) == 0 && len(private) == 0 {
 		return usagef("resource %q set: give at least one KEY=VALUE", name)
 	}
@@ -216,6 +168,9 @@ func cmdResourceSet(ctx context.Context, e *env, name string, args []string) err
 		}
 		res := r.Value
 		if err := applySettings(&res, props, private); err != nil {
+			return err
+		}
+		if err := e.checkPrivate(ctx, &res, private); err != nil {
 			return err
 		}
 		if err := e.checkDependencies(ctx, res); err != nil {
@@ -269,7 +224,9 @@ func applySettings(r *model.Resource, props, private []string) error {
 		if !ok || strings.TrimSpace(key) == "" {
 			return usagef("-private %q is not KEY=VALUE", kv)
 		}
-		setPrivate(r, key, value)
+		if err := setPrivate(r, key, value); err != nil {
+			return fmt.Errorf("-private %s: %w; nothing changed", key, err)
+		}
 	}
 	if err := quorum.ValidateResource(*r); err != nil {
 		return fmt.Errorf("%w; nothing changed", err)
@@ -380,25 +337,22 @@ func splitList(s, sep string) []string {
 	return parts
 }
 
-// setPrivate sets a private property, keeping booleans and numbers typed as
-// they would be in cluster.toml; an empty value removes the property.
-func setPrivate(r *model.Resource, key, value string) {
+// setPrivate sets a private property (see parsePrivate); an empty value
+// removes it.
+func setPrivate(r *model.Resource, key, value string) error {
 	if value == "" {
 		delete(r.Private, key)
-		return
+		return nil
+	}
+	v, err := parsePrivate(value)
+	if err != nil {
+		return err
 	}
 	if r.Private == nil {
 		r.Private = map[string]any{}
 	}
-	if b, err := strconv.ParseBool(value); err == nil && (value == "true" || value == "false") {
-		r.Private[key] = b
-	} else if n, err := strconv.ParseInt(value, 10, 64); err == nil {
-		r.Private[key] = n
-	} else if f, err := strconv.ParseFloat(value, 64); err == nil {
-		r.Private[key] = f
-	} else {
-		r.Private[key] = value
-	}
+	r.Private[key] = v
+	return nil
 }
 
 // settingKeys names the keys of KEY=VALUE settings, private ones as

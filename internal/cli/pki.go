@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"sort"
@@ -18,26 +16,9 @@ import (
 	"github.com/resmon/resmon/internal/config"
 	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
+	"github.com/spf13/pflag"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-const pkiUsage = `pki init [-dir D] [-days N]
-pki issue node NAME [-host H,...] [-days N] | pki issue operator NAME -role admin|viewer [-days N] | pki issue root [-valid D]
-pki list [-dir D] | pki sync | pki revoke NAME`
-
-// cmdPKI is `cluster pki …`: the cluster's certificates.
-func cmdPKI(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("pki: give a subcommand:\n%s", pkiUsage)
-	}
-	run, ok := map[string]func(context.Context, *env, []string) error{
-		"init": pkiInit, "issue": pkiIssue, "list": pkiList, "sync": pkiSync, "revoke": pkiRevoke,
-	}[args[0]]
-	if !ok {
-		return usagef("pki: unknown subcommand %q:\n%s", args[0], pkiUsage)
-	}
-	return run(ctx, e, args[1:])
-}
 
 // pkiFlags are the flags of the pki subcommands.
 type pkiFlags struct {
@@ -48,10 +29,9 @@ type pkiFlags struct {
 	valid time.Duration
 }
 
-func (f *pkiFlags) parse(name string, args []string, with ...string) ([]string, error) {
-	fs := flag.NewFlagSet("pki "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.dir, "dir", "", "the PKI directory (default: cluster.pki_dir of -config)")
+// register adds the flags named in with (and always --dir) to fs.
+func (f *pkiFlags) register(fs *pflag.FlagSet, with ...string) {
+	fs.StringVar(&f.dir, "dir", "", "the PKI directory (default: cluster.pki_dir of the configuration)")
 	if slices.Contains(with, "days") {
 		fs.IntVar(&f.days, "days", int(pki.CertValidity/(24*time.Hour)), "days the certificates are valid")
 	}
@@ -59,19 +39,18 @@ func (f *pkiFlags) parse(name string, args []string, with ...string) ([]string, 
 		fs.StringVar(&f.role, "role", "", "the operator's role: admin or viewer")
 	}
 	if slices.Contains(with, "host") {
-		fs.StringVar(&f.hosts, "host", "", "more addresses the node is reached at, comma-separated IP addresses or DNS names")
+		fs.StringVar(&f.hosts, "host", "", "more addresses of the node, comma-separated IPs or DNS names")
 	}
 	if slices.Contains(with, "valid") {
 		fs.DurationVar(&f.valid, "valid", 15*time.Minute, "how long the root certificate is valid (at most 1h)")
 	}
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return nil, usagef("pki %s: %v", name, err)
-	}
+}
+
+func (f *pkiFlags) check(name string) error {
 	if f.days < 0 {
-		return nil, usagef("pki %s: -days must be positive", name)
+		return usagef("pki %s: --days must be positive", name)
 	}
-	return rest, nil
+	return nil
 }
 
 func (f *pkiFlags) validity() time.Duration { return time.Duration(f.days) * 24 * time.Hour }
@@ -79,12 +58,12 @@ func (f *pkiFlags) validity() time.Duration { return time.Duration(f.days) * 24 
 // pkiDir finds the PKI directory (-dir, else the config's) and loads the
 // config when there is one.
 func (e *env) pkiDir(dir string) (pki.Dir, *config.Config, error) {
-	cfg, err := config.Load(e.cfgPath)
+	cfg, err := e.loadConfig()
 	if dir != "" {
 		return pki.Dir(dir), cfgOrNil(cfg, err), nil
 	}
 	if err != nil {
-		return "", nil, usagef("pki: no PKI directory: give -dir, or -config with cluster.pki_dir (reading %s: %v)", e.cfgPath, err)
+		return "", nil, usagef("pki: no PKI directory: give --dir, or --config with cluster.pki_dir (%v)", err)
 	}
 	return pki.Dir(cfg.Cluster.PKIDir), cfg, nil
 }
@@ -98,14 +77,9 @@ func cfgOrNil(c *config.Config, err error) *config.Config {
 
 // pkiInit is `cluster pki init`: a new CA, a certificate for every member
 // the config names (this node and its peers), and the operator "admin".
-func pkiInit(ctx context.Context, e *env, args []string) error {
-	var f pkiFlags
-	rest, err := f.parse("init", args, "days")
-	if err != nil {
+func pkiInit(ctx context.Context, e *env, f pkiFlags) error {
+	if err := f.check("init"); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("pki init: unexpected argument %q", rest[0])
 	}
 	d, cfg, err := e.pkiDir(f.dir)
 	if err != nil {
@@ -164,25 +138,8 @@ func sans(c *x509.Certificate) []string {
 // operator is registered with etcd right away when the cluster of -config
 // answers; otherwise at the next start of a node whose pki_dir holds the CA
 // key, or with `cluster pki sync`.
-func pkiIssue(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("pki issue: give node NAME, operator NAME -role ROLE, or root")
-	}
-	kind := args[0]
-	var f pkiFlags
-	var with []string
-	switch kind {
-	case "node":
-		with = []string{"days", "host"}
-	case "operator":
-		with = []string{"days", "role"}
-	case "root":
-		with = []string{"valid"}
-	default:
-		return usagef("pki issue: unknown kind %q (node, operator or root)", kind)
-	}
-	rest, err := f.parse("issue "+kind, args[1:], with...)
-	if err != nil {
+func pkiIssue(ctx context.Context, e *env, kind string, f pkiFlags, rest []string) error {
+	if err := f.check("issue " + kind); err != nil {
 		return err
 	}
 	d, cfg, err := e.pkiDir(f.dir)
@@ -306,15 +263,7 @@ func (e *env) rootClient(ctx context.Context, ca *pki.CA, cfg *config.Config) (*
 
 // pkiList is `cluster pki list`: every certificate with its role and
 // expiry, warning about those that expire within 30 days.
-func pkiList(ctx context.Context, e *env, args []string) error {
-	var f pkiFlags
-	rest, err := f.parse("list", args)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usagef("pki list: unexpected argument %q", rest[0])
-	}
+func pkiList(ctx context.Context, e *env, f pkiFlags) error {
 	d, _, err := e.pkiDir(f.dir)
 	if err != nil {
 		return err
@@ -350,15 +299,7 @@ func pkiList(ctx context.Context, e *env, args []string) error {
 
 // pkiSync is `cluster pki sync`: registers with etcd every node the
 // config names and every certificate of the PKI directory.
-func pkiSync(ctx context.Context, e *env, args []string) error {
-	var f pkiFlags
-	rest, err := f.parse("sync", args)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usagef("pki sync: unexpected argument %q", rest[0])
-	}
+func pkiSync(ctx context.Context, e *env, f pkiFlags) error {
 	d, cfg, err := e.pkiDir(f.dir)
 	if err != nil {
 		return err
@@ -408,16 +349,7 @@ func pkiSync(ctx context.Context, e *env, args []string) error {
 // pkiRevoke is `cluster pki revoke NAME`: deletes the etcd user of a node
 // or operator, so its certificate reaches no key any more, and its files
 // in the PKI directory.
-func pkiRevoke(ctx context.Context, e *env, args []string) error {
-	var f pkiFlags
-	rest, err := f.parse("revoke", args)
-	if err != nil {
-		return err
-	}
-	name, err := oneArg(rest, "node or operator name")
-	if err != nil {
-		return usagef("pki revoke: %v", err)
-	}
+func pkiRevoke(ctx context.Context, e *env, f pkiFlags, name string) error {
 	if err := pki.CheckName(name); err != nil {
 		return usagef("pki revoke: %v", err)
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,8 +12,8 @@ import (
 
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/checkpoint/registry"
-	"github.com/resmon/resmon/internal/config"
 	"github.com/resmon/resmon/quorum"
+	"github.com/spf13/pflag"
 )
 
 // regFlags are the flags every `reg` subcommand takes: which node, and the
@@ -26,7 +25,7 @@ type regFlags struct {
 	deleteKey, utf16Out bool
 }
 
-func (f *regFlags) register(fs *flag.FlagSet, sub string) {
+func (f *regFlags) register(fs *pflag.FlagSet, sub string) {
 	fs.StringVar(&f.node, "node", "", "the node, by name (its admin address is in its presence record in etcd)")
 	fs.StringVar(&f.addr, "admin", "", "the node's admin address, unix:PATH or tcp:HOST:PORT (default: node.admin of -config)")
 	fs.StringVar(&f.cert, "admin-cert", "", "client certificate for a tcp: admin address (default: node.admin_cert of -config)")
@@ -43,38 +42,22 @@ func (f *regFlags) register(fs *flag.FlagSet, sub string) {
 	}
 }
 
-const regUsage = `reg get KEY NAME | reg set [-type T] KEY NAME DATA... | reg delete KEY NAME | reg delete -key KEY |
-reg list [KEY] | reg export [-file F] [-utf16] KEY | reg import FILE|-   (each with -node NAME or -admin ADDR)`
+// regRunners are the `reg` subcommands.
+var regRunners = map[string]func(context.Context, *env, *admin.Client, *regFlags, []string) error{
+	"get": regGet, "set": regSet, "delete": regDelete, "list": regList, "export": regExport, "import": regImport,
+}
 
-// cmdReg is `cluster reg …`: the node-local registry through the admin API.
-func cmdReg(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("reg: give a subcommand:\n%s", regUsage)
-	}
-	sub := args[0]
-	run, ok := map[string]func(context.Context, *env, *admin.Client, *regFlags, []string) error{
-		"get": regGet, "set": regSet, "delete": regDelete, "list": regList, "export": regExport, "import": regImport,
-	}[sub]
-	if !ok {
-		return usagef("reg: unknown subcommand %q:\n%s", sub, regUsage)
-	}
-	var f regFlags
-	fs := flag.NewFlagSet("reg "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.err)
-	f.register(fs, sub)
-	pos, err := parseInterleaved(fs, args[1:])
-	if err != nil {
-		return usagef("reg %s: %v", sub, err)
-	}
-	if err := checkRegArgs(sub, &f, pos); err != nil {
+// cmdReg is `cluster reg SUB …`: the node-local registry through the admin API.
+func cmdReg(ctx context.Context, e *env, sub string, f *regFlags, pos []string) error {
+	if err := checkRegArgs(sub, f, pos); err != nil {
 		return err
 	}
-	c, err := dialNode(ctx, e, &f)
+	c, err := dialNode(ctx, e, f)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return run(ctx, e, c, &f, pos)
+	return regRunners[sub](ctx, e, c, f, pos)
 }
 
 // checkRegArgs checks the positional arguments, and the key path, before
@@ -110,7 +93,7 @@ func dialNode(ctx context.Context, e *env, f *regFlags) (*admin.Client, error) {
 	if f.addr != "" && f.node != "" {
 		return nil, usagef("give -node or -admin, not both")
 	}
-	cfg, cfgErr := config.Load(e.cfgPath)
+	cfg, cfgErr := e.loadConfig()
 	addr := f.addr
 	switch {
 	case addr != "":

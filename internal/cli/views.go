@@ -3,9 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
@@ -67,10 +67,7 @@ func (e *env) groupViews(ctx context.Context) ([]groupView, error) {
 	return out, nil
 }
 
-func cmdGroups(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		return usagef("groups takes no arguments")
-	}
+func cmdGroups(ctx context.Context, e *env, _ []string) error {
 	views, err := e.groupViews(ctx)
 	if err != nil {
 		return err
@@ -86,26 +83,33 @@ func cmdGroups(ctx context.Context, e *env, args []string) error {
 
 // cmdGroup is `cluster group NAME`, or an action on the group (actions.go).
 func cmdGroup(ctx context.Context, e *env, args []string) error {
-	if len(args) >= 2 {
-		return cmdGroupAction(ctx, e, args[0], args[1:])
-	}
-	name, err := oneArg(args, "group name")
-	if err != nil {
-		return err
-	}
+	name := args[0]
 	views, err := e.groupViews(ctx)
 	if err != nil {
 		return err
 	}
 	for _, v := range views {
 		if strings.EqualFold(v.Name, name) {
-			return e.emit(v, func(w *tabwriter.Writer) { printGroupView(w, v) })
+			all, err := e.resourceViews(ctx)
+			if err != nil {
+				return err
+			}
+			out := statusGroup{groupView: v, Resources: []resourceView{}}
+			for _, r := range all {
+				if r.Group == v.Name {
+					out.Resources = append(out.Resources, r)
+				}
+			}
+			if db, err := e.store.Database(ctx); err == nil {
+				out.Maintenance = db.Ops.Maintenance.Why(v.Name, v.Owner)
+			}
+			return e.emit(out, func(w *tabwriter.Writer) { printGroupView(w, out) })
 		}
 	}
 	return fmt.Errorf("%w: group %q", quorum.ErrNotFound, name)
 }
 
-func printGroupView(w *tabwriter.Writer, v groupView) {
+func printGroupView(w *tabwriter.Writer, v statusGroup) {
 	printf(w, "Group\t%s\nState\t%s\nOwner\t%s\nFencing token\t%d\nDesired state\t%s\nFailovers\t%d\nPreferred owners\t%s\n",
 		v.Name, orDash(v.State), orDash(v.Owner), v.Token, orDash(v.Desired), v.Failovers, strings.Join(v.PreferredOwners, ", "))
 	threshold := fmt.Sprint(v.Threshold)
@@ -117,6 +121,20 @@ func printGroupView(w *tabwriter.Writer, v groupView) {
 	if v.Status != nil && v.Status.Message != "" {
 		printf(w, "Message\t%s\n", v.Status.Message)
 	}
+	if v.Status != nil && !v.Status.HeldUntil.IsZero() {
+		printf(w, "Next retry\t%s\n", v.Status.HeldUntil.Local().Format(time.RFC3339))
+	}
+	if v.Maintenance != "" {
+		printf(w, "Maintenance\t%s: the monitor takes no action\n", v.Maintenance)
+	}
+	printf(w, "Resources\t%d\n", len(v.Resources))
+	for _, r := range v.Resources {
+		line := fmt.Sprintf("%s on %s", orDash(r.State), orDash(r.Node))
+		if r.Error != "" {
+			line += ": " + r.Error
+		}
+		printf(w, "  %s\t%s\n", r.Name, line)
+	}
 }
 
 // resourceView is a resource with what its group's owner last published
@@ -127,28 +145,17 @@ type resourceView struct {
 	Node     string `json:"node,omitempty"`
 	Restarts int    `json:"restarts"`
 	Error    string `json:"error,omitempty"`
+	// RetryAt is when a Failed resource is tried again.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
-func cmdResources(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		return usagef("resources takes no arguments")
-	}
-	rs, err := e.store.Resources(ctx)
+func cmdResources(ctx context.Context, e *env, _ []string) error {
+	list, err := e.resourceViews(ctx)
 	if err != nil {
 		return err
 	}
-	statuses, err := e.store.ResourceStatuses(ctx)
-	if err != nil {
-		return err
-	}
-	list := make([]resourceView, len(rs))
-	for i, r := range rs {
-		st := statuses[r.Value.ID]
-		list[i] = resourceView{Resource: r.Value, State: st.State, Node: st.Node, Restarts: st.Restarts, Error: st.Error}
-	}
-	sort.Slice(list, func(i, j int) bool { return strings.ToLower(list[i].Name) < strings.ToLower(list[j].Name) })
 	return e.emit(list, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "Resource\tGroup\tState\tNode\tType\tID")
+		fmt.Fprintln(w, "Resource\tGroup\tState\tOwner\tType\tID")
 		for _, r := range list {
 			printf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Group, orDash(r.State), orDash(r.Node), r.Type, r.ID)
 		}
