@@ -340,4 +340,3 @@ func cmdRecover(ctx context.Context, e *env, resourceName string, allFlag bool) 
 	}
 	return nil
 }
-

@@ -103,12 +103,16 @@ func resourceCommand(e *env) *cobra.Command {
 
 	var force bool
 	del := leaf(e, "delete NAME", "delete a resource and its checkpoints", exactArgs(1, "a resource name"),
-		func(ctx context.Context, e *env, args []string) error { return cmdResourceDelete(ctx, e, args[0], force) })
+		func(ctx context.Context, e *env, args []string) error {
+			return cmdResourceDelete(ctx, e, args[0], force)
+		})
 	del.Flags().BoolVar(&force, "force", false, "delete even while the resource is online")
 
 	var private []string
 	set := leaf(e, "set NAME [KEY=VALUE...]", "change a resource's common and private properties", rangeArgs(1, -1, "a resource name"),
-		func(ctx context.Context, e *env, args []string) error { return cmdResourceSet(ctx, e, args[0], args[1:], private) })
+		func(ctx context.Context, e *env, args []string) error {
+			return cmdResourceSet(ctx, e, args[0], args[1:], private)
+		})
 	set.Flags().StringArrayVar(&private, "private", nil, "a private property KEY=VALUE; VALUE may be JSON; empty removes it")
 
 	var crypto bool
@@ -144,7 +148,9 @@ func nodeCommand(e *env) *cobra.Command {
 	pause.Flags().BoolVar(&pf.noWait, "no-wait", false, "pause and return at once")
 	var failback bool
 	resume := leaf(e, "resume NAME", "resume a paused node", exactArgs(1, "a node name"),
-		func(ctx context.Context, e *env, args []string) error { return cmdNodeResume(ctx, e, args[0], failback) })
+		func(ctx context.Context, e *env, args []string) error {
+			return cmdNodeResume(ctx, e, args[0], failback)
+		})
 	resume.Aliases = []string{"unstandby"}
 	resume.Flags().BoolVar(&failback, "failback", false, "move the groups drained by the pause back")
 	n.AddCommand(pause, resume, maintenanceSwitch(e, "node"))
