@@ -234,7 +234,9 @@ func checkpointCommand(e *env) *cobra.Command {
 	var acceptResource string
 	var acceptAll bool
 	accept := leaf(e, "accept", "take held checkpoints as they are; resources go on", noArgs,
-		func(ctx context.Context, e *env, _ []string) error { return cmdAccept(ctx, e, acceptResource, acceptAll) })
+		func(ctx context.Context, e *env, _ []string) error {
+			return cmdAccept(ctx, e, acceptResource, acceptAll)
+		})
 	accept.Flags().StringVar(&acceptResource, "resource", "", "the resource whose held checkpoints to accept")
 	accept.Flags().BoolVar(&acceptAll, "all", false, "accept the held checkpoints of every resource")
 	c.AddCommand(leaf(e, "list", "list every checkpoint: saved, no data, or stale", noArgs, cmdCheckpointList), recover, accept)
