@@ -127,7 +127,9 @@ func printGroupView(w *tabwriter.Writer, v statusGroup) {
 	if v.Maintenance != "" {
 		printf(w, "Maintenance\t%s: the monitor takes no action\n", v.Maintenance)
 	}
-	printf(w, "Resources\t%d\n", len(v.Resources))
+	// A line without a tab ends the tabwriter's column block, so the
+	// resources align among themselves, not with the fields above.
+	printf(w, "Resources (%d):\n", len(v.Resources))
 	for _, r := range v.Resources {
 		line := fmt.Sprintf("%s on %s", orDash(r.State), orDash(r.Node))
 		if r.Error != "" {
