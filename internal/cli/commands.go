@@ -187,9 +187,18 @@ func statusCommand(e *env) *cobra.Command {
 // or a group (NAME first).
 func maintenanceSwitch(e *env, scope string) *cobra.Command {
 	var reason string
-	use, args := "maintenance on|off", exactArgs(1, "on or off")
+	use, n := "maintenance on|off", 1
 	if scope != "cluster" {
-		use, args = "maintenance NAME on|off", exactArgs(2, "a name, and on or off")
+		use, n = "maintenance NAME on|off", 2
+	}
+	args := func(cmd *cobra.Command, args []string) error {
+		if err := exactArgs(n, "on or off, after a name for a node or group")(cmd, args); err != nil {
+			return err
+		}
+		if sw := strings.ToLower(args[n-1]); sw != "on" && sw != "off" {
+			return usagef("%s: %q is neither on nor off", cmd.CommandPath(), args[n-1])
+		}
+		return nil
 	}
 	c := leaf(e, use, "switch "+scope+" maintenance: the monitor takes no action", args,
 		func(ctx context.Context, e *env, args []string) error {

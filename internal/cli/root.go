@@ -295,6 +295,10 @@ func (e *env) prepare(root *cobra.Command, args []string) ([]string, error) {
 
 // isCommand reports whether name is one of the top-level commands.
 func isCommand(name string) bool {
+	switch strings.ToLower(name) {
+	case "help", "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		return true // cobra adds these as it runs
+	}
 	return findSub(commandTree(), name) != nil
 }
 
