@@ -120,6 +120,7 @@ var groupActions = map[string]string{
 	model.RequestOnline:  "Bringing resource group '%s' online...",
 	model.RequestOffline: "Taking resource group '%s' offline...",
 	model.RequestMove:    "Moving resource group '%s'...",
+	model.RequestCleanup: "Cleaning up resource group '%s'...",
 }
 
 // cmdGroupAction is `cluster group NAME online|offline|move|cleanup [--node N] [--wait D] [--no-wait]`.
@@ -218,7 +219,7 @@ func groupLine(st model.GroupStatus) string {
 // out: the group is where the action wants it.
 func groupRequestDone(req model.Request, rep model.Reply, before, st model.GroupStatus) bool {
 	switch {
-	case rep.Code == model.ResultUnchanged:
+	case rep.Code == model.ResultUnchanged, req.Action == model.RequestCleanup:
 		return true
 	case req.Action == model.RequestOnline:
 		return st.State == "Online"
@@ -267,6 +268,7 @@ var resourceActions = map[string]string{
 	model.RequestOnline:  "Bringing resource '%s' online...",
 	model.RequestOffline: "Taking resource '%s' offline...",
 	model.RequestFail:    "Failing resource '%s'...",
+	model.RequestCleanup: "Cleaning up resource '%s'...",
 }
 
 // cmdResourceAction is `cluster resource NAME online|offline|fail|cleanup [--wait D] [--no-wait]`.
@@ -340,6 +342,8 @@ func (e *env) waitResource(ctx context.Context, req model.Request, name string, 
 
 func resourceRequestDone(action string, before, st model.ResourceStatus) bool {
 	switch action {
+	case model.RequestCleanup:
+		return true // answered: the counts are reset; a retry shows in status
 	case model.RequestFail:
 		return st.State == "Failed" || st.Restarts > before.Restarts
 	case model.RequestOnline:

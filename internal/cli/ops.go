@@ -268,23 +268,35 @@ func cmdNodePause(ctx context.Context, e *env, name string, pf pauseFlags) error
 		if err != nil && wctx.Err() == nil {
 			return err
 		}
+		statuses, err := e.store.GroupStatuses(wctx)
+		if err != nil && wctx.Err() == nil {
+			return err
+		}
 		left := 0
 		for _, g := range n.Groups {
 			o, ok := owners[g]
-			now := "unowned"
-			if ok {
-				now = o.Node
+			now := o.Node
+			if !ok {
+				// Between the handoff and the next owner's take; done
+				// only when the handoff named nobody (no node may take it).
+				h := statuses[g].Handoff
+				if h == nil || h.To != "" {
+					left++
+					continue
+				}
+				now = ""
 			}
 			if strings.EqualFold(now, n.Node) {
 				left++
 				continue
 			}
-			if where[g] != now {
+			if where[g] != now || where[g] == "" {
 				where[g] = now
-				if ok {
+				if now != "" {
 					printf(w, "group '%s': now on %s\n", g, now)
 				} else {
 					printf(w, "group '%s': offline, no other node may take it\n", g)
+					where[g] = "-"
 				}
 			}
 		}

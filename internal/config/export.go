@@ -35,8 +35,12 @@ func Export(types []model.ResourceType, groups []model.Group, resources []model.
 		})
 	}
 	for _, g := range groups {
+		var threshold *int // left out: the cluster's nodes − 1
+		if g.FailoverThreshold != model.FailoverThresholdAuto {
+			threshold = ptr(g.FailoverThreshold)
+		}
 		f.Groups = append(f.Groups, Group{
-			Name: g.Name, PreferredOwners: g.PreferredOwners, FailoverThreshold: ptr(g.FailoverThreshold),
+			Name: g.Name, PreferredOwners: g.PreferredOwners, FailoverThreshold: threshold,
 			FailoverPeriod: ptr(g.FailoverPeriod), AutoFailback: g.AutoFailbackType,
 			FailbackWindowStart: ptr(g.FailbackWindowStart), FailbackWindowEnd: ptr(g.FailbackWindowEnd),
 			PersistentState: g.PersistentState, Priority: g.Priority,
