@@ -43,13 +43,17 @@ type TypeSchema struct {
 // ErrBadProperty reports a private property value a type does not accept.
 var ErrBadProperty = errors.New("model: bad private property")
 
-// ValidTypeName reports whether t is a property type.
+// ValidTypeName reports whether t is a property type, or alternatives
+// of them joined by "|" ("list|table": either).
 func ValidTypeName(t string) bool {
-	switch t {
-	case PropString, PropInt, PropNumber, PropBool, PropDuration, PropList, PropTable:
-		return true
+	for _, alt := range strings.Split(t, "|") {
+		switch alt {
+		case PropString, PropInt, PropNumber, PropBool, PropDuration, PropList, PropTable:
+		default:
+			return false
+		}
 	}
-	return false
+	return true
 }
 
 // CheckPrivate checks private property values against a type's specs:
@@ -104,8 +108,26 @@ func orNone(s string) string {
 	return s
 }
 
-// checkValue checks one value, as JSON decoding or TOML gives it.
+// checkValue checks one value, as JSON decoding or TOML gives it, against
+// a type or alternatives joined by "|".
 func checkValue(typ string, v any) error {
+	alts := strings.Split(typ, "|")
+	if len(alts) == 1 {
+		return checkOne(typ, v)
+	}
+	for _, alt := range alts {
+		if checkOne(alt, v) == nil {
+			return nil
+		}
+	}
+	var want []string
+	for _, alt := range alts {
+		want = append(want, article(alt))
+	}
+	return fmt.Errorf("want %s, got %s", strings.Join(want, " or "), describeValue(v))
+}
+
+func checkOne(typ string, v any) error {
 	want := func() error { return fmt.Errorf("want %s, got %s", article(typ), describeValue(v)) }
 	switch typ {
 	case PropString:

@@ -121,3 +121,10 @@ type Loader interface {
 type Deadliner interface {
 	SetDeadline(deadline time.Time)
 }
+
+// Describer is an optional capability of a Driver: it asks a type for the
+// private properties its resources take (sdk.Describer). described is
+// false when the type does not describe them.
+type Describer interface {
+	Describe(ctx context.Context, t TypeSpec) (specs []sdk.PropertySpec, described bool, err error)
+}

@@ -32,3 +32,23 @@ func TestEscape(t *testing.T) {
 		t.Errorf("jsonWriter wrote %s, want %s", b.String(), want)
 	}
 }
+
+// FuzzParsePrivate: a private value from the command line is a string, a
+// number, a boolean or what JSON decodes, or an error; never a panic, and
+// a JSON value keeps its meaning.
+func FuzzParsePrivate(f *testing.F) {
+	for _, s := range []string{"x", "7000", "1.5", "true", `["a"]`, `{"a":1}`, `"quoted"`, "[", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parsePrivate(s)
+		if err != nil {
+			return
+		}
+		switch v.(type) {
+		case string, int64, float64, bool, []any, map[string]any, nil:
+		default:
+			t.Fatalf("%q: %T", s, v)
+		}
+	})
+}

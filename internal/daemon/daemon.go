@@ -443,6 +443,7 @@ func (n *node) run(ctx context.Context) error {
 	}
 
 	go n.trimEvents(ctx)
+	go n.publishSchemas(ctx)
 	go func() {
 		if err := n.checkpoints.Serve(ctx); err != nil && ctx.Err() == nil {
 			n.log.Error("checkpoint requests stopped", "error", err)

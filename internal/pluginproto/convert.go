@@ -453,3 +453,38 @@ func Bytes(ss []string) [][]byte {
 	}
 	return out
 }
+
+// EncodePropertySpecs writes a type's description of its private
+// properties for the wire.
+func EncodePropertySpecs(specs []sdk.PropertySpec) ([]*PropertySpec, error) {
+	out := make([]*PropertySpec, 0, len(specs))
+	for _, s := range specs {
+		p := &PropertySpec{Name: s.Name, Type: s.Type, Required: s.Required, Description: s.Description}
+		if s.Default != nil {
+			v, err := EncodeValue(s.Default)
+			if err != nil {
+				return nil, fmt.Errorf("property %q: default: %w", s.Name, err)
+			}
+			p.Default = v
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// DecodePropertySpecs reads what EncodePropertySpecs wrote.
+func DecodePropertySpecs(ps []*PropertySpec) ([]sdk.PropertySpec, error) {
+	out := make([]sdk.PropertySpec, 0, len(ps))
+	for _, p := range ps {
+		s := sdk.PropertySpec{Name: p.GetName(), Type: p.GetType(), Required: p.GetRequired(), Description: p.GetDescription()}
+		if p.GetDefault() != nil {
+			v, err := DecodeValue(p.GetDefault())
+			if err != nil {
+				return nil, fmt.Errorf("property %q: default: %w", s.Name, err)
+			}
+			s.Default = v
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

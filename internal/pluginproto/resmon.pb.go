@@ -660,6 +660,134 @@ func (x *RegValue) GetHasBytes() bool {
 	return false
 }
 
+type DescribeReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Described     bool                   `protobuf:"varint,1,opt,name=described,proto3" json:"described,omitempty"`
+	Properties    []*PropertySpec        `protobuf:"bytes,2,rep,name=properties,proto3" json:"properties,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeReply) Reset() {
+	*x = DescribeReply{}
+	mi := &file_resmon_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeReply) ProtoMessage() {}
+
+func (x *DescribeReply) ProtoReflect() protoreflect.Message {
+	mi := &file_resmon_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeReply.ProtoReflect.Descriptor instead.
+func (*DescribeReply) Descriptor() ([]byte, []int) {
+	return file_resmon_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DescribeReply) GetDescribed() bool {
+	if x != nil {
+		return x.Described
+	}
+	return false
+}
+
+func (x *DescribeReply) GetProperties() []*PropertySpec {
+	if x != nil {
+		return x.Properties
+	}
+	return nil
+}
+
+type PropertySpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Required      bool                   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	Default       *Value                 `protobuf:"bytes,4,opt,name=default,proto3" json:"default,omitempty"` // absent: no default
+	Description   string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PropertySpec) Reset() {
+	*x = PropertySpec{}
+	mi := &file_resmon_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PropertySpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PropertySpec) ProtoMessage() {}
+
+func (x *PropertySpec) ProtoReflect() protoreflect.Message {
+	mi := &file_resmon_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PropertySpec.ProtoReflect.Descriptor instead.
+func (*PropertySpec) Descriptor() ([]byte, []int) {
+	return file_resmon_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PropertySpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PropertySpec) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *PropertySpec) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
+func (x *PropertySpec) GetDefault() *Value {
+	if x != nil {
+		return x.Default
+	}
+	return nil
+}
+
+func (x *PropertySpec) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 type OpenRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // the resource's GUID: names it in every later Call
@@ -673,7 +801,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_resmon_proto_msgTypes[7]
+	mi := &file_resmon_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +813,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[7]
+	mi := &file_resmon_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +826,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{7}
+	return file_resmon_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OpenRequest) GetId() string {
@@ -746,7 +874,7 @@ type OpenReply struct {
 
 func (x *OpenReply) Reset() {
 	*x = OpenReply{}
-	mi := &file_resmon_proto_msgTypes[8]
+	mi := &file_resmon_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +886,7 @@ func (x *OpenReply) String() string {
 func (*OpenReply) ProtoMessage() {}
 
 func (x *OpenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[8]
+	mi := &file_resmon_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +899,7 @@ func (x *OpenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenReply.ProtoReflect.Descriptor instead.
 func (*OpenReply) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{8}
+	return file_resmon_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OpenReply) GetError() *Error {
@@ -797,7 +925,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_resmon_proto_msgTypes[9]
+	mi := &file_resmon_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +937,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[9]
+	mi := &file_resmon_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +950,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{9}
+	return file_resmon_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Call) GetId() string {
@@ -841,7 +969,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_resmon_proto_msgTypes[10]
+	mi := &file_resmon_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +981,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[10]
+	mi := &file_resmon_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +994,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{10}
+	return file_resmon_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Reply) GetError() *Error {
@@ -886,7 +1014,7 @@ type HealthReply struct {
 
 func (x *HealthReply) Reset() {
 	*x = HealthReply{}
-	mi := &file_resmon_proto_msgTypes[11]
+	mi := &file_resmon_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1026,7 @@ func (x *HealthReply) String() string {
 func (*HealthReply) ProtoMessage() {}
 
 func (x *HealthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[11]
+	mi := &file_resmon_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1039,7 @@ func (x *HealthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthReply.ProtoReflect.Descriptor instead.
 func (*HealthReply) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{11}
+	return file_resmon_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HealthReply) GetAlive() bool {
@@ -939,7 +1067,7 @@ type ControlCall struct {
 
 func (x *ControlCall) Reset() {
 	*x = ControlCall{}
-	mi := &file_resmon_proto_msgTypes[12]
+	mi := &file_resmon_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1079,7 @@ func (x *ControlCall) String() string {
 func (*ControlCall) ProtoMessage() {}
 
 func (x *ControlCall) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[12]
+	mi := &file_resmon_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1092,7 @@ func (x *ControlCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlCall.ProtoReflect.Descriptor instead.
 func (*ControlCall) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{12}
+	return file_resmon_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ControlCall) GetId() string {
@@ -998,7 +1126,7 @@ type ControlReply struct {
 
 func (x *ControlReply) Reset() {
 	*x = ControlReply{}
-	mi := &file_resmon_proto_msgTypes[13]
+	mi := &file_resmon_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1138,7 @@ func (x *ControlReply) String() string {
 func (*ControlReply) ProtoMessage() {}
 
 func (x *ControlReply) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[13]
+	mi := &file_resmon_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1151,7 @@ func (x *ControlReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlReply.ProtoReflect.Descriptor instead.
 func (*ControlReply) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{13}
+	return file_resmon_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ControlReply) GetOut() []byte {
@@ -1051,7 +1179,7 @@ type Deadline struct {
 
 func (x *Deadline) Reset() {
 	*x = Deadline{}
-	mi := &file_resmon_proto_msgTypes[14]
+	mi := &file_resmon_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1191,7 @@ func (x *Deadline) String() string {
 func (*Deadline) ProtoMessage() {}
 
 func (x *Deadline) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[14]
+	mi := &file_resmon_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1204,7 @@ func (x *Deadline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deadline.ProtoReflect.Descriptor instead.
 func (*Deadline) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{14}
+	return file_resmon_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Deadline) GetMonotonicNs() int64 {
@@ -1097,7 +1225,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_resmon_proto_msgTypes[15]
+	mi := &file_resmon_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1237,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[15]
+	mi := &file_resmon_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1250,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{15}
+	return file_resmon_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LogRequest) GetLevel() int32 {
@@ -1156,7 +1284,7 @@ type LogField struct {
 
 func (x *LogField) Reset() {
 	*x = LogField{}
-	mi := &file_resmon_proto_msgTypes[16]
+	mi := &file_resmon_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1296,7 @@ func (x *LogField) String() string {
 func (*LogField) ProtoMessage() {}
 
 func (x *LogField) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[16]
+	mi := &file_resmon_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1309,7 @@ func (x *LogField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogField.ProtoReflect.Descriptor instead.
 func (*LogField) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{16}
+	return file_resmon_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LogField) GetKey() string {
@@ -1207,7 +1335,7 @@ type ProgressRequest struct {
 
 func (x *ProgressRequest) Reset() {
 	*x = ProgressRequest{}
-	mi := &file_resmon_proto_msgTypes[17]
+	mi := &file_resmon_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1347,7 @@ func (x *ProgressRequest) String() string {
 func (*ProgressRequest) ProtoMessage() {}
 
 func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[17]
+	mi := &file_resmon_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1360,7 @@ func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressRequest.ProtoReflect.Descriptor instead.
 func (*ProgressRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{17}
+	return file_resmon_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ProgressRequest) GetMsg() string {
@@ -1253,7 +1381,7 @@ type HostControlRequest struct {
 
 func (x *HostControlRequest) Reset() {
 	*x = HostControlRequest{}
-	mi := &file_resmon_proto_msgTypes[18]
+	mi := &file_resmon_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1393,7 @@ func (x *HostControlRequest) String() string {
 func (*HostControlRequest) ProtoMessage() {}
 
 func (x *HostControlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[18]
+	mi := &file_resmon_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1406,7 @@ func (x *HostControlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostControlRequest.ProtoReflect.Descriptor instead.
 func (*HostControlRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{18}
+	return file_resmon_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HostControlRequest) GetCode() uint32 {
@@ -1312,7 +1440,7 @@ type TokenReply struct {
 
 func (x *TokenReply) Reset() {
 	*x = TokenReply{}
-	mi := &file_resmon_proto_msgTypes[19]
+	mi := &file_resmon_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1452,7 @@ func (x *TokenReply) String() string {
 func (*TokenReply) ProtoMessage() {}
 
 func (x *TokenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[19]
+	mi := &file_resmon_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1465,7 @@ func (x *TokenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenReply.ProtoReflect.Descriptor instead.
 func (*TokenReply) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{19}
+	return file_resmon_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TokenReply) GetToken() int64 {
@@ -1365,7 +1493,7 @@ type RegRequest struct {
 
 func (x *RegRequest) Reset() {
 	*x = RegRequest{}
-	mi := &file_resmon_proto_msgTypes[20]
+	mi := &file_resmon_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1505,7 @@ func (x *RegRequest) String() string {
 func (*RegRequest) ProtoMessage() {}
 
 func (x *RegRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[20]
+	mi := &file_resmon_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1518,7 @@ func (x *RegRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegRequest.ProtoReflect.Descriptor instead.
 func (*RegRequest) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{20}
+	return file_resmon_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RegRequest) GetKey() []byte {
@@ -1426,7 +1554,7 @@ type RegReply struct {
 
 func (x *RegReply) Reset() {
 	*x = RegReply{}
-	mi := &file_resmon_proto_msgTypes[21]
+	mi := &file_resmon_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1566,7 @@ func (x *RegReply) String() string {
 func (*RegReply) ProtoMessage() {}
 
 func (x *RegReply) ProtoReflect() protoreflect.Message {
-	mi := &file_resmon_proto_msgTypes[21]
+	mi := &file_resmon_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1579,7 @@ func (x *RegReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegReply.ProtoReflect.Descriptor instead.
 func (*RegReply) Descriptor() ([]byte, []int) {
-	return file_resmon_proto_rawDescGZIP(), []int{21}
+	return file_resmon_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RegReply) GetError() *Error {
@@ -1532,7 +1660,18 @@ const file_resmon_proto_rawDesc = "" +
 	"\x03num\x18\x05 \x01(\x04R\x03num\x12\x14\n" +
 	"\x05bytes\x18\x06 \x01(\fR\x05bytes\x12\x19\n" +
 	"\bhas_strs\x18\a \x01(\bR\ahasStrs\x12\x1b\n" +
-	"\thas_bytes\x18\b \x01(\bR\bhasBytes\"\x9f\x01\n" +
+	"\thas_bytes\x18\b \x01(\bR\bhasBytes\"m\n" +
+	"\rDescribeReply\x12\x1c\n" +
+	"\tdescribed\x18\x01 \x01(\bR\tdescribed\x12>\n" +
+	"\n" +
+	"properties\x18\x02 \x03(\v2\x1e.resmon.plugin.v1.PropertySpecR\n" +
+	"properties\"\xa7\x01\n" +
+	"\fPropertySpec\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\x121\n" +
+	"\adefault\x18\x04 \x01(\v2\x17.resmon.plugin.v1.ValueR\adefault\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"\x9f\x01\n" +
 	"\vOpenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x125\n" +
@@ -1590,7 +1729,7 @@ const file_resmon_proto_rawDesc = "" +
 	"\x05error\x18\x01 \x01(\v2\x17.resmon.plugin.v1.ErrorR\x05error\x120\n" +
 	"\x05value\x18\x02 \x01(\v2\x1a.resmon.plugin.v1.RegValueR\x05value\x12\x12\n" +
 	"\x04keys\x18\x03 \x03(\fR\x04keys\x122\n" +
-	"\x06values\x18\x04 \x03(\v2\x1a.resmon.plugin.v1.RegValueR\x06values2\xd6\x04\n" +
+	"\x06values\x18\x04 \x03(\v2\x1a.resmon.plugin.v1.RegValueR\x06values2\x9c\x05\n" +
 	"\fResourceType\x12B\n" +
 	"\x04Open\x12\x1d.resmon.plugin.v1.OpenRequest\x1a\x1b.resmon.plugin.v1.OpenReply\x129\n" +
 	"\x06Online\x12\x16.resmon.plugin.v1.Call\x1a\x17.resmon.plugin.v1.Reply\x12:\n" +
@@ -1601,7 +1740,8 @@ const file_resmon_proto_rawDesc = "" +
 	"\aIsAlive\x12\x16.resmon.plugin.v1.Call\x1a\x1d.resmon.plugin.v1.HealthReply\x12H\n" +
 	"\aControl\x12\x1d.resmon.plugin.v1.ControlCall\x1a\x1e.resmon.plugin.v1.ControlReply\x128\n" +
 	"\x05Close\x12\x16.resmon.plugin.v1.Call\x1a\x17.resmon.plugin.v1.Reply\x12B\n" +
-	"\vSetDeadline\x12\x1a.resmon.plugin.v1.Deadline\x1a\x17.resmon.plugin.v1.Reply2\x84\x06\n" +
+	"\vSetDeadline\x12\x1a.resmon.plugin.v1.Deadline\x1a\x17.resmon.plugin.v1.Reply\x12D\n" +
+	"\bDescribe\x12\x17.resmon.plugin.v1.Empty\x1a\x1f.resmon.plugin.v1.DescribeReply2\x84\x06\n" +
 	"\x04Host\x12<\n" +
 	"\x03Log\x12\x1c.resmon.plugin.v1.LogRequest\x1a\x17.resmon.plugin.v1.Empty\x12F\n" +
 	"\bProgress\x12!.resmon.plugin.v1.ProgressRequest\x1a\x17.resmon.plugin.v1.Reply\x12O\n" +
@@ -1628,7 +1768,7 @@ func file_resmon_proto_rawDescGZIP() []byte {
 }
 
 var file_resmon_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_resmon_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_resmon_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_resmon_proto_goTypes = []any{
 	(Error_Kind)(0),            // 0: resmon.plugin.v1.Error.Kind
 	(*Empty)(nil),              // 1: resmon.plugin.v1.Empty
@@ -1638,21 +1778,23 @@ var file_resmon_proto_goTypes = []any{
 	(*Map)(nil),                // 5: resmon.plugin.v1.Map
 	(*Entry)(nil),              // 6: resmon.plugin.v1.Entry
 	(*RegValue)(nil),           // 7: resmon.plugin.v1.RegValue
-	(*OpenRequest)(nil),        // 8: resmon.plugin.v1.OpenRequest
-	(*OpenReply)(nil),          // 9: resmon.plugin.v1.OpenReply
-	(*Call)(nil),               // 10: resmon.plugin.v1.Call
-	(*Reply)(nil),              // 11: resmon.plugin.v1.Reply
-	(*HealthReply)(nil),        // 12: resmon.plugin.v1.HealthReply
-	(*ControlCall)(nil),        // 13: resmon.plugin.v1.ControlCall
-	(*ControlReply)(nil),       // 14: resmon.plugin.v1.ControlReply
-	(*Deadline)(nil),           // 15: resmon.plugin.v1.Deadline
-	(*LogRequest)(nil),         // 16: resmon.plugin.v1.LogRequest
-	(*LogField)(nil),           // 17: resmon.plugin.v1.LogField
-	(*ProgressRequest)(nil),    // 18: resmon.plugin.v1.ProgressRequest
-	(*HostControlRequest)(nil), // 19: resmon.plugin.v1.HostControlRequest
-	(*TokenReply)(nil),         // 20: resmon.plugin.v1.TokenReply
-	(*RegRequest)(nil),         // 21: resmon.plugin.v1.RegRequest
-	(*RegReply)(nil),           // 22: resmon.plugin.v1.RegReply
+	(*DescribeReply)(nil),      // 8: resmon.plugin.v1.DescribeReply
+	(*PropertySpec)(nil),       // 9: resmon.plugin.v1.PropertySpec
+	(*OpenRequest)(nil),        // 10: resmon.plugin.v1.OpenRequest
+	(*OpenReply)(nil),          // 11: resmon.plugin.v1.OpenReply
+	(*Call)(nil),               // 12: resmon.plugin.v1.Call
+	(*Reply)(nil),              // 13: resmon.plugin.v1.Reply
+	(*HealthReply)(nil),        // 14: resmon.plugin.v1.HealthReply
+	(*ControlCall)(nil),        // 15: resmon.plugin.v1.ControlCall
+	(*ControlReply)(nil),       // 16: resmon.plugin.v1.ControlReply
+	(*Deadline)(nil),           // 17: resmon.plugin.v1.Deadline
+	(*LogRequest)(nil),         // 18: resmon.plugin.v1.LogRequest
+	(*LogField)(nil),           // 19: resmon.plugin.v1.LogField
+	(*ProgressRequest)(nil),    // 20: resmon.plugin.v1.ProgressRequest
+	(*HostControlRequest)(nil), // 21: resmon.plugin.v1.HostControlRequest
+	(*TokenReply)(nil),         // 22: resmon.plugin.v1.TokenReply
+	(*RegRequest)(nil),         // 23: resmon.plugin.v1.RegRequest
+	(*RegReply)(nil),           // 24: resmon.plugin.v1.RegReply
 }
 var file_resmon_proto_depIdxs = []int32{
 	0,  // 0: resmon.plugin.v1.Error.kind:type_name -> resmon.plugin.v1.Error.Kind
@@ -1661,63 +1803,67 @@ var file_resmon_proto_depIdxs = []int32{
 	3,  // 3: resmon.plugin.v1.List.items:type_name -> resmon.plugin.v1.Value
 	6,  // 4: resmon.plugin.v1.Map.entries:type_name -> resmon.plugin.v1.Entry
 	3,  // 5: resmon.plugin.v1.Entry.value:type_name -> resmon.plugin.v1.Value
-	5,  // 6: resmon.plugin.v1.OpenRequest.properties:type_name -> resmon.plugin.v1.Map
-	2,  // 7: resmon.plugin.v1.OpenReply.error:type_name -> resmon.plugin.v1.Error
-	2,  // 8: resmon.plugin.v1.Reply.error:type_name -> resmon.plugin.v1.Error
-	2,  // 9: resmon.plugin.v1.HealthReply.error:type_name -> resmon.plugin.v1.Error
-	2,  // 10: resmon.plugin.v1.ControlReply.error:type_name -> resmon.plugin.v1.Error
-	17, // 11: resmon.plugin.v1.LogRequest.fields:type_name -> resmon.plugin.v1.LogField
-	3,  // 12: resmon.plugin.v1.LogField.value:type_name -> resmon.plugin.v1.Value
-	2,  // 13: resmon.plugin.v1.TokenReply.error:type_name -> resmon.plugin.v1.Error
-	7,  // 14: resmon.plugin.v1.RegRequest.value:type_name -> resmon.plugin.v1.RegValue
-	2,  // 15: resmon.plugin.v1.RegReply.error:type_name -> resmon.plugin.v1.Error
-	7,  // 16: resmon.plugin.v1.RegReply.value:type_name -> resmon.plugin.v1.RegValue
-	7,  // 17: resmon.plugin.v1.RegReply.values:type_name -> resmon.plugin.v1.RegValue
-	8,  // 18: resmon.plugin.v1.ResourceType.Open:input_type -> resmon.plugin.v1.OpenRequest
-	10, // 19: resmon.plugin.v1.ResourceType.Online:input_type -> resmon.plugin.v1.Call
-	10, // 20: resmon.plugin.v1.ResourceType.Offline:input_type -> resmon.plugin.v1.Call
-	10, // 21: resmon.plugin.v1.ResourceType.Terminate:input_type -> resmon.plugin.v1.Call
-	10, // 22: resmon.plugin.v1.ResourceType.LooksAlive:input_type -> resmon.plugin.v1.Call
-	10, // 23: resmon.plugin.v1.ResourceType.IsAlive:input_type -> resmon.plugin.v1.Call
-	13, // 24: resmon.plugin.v1.ResourceType.Control:input_type -> resmon.plugin.v1.ControlCall
-	10, // 25: resmon.plugin.v1.ResourceType.Close:input_type -> resmon.plugin.v1.Call
-	15, // 26: resmon.plugin.v1.ResourceType.SetDeadline:input_type -> resmon.plugin.v1.Deadline
-	16, // 27: resmon.plugin.v1.Host.Log:input_type -> resmon.plugin.v1.LogRequest
-	18, // 28: resmon.plugin.v1.Host.Progress:input_type -> resmon.plugin.v1.ProgressRequest
-	19, // 29: resmon.plugin.v1.Host.Control:input_type -> resmon.plugin.v1.HostControlRequest
-	1,  // 30: resmon.plugin.v1.Host.FencingToken:input_type -> resmon.plugin.v1.Empty
-	21, // 31: resmon.plugin.v1.Host.GetValue:input_type -> resmon.plugin.v1.RegRequest
-	21, // 32: resmon.plugin.v1.Host.SetValue:input_type -> resmon.plugin.v1.RegRequest
-	21, // 33: resmon.plugin.v1.Host.DeleteValue:input_type -> resmon.plugin.v1.RegRequest
-	21, // 34: resmon.plugin.v1.Host.CreateKey:input_type -> resmon.plugin.v1.RegRequest
-	21, // 35: resmon.plugin.v1.Host.DeleteKey:input_type -> resmon.plugin.v1.RegRequest
-	21, // 36: resmon.plugin.v1.Host.SubKeys:input_type -> resmon.plugin.v1.RegRequest
-	21, // 37: resmon.plugin.v1.Host.Values:input_type -> resmon.plugin.v1.RegRequest
-	9,  // 38: resmon.plugin.v1.ResourceType.Open:output_type -> resmon.plugin.v1.OpenReply
-	11, // 39: resmon.plugin.v1.ResourceType.Online:output_type -> resmon.plugin.v1.Reply
-	11, // 40: resmon.plugin.v1.ResourceType.Offline:output_type -> resmon.plugin.v1.Reply
-	11, // 41: resmon.plugin.v1.ResourceType.Terminate:output_type -> resmon.plugin.v1.Reply
-	12, // 42: resmon.plugin.v1.ResourceType.LooksAlive:output_type -> resmon.plugin.v1.HealthReply
-	12, // 43: resmon.plugin.v1.ResourceType.IsAlive:output_type -> resmon.plugin.v1.HealthReply
-	14, // 44: resmon.plugin.v1.ResourceType.Control:output_type -> resmon.plugin.v1.ControlReply
-	11, // 45: resmon.plugin.v1.ResourceType.Close:output_type -> resmon.plugin.v1.Reply
-	11, // 46: resmon.plugin.v1.ResourceType.SetDeadline:output_type -> resmon.plugin.v1.Reply
-	1,  // 47: resmon.plugin.v1.Host.Log:output_type -> resmon.plugin.v1.Empty
-	11, // 48: resmon.plugin.v1.Host.Progress:output_type -> resmon.plugin.v1.Reply
-	14, // 49: resmon.plugin.v1.Host.Control:output_type -> resmon.plugin.v1.ControlReply
-	20, // 50: resmon.plugin.v1.Host.FencingToken:output_type -> resmon.plugin.v1.TokenReply
-	22, // 51: resmon.plugin.v1.Host.GetValue:output_type -> resmon.plugin.v1.RegReply
-	11, // 52: resmon.plugin.v1.Host.SetValue:output_type -> resmon.plugin.v1.Reply
-	11, // 53: resmon.plugin.v1.Host.DeleteValue:output_type -> resmon.plugin.v1.Reply
-	11, // 54: resmon.plugin.v1.Host.CreateKey:output_type -> resmon.plugin.v1.Reply
-	11, // 55: resmon.plugin.v1.Host.DeleteKey:output_type -> resmon.plugin.v1.Reply
-	22, // 56: resmon.plugin.v1.Host.SubKeys:output_type -> resmon.plugin.v1.RegReply
-	22, // 57: resmon.plugin.v1.Host.Values:output_type -> resmon.plugin.v1.RegReply
-	38, // [38:58] is the sub-list for method output_type
-	18, // [18:38] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 6: resmon.plugin.v1.DescribeReply.properties:type_name -> resmon.plugin.v1.PropertySpec
+	3,  // 7: resmon.plugin.v1.PropertySpec.default:type_name -> resmon.plugin.v1.Value
+	5,  // 8: resmon.plugin.v1.OpenRequest.properties:type_name -> resmon.plugin.v1.Map
+	2,  // 9: resmon.plugin.v1.OpenReply.error:type_name -> resmon.plugin.v1.Error
+	2,  // 10: resmon.plugin.v1.Reply.error:type_name -> resmon.plugin.v1.Error
+	2,  // 11: resmon.plugin.v1.HealthReply.error:type_name -> resmon.plugin.v1.Error
+	2,  // 12: resmon.plugin.v1.ControlReply.error:type_name -> resmon.plugin.v1.Error
+	19, // 13: resmon.plugin.v1.LogRequest.fields:type_name -> resmon.plugin.v1.LogField
+	3,  // 14: resmon.plugin.v1.LogField.value:type_name -> resmon.plugin.v1.Value
+	2,  // 15: resmon.plugin.v1.TokenReply.error:type_name -> resmon.plugin.v1.Error
+	7,  // 16: resmon.plugin.v1.RegRequest.value:type_name -> resmon.plugin.v1.RegValue
+	2,  // 17: resmon.plugin.v1.RegReply.error:type_name -> resmon.plugin.v1.Error
+	7,  // 18: resmon.plugin.v1.RegReply.value:type_name -> resmon.plugin.v1.RegValue
+	7,  // 19: resmon.plugin.v1.RegReply.values:type_name -> resmon.plugin.v1.RegValue
+	10, // 20: resmon.plugin.v1.ResourceType.Open:input_type -> resmon.plugin.v1.OpenRequest
+	12, // 21: resmon.plugin.v1.ResourceType.Online:input_type -> resmon.plugin.v1.Call
+	12, // 22: resmon.plugin.v1.ResourceType.Offline:input_type -> resmon.plugin.v1.Call
+	12, // 23: resmon.plugin.v1.ResourceType.Terminate:input_type -> resmon.plugin.v1.Call
+	12, // 24: resmon.plugin.v1.ResourceType.LooksAlive:input_type -> resmon.plugin.v1.Call
+	12, // 25: resmon.plugin.v1.ResourceType.IsAlive:input_type -> resmon.plugin.v1.Call
+	15, // 26: resmon.plugin.v1.ResourceType.Control:input_type -> resmon.plugin.v1.ControlCall
+	12, // 27: resmon.plugin.v1.ResourceType.Close:input_type -> resmon.plugin.v1.Call
+	17, // 28: resmon.plugin.v1.ResourceType.SetDeadline:input_type -> resmon.plugin.v1.Deadline
+	1,  // 29: resmon.plugin.v1.ResourceType.Describe:input_type -> resmon.plugin.v1.Empty
+	18, // 30: resmon.plugin.v1.Host.Log:input_type -> resmon.plugin.v1.LogRequest
+	20, // 31: resmon.plugin.v1.Host.Progress:input_type -> resmon.plugin.v1.ProgressRequest
+	21, // 32: resmon.plugin.v1.Host.Control:input_type -> resmon.plugin.v1.HostControlRequest
+	1,  // 33: resmon.plugin.v1.Host.FencingToken:input_type -> resmon.plugin.v1.Empty
+	23, // 34: resmon.plugin.v1.Host.GetValue:input_type -> resmon.plugin.v1.RegRequest
+	23, // 35: resmon.plugin.v1.Host.SetValue:input_type -> resmon.plugin.v1.RegRequest
+	23, // 36: resmon.plugin.v1.Host.DeleteValue:input_type -> resmon.plugin.v1.RegRequest
+	23, // 37: resmon.plugin.v1.Host.CreateKey:input_type -> resmon.plugin.v1.RegRequest
+	23, // 38: resmon.plugin.v1.Host.DeleteKey:input_type -> resmon.plugin.v1.RegRequest
+	23, // 39: resmon.plugin.v1.Host.SubKeys:input_type -> resmon.plugin.v1.RegRequest
+	23, // 40: resmon.plugin.v1.Host.Values:input_type -> resmon.plugin.v1.RegRequest
+	11, // 41: resmon.plugin.v1.ResourceType.Open:output_type -> resmon.plugin.v1.OpenReply
+	13, // 42: resmon.plugin.v1.ResourceType.Online:output_type -> resmon.plugin.v1.Reply
+	13, // 43: resmon.plugin.v1.ResourceType.Offline:output_type -> resmon.plugin.v1.Reply
+	13, // 44: resmon.plugin.v1.ResourceType.Terminate:output_type -> resmon.plugin.v1.Reply
+	14, // 45: resmon.plugin.v1.ResourceType.LooksAlive:output_type -> resmon.plugin.v1.HealthReply
+	14, // 46: resmon.plugin.v1.ResourceType.IsAlive:output_type -> resmon.plugin.v1.HealthReply
+	16, // 47: resmon.plugin.v1.ResourceType.Control:output_type -> resmon.plugin.v1.ControlReply
+	13, // 48: resmon.plugin.v1.ResourceType.Close:output_type -> resmon.plugin.v1.Reply
+	13, // 49: resmon.plugin.v1.ResourceType.SetDeadline:output_type -> resmon.plugin.v1.Reply
+	8,  // 50: resmon.plugin.v1.ResourceType.Describe:output_type -> resmon.plugin.v1.DescribeReply
+	1,  // 51: resmon.plugin.v1.Host.Log:output_type -> resmon.plugin.v1.Empty
+	13, // 52: resmon.plugin.v1.Host.Progress:output_type -> resmon.plugin.v1.Reply
+	16, // 53: resmon.plugin.v1.Host.Control:output_type -> resmon.plugin.v1.ControlReply
+	22, // 54: resmon.plugin.v1.Host.FencingToken:output_type -> resmon.plugin.v1.TokenReply
+	24, // 55: resmon.plugin.v1.Host.GetValue:output_type -> resmon.plugin.v1.RegReply
+	13, // 56: resmon.plugin.v1.Host.SetValue:output_type -> resmon.plugin.v1.Reply
+	13, // 57: resmon.plugin.v1.Host.DeleteValue:output_type -> resmon.plugin.v1.Reply
+	13, // 58: resmon.plugin.v1.Host.CreateKey:output_type -> resmon.plugin.v1.Reply
+	13, // 59: resmon.plugin.v1.Host.DeleteKey:output_type -> resmon.plugin.v1.Reply
+	24, // 60: resmon.plugin.v1.Host.SubKeys:output_type -> resmon.plugin.v1.RegReply
+	24, // 61: resmon.plugin.v1.Host.Values:output_type -> resmon.plugin.v1.RegReply
+	41, // [41:62] is the sub-list for method output_type
+	20, // [20:41] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_resmon_proto_init() }
@@ -1743,7 +1889,7 @@ func file_resmon_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_resmon_proto_rawDesc), len(file_resmon_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

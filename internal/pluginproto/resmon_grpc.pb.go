@@ -47,6 +47,7 @@ const (
 	ResourceType_Control_FullMethodName     = "/resmon.plugin.v1.ResourceType/Control"
 	ResourceType_Close_FullMethodName       = "/resmon.plugin.v1.ResourceType/Close"
 	ResourceType_SetDeadline_FullMethodName = "/resmon.plugin.v1.ResourceType/SetDeadline"
+	ResourceType_Describe_FullMethodName    = "/resmon.plugin.v1.ResourceType/Describe"
 )
 
 // ResourceTypeClient is the client API for ResourceType service.
@@ -65,6 +66,9 @@ type ResourceTypeClient interface {
 	// start and after every lease renewal. Past it, unrenewed, the plugin
 	// terminates every resource by itself: the host may be stopped or dead.
 	SetDeadline(ctx context.Context, in *Deadline, opts ...grpc.CallOption) (*Reply, error)
+	// Describe asks the type for the private properties its resources take
+	// (sdk.Describer); described is false when the type does not say.
+	Describe(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*DescribeReply, error)
 }
 
 type resourceTypeClient struct {
@@ -165,6 +169,16 @@ func (c *resourceTypeClient) SetDeadline(ctx context.Context, in *Deadline, opts
 	return out, nil
 }
 
+func (c *resourceTypeClient) Describe(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*DescribeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeReply)
+	err := c.cc.Invoke(ctx, ResourceType_Describe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResourceTypeServer is the server API for ResourceType service.
 // All implementations must embed UnimplementedResourceTypeServer
 // for forward compatibility.
@@ -181,6 +195,9 @@ type ResourceTypeServer interface {
 	// start and after every lease renewal. Past it, unrenewed, the plugin
 	// terminates every resource by itself: the host may be stopped or dead.
 	SetDeadline(context.Context, *Deadline) (*Reply, error)
+	// Describe asks the type for the private properties its resources take
+	// (sdk.Describer); described is false when the type does not say.
+	Describe(context.Context, *Empty) (*DescribeReply, error)
 	mustEmbedUnimplementedResourceTypeServer()
 }
 
@@ -217,6 +234,9 @@ func (UnimplementedResourceTypeServer) Close(context.Context, *Call) (*Reply, er
 }
 func (UnimplementedResourceTypeServer) SetDeadline(context.Context, *Deadline) (*Reply, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetDeadline not implemented")
+}
+func (UnimplementedResourceTypeServer) Describe(context.Context, *Empty) (*DescribeReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Describe not implemented")
 }
 func (UnimplementedResourceTypeServer) mustEmbedUnimplementedResourceTypeServer() {}
 func (UnimplementedResourceTypeServer) testEmbeddedByValue()                      {}
@@ -401,6 +421,24 @@ func _ResourceType_SetDeadline_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResourceType_Describe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResourceTypeServer).Describe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResourceType_Describe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResourceTypeServer).Describe(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResourceType_ServiceDesc is the grpc.ServiceDesc for ResourceType service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -443,6 +481,10 @@ var ResourceType_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetDeadline",
 			Handler:    _ResourceType_SetDeadline_Handler,
+		},
+		{
+			MethodName: "Describe",
+			Handler:    _ResourceType_Describe_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

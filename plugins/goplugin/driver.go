@@ -43,6 +43,8 @@ import (
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/proctrack"
 	"github.com/resmon/resmon/sdk"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Kind is the TypeSpec.Kind this driver loads.
@@ -374,4 +376,38 @@ func (d *Driver) Close(ctx context.Context) error {
 		cb.stop()
 	}
 	return ctx.Err()
+}
+
+// Describe implements plugins.Describer: it asks t's plugin process
+// (started for the question if none runs) for its property description.
+func (d *Driver) Describe(ctx context.Context, t plugins.TypeSpec) ([]sdk.PropertySpec, bool, error) {
+	if t.Kind != Kind {
+		return nil, false, fmt.Errorf("describing resource type %q: %w: kind %q, this driver loads %q", t.Name, plugins.ErrBadModule, t.Kind, Kind)
+	}
+	d.mu.Lock()
+	err := d.setup()
+	d.mu.Unlock()
+	if err != nil {
+		return nil, false, fmt.Errorf("goplugin data directory %s: %w", d.cfg.DataDir, err)
+	}
+	p, err := d.acquire(ctx, t, plugins.ResourceSpec{})
+	if err != nil {
+		return nil, false, fmt.Errorf("loading resource type %q: %w", t.Name, err)
+	}
+	defer d.release(p)
+	rep, err := p.rpc.Describe(ctx, &pluginproto.Empty{})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, false, nil // a type built before descriptions existed
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("describing resource type %q: %w", t.Name, err)
+	}
+	if !rep.GetDescribed() {
+		return nil, false, nil
+	}
+	specs, err := pluginproto.DecodePropertySpecs(rep.GetProperties())
+	if err != nil {
+		return nil, false, fmt.Errorf("describing resource type %q: %w", t.Name, err)
+	}
+	return specs, true, nil
 }

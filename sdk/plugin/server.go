@@ -275,3 +275,17 @@ func (s *server) Close(ctx context.Context, call *pluginproto.Call) (*pluginprot
 	s.log.Debug("resource closed", "resource", r.name, "resource_id", r.id)
 	return &pluginproto.Reply{Error: pluginproto.EncodeError(err)}, nil
 }
+
+// Describe answers with the type's description of its private properties
+// when it implements sdk.Describer.
+func (s *server) Describe(context.Context, *pluginproto.Empty) (*pluginproto.DescribeReply, error) {
+	d, ok := s.impl.(sdk.Describer)
+	if !ok {
+		return &pluginproto.DescribeReply{}, nil
+	}
+	specs, err := pluginproto.EncodePropertySpecs(d.Properties())
+	if err != nil {
+		return nil, err
+	}
+	return &pluginproto.DescribeReply{Described: true, Properties: specs}, nil
+}
