@@ -235,7 +235,7 @@ func (s *Store) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
 				ErrLeaseLost, cfg.Node, ttl, err)
 		}
 	}
-	s.log.Info("node joined", "node", m.node, "lease", formatLease(m.lease), "ttl", ttl, "margin", margin, "keepalive_every", m.interval)
+	s.log.Info("node joined", "lease", formatLease(m.lease), "ttl", ttl, "margin", margin, "keepalive_every", m.interval)
 
 	m.watchdog = time.NewTimer(time.Until(m.deadline))
 	if m.onDL != nil {
@@ -288,11 +288,11 @@ func (s *Store) createPresence(ctx context.Context, m *Member, replace bool) err
 				Then(clientv3.OpDelete(key)).Commit(); err != nil {
 				return fmt.Errorf("quorum: node %q: removing stale presence %s: %w", m.node, key, err)
 			}
-			s.log.Warn("removed a presence key not bound to any lease", "node", m.node, "key", key)
+			s.log.Warn("removed a presence key not bound to any lease", "key", key)
 			continue
 		}
 		if replace && attempt < 3 {
-			s.log.Warn("replacing previous incarnation", "node", m.node, "old_lease", formatLease(old))
+			s.log.Warn("replacing previous incarnation", "old_lease", formatLease(old))
 			if _, err := s.cli.Revoke(ctx, old); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 				return fmt.Errorf("quorum: node %q: revoking the previous incarnation's lease %s: %w", m.node, formatLease(old), err)
 			}
@@ -371,7 +371,7 @@ func (m *Member) keepLoop(ctx context.Context) {
 			m.fence(fmt.Errorf("%w: node %q: etcd reports lease %s not found (expired or revoked)", ErrLeaseLost, m.node, formatLease(m.lease)))
 			return
 		default:
-			m.s.log.Warn("lease keepalive failed", "node", m.node, "lease", formatLease(m.lease), "error", err,
+			m.s.log.Warn("lease keepalive failed", "lease", formatLease(m.lease), "error", err,
 				"fence_in", time.Until(m.Deadline()).Round(time.Millisecond))
 			next.Reset(retry)
 		}
@@ -441,7 +441,7 @@ func (m *Member) fence(err error) {
 	m.state, m.err = memberFenced, err
 	m.mu.Unlock()
 	m.kaCancel()
-	m.s.log.Error("node self-fenced: taking resources down", "node", m.node, "lease", formatLease(m.lease), "reason", err)
+	m.s.log.Error("node self-fenced: taking resources down", "lease", formatLease(m.lease), "reason", err)
 	close(m.fenced)
 	if m.onFence != nil {
 		m.onFence()
@@ -478,7 +478,7 @@ func (m *Member) Leave(ctx context.Context) error {
 			m.node, formatLease(m.lease), err, m.ttl)
 	}
 	m.revoked = true
-	m.s.log.Info("node left", "node", m.node, "lease", formatLease(m.lease))
+	m.s.log.Info("node left", "lease", formatLease(m.lease))
 	return nil
 }
 

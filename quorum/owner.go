@@ -53,7 +53,7 @@ func (s *Store) Acquire(ctx context.Context, m *Member, group string) (model.Own
 	}
 	if resp.Succeeded {
 		o := model.Ownership{Group: group, Node: m.node, Token: resp.Header.Revision}
-		s.log.Info("group acquired", "group", group, "node", m.node, "token", o.Token)
+		s.log.Info("group acquired", "group", group, "token", o.Token)
 		return o, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
@@ -89,7 +89,7 @@ func (s *Store) Release(ctx context.Context, o model.Ownership) error {
 	if !resp.Succeeded {
 		return fmt.Errorf("%w: release %s", model.ErrFenced, o.Fence())
 	}
-	s.log.Info("group released", "group", o.Group, "node", o.Node, "token", o.Token)
+	s.log.Info("group released", "group", o.Group, "token", o.Token)
 	return nil
 }
 

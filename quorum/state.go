@@ -149,7 +149,7 @@ func (s *Store) HandOff(ctx context.Context, o model.Ownership, p model.Publicat
 	if p.Group != nil && p.Group.Handoff != nil && p.Group.Handoff.To != "" {
 		to = p.Group.Handoff.To
 	}
-	s.log.Info("group handed off", "group", o.Group, "node", o.Node, "token", o.Token, "to", to)
+	s.log.Info("group handed off", "group", o.Group, "token", o.Token, "to", to)
 	return nil
 }
 

@@ -61,7 +61,7 @@ func start(host sdk.Host, args []string, c *Config) (process, error) {
 	// A group of its own: Offline and Terminate signal everything the
 	// application started, and signals meant for the monitor miss it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	streams := []*stream{{name: "stdout", level: sdk.LevelInfo}, {name: "stderr", level: sdk.LevelWarn}}
+	streams := []*stream{{name: "stdout"}, {name: "stderr"}}
 	closeEnds := func(reads bool) {
 		for _, s := range streams {
 			if reads {
@@ -89,7 +89,7 @@ func start(host sdk.Host, args []string, c *Config) (process, error) {
 	p := &osProcess{pid: cmd.Process.Pid, done: make(chan struct{})}
 	host.Log(sdk.LevelInfo, "started process", "command", args[0], "pid", p.pid)
 	for _, s := range streams {
-		go forwardLines(s.r, func(line string) { host.Log(s.level, line, "stream", s.name, "pid", p.pid) })
+		go forwardLines(s.r, func(line string) { host.Log(lineLevel(line), line, "stream", s.name, "pid", p.pid) })
 	}
 	go func() {
 		_ = cmd.Wait()
@@ -102,7 +102,6 @@ func start(host sdk.Host, args []string, c *Config) (process, error) {
 // stream is one output pipe of a child.
 type stream struct {
 	name  string
-	level sdk.LogLevel
 	r, w  *os.File
 }
 

@@ -114,12 +114,14 @@ func stopNow(ctx context.Context) <-chan struct{} {
 
 // NewLogger builds the node's logger from the [log] section.
 func NewLogger(cfg *config.Config, w io.Writer) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{
+	l := hclog.New(&hclog.LoggerOptions{
 		Name:       "clusterd",
 		Level:      hclog.LevelFromString(cfg.Log.Level),
 		JSONFormat: cfg.Log.Format == "json",
 		Output:     w,
-	}).With("node", cfg.Node.Name)
+	})
+	// One node field per line: everything below logs through this one.
+	return readableLogger{l}.With("node", cfg.Node.Name)
 }
 
 // Run runs the node until ctx ends (a clean stop: the node leaves the cluster

@@ -28,7 +28,10 @@ var _ plugins.Services = (*services)(nil)
 
 func (s *services) Log(r model.Ref, level sdk.LogLevel, msg string, kv ...any) {
 	l := s.log.Named("resource").With("resource", r.Name)
+	kv = dropFixedKeys(kv)
 	switch level {
+	case sdk.LevelTrace:
+		l.Trace(msg, kv...)
 	case sdk.LevelDebug:
 		l.Debug(msg, kv...)
 	case sdk.LevelWarn:
@@ -56,4 +59,20 @@ func (s *services) Control(ctx context.Context, r model.Ref, code sdk.ControlCod
 
 func (s *services) FencingToken(ctx context.Context, r model.Ref) (int64, error) {
 	return s.hosted.FencingToken(r)
+}
+
+// dropFixedKeys removes the fields a resource's log line gets anyway (its
+// node and its resource), so that each appears once per line.
+func dropFixedKeys(kv []any) []any {
+	out := kv[:0:0]
+	for i := 0; i+1 < len(kv); i += 2 {
+		if k, ok := kv[i].(string); ok && (k == "node" || k == "resource") {
+			continue
+		}
+		out = append(out, kv[i], kv[i+1])
+	}
+	if len(kv)%2 == 1 {
+		out = append(out, kv[len(kv)-1])
+	}
+	return out
 }

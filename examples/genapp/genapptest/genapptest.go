@@ -365,12 +365,14 @@ func (s *suite) stopTimeoutEscalates(t *testing.T) {
 
 func (s *suite) outputReachesLog(t *testing.T) {
 	r := s.mustOpen(t, map[string]any{
-		"CommandLine": s.script("echo to-stdout; echo to-stderr >&2; printf 'no-newline'; exec " + s.sleep + " 600"),
+		"CommandLine": s.script("echo to-stdout; echo to-stderr >&2; echo 'ERROR marked' >&2; printf 'no-newline'; exec " + s.sleep + " 600"),
 	})
 	must(t, "Online", r.Online(ctx(t)))
 	pid := strconv.Itoa(r.pid(t, s.sh))
 	r.waitLog(t, fmt.Sprintf("%d to-stdout stream=stdout pid=%s", sdk.LevelInfo, pid))
-	r.waitLog(t, fmt.Sprintf("%d to-stderr stream=stderr pid=%s", sdk.LevelWarn, pid))
+	// stderr is not a level: an unmarked line is info, a marked one its own.
+	r.waitLog(t, fmt.Sprintf("%d to-stderr stream=stderr pid=%s", sdk.LevelInfo, pid))
+	r.waitLog(t, fmt.Sprintf("%d ERROR marked stream=stderr pid=%s", sdk.LevelError, pid))
 	must(t, "Terminate", r.Terminate(ctx(t)))
 	// The last line has no newline: it arrives when the pipe closes.
 	r.waitLog(t, fmt.Sprintf("%d no-newline stream=stdout", sdk.LevelInfo))
