@@ -101,8 +101,8 @@ func start(host sdk.Host, args []string, c *Config) (process, error) {
 
 // stream is one output pipe of a child.
 type stream struct {
-	name  string
-	r, w  *os.File
+	name string
+	r, w *os.File
 }
 
 // maxLine bounds one forwarded line; longer lines are cut into pieces.
