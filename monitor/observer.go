@@ -15,8 +15,9 @@ type Observer interface {
 	// false when the node lets it go.
 	GroupState(group string, s model.GroupState, owned bool)
 	// EntryPoint reports one call of an entry point (Online, Offline,
-	// Terminate, LooksAlive, IsAlive) and how it went.
-	EntryPoint(entry string, d time.Duration, err error)
+	// Terminate, LooksAlive, IsAlive) of a resource of type typ, and how
+	// it went.
+	EntryPoint(typ, entry string, d time.Duration, err error)
 	// Restart reports a resource restarted by its restart policy.
 	Restart(group, resource string)
 	// Failover reports a group that failed over to this node.
@@ -27,6 +28,6 @@ type nopObserver struct{}
 
 func (nopObserver) ResourceState(string, string, model.ResourceState) {}
 func (nopObserver) GroupState(string, model.GroupState, bool)         {}
-func (nopObserver) EntryPoint(string, time.Duration, error)           {}
+func (nopObserver) EntryPoint(string, string, time.Duration, error)   {}
 func (nopObserver) Restart(string, string)                            {}
 func (nopObserver) Failover(string)                                   {}

@@ -137,7 +137,7 @@ func (r *Resource) pending(ctx context.Context, what string, call func(context.C
 	go func() {
 		start := time.Now()
 		err := call(cctx)
-		r.obs.EntryPoint(what, time.Since(start), err)
+		r.obs.EntryPoint(r.rec.Type, what, time.Since(start), err)
 		done <- err
 	}()
 	timer := time.NewTimer(timeout)
@@ -225,7 +225,7 @@ func (r *Resource) Terminate(ctx context.Context) error {
 func (r *Resource) terminate(ctx context.Context) error {
 	start := time.Now()
 	err := r.inst.Terminate(ctx)
-	r.obs.EntryPoint("Terminate", time.Since(start), err)
+	r.obs.EntryPoint(r.rec.Type, "Terminate", time.Since(start), err)
 	if err != nil {
 		r.log.Warn("Terminate failed", "error", err)
 		return fmt.Errorf("terminating resource %q: %w", r.rec.Name, err)
@@ -352,7 +352,7 @@ func (r *Resource) healthLoop(ctx context.Context) {
 		defer cancel()
 		start := time.Now()
 		ok, err := f(cctx)
-		r.obs.EntryPoint(entry, time.Since(start), err)
+		r.obs.EntryPoint(r.rec.Type, entry, time.Since(start), err)
 		return ok, err
 	}
 	for {

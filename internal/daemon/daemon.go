@@ -158,6 +158,7 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 		return err
 	}
 	defer n.closeLocal()
+	n.metrics.reg.MustRegister(newClusterCollector(n.metrics, store, cfg.Node.Name, n.health))
 	if cfg.Node.Metrics != "" {
 		stopMetrics, err := n.serveMetrics(ctx, cfg.Node.Metrics)
 		if err != nil {

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum/quorumtest"
 )
 
@@ -41,21 +43,46 @@ func TestMetricsAndHealth(t *testing.T) {
 	if code != http.StatusOK || !strings.HasPrefix(body, "ok: node node1") {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
+	// A group no node may own (its one resource may run only on a node
+	// that does not exist): its state is reported by the first node up.
+	ctx := context.Background()
+	if err := c.store.CreateGroup(ctx, model.DefaultGroup("orphan")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.store.CreateResource(ctx, model.Resource{Name: "orphan app", Type: "testtype", Group: "orphan",
+		PossibleOwners: []string{"node9"}, Properties: model.DefaultProperties()}); err != nil {
+		t.Fatal(err)
+	}
 	want := []string{
-		`resmon_group_state{group="app"} 0`,
-		`resmon_resource_state{group="app",resource="app"} 2`,
-		`resmon_entry_point_seconds_count{entry="Online",result="ok"} 1`,
+		`resmon_group_state{group="app",state="Online"} 1`,
+		`resmon_group_state{group="app",state="Failed"} 0`,
+		`resmon_group_state{group="orphan",state="Offline"} 1`,
+		`resmon_resource_state{group="app",resource="app",state="Online"} 1`,
+		`resmon_resource_state{group="app",resource="app",state="Failed"} 0`,
+		`resmon_entry_point_seconds_count{entry="Online",result="ok",type="testtype"} 1`,
+		`resmon_entry_point_seconds_bucket{entry="Online",result="ok",type="testtype",le="0.00025"}`,
 		`resmon_checkpoint_writes_total{result="ok"}`,
 		`resmon_lease_renewals_total{result="ok"}`,
 		`resmon_self_fences_total 0`,
+		`resmon_build_info{goversion="go`,
+		`resmon_nodes_up 1`,
+		`resmon_etcd_up 1`,
+		`resmon_lease_confirmed 1`,
 	}
-	waitFor(t, "the metrics", 10*time.Second, func() bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		_, body = get("http://" + addr + "/metrics")
+		missing := ""
 		for _, w := range want {
 			if !strings.Contains(body, w) {
-				return false
+				missing = w
+				break
 			}
 		}
-		return true
-	})
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the metrics lack %s:\n%s", missing, body)
+		}
+	}
 }
