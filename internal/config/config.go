@@ -367,8 +367,37 @@ func (c *Config) fill() {
 	}
 }
 
-// resolve makes the relative paths of c relative to dir.
-func (c *Config) resolve(dir string) {
+// A configuration file under /etc holds configuration only: its relative
+// paths do not resolve under /etc but against the node's state directory
+// (data_dir, pki_dir, keys, sockets, certificates: StateDir, or the
+// first entry of $STATE_DIRECTORY that systemd's StateDirectory= sets) and,
+// for the executables and modules of resource types, against LibDir,
+// where the package installs them. Anywhere else relative paths resolve
+// against the file's directory, as a developer's checkout expects.
+var (
+	EtcDir   = "/etc"
+	StateDir = "/var/lib/resmon"
+	LibDir   = "/usr/lib/resmon"
+)
+
+// bases returns the directories that relative data paths and resource
+// type paths of a file in dir resolve against.
+func bases(dir string) (data, types string) {
+	etc := filepath.Clean(EtcDir)
+	if dir != etc && !strings.HasPrefix(dir, etc+string(filepath.Separator)) {
+		return dir, dir
+	}
+	data = StateDir
+	if sd, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); sd != "" && filepath.IsAbs(sd) {
+		data = sd
+	}
+	return data, LibDir
+}
+
+// resolve makes the relative paths of c absolute: data paths against
+// dataDir, resource type paths against typeDir.
+func (c *Config) resolve(dataDir, typeDir string) {
+	dir := dataDir
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -389,6 +418,7 @@ func (c *Config) resolve(dir string) {
 	abs(&x.CertFile)
 	abs(&x.KeyFile)
 	abs(&x.PasswordFile)
+	dir = typeDir
 	for i := range c.ResourceTypes {
 		t := &c.ResourceTypes[i]
 		abs(&t.Path)
@@ -398,8 +428,8 @@ func (c *Config) resolve(dir string) {
 }
 
 // Load reads and parses the file at path. Relative paths in it are resolved
-// against the file's directory, made absolute; problems name the file by path
-// as given.
+// against the file's directory (under /etc: see StateDir and LibDir), made
+// absolute; problems name the file by path as given.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -435,7 +465,7 @@ func parse(filename, dir string, data []byte, host bool) (*Config, error) {
 	var d decoder
 	d.table(raw, reflect.ValueOf(c).Elem(), place{})
 	c.fill()
-	c.resolve(dir)
+	c.resolve(bases(dir))
 
 	var v problems
 	c.check(&v, host)

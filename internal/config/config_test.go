@@ -125,13 +125,15 @@ func TestLoadFull(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", "")
 	c, err := Parse("/etc/resmon/cluster.toml", []byte("[node]\nname = \"n1\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Under /etc, data lands in the state directory (TestRelativePathsUnderEtc).
 	want := &Config{
-		Cluster: Cluster{Name: "resmon", PKIDir: "/etc/resmon/data/n1/pki"},
-		Node:    Node{Name: "n1", DataDir: "/etc/resmon/data/n1", Admin: "unix:/etc/resmon/data/n1/admin.sock"},
+		Cluster: Cluster{Name: "resmon", PKIDir: "/var/lib/resmon/data/n1/pki"},
+		Node:    Node{Name: "n1", DataDir: "/var/lib/resmon/data/n1", Admin: "unix:/var/lib/resmon/data/n1/admin.sock"},
 		Log:     Log{Level: "info", Format: "text"},
 		Quorum: Quorum{
 			Mode: ModeEmbedded, LeaseTTL: dur("10s"), DialTimeout: dur("5s"), FenceMargin: dur("2s"),
@@ -503,11 +505,47 @@ func TestEncodeRoundTrip(t *testing.T) {
 
 func TestAdminTLSFilesAreRelativeToTheFile(t *testing.T) {
 	data := "[node]\nname = \"n\"\nadmin = \"tcp:10.0.0.1:7401\"\nadmin_cert = \"tls/node.pem\"\nadmin_key = \"/etc/k.pem\"\nadmin_ca = \"ca.pem\"\n"
-	c, err := Parse("/etc/resmon/cluster.toml", []byte(data))
+	c, err := Parse("/opt/resmon/cluster.toml", []byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Node.AdminCert != "/etc/resmon/tls/node.pem" || c.Node.AdminKey != "/etc/k.pem" || c.Node.AdminCA != "/etc/resmon/ca.pem" {
+	if c.Node.AdminCert != "/opt/resmon/tls/node.pem" || c.Node.AdminKey != "/etc/k.pem" || c.Node.AdminCA != "/opt/resmon/ca.pem" {
 		t.Fatalf("admin TLS files: %q %q %q", c.Node.AdminCert, c.Node.AdminKey, c.Node.AdminCA)
+	}
+}
+
+// TestRelativePathsUnderEtc: relative paths of a file under /etc land in
+// the state directory (data) and the library directory (types), never
+// under /etc; elsewhere they stay relative to the file.
+func TestRelativePathsUnderEtc(t *testing.T) {
+	root := t.TempDir()
+	oldEtc, oldState, oldLib := EtcDir, StateDir, LibDir
+	EtcDir, StateDir, LibDir = filepath.Join(root, "etc"), filepath.Join(root, "var/lib/resmon"), filepath.Join(root, "usr/lib/resmon")
+	t.Cleanup(func() { EtcDir, StateDir, LibDir = oldEtc, oldState, oldLib })
+	t.Setenv("STATE_DIRECTORY", "")
+	text := "[node]\nname = \"n1\"\n[[resource_type]]\nname = \"T\"\nkind = \"plugin\"\npath = \"genapp\"\n"
+	for _, c := range []struct {
+		dir, state         string
+		wantData, wantType string
+	}{
+		{filepath.Join(root, "etc/resmon"), "", filepath.Join(root, "var/lib/resmon/data/n1"), filepath.Join(root, "usr/lib/resmon/genapp")},
+		{filepath.Join(root, "etc/resmon"), "/srv/resmon", "/srv/resmon/data/n1", filepath.Join(root, "usr/lib/resmon/genapp")},
+		{filepath.Join(root, "home/op"), "", filepath.Join(root, "home/op/data/n1"), filepath.Join(root, "home/op/genapp")},
+	} {
+		t.Setenv("STATE_DIRECTORY", c.state)
+		os.MkdirAll(c.dir, 0o755)
+		file := filepath.Join(c.dir, "cluster.toml")
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Node.DataDir != c.wantData || cfg.ResourceTypes[0].Path != c.wantType ||
+			cfg.Cluster.PKIDir != filepath.Join(c.wantData, "pki") {
+			t.Errorf("%s (STATE_DIRECTORY %q): data_dir %s, pki_dir %s, type path %s; want %s, %s", file, c.state,
+				cfg.Node.DataDir, cfg.Cluster.PKIDir, cfg.ResourceTypes[0].Path, c.wantData, c.wantType)
+		}
 	}
 }

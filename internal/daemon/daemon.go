@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/hashicorp/go-hclog"
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
@@ -446,6 +447,7 @@ func (n *node) run(ctx context.Context) error {
 	}
 
 	go n.trimEvents(ctx)
+	go n.watchdog(ctx)
 	go n.publishSchemas(ctx)
 	go func() {
 		if err := n.checkpoints.Serve(ctx); err != nil && ctx.Err() == nil {
@@ -479,6 +481,7 @@ func (n *node) run(ctx context.Context) error {
 			continue
 		}
 		n.health.set(m, "serving")
+		n.notify(sd.SdNotifyReady + "\nSTATUS=member of cluster " + n.cfg.Cluster.Name)
 		fenced, err := n.serve(ctx, m)
 		n.health.set(nil, "stopped")
 		if !fenced {
@@ -503,6 +506,7 @@ func (n *node) serve(ctx context.Context, m *quorum.Member) (fenced bool, err er
 	go func() { runErr <- n.runMonitor(runCtx, m) }()
 	select {
 	case <-ctx.Done():
+		n.notify(sd.SdNotifyStopping + "\nSTATUS=moving this node's groups to other nodes")
 		n.log.Info("stopping: moving this node's groups to other nodes")
 		// The drain ends at DrainTimeout, at a second signal, or when the
 		// node fences itself (etcd unreachable: nothing can be handed on,
