@@ -2,8 +2,11 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"regexp"
 	"net/http"
 	"strings"
 	"testing"
@@ -69,6 +72,18 @@ func TestMetricsAndHealth(t *testing.T) {
 		`resmon_etcd_up 1`,
 		`resmon_lease_confirmed 1`,
 	}
+	// Every metric the example alerts and dashboard use is one clusterd
+	// defines (vectors without a sample yet are not served, so the
+	// definitions are what is checked).
+	src, err := os.ReadFile("metrics.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range metricsOfDist(t) {
+		if !strings.Contains(string(src), `"`+m+`"`) {
+			t.Errorf("dist/ uses %s, which clusterd does not define", m)
+		}
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		_, body = get("http://" + addr + "/metrics")
 		missing := ""
@@ -85,4 +100,31 @@ func TestMetricsAndHealth(t *testing.T) {
 			t.Fatalf("the metrics lack %s:\n%s", missing, body)
 		}
 	}
+}
+
+// metricsOfDist are the resmon_ metrics the example alert rules and the
+// Grafana dashboard in dist/ use.
+func metricsOfDist(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, f := range []string{"../../dist/alerts.yml", "../../dist/grafana-dashboard.json"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, ".json") && !json.Valid(b) {
+			t.Fatalf("%s is not JSON", f)
+		}
+		for _, m := range regexp.MustCompile(`resmon_[a-z_]+`).FindAllString(string(b), -1) {
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				m = strings.TrimSuffix(m, suffix)
+			}
+			seen[m] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for m := range seen {
+		out = append(out, m)
+	}
+	return out
 }
