@@ -443,7 +443,10 @@ func (n *node) run(ctx context.Context) error {
 		n.log.Warn("configuration differs from the cluster database (database kept)", "difference", d)
 	}
 	if len(res.Differences) > 0 {
-		n.event("config.differs", n.cfg.Node.Name, fmt.Sprintf("%d differences between %s and the cluster database; the database was kept", len(res.Differences), n.cfg.File))
+		n.log.Warn("the database was kept: see the differences with `cluster config diff FILE`, make the database match with `cluster config apply FILE`, or write it back into the file with `cluster config export`",
+			"file", n.cfg.File, "differences", len(res.Differences))
+		n.event("config.differs", n.cfg.Node.Name, fmt.Sprintf("%d differences between %s and the cluster database; the database was kept (cluster config diff %s, cluster config apply %s)",
+			len(res.Differences), n.cfg.File, n.cfg.File, n.cfg.File))
 	}
 
 	go n.trimEvents(ctx)
