@@ -450,7 +450,7 @@ func (n *node) run(ctx context.Context) error {
 	}
 
 	go n.trimEvents(ctx)
-	go n.watchdog(ctx)
+	go n.systemdWatchdog(ctx)
 	go n.publishSchemas(ctx)
 	go func() {
 		if err := n.checkpoints.Serve(ctx); err != nil && ctx.Err() == nil {

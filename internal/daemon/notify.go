@@ -19,9 +19,9 @@ func (n *node) notify(state string) {
 	}
 }
 
-// watchdog pets systemd's watchdog at half its interval while the lease
+// systemdWatchdog pets systemd's watchdog at half its interval while the lease
 // is confirmed, until ctx ends.
-func (n *node) watchdog(ctx context.Context) {
+func (n *node) systemdWatchdog(ctx context.Context) {
 	every, err := sd.SdWatchdogEnabled(false)
 	if err != nil || every <= 0 {
 		return
