@@ -89,7 +89,7 @@ func start(host sdk.Host, args []string, c *Config) (process, error) {
 	p := &osProcess{pid: cmd.Process.Pid, done: make(chan struct{})}
 	host.Log(sdk.LevelInfo, "started process", "command", args[0], "pid", p.pid)
 	for _, s := range streams {
-		go forwardLines(s.r, func(line string) { host.Log(lineLevel(line), line, "stream", s.name, "pid", p.pid) })
+		go forwardLines(s.r, func(line string) { host.Log(sdk.LineLevel(line), line, "stream", s.name, "pid", p.pid) })
 	}
 	go func() {
 		_ = cmd.Wait()

@@ -156,7 +156,7 @@ func TestProcessOutputReachesTheLog(t *testing.T) {
 		rs := resSpec(nil)
 		in := open(t, d, ts, rs)
 		ctx := ctxT(t)
-		if _, err := in.Control(ctx, ctlStart, startArgs(sh, "-c", "echo out-line; echo err-line >&2; printf tail")); err != nil {
+		if _, err := in.Control(ctx, ctlStart, startArgs(sh, "-c", "echo out-line; echo err-line >&2; echo 'WARN marked' >&2; printf tail")); err != nil {
 			t.Fatalf("start: %v", err)
 		}
 		p := pids(svc, sh)
@@ -166,7 +166,9 @@ func TestProcessOutputReachesTheLog(t *testing.T) {
 		pid := "pid=" + strconv.Itoa(p[0])
 		for _, want := range [][]string{
 			{rs.Name + " 2 out-line", "stream=stdout", pid},
-			{rs.Name + " 3 err-line", "stream=stderr", pid},
+			// stderr is not a level: an unmarked line is info (sdk.LineLevel).
+			{rs.Name + " 2 err-line", "stream=stderr", pid},
+			{rs.Name + " 3 WARN marked", "stream=stderr", pid},
 			{rs.Name + " 2 tail", "stream=stdout", pid},
 		} {
 			waitFor(t, fmt.Sprintf("%q in the log", want), func() bool { return logsContain(svc, want...) })

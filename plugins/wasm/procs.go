@@ -107,12 +107,14 @@ func (t *procTable) start(command string, args []string) (int32, error) {
 		return 0, fmt.Errorf("starting %s: %w", command, err)
 	}
 	c := &child{name: command, pid: cmd.Process.Pid, done: make(chan struct{})}
+	// A child's lines are logged at the level each marks (sdk.LineLevel),
+	// as the Generic Application logs its application's.
 	for _, s := range []struct {
 		r      *os.File
-		level  sdk.LogLevel
 		stream string
-	}{{outR, sdk.LevelInfo, "stdout"}, {errR, sdk.LevelWarn, "stderr"}} {
-		w := newStdioLog(in, s.level, s.stream)
+	}{{outR, "stdout"}, {errR, "stderr"}} {
+		w := newStdioLog(in, sdk.LevelInfo, s.stream)
+		w.byLine = true
 		w.kv = []any{"pid", c.pid}
 		go w.forward(s.r)
 	}

@@ -18,6 +18,7 @@ type stdioLog struct {
 	level  sdk.LogLevel
 	stream string
 	kv     []any // more fields of every line (a child's pid)
+	byLine bool  // each line's own level (sdk.LineLevel) instead of level
 
 	mu      sync.Mutex
 	partial []byte
@@ -55,7 +56,11 @@ func (w *stdioLog) line(s string) {
 	if strings.TrimSpace(s) == "" {
 		return
 	}
-	w.in.d.cfg.Services.Log(w.in.ref, w.level, s, append([]any{"stream", w.stream}, w.kv...)...)
+	level := w.level
+	if w.byLine {
+		level = sdk.LineLevel(s)
+	}
+	w.in.d.cfg.Services.Log(w.in.ref, level, s, append([]any{"stream", w.stream}, w.kv...)...)
 	if !w.fatal {
 		w.problem = s
 		w.fatal = strings.HasPrefix(s, "panic:") || strings.HasPrefix(s, "fatal error:")

@@ -1,4 +1,4 @@
-package genapp
+package sdk_test
 
 import (
 	"testing"
@@ -24,7 +24,7 @@ func TestLineLevel(t *testing.T) {
 		{"a line that says nothing until its sixty-fifth character, where it says ERROR", sdk.LevelInfo},
 		{"terrorist", sdk.LevelInfo},
 	} {
-		if got := lineLevel(c.line); got != c.want {
+		if got := sdk.LineLevel(c.line); got != c.want {
 			t.Errorf("%q: %v, want %v", c.line, got, c.want)
 		}
 	}

@@ -1,16 +1,9 @@
-package genapp
+package sdk
 
 import (
 	"regexp"
 	"strings"
-
-	"github.com/resmon/resmon/sdk"
 )
-
-// An application's output goes to the node log at INFO, stderr too (many
-// programs write everything there, an access log among them), unless the
-// line says its level itself: "ERROR ...", "[warn] ...", "level=debug",
-// `"level":"error"`, near its start.
 
 // levelPatterns are the ways a line marks its level: level=X or
 // "level":"X", a bracketed [X] or <X>, an upper-case WORD, or "x:" first.
@@ -22,8 +15,13 @@ var levelPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)^\s*([a-z]+):`),
 }
 
-// lineLevel is the level a line of application output is logged at.
-func lineLevel(line string) sdk.LogLevel {
+// LineLevel is the level to log a line of an application's output at:
+// INFO, whether the line came on stdout or stderr (many programs write
+// everything to stderr, an access log among them), unless the line marks
+// its level near its start: "ERROR ...", "[warn] ...", "level=debug",
+// `"level":"error"`. The Generic Application and the WASM host's child
+// processes log their output this way.
+func LineLevel(line string) LogLevel {
 	head := line
 	if len(head) > 64 {
 		head = head[:64]
@@ -35,21 +33,21 @@ func lineLevel(line string) sdk.LogLevel {
 			}
 		}
 	}
-	return sdk.LevelInfo
+	return LevelInfo
 }
 
-func levelWord(w string) (sdk.LogLevel, bool) {
+func levelWord(w string) (LogLevel, bool) {
 	switch strings.ToLower(w) {
 	case "trace":
-		return sdk.LevelTrace, true
+		return LevelTrace, true
 	case "debug":
-		return sdk.LevelDebug, true
+		return LevelDebug, true
 	case "info", "notice":
-		return sdk.LevelInfo, true
+		return LevelInfo, true
 	case "warn", "warning":
-		return sdk.LevelWarn, true
+		return LevelWarn, true
 	case "error", "err", "crit", "critical", "fatal", "panic", "alert", "emerg":
-		return sdk.LevelError, true
+		return LevelError, true
 	}
-	return sdk.LevelInfo, false
+	return LevelInfo, false
 }
