@@ -57,6 +57,18 @@ type Controller interface {
 	Control(ctx context.Context, code ControlCode, in []byte) ([]byte, error)
 }
 
+// HealthChecker is implemented by resources whose health checks can say
+// why they failed. When a resource implements it, the go-plugin host calls
+// CheckHealth instead of LooksAlive (deep false) and IsAlive (deep true);
+// the WASM host does not, so a type keeps LooksAlive and IsAlive too. nil
+// means alive. An error fails the resource at once (a failed cheap check
+// does not wait for the thorough one), its message becomes the resource's
+// error, and a class given with BanNode or FailEverywhere decides what
+// follows (see FailureClass).
+type HealthChecker interface {
+	CheckHealth(ctx context.Context, deep bool) error
+}
+
 // Host is the node's side, handed to every opened resource.
 //
 // All methods are safe to call from any goroutine, including from inside
@@ -126,6 +138,27 @@ const (
 // (bit 21), so it cannot clash with either.
 const FlushCheckpoints ControlCode = 0x01100401
 
+// SetPrivateProperties is sent by the monitor to an open resource whose
+// private properties an operator changed (`cluster resource NAME set
+// -private KEY=VALUE`), with the Windows number of
+// CLUSCTL_RESOURCE_SET_PRIVATE_PROPERTIES. The input is the complete new
+// set as one JSON object. A resource that applies them where it is (online
+// or not) returns nil and uses them from then on; any error, such as
+// ErrInvalidFunction from a resource that answers no control codes, leaves
+// the resource as it is, and the new set reaches the type at the resource's
+// next Open, which the monitor makes before the next Online.
+const SetPrivateProperties ControlCode = 0x01400086
+
+// IsTypeCode reports whether c lies in the range of codes a resource type
+// defines for itself: the resource object in the top byte (0x01) and the
+// user bit (bit 21) set, the cluster's internal bit (bit 20) clear. Bit 22
+// marks codes that change something (Windows' modify bit), bits 0-1 the
+// access. So 0x01200000-0x012FFFFF and 0x01600000-0x016FFFFF are the
+// type's own; Windows and resmon never define codes there.
+func (c ControlCode) IsTypeCode() bool {
+	return c&0xFF000000 == 0x01000000 && c&(1<<21) != 0 && c&(1<<20) == 0 && c&(1<<23) == 0
+}
+
 // IsCheckpointCode reports whether c is one of the checkpoint control codes
 // the host answers: the six Windows ones and FlushCheckpoints.
 func (c ControlCode) IsCheckpointCode() bool {
@@ -153,6 +186,8 @@ func (c ControlCode) String() string {
 		return "GET_CRYPTO_CHECKPOINTS"
 	case FlushCheckpoints:
 		return "FLUSH_CHECKPOINTS"
+	case SetPrivateProperties:
+		return "SET_PRIVATE_PROPERTIES"
 	}
 	return fmt.Sprintf("0x%08X", uint32(c))
 }

@@ -307,8 +307,8 @@ func (n *node) openLocal() error {
 	hosted := monitor.NewHosted()
 	n.hosted = hosted
 	svc := &services{log: n.log, hosted: hosted, registry: reg, checkpoints: cpm}
-	pd, err := goplugin.New(goplugin.Config{Services: svc, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Logger: n.log.Named("plugin"),
-		Tracker: n.tracker})
+	pd, err := goplugin.New(goplugin.Config{Services: svc, DataDir: filepath.Join(n.cfg.Node.DataDir, PluginDir), Node: n.cfg.Node.Name,
+		Logger: n.log.Named("plugin"), Tracker: n.tracker})
 	if err != nil {
 		cpm.Close()
 		reg.Close()

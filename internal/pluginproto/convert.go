@@ -67,7 +67,7 @@ func EncodeError(err error) *Error {
 	if err == nil {
 		return nil
 	}
-	e := &Error{Message: Text(err.Error())}
+	e := &Error{Message: Text(err.Error()), Class: Error_Class(sdk.ClassOf(err))}
 	if more, ok := errors.AsType[*sdk.MoreDataError](err); ok {
 		e.Kind, e.Needed = Error_MORE_DATA, int64(more.Needed)
 		return e
@@ -82,11 +82,22 @@ func EncodeError(err error) *Error {
 }
 
 // DecodeError turns a wire error back into a Go error; nil stays nil. An
-// unknown kind (from a newer peer) decodes as a plain error.
+// unknown kind (from a newer peer) decodes as a plain error, an unknown
+// class as sdk.ClassRestart. A class other than restart comes back as an
+// *sdk.FailureError around the *RemoteError.
 func DecodeError(e *Error) error {
 	if e == nil {
 		return nil
 	}
+	r := decodeRemote(e)
+	switch c := sdk.FailureClass(e.GetClass()); c {
+	case sdk.ClassBanNode, sdk.ClassFailEverywhere:
+		return &sdk.FailureError{Class: c, Err: r}
+	}
+	return r
+}
+
+func decodeRemote(e *Error) *RemoteError {
 	r := &RemoteError{Msg: e.GetMessage()}
 	switch k := e.GetKind(); k {
 	case Error_UNKNOWN:

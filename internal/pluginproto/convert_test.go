@@ -134,6 +134,33 @@ func TestErrorsRoundTrip(t *testing.T) {
 	}
 }
 
+// A failure class survives the wire next to the sentinel it wraps, so the
+// monitor decides on it with errors.As, never on the message.
+func TestFailureClassRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want sdk.FailureClass
+	}{
+		{"Plain", errors.New("monitor: generic error (1)"), sdk.ClassRestart},
+		{"BanNode", sdk.BanNode(fmt.Errorf("start: %w", sdk.ErrAccessDenied)), sdk.ClassBanNode},
+		{"FailEverywhere", fmt.Errorf("Online: %w", sdk.FailEverywhere(errors.New("not configured (6)"))), sdk.ClassFailEverywhere},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := DecodeError(wire(t, EncodeError(c.err)))
+			if sdk.ClassOf(got) != c.want || got.Error() != c.err.Error() {
+				t.Fatalf("got %v of class %v, want %q of class %v", got, sdk.ClassOf(got), c.err, c.want)
+			}
+			if errors.Is(c.err, sdk.ErrAccessDenied) != errors.Is(got, sdk.ErrAccessDenied) {
+				t.Fatalf("the sentinel was lost: %v", got)
+			}
+		})
+	}
+	if e := DecodeError(&Error{Message: "from a newer peer", Class: 42}); sdk.ClassOf(e) != sdk.ClassRestart {
+		t.Fatalf("unknown class decoded as %v", sdk.ClassOf(e))
+	}
+}
+
 func TestRegValueRoundTrip(t *testing.T) {
 	for _, v := range []sdk.Value{
 		sdk.StringValue("s", "x\xff"), sdk.DWordValue("d", 7), sdk.QWordValue("q", math.MaxUint64),

@@ -26,6 +26,12 @@ var Handshake = goplugin.HandshakeConfig{
 // outlive the host however the host dies.
 const EnvExitWithHost = "RESMON_PLUGIN_EXIT_WITH_HOST"
 
+// EnvNode is set by the host to the name of the node the plugin runs on
+// (sdk/plugin.Node reads it): a type that keeps node-local state apart, or
+// tells a program where it runs, needs it when several nodes share a
+// machine.
+const EnvNode = "RESMON_NODE"
+
 // gRPC metadata keys every Host call carries.
 const (
 	MetaResourceID    = "resmon-resource-id"

@@ -110,6 +110,56 @@ func (Error_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_resmon_proto_rawDescGZIP(), []int{1, 0}
 }
 
+// Class is the sdk.FailureClass, with its numbers.
+type Error_Class int32
+
+const (
+	Error_RESTART         Error_Class = 0 // sdk.ClassRestart: any error without a class
+	Error_BAN_NODE        Error_Class = 1 // sdk.ClassBanNode
+	Error_FAIL_EVERYWHERE Error_Class = 2 // sdk.ClassFailEverywhere
+)
+
+// Enum value maps for Error_Class.
+var (
+	Error_Class_name = map[int32]string{
+		0: "RESTART",
+		1: "BAN_NODE",
+		2: "FAIL_EVERYWHERE",
+	}
+	Error_Class_value = map[string]int32{
+		"RESTART":         0,
+		"BAN_NODE":        1,
+		"FAIL_EVERYWHERE": 2,
+	}
+)
+
+func (x Error_Class) Enum() *Error_Class {
+	p := new(Error_Class)
+	*p = x
+	return p
+}
+
+func (x Error_Class) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Error_Class) Descriptor() protoreflect.EnumDescriptor {
+	return file_resmon_proto_enumTypes[1].Descriptor()
+}
+
+func (Error_Class) Type() protoreflect.EnumType {
+	return &file_resmon_proto_enumTypes[1]
+}
+
+func (x Error_Class) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Error_Class.Descriptor instead.
+func (Error_Class) EnumDescriptor() ([]byte, []int) {
+	return file_resmon_proto_rawDescGZIP(), []int{1, 1}
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -147,12 +197,14 @@ func (*Empty) Descriptor() ([]byte, []int) {
 }
 
 // Error is an error crossing the boundary; kind keeps the sdk sentinel so
-// errors.Is works on the other side.
+// errors.Is works on the other side, and class the sdk.FailureClass so
+// errors.As finds an *sdk.FailureError.
 type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          Error_Kind             `protobuf:"varint,1,opt,name=kind,proto3,enum=resmon.plugin.v1.Error_Kind" json:"kind,omitempty"`
 	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	Needed        int64                  `protobuf:"varint,3,opt,name=needed,proto3" json:"needed,omitempty"` // MORE_DATA: the size that would have been enough
+	Class         Error_Class            `protobuf:"varint,4,opt,name=class,proto3,enum=resmon.plugin.v1.Error_Class" json:"class,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,6 +258,13 @@ func (x *Error) GetNeeded() int64 {
 		return x.Needed
 	}
 	return 0
+}
+
+func (x *Error) GetClass() Error_Class {
+	if x != nil {
+		return x.Class
+	}
+	return Error_RESTART
 }
 
 // Value is one property value (or a log field value).
@@ -1007,7 +1066,8 @@ func (x *Reply) GetError() *Error {
 type HealthReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Alive         bool                   `protobuf:"varint,1,opt,name=alive,proto3" json:"alive,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"` // only when the call could not reach the resource
+	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`     // only when the call could not reach the resource
+	Failure       *Error                 `protobuf:"bytes,3,opt,name=failure,proto3" json:"failure,omitempty"` // why the check failed (sdk.HealthChecker); alive is false
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1052,6 +1112,13 @@ func (x *HealthReply) GetAlive() bool {
 func (x *HealthReply) GetError() *Error {
 	if x != nil {
 		return x.Error
+	}
+	return nil
+}
+
+func (x *HealthReply) GetFailure() *Error {
+	if x != nil {
+		return x.Failure
 	}
 	return nil
 }
@@ -1615,11 +1682,12 @@ var File_resmon_proto protoreflect.FileDescriptor
 const file_resmon_proto_rawDesc = "" +
 	"\n" +
 	"\fresmon.proto\x12\x10resmon.plugin.v1\"\a\n" +
-	"\x05Empty\"\xa4\x02\n" +
+	"\x05Empty\"\x92\x03\n" +
 	"\x05Error\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.resmon.plugin.v1.Error.KindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
-	"\x06needed\x18\x03 \x01(\x03R\x06needed\"\xb6\x01\n" +
+	"\x06needed\x18\x03 \x01(\x03R\x06needed\x123\n" +
+	"\x05class\x18\x04 \x01(\x0e2\x1d.resmon.plugin.v1.Error.ClassR\x05class\"\xb6\x01\n" +
 	"\x04Kind\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eALREADY_EXISTS\x10\x01\x12\r\n" +
@@ -1631,7 +1699,11 @@ const file_resmon_proto_rawDesc = "" +
 	"\n" +
 	"\x06FENCED\x10\a\x12\f\n" +
 	"\bCANCELED\x10\b\x12\x15\n" +
-	"\x11DEADLINE_EXCEEDED\x10\t\"\x98\x02\n" +
+	"\x11DEADLINE_EXCEEDED\x10\t\"7\n" +
+	"\x05Class\x12\v\n" +
+	"\aRESTART\x10\x00\x12\f\n" +
+	"\bBAN_NODE\x10\x01\x12\x13\n" +
+	"\x0fFAIL_EVERYWHERE\x10\x02\"\x98\x02\n" +
 	"\x05Value\x12\x14\n" +
 	"\x04null\x18\x01 \x01(\bH\x00R\x04null\x12\x12\n" +
 	"\x03str\x18\x02 \x01(\fH\x00R\x03str\x12\x12\n" +
@@ -1689,10 +1761,11 @@ const file_resmon_proto_rawDesc = "" +
 	"\x04Call\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"6\n" +
 	"\x05Reply\x12-\n" +
-	"\x05error\x18\x01 \x01(\v2\x17.resmon.plugin.v1.ErrorR\x05error\"R\n" +
+	"\x05error\x18\x01 \x01(\v2\x17.resmon.plugin.v1.ErrorR\x05error\"\x85\x01\n" +
 	"\vHealthReply\x12\x14\n" +
 	"\x05alive\x18\x01 \x01(\bR\x05alive\x12-\n" +
-	"\x05error\x18\x02 \x01(\v2\x17.resmon.plugin.v1.ErrorR\x05error\"A\n" +
+	"\x05error\x18\x02 \x01(\v2\x17.resmon.plugin.v1.ErrorR\x05error\x121\n" +
+	"\afailure\x18\x03 \x01(\v2\x17.resmon.plugin.v1.ErrorR\afailure\"A\n" +
 	"\vControlCall\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x0e\n" +
@@ -1767,103 +1840,106 @@ func file_resmon_proto_rawDescGZIP() []byte {
 	return file_resmon_proto_rawDescData
 }
 
-var file_resmon_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_resmon_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_resmon_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_resmon_proto_goTypes = []any{
 	(Error_Kind)(0),            // 0: resmon.plugin.v1.Error.Kind
-	(*Empty)(nil),              // 1: resmon.plugin.v1.Empty
-	(*Error)(nil),              // 2: resmon.plugin.v1.Error
-	(*Value)(nil),              // 3: resmon.plugin.v1.Value
-	(*List)(nil),               // 4: resmon.plugin.v1.List
-	(*Map)(nil),                // 5: resmon.plugin.v1.Map
-	(*Entry)(nil),              // 6: resmon.plugin.v1.Entry
-	(*RegValue)(nil),           // 7: resmon.plugin.v1.RegValue
-	(*DescribeReply)(nil),      // 8: resmon.plugin.v1.DescribeReply
-	(*PropertySpec)(nil),       // 9: resmon.plugin.v1.PropertySpec
-	(*OpenRequest)(nil),        // 10: resmon.plugin.v1.OpenRequest
-	(*OpenReply)(nil),          // 11: resmon.plugin.v1.OpenReply
-	(*Call)(nil),               // 12: resmon.plugin.v1.Call
-	(*Reply)(nil),              // 13: resmon.plugin.v1.Reply
-	(*HealthReply)(nil),        // 14: resmon.plugin.v1.HealthReply
-	(*ControlCall)(nil),        // 15: resmon.plugin.v1.ControlCall
-	(*ControlReply)(nil),       // 16: resmon.plugin.v1.ControlReply
-	(*Deadline)(nil),           // 17: resmon.plugin.v1.Deadline
-	(*LogRequest)(nil),         // 18: resmon.plugin.v1.LogRequest
-	(*LogField)(nil),           // 19: resmon.plugin.v1.LogField
-	(*ProgressRequest)(nil),    // 20: resmon.plugin.v1.ProgressRequest
-	(*HostControlRequest)(nil), // 21: resmon.plugin.v1.HostControlRequest
-	(*TokenReply)(nil),         // 22: resmon.plugin.v1.TokenReply
-	(*RegRequest)(nil),         // 23: resmon.plugin.v1.RegRequest
-	(*RegReply)(nil),           // 24: resmon.plugin.v1.RegReply
+	(Error_Class)(0),           // 1: resmon.plugin.v1.Error.Class
+	(*Empty)(nil),              // 2: resmon.plugin.v1.Empty
+	(*Error)(nil),              // 3: resmon.plugin.v1.Error
+	(*Value)(nil),              // 4: resmon.plugin.v1.Value
+	(*List)(nil),               // 5: resmon.plugin.v1.List
+	(*Map)(nil),                // 6: resmon.plugin.v1.Map
+	(*Entry)(nil),              // 7: resmon.plugin.v1.Entry
+	(*RegValue)(nil),           // 8: resmon.plugin.v1.RegValue
+	(*DescribeReply)(nil),      // 9: resmon.plugin.v1.DescribeReply
+	(*PropertySpec)(nil),       // 10: resmon.plugin.v1.PropertySpec
+	(*OpenRequest)(nil),        // 11: resmon.plugin.v1.OpenRequest
+	(*OpenReply)(nil),          // 12: resmon.plugin.v1.OpenReply
+	(*Call)(nil),               // 13: resmon.plugin.v1.Call
+	(*Reply)(nil),              // 14: resmon.plugin.v1.Reply
+	(*HealthReply)(nil),        // 15: resmon.plugin.v1.HealthReply
+	(*ControlCall)(nil),        // 16: resmon.plugin.v1.ControlCall
+	(*ControlReply)(nil),       // 17: resmon.plugin.v1.ControlReply
+	(*Deadline)(nil),           // 18: resmon.plugin.v1.Deadline
+	(*LogRequest)(nil),         // 19: resmon.plugin.v1.LogRequest
+	(*LogField)(nil),           // 20: resmon.plugin.v1.LogField
+	(*ProgressRequest)(nil),    // 21: resmon.plugin.v1.ProgressRequest
+	(*HostControlRequest)(nil), // 22: resmon.plugin.v1.HostControlRequest
+	(*TokenReply)(nil),         // 23: resmon.plugin.v1.TokenReply
+	(*RegRequest)(nil),         // 24: resmon.plugin.v1.RegRequest
+	(*RegReply)(nil),           // 25: resmon.plugin.v1.RegReply
 }
 var file_resmon_proto_depIdxs = []int32{
 	0,  // 0: resmon.plugin.v1.Error.kind:type_name -> resmon.plugin.v1.Error.Kind
-	4,  // 1: resmon.plugin.v1.Value.list:type_name -> resmon.plugin.v1.List
-	5,  // 2: resmon.plugin.v1.Value.map:type_name -> resmon.plugin.v1.Map
-	3,  // 3: resmon.plugin.v1.List.items:type_name -> resmon.plugin.v1.Value
-	6,  // 4: resmon.plugin.v1.Map.entries:type_name -> resmon.plugin.v1.Entry
-	3,  // 5: resmon.plugin.v1.Entry.value:type_name -> resmon.plugin.v1.Value
-	9,  // 6: resmon.plugin.v1.DescribeReply.properties:type_name -> resmon.plugin.v1.PropertySpec
-	3,  // 7: resmon.plugin.v1.PropertySpec.default:type_name -> resmon.plugin.v1.Value
-	5,  // 8: resmon.plugin.v1.OpenRequest.properties:type_name -> resmon.plugin.v1.Map
-	2,  // 9: resmon.plugin.v1.OpenReply.error:type_name -> resmon.plugin.v1.Error
-	2,  // 10: resmon.plugin.v1.Reply.error:type_name -> resmon.plugin.v1.Error
-	2,  // 11: resmon.plugin.v1.HealthReply.error:type_name -> resmon.plugin.v1.Error
-	2,  // 12: resmon.plugin.v1.ControlReply.error:type_name -> resmon.plugin.v1.Error
-	19, // 13: resmon.plugin.v1.LogRequest.fields:type_name -> resmon.plugin.v1.LogField
-	3,  // 14: resmon.plugin.v1.LogField.value:type_name -> resmon.plugin.v1.Value
-	2,  // 15: resmon.plugin.v1.TokenReply.error:type_name -> resmon.plugin.v1.Error
-	7,  // 16: resmon.plugin.v1.RegRequest.value:type_name -> resmon.plugin.v1.RegValue
-	2,  // 17: resmon.plugin.v1.RegReply.error:type_name -> resmon.plugin.v1.Error
-	7,  // 18: resmon.plugin.v1.RegReply.value:type_name -> resmon.plugin.v1.RegValue
-	7,  // 19: resmon.plugin.v1.RegReply.values:type_name -> resmon.plugin.v1.RegValue
-	10, // 20: resmon.plugin.v1.ResourceType.Open:input_type -> resmon.plugin.v1.OpenRequest
-	12, // 21: resmon.plugin.v1.ResourceType.Online:input_type -> resmon.plugin.v1.Call
-	12, // 22: resmon.plugin.v1.ResourceType.Offline:input_type -> resmon.plugin.v1.Call
-	12, // 23: resmon.plugin.v1.ResourceType.Terminate:input_type -> resmon.plugin.v1.Call
-	12, // 24: resmon.plugin.v1.ResourceType.LooksAlive:input_type -> resmon.plugin.v1.Call
-	12, // 25: resmon.plugin.v1.ResourceType.IsAlive:input_type -> resmon.plugin.v1.Call
-	15, // 26: resmon.plugin.v1.ResourceType.Control:input_type -> resmon.plugin.v1.ControlCall
-	12, // 27: resmon.plugin.v1.ResourceType.Close:input_type -> resmon.plugin.v1.Call
-	17, // 28: resmon.plugin.v1.ResourceType.SetDeadline:input_type -> resmon.plugin.v1.Deadline
-	1,  // 29: resmon.plugin.v1.ResourceType.Describe:input_type -> resmon.plugin.v1.Empty
-	18, // 30: resmon.plugin.v1.Host.Log:input_type -> resmon.plugin.v1.LogRequest
-	20, // 31: resmon.plugin.v1.Host.Progress:input_type -> resmon.plugin.v1.ProgressRequest
-	21, // 32: resmon.plugin.v1.Host.Control:input_type -> resmon.plugin.v1.HostControlRequest
-	1,  // 33: resmon.plugin.v1.Host.FencingToken:input_type -> resmon.plugin.v1.Empty
-	23, // 34: resmon.plugin.v1.Host.GetValue:input_type -> resmon.plugin.v1.RegRequest
-	23, // 35: resmon.plugin.v1.Host.SetValue:input_type -> resmon.plugin.v1.RegRequest
-	23, // 36: resmon.plugin.v1.Host.DeleteValue:input_type -> resmon.plugin.v1.RegRequest
-	23, // 37: resmon.plugin.v1.Host.CreateKey:input_type -> resmon.plugin.v1.RegRequest
-	23, // 38: resmon.plugin.v1.Host.DeleteKey:input_type -> resmon.plugin.v1.RegRequest
-	23, // 39: resmon.plugin.v1.Host.SubKeys:input_type -> resmon.plugin.v1.RegRequest
-	23, // 40: resmon.plugin.v1.Host.Values:input_type -> resmon.plugin.v1.RegRequest
-	11, // 41: resmon.plugin.v1.ResourceType.Open:output_type -> resmon.plugin.v1.OpenReply
-	13, // 42: resmon.plugin.v1.ResourceType.Online:output_type -> resmon.plugin.v1.Reply
-	13, // 43: resmon.plugin.v1.ResourceType.Offline:output_type -> resmon.plugin.v1.Reply
-	13, // 44: resmon.plugin.v1.ResourceType.Terminate:output_type -> resmon.plugin.v1.Reply
-	14, // 45: resmon.plugin.v1.ResourceType.LooksAlive:output_type -> resmon.plugin.v1.HealthReply
-	14, // 46: resmon.plugin.v1.ResourceType.IsAlive:output_type -> resmon.plugin.v1.HealthReply
-	16, // 47: resmon.plugin.v1.ResourceType.Control:output_type -> resmon.plugin.v1.ControlReply
-	13, // 48: resmon.plugin.v1.ResourceType.Close:output_type -> resmon.plugin.v1.Reply
-	13, // 49: resmon.plugin.v1.ResourceType.SetDeadline:output_type -> resmon.plugin.v1.Reply
-	8,  // 50: resmon.plugin.v1.ResourceType.Describe:output_type -> resmon.plugin.v1.DescribeReply
-	1,  // 51: resmon.plugin.v1.Host.Log:output_type -> resmon.plugin.v1.Empty
-	13, // 52: resmon.plugin.v1.Host.Progress:output_type -> resmon.plugin.v1.Reply
-	16, // 53: resmon.plugin.v1.Host.Control:output_type -> resmon.plugin.v1.ControlReply
-	22, // 54: resmon.plugin.v1.Host.FencingToken:output_type -> resmon.plugin.v1.TokenReply
-	24, // 55: resmon.plugin.v1.Host.GetValue:output_type -> resmon.plugin.v1.RegReply
-	13, // 56: resmon.plugin.v1.Host.SetValue:output_type -> resmon.plugin.v1.Reply
-	13, // 57: resmon.plugin.v1.Host.DeleteValue:output_type -> resmon.plugin.v1.Reply
-	13, // 58: resmon.plugin.v1.Host.CreateKey:output_type -> resmon.plugin.v1.Reply
-	13, // 59: resmon.plugin.v1.Host.DeleteKey:output_type -> resmon.plugin.v1.Reply
-	24, // 60: resmon.plugin.v1.Host.SubKeys:output_type -> resmon.plugin.v1.RegReply
-	24, // 61: resmon.plugin.v1.Host.Values:output_type -> resmon.plugin.v1.RegReply
-	41, // [41:62] is the sub-list for method output_type
-	20, // [20:41] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	1,  // 1: resmon.plugin.v1.Error.class:type_name -> resmon.plugin.v1.Error.Class
+	5,  // 2: resmon.plugin.v1.Value.list:type_name -> resmon.plugin.v1.List
+	6,  // 3: resmon.plugin.v1.Value.map:type_name -> resmon.plugin.v1.Map
+	4,  // 4: resmon.plugin.v1.List.items:type_name -> resmon.plugin.v1.Value
+	7,  // 5: resmon.plugin.v1.Map.entries:type_name -> resmon.plugin.v1.Entry
+	4,  // 6: resmon.plugin.v1.Entry.value:type_name -> resmon.plugin.v1.Value
+	10, // 7: resmon.plugin.v1.DescribeReply.properties:type_name -> resmon.plugin.v1.PropertySpec
+	4,  // 8: resmon.plugin.v1.PropertySpec.default:type_name -> resmon.plugin.v1.Value
+	6,  // 9: resmon.plugin.v1.OpenRequest.properties:type_name -> resmon.plugin.v1.Map
+	3,  // 10: resmon.plugin.v1.OpenReply.error:type_name -> resmon.plugin.v1.Error
+	3,  // 11: resmon.plugin.v1.Reply.error:type_name -> resmon.plugin.v1.Error
+	3,  // 12: resmon.plugin.v1.HealthReply.error:type_name -> resmon.plugin.v1.Error
+	3,  // 13: resmon.plugin.v1.HealthReply.failure:type_name -> resmon.plugin.v1.Error
+	3,  // 14: resmon.plugin.v1.ControlReply.error:type_name -> resmon.plugin.v1.Error
+	20, // 15: resmon.plugin.v1.LogRequest.fields:type_name -> resmon.plugin.v1.LogField
+	4,  // 16: resmon.plugin.v1.LogField.value:type_name -> resmon.plugin.v1.Value
+	3,  // 17: resmon.plugin.v1.TokenReply.error:type_name -> resmon.plugin.v1.Error
+	8,  // 18: resmon.plugin.v1.RegRequest.value:type_name -> resmon.plugin.v1.RegValue
+	3,  // 19: resmon.plugin.v1.RegReply.error:type_name -> resmon.plugin.v1.Error
+	8,  // 20: resmon.plugin.v1.RegReply.value:type_name -> resmon.plugin.v1.RegValue
+	8,  // 21: resmon.plugin.v1.RegReply.values:type_name -> resmon.plugin.v1.RegValue
+	11, // 22: resmon.plugin.v1.ResourceType.Open:input_type -> resmon.plugin.v1.OpenRequest
+	13, // 23: resmon.plugin.v1.ResourceType.Online:input_type -> resmon.plugin.v1.Call
+	13, // 24: resmon.plugin.v1.ResourceType.Offline:input_type -> resmon.plugin.v1.Call
+	13, // 25: resmon.plugin.v1.ResourceType.Terminate:input_type -> resmon.plugin.v1.Call
+	13, // 26: resmon.plugin.v1.ResourceType.LooksAlive:input_type -> resmon.plugin.v1.Call
+	13, // 27: resmon.plugin.v1.ResourceType.IsAlive:input_type -> resmon.plugin.v1.Call
+	16, // 28: resmon.plugin.v1.ResourceType.Control:input_type -> resmon.plugin.v1.ControlCall
+	13, // 29: resmon.plugin.v1.ResourceType.Close:input_type -> resmon.plugin.v1.Call
+	18, // 30: resmon.plugin.v1.ResourceType.SetDeadline:input_type -> resmon.plugin.v1.Deadline
+	2,  // 31: resmon.plugin.v1.ResourceType.Describe:input_type -> resmon.plugin.v1.Empty
+	19, // 32: resmon.plugin.v1.Host.Log:input_type -> resmon.plugin.v1.LogRequest
+	21, // 33: resmon.plugin.v1.Host.Progress:input_type -> resmon.plugin.v1.ProgressRequest
+	22, // 34: resmon.plugin.v1.Host.Control:input_type -> resmon.plugin.v1.HostControlRequest
+	2,  // 35: resmon.plugin.v1.Host.FencingToken:input_type -> resmon.plugin.v1.Empty
+	24, // 36: resmon.plugin.v1.Host.GetValue:input_type -> resmon.plugin.v1.RegRequest
+	24, // 37: resmon.plugin.v1.Host.SetValue:input_type -> resmon.plugin.v1.RegRequest
+	24, // 38: resmon.plugin.v1.Host.DeleteValue:input_type -> resmon.plugin.v1.RegRequest
+	24, // 39: resmon.plugin.v1.Host.CreateKey:input_type -> resmon.plugin.v1.RegRequest
+	24, // 40: resmon.plugin.v1.Host.DeleteKey:input_type -> resmon.plugin.v1.RegRequest
+	24, // 41: resmon.plugin.v1.Host.SubKeys:input_type -> resmon.plugin.v1.RegRequest
+	24, // 42: resmon.plugin.v1.Host.Values:input_type -> resmon.plugin.v1.RegRequest
+	12, // 43: resmon.plugin.v1.ResourceType.Open:output_type -> resmon.plugin.v1.OpenReply
+	14, // 44: resmon.plugin.v1.ResourceType.Online:output_type -> resmon.plugin.v1.Reply
+	14, // 45: resmon.plugin.v1.ResourceType.Offline:output_type -> resmon.plugin.v1.Reply
+	14, // 46: resmon.plugin.v1.ResourceType.Terminate:output_type -> resmon.plugin.v1.Reply
+	15, // 47: resmon.plugin.v1.ResourceType.LooksAlive:output_type -> resmon.plugin.v1.HealthReply
+	15, // 48: resmon.plugin.v1.ResourceType.IsAlive:output_type -> resmon.plugin.v1.HealthReply
+	17, // 49: resmon.plugin.v1.ResourceType.Control:output_type -> resmon.plugin.v1.ControlReply
+	14, // 50: resmon.plugin.v1.ResourceType.Close:output_type -> resmon.plugin.v1.Reply
+	14, // 51: resmon.plugin.v1.ResourceType.SetDeadline:output_type -> resmon.plugin.v1.Reply
+	9,  // 52: resmon.plugin.v1.ResourceType.Describe:output_type -> resmon.plugin.v1.DescribeReply
+	2,  // 53: resmon.plugin.v1.Host.Log:output_type -> resmon.plugin.v1.Empty
+	14, // 54: resmon.plugin.v1.Host.Progress:output_type -> resmon.plugin.v1.Reply
+	17, // 55: resmon.plugin.v1.Host.Control:output_type -> resmon.plugin.v1.ControlReply
+	23, // 56: resmon.plugin.v1.Host.FencingToken:output_type -> resmon.plugin.v1.TokenReply
+	25, // 57: resmon.plugin.v1.Host.GetValue:output_type -> resmon.plugin.v1.RegReply
+	14, // 58: resmon.plugin.v1.Host.SetValue:output_type -> resmon.plugin.v1.Reply
+	14, // 59: resmon.plugin.v1.Host.DeleteValue:output_type -> resmon.plugin.v1.Reply
+	14, // 60: resmon.plugin.v1.Host.CreateKey:output_type -> resmon.plugin.v1.Reply
+	14, // 61: resmon.plugin.v1.Host.DeleteKey:output_type -> resmon.plugin.v1.Reply
+	25, // 62: resmon.plugin.v1.Host.SubKeys:output_type -> resmon.plugin.v1.RegReply
+	25, // 63: resmon.plugin.v1.Host.Values:output_type -> resmon.plugin.v1.RegReply
+	43, // [43:64] is the sub-list for method output_type
+	22, // [22:43] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_resmon_proto_init() }
@@ -1888,7 +1964,7 @@ func file_resmon_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_resmon_proto_rawDesc), len(file_resmon_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   2,

@@ -158,11 +158,17 @@ func (in *Instance) health(ctx context.Context, entry string, rpc func(context.C
 	}
 	call := &pluginproto.Call{Id: in.id}
 	var alive bool
+	var failure *pluginproto.Error
 	err := in.do(ctx, entry, func(ctx context.Context) (*pluginproto.Error, error) {
 		rep, err := rpc(ctx, call)
-		alive = rep.GetAlive()
+		alive, failure = rep.GetAlive(), rep.GetFailure()
 		return rep.GetError(), err
 	})
+	if err == nil && !alive && failure != nil {
+		// The resource said why (sdk.HealthChecker): the reason, with its
+		// failure class, is the monitor's to decide on.
+		return false, fmt.Errorf("resource %q: %s: %w", in.name, entry, pluginproto.DecodeError(failure))
+	}
 	return alive && err == nil, err
 }
 

@@ -73,6 +73,9 @@ type Config struct {
 	// logged here with the type (and, for a SeparateMonitor process, the
 	// resource) as fields. Default: discard.
 	Logger hclog.Logger
+	// Node is this node's name, given to plugin processes as RESMON_NODE
+	// (empty: not set).
+	Node string
 	// StartTimeout bounds a plugin's start and handshake (default 30 s).
 	StartTimeout time.Duration
 	// Tracker, if set, holds every plugin process and all it starts in a

@@ -140,7 +140,11 @@ func (p *process) launch() error {
 			// cmd carries go-plugin's environment: the handshake cookie, the
 			// protocol versions, the AutoMTLS client certificate, the socket
 			// directory. Run the resolved (verified) binary with it.
-			p.run = newRunner(p.spec.Name, path, cmd.Env, p.d.cfg.Tracker)
+			env := cmd.Env
+			if p.d.cfg.Node != "" {
+				env = append(env[:len(env):len(env)], pluginproto.EnvNode+"="+p.d.cfg.Node)
+			}
+			p.run = newRunner(p.spec.Name, path, env, p.d.cfg.Tracker)
 			return p.run, nil
 		},
 	}

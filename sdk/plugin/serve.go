@@ -61,6 +61,12 @@ func Serve(t sdk.ResourceType) {
 	})
 }
 
+// Node is the name of the node whose clusterd started this plugin process
+// ("" when run otherwise). Several nodes may share a machine (a test, a
+// walk-through): a type that keeps state in files of its own keeps each
+// node's apart with it.
+func Node() string { return os.Getenv(pluginproto.EnvNode) }
+
 // exitWithHost ends the process once the host is gone: the host holds the
 // write end of our stdin for as long as it runs, so EOF means it exited,
 // however it died. Every open resource is terminated first: another node

@@ -218,22 +218,29 @@ func (s *server) Terminate(ctx context.Context, call *pluginproto.Call) (*plugin
 	return &pluginproto.Reply{Error: pluginproto.EncodeError(err)}, nil
 }
 
-func (s *server) health(ctx context.Context, call *pluginproto.Call, fn func(*resource, context.Context) bool) (*pluginproto.HealthReply, error) {
+// health runs a health check: CheckHealth(deep) when the resource
+// implements sdk.HealthChecker (its error is the failure's reason), else
+// fn.
+func (s *server) health(ctx context.Context, call *pluginproto.Call, deep bool, fn func(*resource, context.Context) bool) (*pluginproto.HealthReply, error) {
 	r, perr := s.lookup(call.GetId())
 	if perr != nil {
 		return &pluginproto.HealthReply{Error: perr}, nil
 	}
 	ctx, _, done := r.begin(ctx)
 	defer done()
+	if hc, ok := r.r.(sdk.HealthChecker); ok {
+		err := hc.CheckHealth(ctx, deep)
+		return &pluginproto.HealthReply{Alive: err == nil, Failure: pluginproto.EncodeError(err)}, nil
+	}
 	return &pluginproto.HealthReply{Alive: fn(r, ctx)}, nil
 }
 
 func (s *server) LooksAlive(ctx context.Context, call *pluginproto.Call) (*pluginproto.HealthReply, error) {
-	return s.health(ctx, call, func(r *resource, ctx context.Context) bool { return r.r.LooksAlive(ctx) })
+	return s.health(ctx, call, false, func(r *resource, ctx context.Context) bool { return r.r.LooksAlive(ctx) })
 }
 
 func (s *server) IsAlive(ctx context.Context, call *pluginproto.Call) (*pluginproto.HealthReply, error) {
-	return s.health(ctx, call, func(r *resource, ctx context.Context) bool { return r.r.IsAlive(ctx) })
+	return s.health(ctx, call, true, func(r *resource, ctx context.Context) bool { return r.r.IsAlive(ctx) })
 }
 
 func (s *server) Control(ctx context.Context, call *pluginproto.ControlCall) (*pluginproto.ControlReply, error) {
