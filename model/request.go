@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/resmon/resmon/sdk"
 )
 
 // Request actions. Group actions leave Request.Resource empty; resource
@@ -18,6 +20,7 @@ const (
 	// RequestCleanup: group or resource: forget restart and failover
 	// counts and the Failed state, and try again now.
 	RequestCleanup = "cleanup"
+	RequestControl = "control" // resource: send it control code Code with input In
 )
 
 // Request asks whichever node owns a group to act on it or on one of its
@@ -26,17 +29,24 @@ const (
 // same fenced write, comparing the request's revision so that a request
 // replaced or re-filed meanwhile is never lost.
 type Request struct {
-	ID       string    `json:"id"`
-	Group    string    `json:"group"`
-	Action   string    `json:"action"`
-	Resource string    `json:"resource,omitempty"` // id, for resource actions
-	Node     string    `json:"node,omitempty"`     // the target of a move
-	Operator string    `json:"operator,omitempty"` // who filed it
-	Time     time.Time `json:"time"`
+	ID       string `json:"id"`
+	Group    string `json:"group"`
+	Action   string `json:"action"`
+	Resource string `json:"resource,omitempty"` // id, for resource actions
+	Node     string `json:"node,omitempty"`     // the target of a move
+	Operator string `json:"operator,omitempty"` // who filed it
+	// Code and In are a control request's control code and input.
+	Code uint32    `json:"code,omitempty"`
+	In   []byte    `json:"in,omitempty"`
+	Time time.Time `json:"time"`
 	// Revision is the request key's ModRevision when it was read; the
 	// owner's delete compares it.
 	Revision int64 `json:"-"`
 }
+
+// MaxControlInput bounds a control request's input (and the output kept in
+// its reply): requests and replies are etcd values, which etcd keeps small.
+const MaxControlInput = 256 << 10
 
 // ErrBadRequest reports a request with an unknown action, or arguments
 // that do not go with its action.
@@ -57,8 +67,23 @@ func (r Request) Validate() error {
 		if r.Resource == "" {
 			return fmt.Errorf("%w: fail needs a resource", ErrBadRequest)
 		}
+	case RequestControl:
+		if r.Resource == "" {
+			return fmt.Errorf("%w: control needs a resource", ErrBadRequest)
+		}
+		// The checkpoint codes are the resource's own calls to its host,
+		// and the cluster's internal ones the monitor's to make.
+		if c := sdk.ControlCode(r.Code); c.IsCheckpointCode() || c == sdk.SetPrivateProperties || c&(1<<20) != 0 {
+			return fmt.Errorf("%w: control code %s is not one an operator sends to a resource", ErrBadRequest, c)
+		}
+		if len(r.In) > MaxControlInput {
+			return fmt.Errorf("%w: control input of %d bytes (at most %d)", ErrBadRequest, len(r.In), MaxControlInput)
+		}
 	default:
-		return fmt.Errorf("%w: action %q (want online, offline, move, fail, recover, accept or cleanup)", ErrBadRequest, r.Action)
+		return fmt.Errorf("%w: action %q (want online, offline, move, fail, recover, accept, cleanup or control)", ErrBadRequest, r.Action)
+	}
+	if (r.Code != 0 || r.In != nil) && r.Action != RequestControl {
+		return fmt.Errorf("%w: a control code only goes with control", ErrBadRequest)
 	}
 	if r.Node != "" && r.Action != RequestMove {
 		return fmt.Errorf("%w: a target node only goes with move", ErrBadRequest)
@@ -97,6 +122,8 @@ type Reply struct {
 	Time    time.Time  `json:"time"`
 	// Recovered has one entry per resource for RequestRecover.
 	Recovered []CheckpointRecovery `json:"recovered,omitempty"`
+	// Out is the resource's output for RequestControl.
+	Out []byte `json:"out,omitempty"`
 }
 
 // Err is nil when the request was carried out (done or unchanged), and

@@ -44,6 +44,9 @@ type GroupStatus struct {
 	// FailoverPeriod (FailoverThreshold counts them).
 	Failovers []time.Time `json:"failovers,omitempty"`
 	Handoff   *Handoff    `json:"handoff,omitempty"`
+	// Bans keep resources of the group off nodes where they failed in a
+	// way retrying cannot fix; they outlive ownership like Failovers.
+	Bans []Ban `json:"bans,omitempty"`
 	// Message says why the group is as it is when that is not plain
 	// (held Failed past its failover threshold, handed off, retrying).
 	Message string `json:"message,omitempty"`
@@ -73,3 +76,18 @@ type ResourceStatus struct {
 	RetryAt time.Time `json:"retry_at,omitzero"`
 	Time    time.Time `json:"time"`
 }
+
+// Ban keeps a resource off a node after a failure of class
+// sdk.ClassBanNode (Node is that node), or off every node after one of
+// class sdk.ClassFailEverywhere (Node is empty), until an operator brings
+// the resource (or its group) online again.
+type Ban struct {
+	Resource string    `json:"resource"` // id
+	Name     string    `json:"name"`
+	Node     string    `json:"node,omitempty"` // empty: every node
+	Reason   string    `json:"reason"`
+	Time     time.Time `json:"time"`
+}
+
+// Everywhere reports whether the ban holds on every node.
+func (b Ban) Everywhere() bool { return b.Node == "" }

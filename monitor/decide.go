@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/sdk"
 )
 
 // ActionKind names what the executor should do next for a group.
@@ -62,11 +63,14 @@ const (
 	Suspend
 	// Resume: maintenance ended: poll health again.
 	Resume
+	// Control: send Request's control code to Resource and answer with
+	// its output.
+	Control
 )
 
 var actionNames = [...]string{"wait", "acquire", "lost", "write-release", "add-resource", "remove-resource",
 	"update-resource", "answer", "set-desired", "resource-online", "resource-offline", "resource-fail",
-	"recover", "accept", "online", "offline", "handle-failure", "release", "unhold", "cleanup", "suspend", "resume"}
+	"recover", "accept", "online", "offline", "handle-failure", "release", "unhold", "cleanup", "suspend", "resume", "control"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
@@ -92,7 +96,8 @@ type Action struct {
 	Message string
 	// HandleFailure.
 	Decision RestartDecision
-	Failures int // within RestartPeriod, this one included
+	Failures int        // within RestartPeriod, this one included
+	Ban      *model.Ban // the ban to record with the decision
 	// Wait.
 	At time.Time
 }
@@ -204,7 +209,7 @@ func decideOwned(f Facts) Action {
 	}
 	if f.Group.AutoFailbackType == model.FailbackAllow {
 		g := f.Group
-		if back := FailbackTarget(g.PreferredOwners, f.Node, f.Up, g.FailbackWindowStart, g.FailbackWindowEnd, f.Now); back != "" && p.canOwn(back) {
+		if back := FailbackTarget(g.PreferredOwners, f.Node, f.Up, g.FailbackWindowStart, g.FailbackWindowEnd, f.Now); back != "" && p.allowed(back) {
 			return Action{Kind: Release, Reason: model.HandoffFailback, To: back, Message: fmt.Sprintf("failing back to preferred owner %s", back)}
 		}
 		if g.FailbackWindowStart >= 0 && g.FailbackWindowEnd >= 0 {
@@ -236,16 +241,48 @@ func decideRecords(f Facts) (Action, bool) {
 	return Action{}, false
 }
 
-// decideFailure applies the resource's RestartAction to its n-th failure.
+// decideFailure applies the failure's class and the resource's
+// RestartAction to its n-th failure.
 func decideFailure(f Facts, p placement, r ResourceFacts) Action {
 	props := r.Record.Properties
 	n := r.Restarts + 1
-	a := Action{Kind: HandleFailure, Resource: r.Record.ID, Failures: n,
-		Decision: DecideRestart(props.RestartAction, props.RestartThreshold, n), Message: r.Failure}
-	if a.Decision == FailoverGroup {
-		a.To = p.next(f.Node, true)
+	a := Action{Kind: HandleFailure, Resource: r.Record.ID, Failures: n, Message: r.Failure}
+	to := ""
+	switch r.FailureClass {
+	case sdk.ClassBanNode:
+		a.Ban = &model.Ban{Resource: r.Record.ID, Name: r.Record.Name, Node: f.Node, Reason: r.Failure, Time: f.Now.UTC()}
+		p.banned = append(p.banned, f.Node)
+		to = p.next(f.Node, false)
+	case sdk.ClassFailEverywhere:
+		a.Ban = &model.Ban{Resource: r.Record.ID, Name: r.Record.Name, Reason: r.Failure, Time: f.Now.UTC()}
+	default:
+		to = p.next(f.Node, true)
+	}
+	a.Decision = DecideFailure(r.FailureClass, props.RestartAction, props.RestartThreshold, n, to != "")
+	if a.Decision == FailoverGroup || a.Decision == FailoverBanned {
+		a.To = to
 	}
 	return a
+}
+
+// DecideFailure decides what follows the n-th failure of a resource
+// within its RestartPeriod from the failure's class: the restart policy
+// (DecideRestart) for sdk.ClassRestart; for sdk.ClassBanNode a ban of this
+// node and a failover when RestartAction is 2 and another node may take
+// the group (elsewhere), else the resource stays Failed here; for
+// sdk.ClassFailEverywhere the resource stays Failed wherever the group
+// goes, and the group stays.
+func DecideFailure(class sdk.FailureClass, action, threshold, n int, elsewhere bool) RestartDecision {
+	switch class {
+	case sdk.ClassBanNode:
+		if action == 2 && elsewhere {
+			return FailoverBanned
+		}
+		return StayFailedBanned
+	case sdk.ClassFailEverywhere:
+		return FailedEverywhere
+	}
+	return DecideRestart(action, threshold, n)
 }
 
 // decideOnline brings the next resource online, bottom-up (rule 14): one
@@ -261,7 +298,7 @@ func decideOnline(f Facts) Action {
 	var at time.Time
 	for _, name := range deps.OnlineOrder() {
 		r := t.byName(name)
-		if r == nil || r.AdminOff || r.Hold != "" {
+		if r == nil || r.AdminOff || r.Hold != "" || t.banned(r.Record.ID, f.Node) != nil {
 			continue
 		}
 		switch r.State {
@@ -332,12 +369,15 @@ type StartTenure struct {
 	HeldUntil time.Time
 	Message   string
 	Threshold int
+	// Bans are the bans of the previous tenures, of resources still in
+	// the group.
+	Bans []model.Ban
 }
 
 // DecideStart decides how a tenure that f's node just won begins.
 func DecideStart(f Facts) StartTenure {
 	prev := f.View.Status
-	s := StartTenure{Desired: prev.Desired}
+	s := StartTenure{Desired: prev.Desired, Bans: groupBans(prev.Bans, f.Resources)}
 	if prev.Group == "" || s.Desired == "" {
 		s.Desired = model.DesiredOffline
 		if f.Group.PersistentState {
@@ -372,6 +412,17 @@ func DecideStart(f Facts) StartTenure {
 			n, period, s.Threshold, s.HeldUntil.UTC().Format(time.RFC3339))
 	}
 	return s
+}
+
+// groupBans are the bans of resources among rs.
+func groupBans(bans []model.Ban, rs []model.Resource) []model.Ban {
+	var out []model.Ban
+	for _, b := range bans {
+		if slices.ContainsFunc(rs, func(r model.Resource) bool { return r.ID == b.Resource }) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // retryPeriod is the shortest RetryPeriodOnFailure of the resources.

@@ -2,11 +2,13 @@ package monitor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/sdk"
 )
 
 // The decision is a pure function of facts: these tests build facts by
@@ -464,4 +466,174 @@ func TestDecideAtMostOneTaker(t *testing.T) {
 		t.Fatalf("only %d cases", cases)
 	}
 	t.Logf("%d cases", cases)
+}
+
+// TestDecideFailureClasses: a failure's class (sdk.FailureClass) decides
+// before the restart policy: a ban of this node with a failover, a ban
+// with the resource left failed here, or failed everywhere.
+func TestDecideFailureClasses(t *testing.T) {
+	up3 := []string{"n1", "n2", "n3"}
+	for _, c := range []struct {
+		name   string
+		class  sdk.FailureClass
+		action int
+		up     []string
+		bans   []model.Ban // earlier bans
+		want   RestartDecision
+		to     string
+		banOn  string // node of the new ban; "*" every node, "" none
+	}{
+		{"soft: the restart policy", sdk.ClassRestart, 2, up3, nil, Restart, "", ""},
+		{"hard: ban n1, fail over to n2", sdk.ClassBanNode, 2, up3, nil, FailoverBanned, "n2", "n1"},
+		{"hard: n2 banned before, fail over to n3", sdk.ClassBanNode, 2, up3, []model.Ban{{Resource: "id-a", Node: "n2"}}, FailoverBanned, "n3", "n1"},
+		{"hard: every other node banned, stay failed", sdk.ClassBanNode, 2, up3, []model.Ban{{Resource: "id-a", Node: "n2"}, {Resource: "id-a", Node: "n3"}}, StayFailedBanned, "", "n1"},
+		{"hard: alone, stay failed", sdk.ClassBanNode, 2, []string{"n1"}, nil, StayFailedBanned, "", "n1"},
+		{"hard: RestartAction 1 does not move the group", sdk.ClassBanNode, 1, up3, nil, StayFailedBanned, "", "n1"},
+		{"hard: RestartAction 0 either", sdk.ClassBanNode, 0, up3, nil, StayFailedBanned, "", "n1"},
+		{"fatal: failed everywhere, no move", sdk.ClassFailEverywhere, 2, up3, nil, FailedEverywhere, "", "*"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := res("a")
+			r.Properties = model.DefaultProperties()
+			r.Properties.RestartAction = c.action
+			f := owned(facts("n1", c.up, r), model.DesiredOnline, model.ResourceFailed)
+			f.Tenure.Bans = c.bans
+			f.Tenure.Resources[0].Failure, f.Tenure.Resources[0].FailureClass = "start: not installed (5)", c.class
+			a := Decide(f)
+			if a.Kind != HandleFailure || a.Decision != c.want || a.To != c.to {
+				t.Fatalf("got %v, decision %v to %q; want %v to %q", a, a.Decision, a.To, c.want, c.to)
+			}
+			switch {
+			case c.banOn == "" && a.Ban != nil:
+				t.Fatalf("unexpected ban %+v", *a.Ban)
+			case c.banOn == "":
+			case a.Ban == nil:
+				t.Fatalf("no ban, want one on %q", c.banOn)
+			case (c.banOn == "*") != a.Ban.Everywhere() || (c.banOn != "*" && a.Ban.Node != c.banOn):
+				t.Fatalf("ban %+v, want on %q", *a.Ban, c.banOn)
+			case a.Ban.Resource != "id-a" || a.Ban.Reason != "start: not installed (5)" || !a.Ban.Time.Equal(t0):
+				t.Fatalf("ban %+v", *a.Ban)
+			}
+		})
+	}
+	// The pure function itself, for every RestartAction.
+	for action := 0; action <= 2; action++ {
+		for _, elsewhere := range []bool{false, true} {
+			if got := DecideFailure(sdk.ClassFailEverywhere, action, 3, 1, elsewhere); got != FailedEverywhere {
+				t.Errorf("fatal, action %d: %v", action, got)
+			}
+			want := StayFailedBanned
+			if action == 2 && elsewhere {
+				want = FailoverBanned
+			}
+			if got := DecideFailure(sdk.ClassBanNode, action, 3, 1, elsewhere); got != want {
+				t.Errorf("hard, action %d, elsewhere %v: %v, want %v", action, elsewhere, got, want)
+			}
+			if got := DecideFailure(sdk.ClassRestart, action, 3, 1, elsewhere); got != DecideRestart(action, 3, 1) {
+				t.Errorf("soft, action %d: %v", action, got)
+			}
+		}
+	}
+}
+
+// TestDecideBans: where bans keep a group and its resources, and how they
+// are shown to the next owner.
+func TestDecideBans(t *testing.T) {
+	up3 := []string{"n1", "n2", "n3"}
+	banN2 := []model.Ban{{Resource: "id-a", Name: "a", Node: "n2", Reason: "start: not installed (5)"}}
+	for _, c := range []struct {
+		name string
+		f    func() Facts
+		want string
+	}{
+		{"unowned: the banned next owner passes, n3 takes the group", func() Facts {
+			f := facts("n3", []string{"n2", "n3"}, res("a"))
+			f.View.Status = model.GroupStatus{Group: "g1", Owner: "n1", Desired: model.DesiredOnline, Bans: banN2}
+			return f
+		}, "acquire"},
+		{"unowned: and n2 does not take it", func() Facts {
+			f := facts("n2", []string{"n2", "n3"}, res("a"))
+			f.View.Status = model.GroupStatus{Group: "g1", Owner: "n1", Desired: model.DesiredOnline, Bans: banN2}
+			return f
+		}, "wait"},
+		{"unowned: a banned node takes the group when no other is up", func() Facts {
+			f := facts("n2", []string{"n2"}, res("a"))
+			f.View.Status = model.GroupStatus{Group: "g1", Owner: "n1", Desired: model.DesiredOnline, Bans: banN2}
+			return f
+		}, "acquire"},
+		{"unowned: a ban of a resource no longer in the group is forgotten", func() Facts {
+			f := facts("n2", []string{"n2", "n3"}, res("b"))
+			f.View.Status = model.GroupStatus{Group: "g1", Owner: "n1", Desired: model.DesiredOnline, Bans: banN2}
+			return f
+		}, "acquire"},
+		{"owned: a resource banned here is not brought online; its dependent waits", func() Facts {
+			f := owned(facts("n2", up3, res("a"), res("b", []string{"a"}), res("c")), model.DesiredOnline, model.ResourceOffline)
+			f.Tenure.Bans = banN2
+			return f
+		}, "online id-c"},
+		{"owned: banned everywhere", func() Facts {
+			f := owned(facts("n1", up3, res("a")), model.DesiredOnline, model.ResourceFailed)
+			f.Tenure.Bans = []model.Ban{{Resource: "id-a", Name: "a", Reason: "not configured (6)"}}
+			f.Tenure.Resources[0].RetryAt = t0.Add(-time.Second)
+			return f
+		}, "wait"},
+		{"owned: a ban elsewhere does not stop it here", func() Facts {
+			f := owned(facts("n1", up3, res("a")), model.DesiredOnline, model.ResourceOffline)
+			f.Tenure.Bans = banN2
+			return f
+		}, "online id-a"},
+		{"owned: no failback to a banned preferred owner", func() Facts {
+			f := owned(facts("n2", up3, res("a")), model.DesiredOnline, model.ResourceOnline)
+			f.Group.AutoFailbackType = model.FailbackAllow
+			f.Tenure.Bans = []model.Ban{{Resource: "id-a", Name: "a", Node: "n1", Reason: "x"}}
+			return f
+		}, "wait"},
+		{"owned: draining skips the banned node", func() Facts {
+			f := owned(facts("n1", []string{"n2", "n3"}, res("a")), model.DesiredOnline, model.ResourceOnline)
+			f.Draining = true
+			f.Tenure.Bans = banN2
+			return f
+		}, `release drain to "n3"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if a := Decide(c.f()); a.String() != c.want {
+				t.Fatalf("got %v, want %q", a, c.want)
+			}
+		})
+	}
+
+	// A move to a banned node is refused with the way out.
+	f := owned(facts("n1", up3, res("a")), model.DesiredOnline, model.ResourceOnline)
+	f.Tenure.Bans = banN2
+	f.View.Requests = []model.Request{{ID: "req-1", Group: "g1", Action: model.RequestMove, Node: "n2"}}
+	a := Decide(f)
+	if a.Kind != Answer || a.Reply.Code != model.ResultRefused || !strings.Contains(a.Reply.Message, `banned from resource "a"`) ||
+		!strings.Contains(a.Reply.Message, `cluster resource "a" online`) {
+		t.Fatalf("move to a banned node: %v %s %q", a, a.Reply.Code, a.Reply.Message)
+	}
+
+	// The next owner inherits the bans of resources still in the group.
+	f = facts("n3", []string{"n2", "n3"}, res("a"))
+	f.View.Status = model.GroupStatus{Group: "g1", Owner: "n1", Desired: model.DesiredOnline,
+		Bans: append(slices.Clone(banN2), model.Ban{Resource: "id-gone", Node: "n3"})}
+	if st := DecideStart(f); len(st.Bans) != 1 || st.Bans[0].Node != "n2" {
+		t.Fatalf("inherited bans %+v", st.Bans)
+	}
+}
+
+// TestDecideControl: a control request goes to an open resource and is
+// refused for one its type could not open.
+func TestDecideControl(t *testing.T) {
+	for _, open := range []bool{true, false} {
+		f := owned(facts("n1", []string{"n1"}, res("a")), model.DesiredOnline, model.ResourceOnline)
+		f.Tenure.Resources[0].Open = open
+		f.View.Requests = []model.Request{{ID: "req-1", Group: "g1", Action: model.RequestControl, Resource: "id-a", Code: 0x01200004}}
+		a := Decide(f)
+		if open && (a.String() != "control id-a" || a.Request == nil || a.Reply.Code != model.ResultDone) {
+			t.Fatalf("open: %v %s", a, a.Reply.Code)
+		}
+		if !open && (a.Kind != Answer || a.Reply.Code != model.ResultRefused || !strings.Contains(a.Reply.Message, "not open")) {
+			t.Fatalf("not open: %v %s %q", a, a.Reply.Code, a.Reply.Message)
+		}
+	}
 }

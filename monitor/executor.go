@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/sdk"
 )
 
 // executor runs one group on this node. Its goroutine gathers the facts,
@@ -166,12 +167,13 @@ func (x *executor) facts(ctx context.Context, known *model.GroupView) (Facts, er
 			return slices.ContainsFunc(t.answers, func(a model.Answer) bool { return a.Request.ID == r.ID })
 		})
 		tf := &TenureFacts{Token: t.lease.Fence().Token, Desired: t.desired, Failovers: t.failovers,
-			Held: t.held, HeldUntil: t.heldUntil, Release: t.release, Suspended: t.suspended != ""}
+			Held: t.held, HeldUntil: t.heldUntil, Release: t.release, Suspended: t.suspended != "",
+			Bans: t.bans}
 		for _, h := range t.res {
 			rf := ResourceFacts{Record: h.rec, Open: h.r != nil, State: h.state(), RetryAt: h.retryAt,
 				AdminOff: h.adminOff, Restarts: h.restarts.Count(f.Now), Hold: h.hold}
 			if h.failed != nil {
-				rf.Failure = h.failed.Error()
+				rf.Failure, rf.FailureClass = h.failed.Error(), sdk.ClassOf(h.failed)
 			}
 			tf.Resources = append(tf.Resources, rf)
 		}
@@ -231,7 +233,11 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 				// new ones now rather than after RetryPeriodOnFailure.
 				h.retryAt = now
 			}
-			x.log.Info("resource properties changed; they apply at its next Online", "resource", rec.Name, "state", h.state())
+			if h.reopen && onlyPrivateChanged(old, rec) && x.applyPrivate(ctx, h) {
+				h.reopen = false
+			} else {
+				x.log.Info("resource properties changed; they apply at its next Online", "resource", rec.Name, "state", h.state())
+			}
 		}
 	case Answer:
 		x.answer(a)
@@ -243,6 +249,7 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 			}
 		}
 		if a.Reset {
+			x.unban("")
 			t.held, t.failovers = false, nil
 			for _, h := range t.res {
 				h.adminOff = false
@@ -257,6 +264,7 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 	case ResourceOnline:
 		// An operator's online gives the resource its restarts again.
 		h := x.hosted(a.Resource)
+		x.unban(h.rec.ID)
 		h.adminOff, h.retryAt = false, now
 		h.restarts.Reset()
 		t.desired = model.DesiredOnline
@@ -289,6 +297,8 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 			answers = append(answers, x.reply(a))
 		}
 		return x.release(ctx, a.Reason, a.To, a.Message, answers)
+	case Control:
+		x.control(ctx, a)
 	case Unhold:
 		t.held, t.failovers = false, nil
 		t.message = "retrying after RetryPeriodOnFailure"

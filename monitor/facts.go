@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/sdk"
 )
 
 // Facts are everything a decision about one group on one node reads: the
@@ -52,6 +53,8 @@ type TenureFacts struct {
 	Release *model.Handoff
 	// Suspended: the tenure is in maintenance: health polling is stopped.
 	Suspended bool
+	// Bans keep resources of the group off nodes (see model.Ban).
+	Bans []model.Ban
 	// Resources are the resources hosted for the group, sorted by name.
 	Resources []ResourceFacts
 }
@@ -71,6 +74,8 @@ type ResourceFacts struct {
 	// Hold says why the resource waits for an operator (its checkpoint data
 	// must be recovered or accepted); "" when it does not.
 	Hold string
+	// FailureClass is the failure's class (sdk.ClassOf).
+	FailureClass sdk.FailureClass
 }
 
 // resource finds a hosted resource by id.
@@ -78,6 +83,21 @@ func (t *TenureFacts) resource(id string) *ResourceFacts {
 	for i := range t.Resources {
 		if t.Resources[i].Record.ID == id {
 			return &t.Resources[i]
+		}
+	}
+	return nil
+}
+
+// banned returns the ban that keeps resource id off node (one for that
+// node or for every node), or nil.
+func (t *TenureFacts) banned(id, node string) *model.Ban {
+	return findBan(t.Bans, id, node)
+}
+
+func findBan(bans []model.Ban, id, node string) *model.Ban {
+	for i, b := range bans {
+		if b.Resource == id && (b.Everywhere() || strings.EqualFold(b.Node, node)) {
+			return &bans[i]
 		}
 	}
 	return nil

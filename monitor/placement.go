@@ -107,30 +107,49 @@ type placement struct {
 	preferred []string
 	up        []string
 	possible  []string
-	all       bool // every node may own the group
+	all       bool     // every node may own the group
+	banned    []string // nodes banned from a resource of the group
 }
 
 func newPlacement(f *Facts) placement {
 	p := placement{preferred: f.Group.PreferredOwners, up: f.Up}
 	p.possible, p.all = PossibleOwners(f.Resources)
+	bans := f.View.Status.Bans
+	if f.Tenure != nil {
+		bans = f.Tenure.Bans
+	}
+	for _, b := range groupBans(bans, f.Resources) {
+		if !b.Everywhere() {
+			p.banned = append(p.banned, b.Node)
+		}
+	}
 	return p
 }
 
 func (p placement) isUp(n string) bool   { return containsFold(p.up, n) }
 func (p placement) canOwn(n string) bool { return p.all || containsFold(p.possible, n) }
 
-// next is NextOwner after node from these facts.
+// allowed: n may own every resource and is banned from none.
+func (p placement) allowed(n string) bool { return p.canOwn(n) && !containsFold(p.banned, n) }
+
+// next is NextOwner after node from these facts, among allowed nodes.
 func (p placement) next(node string, allowCurrent bool) string {
-	return NextOwner(p.preferred, node, p.up, p.canOwn, allowCurrent)
+	return NextOwner(p.preferred, node, p.up, p.allowed, allowCurrent)
 }
 
 // target is the node that should take an unowned group: the node its last
-// owner handed it to, if that node is up and may own it; else the next
+// owner handed it to, if that node is up and allowed; else the next
 // preferred owner after the last owner, the last owner itself included
-// when nobody else qualifies.
+// when nobody else qualifies. When every node up is banned from a
+// resource of the group, one of them takes it all the same: the banned
+// resource stays Failed there, and the group has an owner to carry out
+// the operator's requests, such as the one that lifts the ban.
 func (p placement) target(st model.GroupStatus) string {
-	if h := st.Handoff; h != nil && h.To != "" && p.isUp(h.To) && p.canOwn(h.To) {
+	if h := st.Handoff; h != nil && h.To != "" && p.isUp(h.To) && p.allowed(h.To) {
 		return h.To
 	}
-	return p.next(st.Owner, true)
+	if n := p.next(st.Owner, true); n != "" {
+		return n
+	}
+	return NextOwner(p.preferred, st.Owner, p.up, p.canOwn, true)
 }

@@ -50,10 +50,22 @@ const (
 	// FailoverGroup moves the whole group to another node (RestartAction 2
 	// past the threshold).
 	FailoverGroup
+	// FailoverBanned bans this node from the resource and moves the group
+	// to another node (sdk.ClassBanNode with RestartAction 2).
+	FailoverBanned
+	// StayFailedBanned bans this node from the resource and leaves it
+	// Failed here, not retried (sdk.ClassBanNode when the RestartAction
+	// does not move the group, or no other node may take it).
+	StayFailedBanned
+	// FailedEverywhere bans every node from the resource: it stays Failed
+	// here and wherever the group goes, and the group stays
+	// (sdk.ClassFailEverywhere).
+	FailedEverywhere
 )
 
 func (d RestartDecision) String() string {
-	return [...]string{"stay failed", "restart", "fail over the group"}[d]
+	return [...]string{"stay failed", "restart", "fail over the group",
+		"ban this node and fail over the group", "ban this node and stay failed", "fail on every node"}[d]
 }
 
 // DecideRestart applies RestartAction to the n-th failure within

@@ -73,6 +73,11 @@ func decideRequest(f Facts, p placement, req model.Request) Action {
 				return refuse("resource %q is %s, not Online: only an online resource can be failed", r.Record.Name, r.State)
 			}
 			a.Kind, a.Reply.Message = ResourceFail, fmt.Sprintf("resource %q failed%s", r.Record.Name, by)
+		case model.RequestControl:
+			if !r.Open {
+				return refuse("resource %q is not open on %s (its type could not open it): no control code can reach it", r.Record.Name, f.Node)
+			}
+			a.Kind = Control
 		default:
 			return refuse("%s applies to groups, not to resource %q", req.Action, r.Record.Name)
 		}
@@ -100,6 +105,9 @@ func decideRequest(f Facts, p placement, req model.Request) Action {
 			return refuse("node %q is not up", to)
 		case !p.canOwn(to):
 			return refuse("node %q is not a possible owner of every resource of the group", to)
+		case !p.allowed(to):
+			b := findBanOn(t.Bans, to)
+			return refuse("node %q is banned from resource %q (%s); `cluster resource %q online` lifts the ban", to, b.Name, b.Reason, b.Name)
 		}
 		a.Kind, a.Reason, a.To = Release, model.HandoffMove, to
 		a.Message = fmt.Sprintf("moved to %s%s", to, by)
@@ -108,4 +116,14 @@ func decideRequest(f Facts, p placement, req model.Request) Action {
 		return refuse("%s applies to resources, not to groups", req.Action)
 	}
 	return a
+}
+
+// findBanOn is the first ban of node (which the caller knows has one).
+func findBanOn(bans []model.Ban, node string) model.Ban {
+	for _, b := range bans {
+		if !b.Everywhere() && strings.EqualFold(b.Node, node) {
+			return b
+		}
+	}
+	return model.Ban{}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
+	"github.com/resmon/resmon/sdk"
 )
 
 // Errors of the resource state machine.
@@ -288,6 +289,27 @@ func (r *Resource) resumeHealth() {
 	if !polling && r.State() == model.ResourceOnline {
 		r.startHealth()
 	}
+}
+
+// Control sends a control code to the instance. Health polling pauses
+// while it runs: the instance takes one call at a time besides Terminate.
+// Call it from the goroutine that drives the resource.
+func (r *Resource) Control(ctx context.Context, code sdk.ControlCode, in []byte) ([]byte, error) {
+	r.mu.Lock()
+	polling := r.healthStop != nil
+	r.mu.Unlock()
+	if polling {
+		r.stopHealth()
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.rec.Properties.DeadlockTimeout.D())
+	start := time.Now()
+	out, err := r.inst.Control(cctx, code, in)
+	r.obs.EntryPoint(r.rec.Type, "Control", time.Since(start), err)
+	cancel()
+	if polling && r.State() == model.ResourceOnline {
+		r.startHealth()
+	}
+	return out, err
 }
 
 // markFailed marks a resource that could not be started (its checkpoints

@@ -2,14 +2,17 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/plugins"
+	"github.com/resmon/resmon/sdk"
 )
 
 // The executor's effects on the resources it hosts: opening and closing
@@ -76,8 +79,11 @@ func (x *executor) hosted(id string) *hosted {
 	panic(fmt.Sprintf("monitor: action on resource %s, which group %q does not host", id, x.group))
 }
 
-// open opens h's instance through the driver of its type.
-func (x *executor) open(ctx context.Context, h *hosted) {
+// open opens h's instance through the driver of its type. A failure the
+// type classed as one retrying cannot fix (sdk.ClassBanNode,
+// ClassFailEverywhere) goes to the policy at once; others wait for
+// RetryPeriodOnFailure, as before.
+func (x *executor) open(ctx context.Context, h *hosted) error {
 	rec := h.rec
 	typ, ok := x.m.view.Load().types[rec.Type]
 	var inst plugins.Instance
@@ -99,7 +105,10 @@ func (x *executor) open(ctx context.Context, h *hosted) {
 		h.retryAt = x.m.cfg.Now().Add(rec.Properties.RetryPeriodOnFailure.D())
 		x.log.Error("cannot open resource", "resource", rec.Name, "error", err)
 		x.event("resource.open_failed", err.Error())
-		return
+		if sdk.ClassOf(err) != sdk.ClassRestart {
+			h.failed = err
+		}
+		return err
 	}
 	var r *Resource
 	r = NewResource(ResourceConfig{
@@ -115,6 +124,11 @@ func (x *executor) open(ctx context.Context, h *hosted) {
 	})
 	h.r, h.down, h.reopen = r, false, false
 	x.m.hosted.add(x.group, x.t.lease.Fence().Token, r)
+	if b := findBan(x.t.bans, rec.ID, x.m.cfg.Node); b != nil {
+		// Banned here by an earlier tenure: shown Failed, never started.
+		r.markFailed()
+	}
+	return nil
 }
 
 // close releases h's instance.
@@ -153,9 +167,8 @@ func (x *executor) bringOnline(ctx context.Context, h *hosted) {
 		x.close(h)
 	}
 	if h.r == nil {
-		x.open(ctx, h)
-		if h.r == nil {
-			h.failed = errors.New(h.lastErr)
+		if err := x.open(ctx, h); err != nil {
+			h.failed = err
 			return
 		}
 	}
@@ -268,6 +281,10 @@ func (x *executor) handleFailure(ctx context.Context, f Facts, a Action) error {
 	x.dependentsOffline(ctx, f, h)
 	x.log.Warn("resource failed", "resource", h.rec.Name, "error", cause, "failures", n, "threshold", p.RestartThreshold, "decision", a.Decision)
 	x.m.cfg.Events("resource.failed", h.rec.Name, fmt.Sprintf("%v (failure %d within %s; %s)", cause, n, p.RestartPeriod, a.Decision))
+	if a.Ban != nil {
+		x.ban(*a.Ban)
+		h.lastErr = banMessage(*a.Ban, x.group)
+	}
 	switch a.Decision {
 	case Restart:
 		x.m.cfg.Observer.Restart(x.group, h.rec.Name)
@@ -275,10 +292,90 @@ func (x *executor) handleFailure(ctx context.Context, f Facts, a Action) error {
 	case FailoverGroup:
 		h.retryAt = now.Add(p.RetryPeriodOnFailure.D())
 		return x.release(ctx, model.HandoffFailover, a.To, fmt.Sprintf("resource %q failed %d times within %s", h.rec.Name, n, p.RestartPeriod), nil)
+	case FailoverBanned:
+		return x.release(ctx, model.HandoffFailover, a.To, fmt.Sprintf("resource %q failed on %s, which is now banned from it", h.rec.Name, x.m.cfg.Node), nil)
+	case StayFailedBanned, FailedEverywhere:
+		h.retryAt = time.Time{} // until an operator lifts the ban
 	default:
 		h.retryAt = now.Add(p.RetryPeriodOnFailure.D())
 	}
 	return nil
+}
+
+// ban records b in the tenure (replacing one of the same resource and
+// node) and in the event log; the group's status publishes it.
+func (x *executor) ban(b model.Ban) {
+	t := x.t
+	t.bans = slices.DeleteFunc(t.bans, func(o model.Ban) bool {
+		return o.Resource == b.Resource && strings.EqualFold(o.Node, b.Node)
+	})
+	t.bans = append(t.bans, b)
+	msg := banMessage(b, x.group)
+	x.log.Error("resource banned", "resource", b.Name, "node", b.Node, "everywhere", b.Everywhere(), "reason", b.Reason)
+	x.m.cfg.Events("resource.banned", b.Name, msg)
+}
+
+// unban lifts the bans of resource id ("" for every resource), as an
+// operator's online does.
+func (x *executor) unban(id string) {
+	t := x.t
+	n := len(t.bans)
+	t.bans = slices.DeleteFunc(t.bans, func(b model.Ban) bool { return id == "" || b.Resource == id })
+	if len(t.bans) == n {
+		return
+	}
+	for _, h := range t.res {
+		if (id == "" || h.rec.ID == id) && h.state() == model.ResourceFailed {
+			h.lastErr = ""
+			h.retryAt = x.m.cfg.Now()
+		}
+	}
+	x.log.Info("bans lifted by an operator", "resource", id)
+}
+
+// onlyPrivateChanged: of what needs a new Open, only the private
+// properties changed (not the type, nor how it is hosted).
+func onlyPrivateChanged(old, rec model.Resource) bool {
+	old.Private = rec.Private
+	return !needsReopen(old, rec)
+}
+
+// applyPrivate hands changed private properties to h's open instance
+// (sdk.SetPrivateProperties) and reports whether the resource took them
+// where it is; if not, they apply at its next Open (before its next
+// Online), as for a type that answers no control codes.
+func (x *executor) applyPrivate(ctx context.Context, h *hosted) bool {
+	in, err := json.Marshal(h.rec.Private)
+	if err == nil {
+		_, err = h.r.Control(ctx, sdk.SetPrivateProperties, in)
+	}
+	switch {
+	case err == nil:
+		x.log.Info("private properties applied by the resource", "resource", h.rec.Name)
+		return true
+	case !errors.Is(err, sdk.ErrInvalidFunction):
+		x.log.Warn("the resource refused its new private properties", "resource", h.rec.Name, "error", err)
+		x.m.cfg.Events("resource.properties_refused", h.rec.Name, err.Error())
+	}
+	return false
+}
+
+// control carries out an operator's control request: the code goes to the
+// resource's instance, its output comes back in the reply.
+func (x *executor) control(ctx context.Context, a Action) {
+	h := x.hosted(a.Resource)
+	code := sdk.ControlCode(a.Request.Code)
+	out, err := h.r.Control(ctx, code, a.Request.In)
+	switch {
+	case err != nil:
+		a.Reply.Code, a.Reply.Message = model.ResultFailed, fmt.Sprintf("control code %s of resource %q: %v", code, h.rec.Name, err)
+	case len(out) > model.MaxControlInput:
+		a.Reply.Code, a.Reply.Message = model.ResultFailed, fmt.Sprintf("control code %s of resource %q: %d bytes of output (at most %d are kept)", code, h.rec.Name, len(out), model.MaxControlInput)
+	default:
+		a.Reply.Out = out
+		a.Reply.Message = fmt.Sprintf("control code %s of resource %q: %d bytes of output", code, h.rec.Name, len(out))
+	}
+	x.answer(a)
 }
 
 // recover re-creates checkpoint data from this node's registry.

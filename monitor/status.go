@@ -3,6 +3,8 @@ package monitor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/resmon/resmon/model"
@@ -18,9 +20,13 @@ func (x *executor) statuses() (model.GroupStatus, []model.ResourceStatus) {
 	for _, h := range t.res {
 		s := h.state()
 		states = append(states, s)
+		msg := h.lastErr
+		if b := findBan(t.bans, h.rec.ID, x.m.cfg.Node); b != nil && msg == "" {
+			msg = banMessage(*b, x.group)
+		}
 		rs = append(rs, model.ResourceStatus{
 			ID: h.rec.ID, Name: h.rec.Name, Group: x.group, Node: x.m.cfg.Node, State: s.String(), Code: int(s),
-			Token: token, Restarts: h.restarts.Count(now), Error: h.lastErr, Time: now,
+			Token: token, Restarts: h.restarts.Count(now), Error: msg, Time: now,
 		})
 		if s == model.ResourceFailed && !h.retryAt.IsZero() {
 			rs[len(rs)-1].RetryAt = h.retryAt.UTC()
@@ -39,7 +45,7 @@ func (x *executor) statuses() (model.GroupStatus, []model.ResourceStatus) {
 	}
 	return model.GroupStatus{
 		Group: x.group, State: gs.String(), Code: int(gs), Owner: x.m.cfg.Node, Token: token,
-		Desired: t.desired, Failovers: t.failovers, Message: msg, Maintenance: t.suspended, Time: now,
+		Desired: t.desired, Failovers: t.failovers, Bans: t.bans, Message: msg, Maintenance: t.suspended, Time: now,
 		HeldUntil: func() time.Time {
 			if t.held {
 				return t.heldUntil.UTC()
@@ -88,7 +94,8 @@ func (x *executor) publish(ctx context.Context) error {
 // sameStatus reports whether two statuses differ only in their time.
 func sameStatus(a, b model.GroupStatus) bool {
 	if a.State != b.State || a.Owner != b.Owner || a.Token != b.Token || a.Desired != b.Desired ||
-		a.Message != b.Message || a.Maintenance != b.Maintenance || !a.HeldUntil.Equal(b.HeldUntil) || len(a.Failovers) != len(b.Failovers) || (a.Handoff == nil) != (b.Handoff == nil) {
+		a.Message != b.Message || a.Maintenance != b.Maintenance || !a.HeldUntil.Equal(b.HeldUntil) || len(a.Failovers) != len(b.Failovers) || (a.Handoff == nil) != (b.Handoff == nil) ||
+		!slices.EqualFunc(a.Bans, b.Bans, func(x, y model.Ban) bool { return x.Resource == y.Resource && x.Node == y.Node }) {
 		return false
 	}
 	for i := range a.Failovers {
@@ -97,4 +104,14 @@ func sameStatus(a, b model.GroupStatus) bool {
 		}
 	}
 	return true
+}
+
+// banMessage says where a ban holds and how it is lifted, for the
+// resource's published error and the event log.
+func banMessage(b model.Ban, group string) string {
+	where := "node " + b.Node + " is kept out of its possible owners"
+	if b.Everywhere() {
+		where = "it stays failed on every node"
+	}
+	return fmt.Sprintf("%s; %s until an operator brings it online (cluster resource %q online, or cluster group %q online)", b.Reason, where, b.Name, group)
 }

@@ -21,6 +21,7 @@ type tenure struct {
 	held      bool
 	heldUntil time.Time
 	message   string
+	bans      []model.Ban
 	res       []*hosted // sorted by name
 	// answers are replies not yet published; release is a handoff not yet
 	// written (etcd unreachable), retried before anything else.
@@ -60,7 +61,7 @@ func (x *executor) answer(a Action) {
 func (x *executor) begin(f Facts, lease Tenure) {
 	st := DecideStart(f)
 	x.t = &tenure{lease: lease, desired: st.Desired, failovers: st.Failovers, held: st.Held, heldUntil: st.HeldUntil,
-		message: st.Message, published: map[string]model.ResourceStatus{}}
+		message: st.Message, bans: st.Bans, published: map[string]model.ResourceStatus{}}
 	if st.Counted {
 		prev := f.View.Status
 		x.m.cfg.Observer.Failover(x.group)
