@@ -231,6 +231,27 @@ func TestGroupAndResourceActions(t *testing.T) {
 		}
 	})
 
+	t.Run("resource control", func(t *testing.T) {
+		n.t = t
+		// The test type echoes code 1's input and answers code 2 with its
+		// fencing token; the owner carries each out and replies.
+		if out := n.ok("resource", "app", "control", "1", "-in", `{"greeting": "bonjour"}`); out != "{\"greeting\": \"bonjour\"}\n" {
+			t.Fatalf("control 1 (JSON):\n%q", out)
+		}
+		if out := n.ok("resource", "app", "control", "0x1", "-in", "00 ff 10"); !strings.Contains(out, "00 ff 10") {
+			t.Fatalf("control 1 (hex):\n%s", out)
+		}
+		var rep model.Reply
+		n.jsonOf(&rep, "resource", "app", "control", "2")
+		if rep.Code != model.ResultDone || rep.Node != "node1" || string(rep.Out) != fmt.Sprint(rep.Token) {
+			t.Fatalf("control 2: %+v", rep)
+		}
+		n.fails(cli.ExitFailed, "control code not handled", "resource", "app", "control", "0x01200004")
+		n.fails(cli.ExitUsage, "not one an operator sends", "resource", "app", "control", "0x014000A2")
+		n.fails(cli.ExitUsage, "neither JSON nor hex", "resource", "app", "control", "1", "-in", "zz")
+		n.fails(cli.ExitUsage, "not a 32-bit number", "resource", "app", "control", "code")
+	})
+
 	t.Run("no wait and timeout", func(t *testing.T) {
 		n.t = t
 		var req model.Request

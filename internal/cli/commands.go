@@ -128,12 +128,21 @@ func resourceCommand(e *env) *cobra.Command {
 		c.Flags().BoolVar(&crypto, "crypto", false, `crypto key containers (Type\Provider\Container)`)
 		cp.AddCommand(c)
 	}
+	var ctl controlFlags
+	control := leaf(e, "control NAME CODE", "send a control code to a resource through its group's owner; print its output",
+		exactArgs(2, "a resource name and a control code"),
+		func(ctx context.Context, e *env, args []string) error {
+			return cmdResourceControl(ctx, e, args[0], args[1], ctl)
+		})
+	control.Flags().StringVar(&ctl.in, "in", "", "the input: a JSON value ({…}, […], \"…\") sent as its bytes, or hex digits")
+	control.Flags().DurationVar(&ctl.wait, "wait", defaultWait, "how long to wait for the owner's answer")
+
 	r.AddCommand(
 		actionCommand(e, "resource", model.RequestOnline, "bring a resource online", false),
 		actionCommand(e, "resource", model.RequestOffline, "take a resource offline", false),
 		actionCommand(e, "resource", model.RequestFail, "fail a resource (to test the restart policy)", false),
 		actionCommand(e, "resource", model.RequestCleanup, "reset its restart count and Failed state, try again now", false),
-		create, del, set, cp,
+		create, del, set, control, cp,
 	)
 	return r
 }
