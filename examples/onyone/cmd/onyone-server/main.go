@@ -4,7 +4,8 @@
 // through the admin API of the node that started it (clusterd exports
 // RESMON_ADMIN and RESMON_NODE to the applications its resources run), at
 // every connection, so a change shows at once, and answers each client
-// with one line built from them.
+// with one line built from them. With -http it answers GET requests with
+// the same line instead, as a small web server.
 package main
 
 import (
@@ -12,8 +13,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -28,6 +31,7 @@ const (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:7000", "address to serve on")
+	web := flag.Bool("http", false, "serve HTTP: GET / answers with the line")
 	flag.Parse()
 	addr, node := os.Getenv("RESMON_ADMIN"), os.Getenv("RESMON_NODE")
 	if addr == "" {
@@ -38,6 +42,13 @@ func main() {
 		log.Fatalf("onyone-server: %v", err)
 	}
 	log.Printf("onyone-server on %s serving %s", node, ln.Addr())
+	if *web {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, line(r.Context(), addr, node))
+		})
+		log.Fatal((&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}).Serve(ln))
+	}
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -49,7 +60,14 @@ func main() {
 
 func serve(conn net.Conn, addr, node string) {
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	w := bufio.NewWriter(conn)
+	io.WriteString(w, line(context.Background(), addr, node))
+	w.Flush()
+}
+
+// line is the answer: the settings as the node's registry holds them now.
+func line(ctx context.Context, addr, node string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	greeting, color := "(no greeting set)", "(no color set)"
 	if c, err := admin.Dial(ctx, addr, nil); err == nil {
@@ -63,7 +81,5 @@ func serve(conn net.Conn, addr, node string) {
 	} else {
 		log.Printf("onyone-server: reading settings: %v", err)
 	}
-	w := bufio.NewWriter(conn)
-	fmt.Fprintf(w, "%s (color %s) from %s\n", greeting, color, node)
-	w.Flush()
+	return fmt.Sprintf("%s (color %s) from %s\n", greeting, color, node)
 }
