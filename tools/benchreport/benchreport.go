@@ -78,6 +78,8 @@ var Steps = []Step{
 		Args: []string{"-run", "^$", "-bench", "^BenchmarkPlannedMove$", "-benchtime", "20x"}, Quick: []string{"-run", "^$", "-bench", "^BenchmarkPlannedMove$", "-benchtime", "5x"}, Minutes: 0.5},
 	{Name: "density", Title: "1,000 WASM resources on one node", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestDensityReport$"}, Minutes: 1},
+	{Name: "ocf", Title: "OCF agents: monitor vs the agent run directly; floating IP failover", Package: "./types/ocf",
+		Args: []string{"-run", "^(TestMonitorOverheadReport|TestIPaddr2ThreeNodes)$"}, Minutes: 2.5},
 	{Name: "chaos", Title: "failover under injected faults", Minutes: 1},
 }
 

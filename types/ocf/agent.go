@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -113,8 +114,6 @@ func (a *agent) run(ctx context.Context, c call) (result, error) {
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// The pipes stay open as long as anything of the group holds them; a
-	// background child must not hold the action up.
 	cmd.WaitDelay = 500 * time.Millisecond
 	var mu sync.Mutex
 	var reason, lastErr string
@@ -138,18 +137,73 @@ func (a *agent) run(ctx context.Context, c call) (result, error) {
 		}
 		a.log(lvl, msg, "action", c.action, "agent", a.spec.Name(), "stream", "stderr")
 	}}
-	cmd.Stderr = stderr
+	var stdout io.Writer
+	kept := &limitedBuffer{max: maxMetadataBytes + 1}
 	if c.stdout != nil {
-		cmd.Stdout = &limitedBuffer{b: c.stdout, max: maxMetadataBytes + 1}
+		stdout = kept
 	} else {
-		cmd.Stdout = &lineWriter{line: func(line string) {
+		stdout = &lineWriter{line: func(line string) {
 			a.log(level, line, "action", c.action, "agent", a.spec.Name(), "stream", "stdout")
 		}}
 	}
-	err := cmd.Run()
-	stderr.flush()
-	if lw, ok := cmd.Stdout.(*lineWriter); ok {
-		lw.flush()
+	// The agent's output comes through pipes of our own rather than
+	// exec's: something the agent leaves running in the background
+	// (IPaddr2's send_arp logger) holds them open after the agent exits,
+	// and must neither hold the action up nor lose its last lines. What
+	// the agent wrote before it exited is read at once; whatever comes
+	// later is logged as it comes, until the last writer is gone.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return result{code: -1}, fmt.Errorf("ocf: %s %s: %w", a.spec.Name(), c.action, err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return result{code: -1}, fmt.Errorf("ocf: %s %s: %w", a.spec.Name(), c.action, err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	drained := make(chan struct{}, 2)
+	drain := func(r *os.File, w io.Writer, flush func()) {
+		io.Copy(w, r)
+		r.Close()
+		if flush != nil {
+			flush()
+		}
+		drained <- struct{}{}
+	}
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return result{code: -1}, fmt.Errorf("running %s %s: %w", a.path, c.action, err)
+	}
+	var flushOut func()
+	if lw, ok := stdout.(*lineWriter); ok {
+		flushOut = lw.flush
+	}
+	go drain(outR, stdout, flushOut)
+	go drain(errR, stderr, stderr.flush)
+	err = cmd.Wait()
+	// meta-data's output must be whole: wait for it (an agent describing
+	// itself starts nothing in the background).
+	grace := 50 * time.Millisecond
+	if c.stdout != nil {
+		grace = time.Second
+	}
+	timer := time.NewTimer(grace)
+	for n := 0; n < 2; n++ {
+		select {
+		case <-drained:
+		case <-timer.C:
+			n = 2
+		}
+	}
+	timer.Stop()
+	if c.stdout != nil {
+		c.stdout.Write(kept.bytes())
 	}
 	res := result{code: -1}
 	mu.Lock()
@@ -172,7 +226,7 @@ func (a *agent) run(ctx context.Context, c call) (result, error) {
 		return res, nil
 	}
 	var exitErr *exec.ExitError
-	if err == nil || errors.As(err, &exitErr) || errors.Is(err, exec.ErrWaitDelay) {
+	if err == nil || errors.As(err, &exitErr) {
 		return res, nil
 	}
 	return res, fmt.Errorf("running %s %s: %w", a.path, c.action, err)
@@ -260,13 +314,22 @@ func (w *lineWriter) flush() {
 
 // limitedBuffer keeps at most max bytes.
 type limitedBuffer struct {
-	b   *bytes.Buffer
+	mu  sync.Mutex
+	b   bytes.Buffer
 	max int
 }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if room := l.max - l.b.Len(); room > 0 {
 		l.b.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
+}
+
+func (l *limitedBuffer) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
 }

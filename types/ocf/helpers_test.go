@@ -176,3 +176,12 @@ func hasLog(h *sdktest.Host, parts ...string) bool {
 	}
 	return false
 }
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

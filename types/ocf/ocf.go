@@ -354,6 +354,7 @@ func (r *resource) Control(ctx context.Context, code sdk.ControlCode, in []byte)
 }
 
 func (r *resource) monitorAt(ctx context.Context, depth string) ([]byte, error) {
+	depth = strings.Trim(depth, `" `) // a JSON string or number, as the CLI's -in sends it
 	d := 0
 	if depth != "" {
 		if _, err := fmt.Sscanf(depth, "%d", &d); err != nil || d < 0 {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/sdktest"
@@ -394,6 +395,37 @@ func TestReloadAgent(t *testing.T) {
 			_, err = r.Control(ctx, sdk.SetPrivateProperties, []byte(`{"Provider":"resmontest","Agent":"classes","state":"`+state+`","port":"x"}`))
 			if !errors.Is(err, sdk.ErrInvalidParameter) || !strings.Contains(err.Error(), `port: "x" is not an integer`) {
 				t.Fatalf("a bad new value: %v", err)
+			}
+		})
+	}
+}
+
+// Something the agent leaves running in the background with its stderr
+// (IPaddr2's send_arp logger) neither holds the action up nor loses its
+// lines: start returns while the child still runs, and the child's line
+// reaches the node log when it comes.
+func TestBackgroundChildOfAnAgent(t *testing.T) {
+	root := testRoot(t)
+	for _, tg := range targets(t, root) {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			state := filepath.Join(t.TempDir(), "state")
+			req := openReq("linger "+tg.name, map[string]any{"Provider": "resmontest", "Agent": "classes", "state": state, "linger": true})
+			h := sdktest.NewHost(req.ID)
+			r, err := tg.open(t, h, req)
+			must(t, "Open", err)
+			defer r.Close(ctx)
+			must(t, "Online", r.Online(ctx)) // the child waits for us: Online returned first
+			if hasLog(h, "late line") {
+				t.Fatal("the child wrote before it was told to")
+			}
+			os.WriteFile(state+".go", nil, 0o644)
+			deadline := time.Now().Add(30 * time.Second)
+			for !hasLog(h, "late line", "action=start") {
+				if time.Now().After(deadline) {
+					t.Fatalf("the background child's line never reached the log:\n%s", strings.Join(h.Logs(), "\n"))
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}
