@@ -33,7 +33,7 @@
 //	                                   CreateRevision is the fencing token
 //	state/groups/<group>               published group state (GroupStatus, written by the
 //	                                   owner under its token): state, owner, token, desired
-//	                                   state, recent failovers, the handoff left on release
+//	                                   state, recent failovers, the handoff left on release, bans
 //	state/resources/<id>               published resource state (ResourceStatus)
 //	control/<group>/<request id>       pending request to whichever node owns the group
 //	                                   (model.Request: online, offline, move [node], and
