@@ -224,7 +224,15 @@ func TestFloatingIPWalkthrough(t *testing.T) {
 		return strings.Contains(l, "restored checkpoint into the local registry") && strings.Contains(l, `path=SOFTWARE\Microsoft\onyone2`)
 	})
 
-	// 7. Move the group to node3.
+	// 7. Move the group to node3. (A node of a loaded machine may have
+	// stepped back to renew its lease: the move waits for node3 to be up,
+	// as an operator would look before moving.)
+	w.waitFor("node3 up", 60*time.Second, func() bool {
+		cmd := exec.Command("ip", "netns", "exec", w.prefix+"-client", "bin/cluster", "-config", "examples/floating-ip/node3.toml", "nodes")
+		cmd.Dir = w.dir
+		out, err := cmd.Output()
+		return err == nil && strings.Contains(string(out), "node3")
+	})
 	if out := w.must("ip netns exec fip-client bin/cluster -config examples/floating-ip/node3.toml group web move -node node3"); !strings.Contains(out, "node3") && owner == "node2" {
 		t.Fatalf("move:\n%s", out)
 	}
