@@ -129,7 +129,7 @@ func resourceCommand(e *env) *cobra.Command {
 		cp.AddCommand(c)
 	}
 	var ctl controlFlags
-	control := leaf(e, "control NAME CODE", "send a control code to a resource through its group's owner; print its output",
+	control := leaf(e, "control NAME CODE", "send a control code through the owner; print the output",
 		exactArgs(2, "a resource name and a control code"),
 		func(ctx context.Context, e *env, args []string) error {
 			return cmdResourceControl(ctx, e, args[0], args[1], ctl)
