@@ -415,7 +415,9 @@ func (m *Manager) startSaver(rs *resState, cp *cpState) error {
 
 // Flush waits until every change of the checkpoints of res committed before
 // the call is stored in etcd (or a save failed), without waiting for the
-// save interval. It does nothing for a resource that is not online here.
+// save interval. It does nothing for a resource that is not online here,
+// nor for a checkpoint whose saver stops meanwhile (the checkpoint was
+// removed, or the resource let go: nothing is this node's to store).
 func (m *Manager) Flush(ctx context.Context, res model.Resource) error {
 	return m.flush(ctx, res.ID, res.Name, res.Group, false)
 }
@@ -448,7 +450,10 @@ func (m *Manager) flush(ctx context.Context, id, name, group string, onlineOnly 
 	var errs []error
 	for _, s := range savers {
 		err := s.request(ctx, false, false)
-		if onlineOnly && errors.Is(err, errSaverStopped) {
+		if errors.Is(err, errSaverStopped) {
+			if !onlineOnly {
+				continue
+			}
 			// Stopped between the lock and the request: the node let go.
 			err = fmt.Errorf("%w (%w)", err, sdk.ErrFenced)
 		}
