@@ -29,9 +29,14 @@ import (
 //
 // When the deadline passes unrenewed it kills every process of every unit
 // but the plugin hosts (Policy SpareLeader: they enforce the deadline on
-// their own resources), and keeps killing while no later deadline comes. At
-// end of file, clusterd is gone, however it ended: it kills every unit it
-// still tracks and exits.
+// their own resources) and what a plugin host starts from the deadline on
+// (its Terminate: an OCF agent's stop must run to its end, and the sdk
+// refuses Online past the deadline), and keeps killing while no later
+// deadline comes. At end of file, clusterd is gone, however it ended: the
+// plugin hosts see it too (their stdin closes) and terminate their
+// resources before they exit, so the keeper kills every other unit at
+// once, waits for the hosts until they exit but never past the deadline
+// (hostGrace when none is ahead), then kills what is left and exits.
 type keeperMsg struct {
 	Base     string  `json:"base,omitempty"` // the node's cgroup, removed at the end once empty
 	Deadline int64   `json:"deadline,omitempty"`
@@ -43,6 +48,11 @@ type keeperMsg struct {
 // the deadline stays passed: a process clusterd forked just before it was
 // stopped lands in a unit after the first kill.
 const sweepEvery = 50 * time.Millisecond
+
+// hostGrace bounds the wait for plugin hosts to exit by themselves once
+// clusterd is gone and no deadline is ahead (sdk/plugin gives its
+// Terminates 5 s then).
+const hostGrace = 6 * time.Second
 
 // ServeKeeper is the keeper's main loop: it reads messages from in until
 // end of file, then kills what it tracks and returns. SIGPIPE, SIGINT and
@@ -75,13 +85,16 @@ func ServeKeeper(in io.Reader, log hclog.Logger) error {
 	timer.Stop()
 	sweep := time.NewTicker(sweepEvery)
 	sweep.Stop()
-	killAll := func(atDeadline bool, why string) {
+	killAll := func(atDeadline, hostsToo bool, why string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		for _, r := range units {
-			spare := 0
-			if atDeadline {
-				spare = r.Spare
+			spare := spareNone
+			switch {
+			case r.Spare != 0 && !hostsToo:
+				continue
+			case r.Spare != 0 && atDeadline:
+				spare = spareRule{pid: r.Spare, from: bootTick(deadline)}
 			}
 			n, err := r.killBut(ctx, spare)
 			if n > 0 || err != nil {
@@ -107,7 +120,7 @@ func ServeKeeper(in io.Reader, log hclog.Logger) error {
 			case m.Track != nil:
 				units[m.Track.Name] = *m.Track
 				if expired {
-					killAll(true, "tracked after the deadline passed")
+					killAll(true, true, "tracked after the deadline passed")
 				}
 			case m.Untrack != "":
 				delete(units, m.Untrack)
@@ -120,14 +133,20 @@ func ServeKeeper(in io.Reader, log hclog.Logger) error {
 			expired = true
 			sweep.Reset(sweepEvery)
 			log.Error("keeper: the node's self-fencing deadline passed without renewal: killing the processes of resources")
-			killAll(true, "deadline")
+			killAll(true, true, "deadline")
 		case <-sweep.C:
-			killAll(true, "deadline")
+			killAll(true, true, "deadline")
 		case err := <-readErr:
 			if len(units) > 0 {
 				log.Warn("keeper: clusterd is gone: killing every process it tracked", "units", len(units), "error", err)
 			}
-			killAll(false, "clusterd exited")
+			killAll(false, false, "clusterd exited")
+			bound := hostGrace
+			if deadline != 0 {
+				bound = min(max(untilMonotonic(deadline), 0), hostGrace)
+			}
+			waitHosts(units, bound, log)
+			killAll(false, true, "clusterd exited")
 			// Empty cgroups go too; the records stay for the next clusterd,
 			// which finds nothing left to kill.
 			for _, r := range units {
@@ -139,6 +158,41 @@ func ServeKeeper(in io.Reader, log hclog.Logger) error {
 			return nil
 		}
 	}
+}
+
+// waitHosts waits until the leader of every SpareLeader unit has exited,
+// or bound has passed.
+func waitHosts(units map[string]record, bound time.Duration, log hclog.Logger) {
+	end := time.Now().Add(bound)
+	for {
+		live := 0
+		for _, r := range units {
+			if st, ok := readStat(r.Spare); r.Spare != 0 && ok && st.live() {
+				live++
+			}
+		}
+		if live == 0 {
+			return
+		}
+		if !time.Now().Before(end) {
+			log.Warn("keeper: plugin hosts still run once clusterd is gone: killing them", "hosts", live, "waited", bound)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// userHZ is the unit of /proc/PID/stat's times on Linux.
+const userHZ = 100
+
+// bootTick is the CLOCK_MONOTONIC time ns as /proc/PID/stat's starttime
+// counts: clock ticks after boot (CLOCK_BOOTTIME, which goes on during a
+// suspend where CLOCK_MONOTONIC stops).
+func bootTick(ns int64) uint64 {
+	var mono, boot unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot)
+	return uint64((ns + boot.Nano() - mono.Nano()) / (1e9 / userHZ))
 }
 
 func untilMonotonic(ns int64) time.Duration {

@@ -79,10 +79,25 @@ func allPIDs() []int {
 
 // kill SIGKILLs every process of the unit until none is left or ctx ends,
 // and returns how many it found.
-func (r record) kill(ctx context.Context) (int, error) { return r.killBut(ctx, 0) }
+func (r record) kill(ctx context.Context) (int, error) { return r.killBut(ctx, spareNone) }
 
-// killBut is kill sparing the process spare (0: none).
-func (r record) killBut(ctx context.Context, spare int) (int, error) {
+// spareRule says which processes of a unit a kill leaves alone.
+type spareRule struct {
+	pid int // this process (0: none)
+	// from, when not 0, spares every process that started at this clock
+	// tick after boot or later (/proc/PID/stat's starttime).
+	from uint64
+}
+
+var spareNone = spareRule{}
+
+// spares reports whether the rule leaves pid, started at tick start, alone.
+func (s spareRule) spares(pid int, start uint64) bool {
+	return (s.pid != 0 && pid == s.pid) || (s.from != 0 && start >= s.from)
+}
+
+// killBut is kill sparing what spare says.
+func (r record) killBut(ctx context.Context, spare spareRule) (int, error) {
 	// A cgroup holds every descendant, whatever sessions they made; the
 	// sessions recorded beside it are for people reading the record.
 	if r.Cgroup != "" {
@@ -99,13 +114,17 @@ func (r record) killBut(ctx context.Context, spare int) (int, error) {
 // is not used: on some kernels a cgroup that was killed that way kills
 // every process later started into it with CLONE_INTO_CGROUP, and a unit
 // lives on after a Terminate.
-func killCgroup(ctx context.Context, dir string, spare int) (int, error) {
+func killCgroup(ctx context.Context, dir string, spare spareRule) (int, error) {
 	seen := map[int]bool{}
 	for try := 0; ; try++ {
 		procs, err := cgroupPIDs(dir)
-		if i := slices.Index(procs, spare); spare != 0 && i >= 0 {
-			procs = slices.Delete(procs, i, i+1)
-		}
+		procs = slices.DeleteFunc(procs, func(pid int) bool {
+			if spare == spareNone {
+				return false
+			}
+			st, ok := readStat(pid)
+			return ok && spare.spares(pid, st.start)
+		})
 		if errors.Is(err, os.ErrNotExist) || len(procs) == 0 {
 			return len(seen), nil
 		}
@@ -138,7 +157,7 @@ func cgroupPIDs(dir string) ([]int, error) {
 // left. A session counts only while it is still the one recorded: its
 // leader runs with the recorded start time, or the leader is gone (its pid
 // cannot have been reused while other members of its session lived).
-func killSessions(ctx context.Context, ss []session, spare int) (int, error) {
+func killSessions(ctx context.Context, ss []session, spare spareRule) (int, error) {
 	seen := map[int]bool{}
 	for try := 0; ; try++ {
 		want := map[int]bool{}
@@ -151,7 +170,7 @@ func killSessions(ctx context.Context, ss []session, spare int) (int, error) {
 		}
 		var victims []int
 		for _, pid := range allPIDs() {
-			if st, ok := readStat(pid); ok && st.live() && want[st.session] && pid != spare {
+			if st, ok := readStat(pid); ok && st.live() && want[st.session] && !spare.spares(pid, st.start) {
 				victims = append(victims, pid)
 			}
 		}

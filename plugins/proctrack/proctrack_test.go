@@ -266,6 +266,94 @@ func TestKeeperKillsEverythingWhenClusterdGoes(t *testing.T) {
 	})
 }
 
+// TestKeeperSparesAPluginHostsTerminate: past the deadline the keeper
+// kills what a plugin host's unit ran before it, but spares what the host
+// starts from the deadline on: its own Terminate (an OCF agent's stop, which
+// must run to its end). Processes of other units are killed as before.
+func TestKeeperSparesAPluginHostsTerminate(t *testing.T) {
+	modes(t, func(t *testing.T, noCgroups bool) {
+		tr := newTracker(t, t.TempDir(), noCgroups)
+		if err := tr.StartKeeper(context.Background(), keeperCommand(t), os.Stderr); err != nil {
+			t.Fatal(err)
+		}
+		host, err := tr.NewUnit("plugin process", proctrack.SpareLeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fenced, err := tr.NewUnit("wasm resource", proctrack.KillAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := marker(t)
+		start := func(u *proctrack.Unit, arg string) {
+			t.Helper()
+			cmd := exec.Command("/bin/sleep", arg)
+			if err := u.Start(cmd); err != nil {
+				t.Fatal(err)
+			}
+			go cmd.Wait()
+		}
+		start(host, m+"1")  // the leader: the plugin host
+		start(host, m+"10") // the application it ran
+		tr.SetDeadline(time.Now().Add(300 * time.Millisecond))
+		waitFor(t, "the keeper to kill the application", 10*time.Second, func() bool { return len(running(m+"10")) == 0 })
+		// Ticks of /proc's start times are 10 ms: start the terminate one
+		// tick later for sure.
+		waitFor(t, "a tick to pass", time.Second, func() bool { return tr.DeadlinePassed() })
+		time.Sleep(20 * time.Millisecond)
+		start(host, m+"11") // the host's Terminate
+		// A unit tracked past the deadline makes the keeper kill again; it
+		// is killed, and the host's Terminate is not.
+		start(fenced, m+"2")
+		waitFor(t, "the keeper to kill the late unit", 10*time.Second, func() bool { return len(running(m+"2")) == 0 })
+		if len(running(m+"1")) != 1 || len(running(m+"11")) != 1 {
+			t.Fatalf("the keeper killed the plugin host (%d running) or its terminate (%d running)", len(running(m+"1")), len(running(m+"11")))
+		}
+		fenced.Close(context.Background())
+		host.Close(context.Background())
+	})
+}
+
+// TestKeeperLetsPluginHostsFinishWhenClusterdGoes: once clusterd is gone
+// the keeper kills the units of WASM resources at once, and lets a plugin
+// host run until it exits (it terminates its resources first), within
+// hostGrace when no deadline is ahead; what it leaves is killed after.
+func TestKeeperLetsPluginHostsFinishWhenClusterdGoes(t *testing.T) {
+	modes(t, func(t *testing.T, noCgroups bool) {
+		tr := newTracker(t, t.TempDir(), noCgroups)
+		if err := tr.StartKeeper(context.Background(), keeperCommand(t), os.Stderr); err != nil {
+			t.Fatal(err)
+		}
+		host, err := tr.NewUnit("plugin process", proctrack.SpareLeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fenced, err := tr.NewUnit("wasm resource", proctrack.KillAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := marker(t)
+		done := filepath.Join(t.TempDir(), "terminated")
+		// The host: its "terminate" takes a while, writes its mark and
+		// exits, leaving a child behind.
+		leader := exec.Command("/bin/sh", "-c", fmt.Sprintf("sleep %s0 & sleep 0.5; echo ok > %s", m, done))
+		if err := host.Start(leader); err != nil {
+			t.Fatal(err)
+		}
+		go leader.Wait()
+		startFamily(t, fenced, m+"2", false)
+		waitFor(t, "the host's child to run", 5*time.Second, func() bool { return len(running(m+"0")) == 1 })
+		if err := tr.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the keeper to kill the WASM unit", 10*time.Second, func() bool { return len(running(m+"2")) == 0 })
+		waitFor(t, "the keeper to kill what the host left", 10*time.Second, func() bool { return len(running(m+"0")) == 0 })
+		if b, err := os.ReadFile(done); err != nil || string(b) != "ok\n" {
+			t.Fatalf("the host was killed before it finished: %q, %v", b, err)
+		}
+	})
+}
+
 // TestReusedPIDIsNotKilled: a recorded session whose leader's pid now
 // belongs to another process (another start time) is left alone.
 func TestReusedPIDIsNotKilled(t *testing.T) {
