@@ -313,7 +313,10 @@ func (t *Tracker) NewUnit(what string, p Policy) (*Unit, error) {
 			return nil, fmt.Errorf("proctrack: making cgroup %s: %w", u.rec.Cgroup, err)
 		}
 	}
-	t.tell(keeperMsg{Track: &u.rec})
+	// A copy: the keeper's writer marshals it later, while Start goes on
+	// changing u.rec under u.mu.
+	rec := u.rec
+	t.tell(keeperMsg{Track: &rec})
 	return u, nil
 }
 
