@@ -8,18 +8,19 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/resmon/resmon/internal/ops"
 	"github.com/resmon/resmon/model"
-	"github.com/resmon/resmon/quorum"
 	"github.com/spf13/cobra"
 )
 
 // Group and resource actions: `cluster group NAME online|offline|move` and
 // `cluster resource NAME online|offline|fail`. Each files a request for the
-// owner of the group (quorum.Store.File) and, unless -no-wait, waits for the
-// owner's typed reply (its result code decides; the message is for people),
-// then follows the published status through an etcd watch until the group or
-// resource is where the action wants it, printing the states it passes
-// through.
+// owner of the group (ops.Session.RequestGroup and RequestResource, shared
+// with the web console) and, unless -no-wait, waits for the owner's typed
+// reply (its result code decides; the message is for people), then follows
+// the published status through an etcd watch until the group or resource is
+// where the action wants it (ops.GroupRequestDone, ResourceRequestDone),
+// printing the states it passes through.
 //
 // Output: in table mode everything goes to stdout (the announcement, one line
 // per state change, the final table), as cluster.exe prints it; with -o json
@@ -129,23 +130,11 @@ func cmdGroupAction(ctx context.Context, e *env, name, action string, af actionF
 	if err := af.check("group " + action); err != nil {
 		return err
 	}
-	g, err := e.groupByName(ctx, name)
+	f, err := e.session().RequestGroup(ctx, name, action, af.node)
 	if err != nil {
-		return err
+		return opsError(err)
 	}
-	before, _, err := e.store.ReadGroupStatus(ctx, g.Name)
-	if err != nil {
-		return err
-	}
-	req, err := e.store.File(ctx, model.Request{Group: g.Name, Action: action, Node: af.node, Operator: e.operator()})
-	if err != nil {
-		return err
-	}
-	what := string(action)
-	if af.node != "" {
-		what += " to " + af.node
-	}
-	e.record(ctx, "group.request", g.Name, what+" requested", map[string]string{"request": req.ID})
+	g, req, before := f.Group, f.Request, f.GroupBefore
 	printf(e.progress(), announce+"\n", g.Name)
 	if af.noWait {
 		return e.emitRequest(req, req.ID)
@@ -166,20 +155,6 @@ func cmdGroupAction(ctx context.Context, e *env, name, action string, af actionF
 	return e.emit(st, func(*tabwriter.Writer) { printGroupStatusTable(e.out, st, rep) })
 }
 
-// groupByName finds a group by its case-insensitive name.
-func (e *env) groupByName(ctx context.Context, name string) (model.Group, error) {
-	groups, err := e.store.Groups(ctx)
-	if err != nil {
-		return model.Group{}, err
-	}
-	for _, g := range groups {
-		if strings.EqualFold(g.Value.Name, name) {
-			return g.Value, nil
-		}
-	}
-	return model.Group{}, fmt.Errorf("%w: group %q", quorum.ErrNotFound, name)
-}
-
 // waitGroup follows the group's status, once the owner accepted req, until
 // the group is where the action wants it.
 func (e *env) waitGroup(ctx context.Context, req model.Request, rep model.Reply, before model.GroupStatus) (model.GroupStatus, error) {
@@ -195,14 +170,14 @@ func (e *env) waitGroup(ctx context.Context, req model.Request, rep model.Reply,
 		}
 	}
 	show(st)
-	if groupRequestDone(req, rep, before, st) {
+	if ops.GroupRequestDone(req, rep, before, st) {
 		return st, nil
 	}
 	last := st
 	err = follow(ctx, e.store.WatchGroupStatus(ctx, req.Group, rev), func(st model.GroupStatus) bool {
 		last = st
 		show(st)
-		return groupRequestDone(req, rep, before, st)
+		return ops.GroupRequestDone(req, rep, before, st)
 	})
 	return last, err
 }
@@ -213,34 +188,6 @@ func groupLine(st model.GroupStatus) string {
 		return "no status published"
 	}
 	return fmt.Sprintf("%s on %s", st.State, orDash(st.Owner))
-}
-
-// groupRequestDone reports whether st shows an accepted request carried
-// out: the group is where the action wants it.
-func groupRequestDone(req model.Request, rep model.Reply, before, st model.GroupStatus) bool {
-	switch {
-	case rep.Code == model.ResultUnchanged, req.Action == model.RequestCleanup:
-		return true
-	case req.Action == model.RequestOnline:
-		return st.State == "Online"
-	case req.Action == model.RequestOffline:
-		return st.State == "Offline"
-	}
-	// A move: the next owner's tenure has begun (not the handoff the old
-	// owner published), on the node asked for, and it has settled.
-	if st.Token <= rep.Token || (req.Node != "" && !strings.EqualFold(st.Owner, req.Node)) {
-		return false
-	}
-	return settled(st)
-}
-
-// settled reports whether a group has reached what its owner wants of it: a
-// moved group comes up online or offline as it was before.
-func settled(st model.GroupStatus) bool {
-	if st.Desired == model.DesiredOffline {
-		return st.State == "Offline"
-	}
-	return st.State == "Online"
 }
 
 // printGroupStatusTable prints the table cluster.exe shows after a group
@@ -276,20 +223,11 @@ func cmdResourceAction(ctx context.Context, e *env, name, action string, af acti
 	if err := af.check("resource " + action); err != nil {
 		return err
 	}
-	r, err := e.store.ResourceByName(ctx, name)
+	f, err := e.session().RequestResource(ctx, name, action)
 	if err != nil {
-		return err
+		return opsError(err)
 	}
-	res := r.Value
-	before, _, err := e.store.ReadResourceStatus(ctx, res.ID)
-	if err != nil {
-		return err
-	}
-	req, err := e.store.File(ctx, model.Request{Group: res.Group, Resource: res.ID, Action: action, Operator: e.operator()})
-	if err != nil {
-		return err
-	}
-	e.record(ctx, "resource.request", res.Name, fmt.Sprintf("%s requested", action), map[string]string{"request": req.ID, "resource": res.ID})
+	res, req, before := f.Resource, f.Request, f.ResourceBefore
 	printf(e.progress(), resourceActions[action]+"\n", res.Name)
 	if af.noWait {
 		return e.emitRequest(req, req.ID)
@@ -328,29 +266,16 @@ func (e *env) waitResource(ctx context.Context, req model.Request, name string, 
 		}
 	}
 	show(st)
-	if resourceRequestDone(req.Action, before, st) {
+	if ops.ResourceRequestDone(req.Action, before, st) {
 		return st, nil
 	}
 	last := st
 	err = follow(ctx, e.store.WatchResourceStatus(ctx, req.Resource, rev), func(st model.ResourceStatus) bool {
 		last = st
 		show(st)
-		return resourceRequestDone(req.Action, before, st)
+		return ops.ResourceRequestDone(req.Action, before, st)
 	})
 	return last, err
-}
-
-func resourceRequestDone(action string, before, st model.ResourceStatus) bool {
-	switch action {
-	case model.RequestCleanup:
-		return true // answered: the counts are reset; a retry shows in status
-	case model.RequestFail:
-		return st.State == "Failed" || st.Restarts > before.Restarts
-	case model.RequestOnline:
-		return st.State == "Online"
-	default:
-		return st.State == "Offline"
-	}
 }
 
 func resourceLine(st model.ResourceStatus) string {

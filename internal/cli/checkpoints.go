@@ -2,42 +2,18 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/resmon/resmon/checkpoint"
 	"github.com/resmon/resmon/checkpoint/registry"
+	"github.com/resmon/resmon/internal/ops"
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
 )
-
-// checkpointInfo is one checkpoint of a resource as the listings show it.
-type checkpointInfo struct {
-	Kind model.CheckpointKind `json:"kind"`
-	Path string               `json:"path"`
-	// File is "00000001.CPT", or "" while the checkpoint has no number yet
-	// (listed in cluster.toml and not used since).
-	File string `json:"file,omitempty"`
-	// Status is "saved", "no data" or "stale" (put back by a backup restore
-	// and not saved since).
-	Status     string    `json:"status"`
-	Node       string    `json:"node,omitempty"` // who saved the data
-	Saved      time.Time `json:"saved,omitzero"`
-	BackupTime time.Time `json:"backup_time,omitzero"`
-}
-
-// checkpointRow is one resource with its checkpoints.
-type checkpointRow struct {
-	Resource    string           `json:"resource"`
-	ID          string           `json:"id"`
-	Group       string           `json:"group"`
-	Checkpoints []checkpointInfo `json:"checkpoints"`
-}
 
 // checkpointChange is the JSON answer of an add or a remove.
 type checkpointChange struct {
@@ -52,63 +28,6 @@ func kindName(k model.CheckpointKind) string {
 		return "crypto"
 	}
 	return "registry"
-}
-
-// checkpointRows lists the checkpoints of the named resource, or of every
-// resource (sorted by name) when name is "".
-func checkpointRows(ctx context.Context, e *env, name string) ([]checkpointRow, error) {
-	var rs []model.Resource
-	if name != "" {
-		r, err := e.store.ResourceByName(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		rs = append(rs, r.Value)
-	} else {
-		all, err := e.store.Resources(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range all {
-			rs = append(rs, r.Value)
-		}
-		sort.Slice(rs, func(i, j int) bool { return strings.ToLower(rs[i].Name) < strings.ToLower(rs[j].Name) })
-	}
-	rows := make([]checkpointRow, 0, len(rs))
-	for _, r := range rs {
-		row := checkpointRow{Resource: r.Name, ID: r.ID, Group: r.Group, Checkpoints: []checkpointInfo{}}
-		entries, err := e.store.CheckpointEntries(ctx, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		manifests, err := e.store.ListCheckpoints(ctx, r.ID)
-		if err != nil && !errors.Is(err, quorum.ErrCorruptCheckpoint) {
-			return nil, err
-		}
-		add := func(kind model.CheckpointKind, paths []string) {
-			for _, p := range paths {
-				ci := checkpointInfo{Kind: kind, Path: p, Status: "no data"}
-				for _, en := range entries {
-					if en.Kind == kind && strings.EqualFold(en.Path, p) {
-						ci.File = en.FileName()
-					}
-				}
-				for _, m := range manifests {
-					if ci.File != "" && m.FileName() == ci.File {
-						ci.Status, ci.Node, ci.Saved = "saved", m.Node, m.Time
-						if m.Restored {
-							ci.Status, ci.BackupTime = "stale", m.BackupTime
-						}
-					}
-				}
-				row.Checkpoints = append(row.Checkpoints, ci)
-			}
-		}
-		add(model.RegistryCheckpoint, r.RegistryCheckpoints)
-		add(model.CryptoCheckpoint, r.CryptoCheckpoints)
-		rows = append(rows, row)
-	}
-	return rows, nil
 }
 
 // canonicalCheckpoint checks a registry key path or a crypto container name
@@ -157,7 +76,7 @@ func cmdResourceCheckpoint(ctx context.Context, e *env, name, op string, cryptoF
 		if len(paths) > 0 {
 			return usagef("resource checkpoint list takes no paths")
 		}
-		rows, err := checkpointRows(ctx, e, name)
+		rows, err := e.session().Checkpoints(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -202,7 +121,7 @@ func cmdResourceCheckpoint(ctx context.Context, e *env, name, op string, cryptoF
 
 // printCheckpointTable prints one line per checkpoint, and a "-" line for a
 // resource without any.
-func printCheckpointTable(e *env, rows []checkpointRow) error {
+func printCheckpointTable(e *env, rows []ops.CheckpointRow) error {
 	return e.emit(rows, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "Resource\tKind\tCheckpoint\tPath\tStatus")
 		for _, r := range rows {
@@ -212,9 +131,9 @@ func printCheckpointTable(e *env, rows []checkpointRow) error {
 			for _, c := range r.Checkpoints {
 				status := c.Status
 				switch {
-				case c.Status == "stale":
+				case c.Status == ops.CheckpointStale:
 					status = fmt.Sprintf("stale (restored from the backup of %s; run cluster checkpoint recover)", c.BackupTime.Local().Format(time.RFC3339))
-				case c.Status == "saved":
+				case c.Status == ops.CheckpointSaved:
 					status = fmt.Sprintf("saved by %s at %s", c.Node, c.Saved.Local().Format(time.RFC3339))
 				}
 				printf(w, "%s\t%s\t%s\t%s\t%s\n", r.Resource, kindName(c.Kind), orDash(c.File), c.Path, status)
@@ -225,7 +144,7 @@ func printCheckpointTable(e *env, rows []checkpointRow) error {
 
 // cmdCheckpointList is `cluster checkpoint list`.
 func cmdCheckpointList(ctx context.Context, e *env, _ []string) error {
-	rows, err := checkpointRows(ctx, e, "")
+	rows, err := e.session().Checkpoints(ctx, "")
 	if err != nil {
 		return err
 	}
@@ -304,7 +223,7 @@ func cmdRecover(ctx context.Context, e *env, resourceName string, allFlag bool) 
 	case *all == (*resource != ""):
 		return usagef("checkpoint recover: give either -resource NAME or -all")
 	}
-	results, err := checkpoint.Recover(ctx, e.store, *resource, e.operator())
+	results, err := e.session().Recover(ctx, *resource)
 	if err != nil {
 		return err
 	}
@@ -314,11 +233,6 @@ func cmdRecover(ctx context.Context, e *env, resourceName string, allFlag bool) 
 			failed++
 		}
 	}
-	subject := *resource
-	if *all {
-		subject = "all resources"
-	}
-	e.record(ctx, "checkpoint.recover", subject, fmt.Sprintf("re-created from the owners' registries: %d resources, %d failed", len(results), failed), nil)
 	if e.json {
 		if err := e.emit(results, nil); err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/resmon/resmon/admin"
 	"github.com/resmon/resmon/internal/config"
+	"github.com/resmon/resmon/internal/ops"
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/pki"
 	"github.com/resmon/resmon/quorum"
@@ -179,14 +180,28 @@ func operatorIdentity(cc quorum.ClientConfig) string {
 	return ""
 }
 
+// session is the operator this CLI acts as, on the cluster it reached: the
+// views and actions it shares with the web console (package ops). A change
+// made but not recorded in the event log is a warning, not an error.
+func (e *env) session() ops.Session {
+	return ops.Session{Store: e.store, Etcd: e.cli, Operator: e.operator(), Warn: func(err error) {
+		fmt.Fprintf(e.err, "cluster: warning: %v\n", err)
+	}}
+}
+
 // record writes a change this CLI made to the event log, with the operator
-// who made it. The change is done by then: a failure to record it is a
-// warning, not an error.
+// who made it (ops.Session.Record).
 func (e *env) record(ctx context.Context, kind, subject, msg string, fields map[string]string) {
-	err := e.store.AppendEvent(ctx, quorum.Event{Kind: kind, Subject: subject, Message: msg, Fields: fields, Operator: e.operator()})
-	if err != nil {
-		fmt.Fprintf(e.err, "cluster: warning: the change was made but not recorded in the event log: %v\n", err)
+	e.session().Record(ctx, kind, subject, msg, fields)
+}
+
+// opsError turns a request ops refused as malformed (ops.ErrUsage) into the
+// CLI's usage error, worded without the package's prefix; other errors pass.
+func opsError(err error) error {
+	if err != nil && errors.Is(err, ops.ErrUsage) {
+		return usageError{strings.TrimPrefix(err.Error(), ops.ErrUsage.Error()+": ")}
 	}
+	return err
 }
 
 // emit writes v as JSON, or calls table to print it for people.

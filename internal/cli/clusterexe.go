@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/resmon/resmon/internal/ops"
 	"github.com/resmon/resmon/model"
 )
 
@@ -190,7 +191,7 @@ func (c exeLine) run(ctx context.Context, e *env, _ []string) error {
 			}
 			printf(e.out, "Listing %s checkpoints for all resources...\n\n", kindWord)
 		}
-		rows, err := checkpointRows(ctx, e, c.Resource)
+		rows, err := e.session().Checkpoints(ctx, c.Resource)
 		if err != nil {
 			return err
 		}
@@ -226,7 +227,7 @@ func (c exeLine) run(ctx context.Context, e *env, _ []string) error {
 
 // printExeListing prints the Resource / Registry Checkpoint table of
 // cluster.exe, with a None row for a resource without checkpoints.
-func printExeListing(e *env, rows []checkpointRow, kind model.CheckpointKind) error {
+func printExeListing(e *env, rows []ops.CheckpointRow, kind model.CheckpointKind) error {
 	if e.json {
 		type item struct {
 			Resource    string   `json:"resource"`

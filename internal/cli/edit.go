@@ -37,7 +37,7 @@ func cmdResourceCreate(ctx context.Context, e *env, name string, cf createFlags)
 	if err != nil {
 		return err
 	}
-	g, err := e.groupByName(ctx, *group)
+	g, err := e.session().GroupByName(ctx, *group)
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ func cmdGroupCreate(ctx context.Context, e *env, name string, gf groupFlags) err
 }
 
 func cmdGroupDelete(ctx context.Context, e *env, args []string) error {
-	g, err := e.groupByName(ctx, args[0])
+	g, err := e.session().GroupByName(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func cmdGroupDelete(ctx context.Context, e *env, args []string) error {
 
 func cmdGroupSet(ctx context.Context, e *env, args []string) error {
 	return retryConflict(func() error {
-		g, err := e.groupByName(ctx, args[0])
+		g, err := e.session().GroupByName(ctx, args[0])
 		if err != nil {
 			return err
 		}

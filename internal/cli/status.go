@@ -5,13 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/resmon/resmon/model"
-	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/internal/ops"
 )
 
 // `cluster status`: the whole cluster on one screen, as `pcs status` and
@@ -23,129 +21,8 @@ type statusFlags struct {
 	events int
 }
 
-// quorumView is etcd's health as the CLI sees it.
-type quorumView struct {
-	Healthy bool           `json:"healthy"`
-	Leader  string         `json:"leader,omitempty"`
-	Members []memberHealth `json:"members"`
-	Alarms  []string       `json:"alarms,omitempty"`
-	Error   string         `json:"error,omitempty"`
-}
-
-// memberHealth is one etcd member.
-type memberHealth struct {
-	Name     string `json:"name"`
-	Endpoint string `json:"endpoint,omitempty"`
-	Healthy  bool   `json:"healthy"`
-	Leader   bool   `json:"leader,omitempty"`
-	Version  string `json:"version,omitempty"`
-	DBSize   int64  `json:"db_size,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
-
-// statusGroup is a group with its resources, for status.
-type statusGroup struct {
-	groupView
-	Maintenance string         `json:"maintenance,omitempty"`
-	Resources   []resourceView `json:"resources"`
-}
-
-// clusterStatus is everything `cluster status` shows.
-type clusterStatus struct {
-	Cluster     string         `json:"cluster"`
-	Time        time.Time      `json:"time"`
-	Quorum      quorumView     `json:"quorum"`
-	Maintenance *model.Mark    `json:"maintenance,omitempty"`
-	Nodes       []nodeView     `json:"nodes"`
-	Groups      []statusGroup  `json:"groups"`
-	Events      []quorum.Event `json:"events"`
-}
-
-// quorumHealth asks every etcd member for its status.
-func (e *env) quorumHealth(ctx context.Context) quorumView {
-	var q quorumView
-	ml, err := e.cli.MemberList(ctx)
-	if err != nil {
-		q.Error = err.Error()
-		return q
-	}
-	var leader uint64
-	for _, m := range ml.Members {
-		mh := memberHealth{Name: m.Name}
-		if len(m.ClientURLs) > 0 {
-			mh.Endpoint = m.ClientURLs[0]
-		}
-		if mh.Endpoint != "" {
-			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			st, err := e.cli.Status(sctx, mh.Endpoint)
-			cancel()
-			if err != nil {
-				mh.Error = err.Error()
-			} else {
-				mh.Healthy, mh.Version, mh.DBSize = true, st.Version, st.DbSize
-				if len(st.Errors) > 0 {
-					mh.Error = strings.Join(st.Errors, "; ")
-				}
-				leader = st.Leader
-			}
-		}
-		q.Members = append(q.Members, mh)
-	}
-	healthy := 0
-	for i, m := range ml.Members {
-		if m.ID == leader {
-			q.Members[i].Leader, q.Leader = true, m.Name
-		}
-		if q.Members[i].Healthy {
-			healthy++
-		}
-	}
-	if al, err := e.cli.AlarmList(ctx); err == nil {
-		for _, a := range al.Alarms {
-			q.Alarms = append(q.Alarms, fmt.Sprintf("%s on member %x", a.Alarm, a.MemberID))
-		}
-	}
-	q.Healthy = leader != 0 && healthy*2 > len(ml.Members) && len(q.Alarms) == 0
-	return q
-}
-
-// readStatus gathers the status.
-func (e *env) readStatus(ctx context.Context, events int) (clusterStatus, error) {
-	st := clusterStatus{Cluster: strings.TrimSuffix(strings.TrimPrefix(e.store.Keys().Prefix(), quorum.Root), "/"), Time: time.Now(), Quorum: e.quorumHealth(ctx)}
-	nodes, ops, err := e.nodeViews(ctx)
-	if err != nil {
-		return st, err
-	}
-	st.Nodes, st.Maintenance = nodes, ops.Maintenance.Cluster
-	views, err := e.groupViews(ctx)
-	if err != nil {
-		return st, err
-	}
-	resources, err := e.resourceViews(ctx)
-	if err != nil {
-		return st, err
-	}
-	for _, v := range views {
-		sg := statusGroup{groupView: v, Resources: []resourceView{}}
-		sg.Maintenance = ops.Maintenance.Why(v.Name, v.Owner)
-		for _, r := range resources {
-			if r.Group == v.Name {
-				sg.Resources = append(sg.Resources, r)
-			}
-		}
-		st.Groups = append(st.Groups, sg)
-	}
-	if st.Events, err = e.store.RecentEvents(ctx, events); err != nil {
-		return st, err
-	}
-	if st.Events == nil {
-		st.Events = []quorum.Event{}
-	}
-	return st, nil
-}
-
 // printStatus writes the status for people.
-func printStatus(out io.Writer, st clusterStatus) {
+func printStatus(out io.Writer, st ops.ClusterStatus) {
 	q := st.Quorum
 	health := "healthy"
 	if !q.Healthy {
@@ -176,7 +53,7 @@ func printStatus(out io.Writer, st clusterStatus) {
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nNode\tState\tGroups")
 	for _, n := range st.Nodes {
-		printf(tw, "%s\t%s\t%s\n", n.Node, n.stateLine(), orDash(strings.Join(n.Groups, ", ")))
+		printf(tw, "%s\t%s\t%s\n", n.Node, n.StateLine(), orDash(strings.Join(n.Groups, ", ")))
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -226,7 +103,7 @@ func reasonSuffix(r string) string {
 // cmdStatus is `cluster status [--watch]`.
 func cmdStatus(ctx context.Context, e *env, sf statusFlags) error {
 	show := func(ctx context.Context) error {
-		st, err := e.readStatus(ctx, sf.events)
+		st, err := e.session().Status(ctx, sf.events)
 		if err != nil {
 			return err
 		}
@@ -274,23 +151,4 @@ func cmdStatus(ctx context.Context, e *env, sf statusFlags) error {
 		default:
 		}
 	}
-}
-
-// resourceViews lists every resource with its published status, by name.
-func (e *env) resourceViews(ctx context.Context) ([]resourceView, error) {
-	rs, err := e.store.Resources(ctx)
-	if err != nil {
-		return nil, err
-	}
-	statuses, err := e.store.ResourceStatuses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list := make([]resourceView, len(rs))
-	for i, r := range rs {
-		st := statuses[r.Value.ID]
-		list[i] = resourceView{Resource: r.Value, State: st.State, Node: st.Node, Restarts: st.Restarts, Error: st.Error, RetryAt: st.RetryAt}
-	}
-	sort.Slice(list, func(i, j int) bool { return strings.ToLower(list[i].Name) < strings.ToLower(list[j].Name) })
-	return list, nil
 }
