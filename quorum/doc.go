@@ -60,6 +60,8 @@
 //	                                   ops/maintenance/groups/<group> for one node or group
 //	ops/paused/<node>                  set while a node is paused (model.NodePause); not
 //	                                   bound to a lease: the pause outlives restarts
+//	web/logins/<sha256 of the code>    a one-time login code of the web console (WebLogin:
+//	                                   operator, role, expiry), bound to a lease
 //	meta/bootstrap                     which node created the database, and when
 //	meta/restore                       set when the database was restored from a backup
 //

@@ -135,3 +135,7 @@ func (k Keys) Schemas() string { return k.prefix + "schemas/" }
 
 // Schema is the published description of one type's private properties.
 func (k Keys) Schema(typ string) string { return k.Schemas() + typ }
+
+// WebLogin is a one-time login code of the web console, named by the
+// SHA-256 of the code (the code itself is never stored).
+func (k Keys) WebLogin(hash string) string { return k.prefix + "web/logins/" + hash }

@@ -139,7 +139,7 @@ a capital, as on Windows.`,
 	)
 	root.AddCommand(groupCommand(e), resourceCommand(e), nodeCommand(e), typeCommand(e),
 		statusCommand(e), maintenanceCommand(e), configCommand(e), checkpointCommand(e),
-		regCommand(e), pkiCommand(e), manCommand(), exeCommand(e))
+		regCommand(e), pkiCommand(e), webCommand(e), manCommand(), exeCommand(e))
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c != root && c.HasSubCommands() && c.RunE == nil {

@@ -9,6 +9,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/resmon/resmon/pki"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -28,6 +29,7 @@ type Config struct {
 	Log           Log            `toml:"log"`
 	Quorum        Quorum         `toml:"quorum"`
 	Events        Events         `toml:"events"`
+	Web           Web            `toml:"web"`
 	ResourceTypes []ResourceType `toml:"resource_type"`
 	Groups        []Group        `toml:"group"`
 	Resources     []Resource     `toml:"resource"`
@@ -88,6 +90,29 @@ const (
 	WatchdogOptional = "optional"
 	WatchdogRequired = "required"
 )
+
+// Web is the [web] table: the web console (internal/web), served over
+// HTTPS only.
+type Web struct {
+	// Listen is the console's HOST:PORT; empty: no console. An address
+	// other hosts can reach needs allow_remote as well.
+	Listen string `toml:"listen"`
+	// AllowRemote lets Listen be an address other hosts can reach (the
+	// console is HTTPS with client certificates or login codes either way).
+	AllowRemote bool `toml:"allow_remote"`
+	// CertFile and KeyFile are the console's certificate; default: this
+	// node's certificate of the cluster PKI (pki_dir).
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// ClientCA is the CA whose operator certificates log in without a code;
+	// default: the CA of the cluster PKI.
+	ClientCA string `toml:"client_ca"`
+	// SessionTTL is how long a login lasts.
+	SessionTTL model.Duration `toml:"session_ttl"`
+}
+
+// DefaultWebSessionTTL is how long a console login lasts by default.
+const DefaultWebSessionTTL = 8 * time.Hour
 
 // Log is the [log] table.
 type Log struct {
@@ -342,6 +367,17 @@ func (c *Config) fill() {
 	if c.Cluster.PKIDir == "" && c.Node.DataDir != "" {
 		c.Cluster.PKIDir = filepath.Join(c.Node.DataDir, PKISubdir)
 	}
+	if w := &c.Web; w.Listen != "" && c.Cluster.PKIDir != "" {
+		if w.CertFile == "" && w.KeyFile == "" && c.Node.Name != "" {
+			w.CertFile, w.KeyFile = pki.Dir(c.Cluster.PKIDir).NodeFiles(c.Node.Name)
+		}
+		if w.ClientCA == "" {
+			w.ClientCA = pki.Dir(c.Cluster.PKIDir).CAFile()
+		}
+	}
+	if c.Web.SessionTTL == 0 {
+		c.Web.SessionTTL = model.Duration(DefaultWebSessionTTL)
+	}
 	if c.Quorum.FenceMargin == 0 {
 		c.Quorum.FenceMargin = model.Duration(max(c.Quorum.LeaseTTL.D()/5, minFenceMargin))
 	}
@@ -409,6 +445,9 @@ func (c *Config) resolve(dataDir, typeDir string) {
 	abs(&c.Node.AdminCert)
 	abs(&c.Node.AdminKey)
 	abs(&c.Node.AdminCA)
+	abs(&c.Web.CertFile)
+	abs(&c.Web.KeyFile)
+	abs(&c.Web.ClientCA)
 	if rest, ok := strings.CutPrefix(c.Node.Admin, "unix:"); ok {
 		abs(&rest)
 		c.Node.Admin = "unix:" + rest

@@ -143,6 +143,7 @@ func TestDefaults(t *testing.T) {
 			},
 		},
 		Events: Events{MaxEntries: 10000, MaxAge: dur("168h")},
+		Web:    Web{SessionTTL: dur("8h")},
 		File:   "/etc/resmon/cluster.toml",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -547,5 +548,22 @@ func TestRelativePathsUnderEtc(t *testing.T) {
 			t.Errorf("%s (STATE_DIRECTORY %q): data_dir %s, pki_dir %s, type path %s; want %s, %s", file, c.state,
 				cfg.Node.DataDir, cfg.Cluster.PKIDir, cfg.ResourceTypes[0].Path, c.wantData, c.wantType)
 		}
+	}
+}
+
+// TestWebDefaults: a console with no certificate named serves the node's
+// certificate of the cluster PKI and trusts the PKI's CA for operators.
+func TestWebDefaults(t *testing.T) {
+	c, err := Parse("/srv/c/cluster.toml", []byte("[node]\nname = \"n1\"\n[web]\nlisten = \"127.0.0.1:9443\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pki.Dir("/srv/c/data/n1/pki")
+	cert, key := d.NodeFiles("n1")
+	if c.Web.CertFile != cert || c.Web.KeyFile != key || c.Web.ClientCA != d.CAFile() {
+		t.Errorf("web certificate = %s, %s, CA %s; want %s, %s, %s", c.Web.CertFile, c.Web.KeyFile, c.Web.ClientCA, cert, key, d.CAFile())
+	}
+	if c.Web.SessionTTL.D() != DefaultWebSessionTTL {
+		t.Errorf("session_ttl = %s, want %s", c.Web.SessionTTL, DefaultWebSessionTTL)
 	}
 }

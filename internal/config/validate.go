@@ -37,6 +37,7 @@ func (c *Config) check(ps *problems, host bool) {
 	c.checkNode(ps)
 	c.checkQuorum(ps)
 	c.checkWatchdog(ps)
+	c.checkWeb(ps)
 	if c.Events.MaxEntries < 1 {
 		ps.add("events", "max_entries", "must be at least 1, got %d", c.Events.MaxEntries)
 	}
@@ -885,4 +886,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// checkWeb checks the [web] table: the console listens on loopback unless
+// allow_remote says otherwise, and always with a certificate.
+func (c *Config) checkWeb(ps *problems) {
+	w := &c.Web
+	if w.Listen == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(w.Listen)
+	if err != nil || port == "" {
+		ps.add("web", "listen", "%q: expected HOST:PORT such as 127.0.0.1:9443", w.Listen)
+	} else if !isLoopback(host) && !w.AllowRemote {
+		ps.add("web", "listen", "%q can be reached from other hosts: set web.allow_remote = true to serve the console there (HTTPS with operator certificates or login codes), or listen on 127.0.0.1", w.Listen)
+	}
+	if (w.CertFile == "") != (w.KeyFile == "") {
+		ps.add("web", "cert_file", "cert_file and key_file go together")
+	}
+	if w.CertFile == "" {
+		ps.add("web", "cert_file", "is required (no pki_dir to take the node's certificate from)")
+	}
+	if w.SessionTTL.D() < time.Minute {
+		ps.add("web", "session_ttl", "must be at least 1m, got %s", w.SessionTTL.D())
+	}
 }

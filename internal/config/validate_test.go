@@ -436,6 +436,18 @@ func TestNodeSection(t *testing.T) {
 		{"empty name", "[node]\nname = \"\"\ndata_dir = \"d\"\n", []string{
 			`cluster.toml: node: name: is required`,
 		}},
+		{"web on loopback", "[node]\nname = \"n\"\n[web]\nlisten = \"127.0.0.1:9443\"\n", nil},
+		{"web off loopback", "[node]\nname = \"n\"\n[web]\nlisten = \"0.0.0.0:9443\"\n", []string{
+			`cluster.toml: web: listen: "0.0.0.0:9443" can be reached from other hosts: set web.allow_remote = true to serve the console there (HTTPS with operator certificates or login codes), or listen on 127.0.0.1`,
+		}},
+		{"web off loopback allowed", "[node]\nname = \"n\"\n[web]\nlisten = \"10.0.0.1:9443\"\nallow_remote = true\n", nil},
+		{"web address", "[node]\nname = \"n\"\n[web]\nlisten = \"9443\"\nsession_ttl = \"1s\"\n", []string{
+			`cluster.toml: web: listen: "9443": expected HOST:PORT such as 127.0.0.1:9443`,
+			`cluster.toml: web: session_ttl: must be at least 1m, got 1s`,
+		}},
+		{"web certificate half", "[node]\nname = \"n\"\n[web]\nlisten = \"127.0.0.1:9443\"\ncert_file = \"c.pem\"\n", []string{
+			`cluster.toml: web: cert_file: cert_file and key_file go together`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt.toml, tt.want) })

@@ -167,6 +167,13 @@ func Run(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
 		}
 		defer stopMetrics()
 	}
+	if cfg.Web.Listen != "" {
+		stopWeb, err := n.startWeb(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopWeb()
+	}
 	stopAdmin, err := n.startAdmin(ctx)
 	if err != nil {
 		return err

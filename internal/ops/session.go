@@ -22,6 +22,9 @@ type Session struct {
 	// Operator is who acts, recorded with every request and event (a
 	// certificate's common name, "web:NAME" for a console login).
 	Operator string
+	// Node is the node the operator acts through, recorded with events
+	// (the web console's node); "" for the CLI.
+	Node string
 	// Warn, when set, hears of a change made but not recorded in the event
 	// log (the change stands; the record is what failed).
 	Warn func(error)
@@ -35,7 +38,7 @@ func (s Session) Cluster() string {
 // Record appends an event with the session's operator. A failure goes to
 // Warn: the change it records has been made.
 func (s Session) Record(ctx context.Context, kind, subject, msg string, fields map[string]string) {
-	err := s.Store.AppendEvent(ctx, quorum.Event{Kind: kind, Subject: subject, Message: msg, Fields: fields, Operator: s.Operator})
+	err := s.Store.AppendEvent(ctx, quorum.Event{Node: s.Node, Kind: kind, Subject: subject, Message: msg, Fields: fields, Operator: s.Operator})
 	if err != nil && s.Warn != nil {
 		s.Warn(fmt.Errorf("the change was made but not recorded in the event log: %w", err))
 	}
