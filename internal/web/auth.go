@@ -209,9 +209,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, id identity) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a redirect on the console: a path, nothing else.
+// safeNext keeps a redirect on the console: a path, nothing else. A
+// control character is refused too: browsers drop tabs and newlines from
+// a Location, so "/\t/evil.com" would leave the console as //evil.com.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	return next

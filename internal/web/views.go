@@ -384,15 +384,17 @@ var funcs = template.FuncMap{
 	"list": func(s ...string) []string { return s },
 }
 
-// stateClass is the CSS class of a state: good, bad, busy or idle.
+// stateClass is the CSS class of a state: good, bad, busy or idle. A node
+// that is up but paused, stopping or in maintenance (NodeView.StateLine:
+// "Up (paused)") is busy; a node down is bad whatever else holds.
 func stateClass(state string) string {
 	switch s := strings.ToLower(state); {
-	case s == "online" || s == "up" || strings.HasPrefix(s, "up "):
-		return "good"
-	case s == "failed" || s == "down" || strings.HasPrefix(s, "down"):
+	case s == "failed" || s == "down" || strings.HasPrefix(s, "down "):
 		return "bad"
 	case strings.Contains(s, "pending") || strings.Contains(s, "paused") || strings.Contains(s, "stopping") || strings.Contains(s, "maintenance"):
 		return "busy"
+	case s == "online" || s == "up" || strings.HasPrefix(s, "up "):
+		return "good"
 	}
 	return "idle"
 }
