@@ -272,34 +272,47 @@ func TestDayTwoOperations(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { cmd.Process.Signal(syscall.SIGINT); cmd.Wait() }()
-		screens := make(chan string, 100)
+		// Lines as they come; a screen starts at the clear sequence.
+		lines := make(chan string, 1000)
 		go func() {
+			defer close(lines)
 			r := bufio.NewReader(stdout)
-			var screen strings.Builder
 			for {
 				line, err := r.ReadString('\n')
-				if strings.Contains(line, "\x1b[2J") && screen.Len() > 0 {
-					screens <- screen.String()
-					screen.Reset()
+				if line != "" {
+					lines <- line
 				}
-				screen.WriteString(line)
 				if err != nil {
-					close(screens)
 					return
 				}
 			}
 		}()
 		c.ok("group", "onyone", "offline")
+		// A redrawn screen shows the group Offline (the request's event
+		// may have scrolled out of the recent events by then).
+		offline := func(screen string) bool {
+			for _, l := range strings.Split(screen, "\n") {
+				if f := strings.Fields(l); len(f) >= 2 && f[0] == "onyone" && f[1] == "Offline" {
+					return true
+				}
+			}
+			return false
+		}
 		deadline := time.After(30 * time.Second)
+		var screen strings.Builder
 		for seen := false; !seen; {
 			select {
-			case s, ok := <-screens:
+			case l, ok := <-lines:
 				if !ok {
 					t.Fatal("status --watch ended")
 				}
-				seen = strings.Contains(s, "onyone") && strings.Contains(s, "group.request")
+				if strings.Contains(l, "\x1b[2J") {
+					screen.Reset()
+				}
+				screen.WriteString(l)
+				seen = offline(screen.String())
 			case <-deadline:
-				t.Fatal("no redraw after the group went offline")
+				t.Fatalf("no redraw showing the group offline; last screen:\n%s", screen.String())
 			}
 		}
 		c.ok("group", "onyone", "online")

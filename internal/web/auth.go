@@ -146,10 +146,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host || u.Scheme != "https" {
 			fail(http.StatusForbidden, "the login form must come from this console")
 			return
 		}
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		fail(http.StatusForbidden, "the login form must come from this console")
+		return
 	}
 	r.Body = http.MaxBytesReader(nil, r.Body, 8<<10)
 	if err := r.ParseForm(); err != nil {

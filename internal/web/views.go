@@ -340,7 +340,7 @@ func (s *Server) render(w http.ResponseWriter, status int, d pageData) {
 
 // fail shows an error page.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, id identity, status int, title string, err error) {
-	s.render(w, status, pageData{Title: title, Node: s.cfg.Node, ID: id, Body: "error", Data: errorData{Title: title, Error: err.Error(), Back: r.Referer()}})
+	s.render(w, status, pageData{Title: title, Node: s.cfg.Node, ID: id, Body: "error", Data: errorData{Title: title, Error: err.Error(), Back: "/"}})
 }
 
 type errorData struct {
@@ -391,7 +391,7 @@ func stateClass(state string) string {
 	switch s := strings.ToLower(state); {
 	case s == "failed" || s == "down" || strings.HasPrefix(s, "down "):
 		return "bad"
-	case strings.Contains(s, "pending") || strings.Contains(s, "paused") || strings.Contains(s, "stopping") || strings.Contains(s, "maintenance"):
+	case strings.Contains(s, "pending") || strings.Contains(s, "partial") || strings.Contains(s, "paused") || strings.Contains(s, "stopping") || strings.Contains(s, "maintenance"):
 		return "busy"
 	case s == "online" || s == "up" || strings.HasPrefix(s, "up "):
 		return "good"

@@ -165,7 +165,7 @@ func TestStateClass(t *testing.T) {
 		{"Up (maintenance)", "busy"},
 		{"Up (stopping, paused, maintenance)", "busy"},
 		{"Offline", "idle"},
-		{"PartialOnline", "idle"},
+		{"PartialOnline", "busy"},
 		{"Unknown", "idle"},
 		{"", "idle"},
 	})
