@@ -24,7 +24,7 @@ func TestOperationsTableNamesRealTests(t *testing.T) {
 	}
 	section := text[start+1:]
 	section = section[:strings.Index(section[3:], "\n## ")+3]
-	dirs := map[string]string{"cli": "internal/cli", "monitor": "monitor", "daemon": "internal/daemon"}
+	dirs := map[string]string{"cli": "internal/cli", "monitor": "monitor", "daemon": "internal/daemon", "web": "internal/web"}
 	source := func(pkg string) string {
 		files, _ := filepath.Glob(filepath.Join(root, dirs[pkg], "*_test.go"))
 		var sb strings.Builder
