@@ -281,6 +281,23 @@ func ChaosRows(rep *chaos.Report) []benchrec.Row {
 	}
 	rows = append(rows, benchrec.Row{Kind: "row", Section: sec, Measure: "invariant violations", Unit: benchrec.Count, Ours: float64(len(rep.Violations)),
 		Note: fmt.Sprintf("%d rounds, seed %d; %d stale writes refused, %d counter values confirmed", rep.Rounds, rep.Seed, rep.Probes, rep.Confirmed)})
+	if len(rep.Gaps) > 0 {
+		overlaps := 0
+		for _, v := range rep.Violations {
+			if v.Check == chaos.CheckOneCopy {
+				overlaps++
+			}
+		}
+		gaps := make([]float64, len(rep.Gaps))
+		for i, g := range rep.Gaps {
+			gaps[i] = g.Seconds()
+		}
+		rows = append(rows,
+			benchrec.Row{Kind: "row", Section: sec, Measure: "application copies overlapping between nodes", Unit: benchrec.Count, Ours: float64(overlaps),
+				Note: fmt.Sprintf("%d application processes watched from outside, %d handovers between tenures", rep.Apps, len(rep.Gaps))},
+			benchrec.Row{Kind: "row", Section: sec, Measure: "handover gap p50 (old tenure's last process ends → new tenure's first starts)", Unit: benchrec.Seconds,
+				Ours: quantile(gaps, .5), Samples: len(gaps), Note: fmt.Sprintf("min %s, max %s", fmtValue(benchrec.Seconds, minOf(gaps)), fmtValue(benchrec.Seconds, maxOf(gaps)))})
+	}
 	return rows
 }
 

@@ -108,7 +108,9 @@ func TestBadRecordsNameTheFileAndLine(t *testing.T) {
 func TestChaosRows(t *testing.T) {
 	rep := &chaos.Report{Seed: 7, Rounds: 3,
 		Faults: map[chaos.Kind]int{chaos.KindKill: 2, chaos.KindTrap: 1},
-		Times:  map[chaos.Kind][]time.Duration{chaos.KindKill: {time.Second, 1200 * time.Millisecond}, chaos.KindTrap: {80 * time.Millisecond}}}
+		Times:  map[chaos.Kind][]time.Duration{chaos.KindKill: {time.Second, 1200 * time.Millisecond}, chaos.KindTrap: {80 * time.Millisecond}},
+		Apps:   4, Gaps: []time.Duration{30 * time.Millisecond, 700 * time.Millisecond, 1500 * time.Millisecond},
+		Violations: []chaos.Violation{{Round: 2, Check: chaos.CheckOneCopy, Detail: "both ran"}}}
 	rows := ChaosRows(rep)
 	var kinds, series []string
 	for _, r := range rows {
@@ -119,11 +121,19 @@ func TestChaosRows(t *testing.T) {
 			series = append(series, r.Series)
 		}
 	}
-	if strings.Join(kinds, ",") != "kill p50,trap p50,invariant violations" {
+	if strings.Join(kinds, ",") != "kill p50,trap p50,invariant violations,application copies overlapping between nodes,handover gap p50 (old tenure's last process ends → new tenure's first starts)" {
 		t.Errorf("rows %q", kinds)
 	}
 	if len(series) != 2 || series[0] != seriesNodeLost || series[1] != seriesResource {
 		t.Errorf("series %q", series)
+	}
+	for _, r := range rows {
+		switch {
+		case strings.HasPrefix(r.Measure, "application copies") && r.Ours != 1:
+			t.Errorf("overlaps = %v, want the one violation", r.Ours)
+		case strings.HasPrefix(r.Measure, "handover gap") && (r.Ours != 0.7 || !strings.Contains(r.Note, "min 30")):
+			t.Errorf("handover gap row %+v", r)
+		}
 	}
 	if rows[0].Ours != 1.2 {
 		t.Errorf("kill p50 = %v, want the upper median 1.2", rows[0].Ours)

@@ -210,6 +210,14 @@ func quantile(vs []float64, q float64) float64 {
 	return s[min(len(s)-1, int(float64(len(s))*q))]
 }
 
+func minOf(vs []float64) float64 {
+	m := vs[0]
+	for _, v := range vs[1:] {
+		m = min(m, v)
+	}
+	return m
+}
+
 func maxOf(vs []float64) float64 {
 	if len(vs) == 0 {
 		return 0

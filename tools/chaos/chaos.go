@@ -152,6 +152,11 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// CheckOneCopy is the check that no application runs on two nodes at
+// once: a new tenure's first process starts after the old tenure's last
+// one ended.
+const CheckOneCopy = "one application copy"
+
 // Violation is one broken invariant.
 type Violation struct {
 	Round  int // 0: found after the rounds

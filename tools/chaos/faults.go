@@ -93,7 +93,7 @@ func (r *runner) finalChecks() {
 	av, gaps := checkApps(lives, r.start, end)
 	r.rep.Gaps = gaps
 	for _, v := range av {
-		r.violate("one application copy", "%s", v)
+		r.violate(CheckOneCopy, "%s", v)
 	}
 	for _, v := range checkConfirmed(ivs, confs, r.resets) {
 		r.violate("no lost checkpoint", "%s", v)
