@@ -70,12 +70,12 @@ func waitPage(t *testing.T, ctx context.Context, what, cond string, d time.Durat
 		switch {
 		case err == nil:
 			return
-		case time.Now().Before(deadline) && strings.Contains(err.Error(), "navigated"):
-			// The page changed under the poll (a form's answer loading):
-			// poll the new one.
-			if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
-				t.Fatalf("browser: waiting for the next page: %v", err)
-			}
+		case time.Now().Before(deadline) && ctx.Err() == nil:
+			// The page changed under the poll (a form's answer loading:
+			// "navigated", "cannot find context"): poll the new one.
+			wctx, cancel := context.WithTimeout(ctx, time.Until(deadline))
+			chromedp.Do(wctx, chromedp.WaitReady(chromedp.CSS("body")))
+			cancel()
 		default:
 			t.Fatalf("browser: waiting %s for %s (%s): %v", d, what, cond, err)
 		}
@@ -116,7 +116,7 @@ func TestWebConsoleInBrowser(t *testing.T) {
 	do(t, ctx, "log in", chromedp.Navigate(console+"/login?code="+c.webLogin("alice", pki.RoleAdmin)))
 	do(t, ctx, "log in", chromedp.WaitVisible(chromedp.CSS("#code")))
 	browser.Screenshot(t, ctx, shots, "login")
-	do(t, ctx, "log in", chromedp.Click(chromedp.CSS("form.login button")))
+	do(t, ctx, "log in", chromedp.Click(chromedp.CSS("form.login button")), chromedp.WaitVisible(chromedp.CSS("#live")))
 	waitPage(t, ctx, "the overview", `document.querySelector("#group-app .owner") !== null`, 10*time.Second)
 	waitPage(t, ctx, "live updates", `document.querySelector("#live-status").textContent === "live"`, 10*time.Second)
 	if got := text(t, ctx, "#group-app .owner"); got != "node1" {
@@ -164,7 +164,7 @@ func TestWebConsoleInBrowser(t *testing.T) {
 	do(t, ctx, "confirm page", chromedp.WaitVisible(chromedp.CSS("#confirm")))
 	do(t, ctx, "choose the node", chromedp.SetValue(chromedp.CSS("#node"), to))
 	browser.Screenshot(t, ctx, shots, "confirm-move")
-	do(t, ctx, "confirm the move", chromedp.Click(chromedp.CSS("#confirm")))
+	do(t, ctx, "confirm the move", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#result")))
 	waitPage(t, ctx, "the move's outcome", `document.querySelector("#result") !== null`, 30*time.Second)
 	if cls := eval[string](t, ctx, `document.querySelector("#result").className`); cls != "good" {
 		t.Fatalf("the move failed in the page: %s", text(t, ctx, "#result"))
@@ -194,9 +194,9 @@ func TestWebConsoleInBrowser(t *testing.T) {
 	do(t, ctx, "desktop", chromedp.EmulateViewport(1280, 800))
 
 	// A viewer: the page offers no action, and the server refuses one.
-	do(t, ctx, "log out", chromedp.Click(chromedp.CSS("header form button")))
+	do(t, ctx, "log out", chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.CSS("#code")))
 	do(t, ctx, "viewer login", chromedp.Navigate(console+"/login?code="+c.webLogin("victor", pki.RoleViewer)),
-		chromedp.WaitVisible(chromedp.CSS("#code")), chromedp.Click(chromedp.CSS("form.login button")))
+		chromedp.WaitVisible(chromedp.CSS("#code")), chromedp.Click(chromedp.CSS("form.login button")), chromedp.WaitVisible(chromedp.CSS("#live")))
 	waitPage(t, ctx, "the viewer's overview", `document.querySelector("#group-app") !== null`, 10*time.Second)
 	if n := eval[int](t, ctx, `document.querySelectorAll("a.act").length`); n != 0 {
 		t.Fatalf("a viewer's page offers %d action links", n)
