@@ -1,8 +1,9 @@
 // Package benchreport runs every benchmark report of the repository in one
 // go — entry points, checkpoints, crash detection, crash failover, planned
-// move, density, and a short fault-injection run — and writes what they
-// measured, ours beside the floor measured in the same run, as a markdown
-// table with failover-time histograms (SVG) into a report folder.
+// move, density, mass failover, and a short fault-injection run — and
+// writes what they measured, ours beside the floor measured in the same
+// run, as a markdown table with failover-time histograms (SVG) into a
+// report folder.
 package benchreport
 
 import (
@@ -78,6 +79,9 @@ var Steps = []Step{
 		Args: []string{"-run", "^$", "-bench", "^BenchmarkPlannedMove$", "-benchtime", "20x"}, Quick: []string{"-run", "^$", "-bench", "^BenchmarkPlannedMove$", "-benchtime", "5x"}, Minutes: 0.5},
 	{Name: "density", Title: "1,000 WASM resources on one node", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestDensityReport$"}, Minutes: 1},
+	{Name: "massfailover", Title: "kill -9 of the node owning 1,000 groups of 10 WASM resources, 10 nodes", Package: "./internal/daemon",
+		Args: []string{"-run", "^TestMassFailoverReport$"},
+		Env:  []string{"RESMON_BENCH_NODES=10", "RESMON_BENCH_GROUPS=1000"}, Minutes: 3},
 	{Name: "ocf", Title: "OCF agents: monitor vs the agent run directly; floating IP failover", Package: "./types/ocf",
 		Args: []string{"-run", "^(TestMonitorOverheadReport|TestIPaddr2ThreeNodes)$"}, Minutes: 2.5},
 	{Name: "chaos", Title: "failover under injected faults", Minutes: 1},
