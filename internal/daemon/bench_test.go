@@ -254,31 +254,7 @@ func TestDensityReport(t *testing.T) {
 	if os.Getenv("RESMON_BENCH") == "" {
 		t.Skip("set RESMON_BENCH=1 to run the density report")
 	}
-	const groups, perGroup = 100, 10
-	guest := testbin.BuildC(t, "plugins/wasm/testdata/cguest/cguest.c")
-	var spec strings.Builder
-	fmt.Fprintf(&spec, "\n[[resource_type]]\nname = \"cguest\"\nkind = \"wasm\"\npath = %q\n", guest)
-	for g := range groups {
-		fmt.Fprintf(&spec, "\n[[group]]\nname = \"g%03d\"\npreferred_owners = [\"node1\"]\npersistent_state = true\n", g)
-		for r := range perGroup {
-			fmt.Fprintf(&spec, "\n[[resource]]\nname = \"r%03d-%d\"\ntype = \"cguest\"\ngroup = \"g%03d\"\n", g, r, g)
-		}
-	}
-	c := newMPClusterOf(t, "", `lease_ttl = "10s"`, "", "", "")
-	c.spec = spec.String()
-	start := time.Now()
-	n := c.start("node1")
-	waitFor(t, "every group online", 5*time.Minute, func() bool {
-		sts, err := c.store.GroupStatuses(context.Background())
-		online := 0
-		for _, st := range sts {
-			if st.State == "Online" {
-				online++
-			}
-		}
-		return err == nil && online == groups
-	})
-	up := time.Since(start)
+	_, n, up := startDense(t, testbin.BuildC(t, "plugins/wasm/testdata/cguest/cguest.c"))
 	pid := n.cmd.Process.Pid
 	time.Sleep(5 * time.Second) // let the start settle before measuring idle
 	cpu0, t0 := procCPU(t, pid), time.Now()

@@ -191,6 +191,15 @@ func (d *Driver) Close(ctx context.Context) error {
 	if d.rt != nil {
 		errs = append(errs, d.rt.Close(ctx))
 	}
+	d.mu.Lock()
+	for _, mt := range d.types {
+		select {
+		case <-mt.ready:
+			mt.image.close()
+		default: // still compiling: it closes its image on failure
+		}
+	}
+	d.mu.Unlock()
 	if d.cache != nil {
 		errs = append(errs, d.cache.Close(ctx))
 	}
@@ -202,8 +211,9 @@ type moduleType struct {
 	spec     plugins.TypeSpec
 	sum      string // sha256 of the module file, hex
 	compiled wazero.CompiledModule
-	hasInit  bool // exports _initialize
-	hasCtl   bool // exports resmon_control
+	image    *memoryImage // the initial memory its instances share, or nil (memimage.go)
+	hasInit  bool         // exports _initialize
+	hasCtl   bool         // exports resmon_control
 
 	versionOnce sync.Once // the guest's ABI version, checked on first instantiation
 	versionErr  error
@@ -291,8 +301,15 @@ func (d *Driver) compile(ctx context.Context, mt *moduleType) error {
 	if bin, err = limitMemory(bin, pages); err != nil {
 		return fmt.Errorf("%w: wasm: type %q: %s: %w", plugins.ErrBadModule, t.Name, t.Path, err)
 	}
+	if stripped, image := splitData(bin); image != nil {
+		// Without a memory file the module keeps its segments.
+		if im, err := newMemoryImage(t.Name, image); err == nil {
+			bin, mt.image = stripped, im
+		}
+	}
 	cm, err := d.rt.CompileModule(ctx, bin)
 	if err != nil {
+		mt.image.close()
 		if ctx.Err() != nil {
 			return fmt.Errorf("wasm: type %q: compiling %s: %w", t.Name, t.Path, ctx.Err())
 		}
@@ -300,6 +317,7 @@ func (d *Driver) compile(ctx context.Context, mt *moduleType) error {
 	}
 	if err := checkModule(cm, mt); err != nil {
 		cm.Close(ctx)
+		mt.image.close()
 		return fmt.Errorf("%w: wasm: type %q: %s: %w", plugins.ErrBadModule, t.Name, t.Path, err)
 	}
 	mt.compiled = cm

@@ -150,3 +150,13 @@ func appendSLEB(b []byte, v int32) []byte {
 		b = append(b, c|0x80)
 	}
 }
+
+// SharedImageBytes is the size of the initial memory image the instances
+// of t share (0: the type's module keeps its data segments).
+func SharedImageBytes(ctx context.Context, d *Driver, t plugins.TypeSpec) (uint64, error) {
+	mt, err := d.load(ctx, t)
+	if err != nil || mt.image == nil {
+		return 0, err
+	}
+	return mt.image.size, nil
+}

@@ -296,7 +296,11 @@ func (in *instance) ensureLive(ctx context.Context, cs *callState) (*live, error
 	mt := in.mt
 	l := &live{stderr: newStdioLog(in, sdk.LevelWarn, "stderr")}
 	cfg := in.config.WithStdout(newStdioLog(in, sdk.LevelInfo, "stdout")).WithStderr(l.stderr)
-	mod, err := in.d.rt.InstantiateModule(experimental.WithMemoryAllocator(cs, memoryAllocator), mt.compiled, cfg)
+	alloc := experimental.MemoryAllocator(memoryAllocator)
+	if mt.image != nil {
+		alloc = mt.image.allocator()
+	}
+	mod, err := in.d.rt.InstantiateModule(experimental.WithMemoryAllocator(cs, alloc), mt.compiled, cfg)
 	if err != nil {
 		if cs.Err() != nil {
 			return nil, in.interrupted(ctx, cs, "instantiation")

@@ -21,13 +21,23 @@ import (
 var memoryAllocator = experimental.MemoryAllocatorFunc(allocateMemory)
 
 func allocateMemory(_, max uint64) experimental.LinearMemory {
-	if max > 0 {
-		b, err := unix.Mmap(-1, 0, int(max), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
-		if err == nil {
-			return &mappedMemory{buf: b}
-		}
+	if m := reserve(max); m != nil {
+		return m
 	}
 	return &heapMemory{max: max} // no room to reserve: grow in the Go heap
+}
+
+// reserve reserves max bytes of address space, inaccessible; nil when
+// there is none to be had.
+func reserve(max uint64) *mappedMemory {
+	if max == 0 {
+		return nil
+	}
+	b, err := unix.Mmap(-1, 0, int(max), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil
+	}
+	return &mappedMemory{buf: b}
 }
 
 // mappedMemory is a reserved range; buf[:usable] is readable and writable.
@@ -58,8 +68,9 @@ func (m *mappedMemory) Free() {
 
 // heapMemory is a memory in the Go heap, for when address space runs out.
 type heapMemory struct {
-	buf []byte
-	max uint64
+	buf   []byte
+	max   uint64
+	image []byte // the module's initial memory image (memimage.go), copied in first
 }
 
 func (m *heapMemory) Reallocate(size uint64) []byte {
@@ -68,6 +79,10 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 	}
 	if size > uint64(cap(m.buf)) {
 		m.buf = append(m.buf[:cap(m.buf)], make([]byte, size-uint64(cap(m.buf)))...)
+	}
+	if m.image != nil && size >= uint64(len(m.image)) {
+		copy(m.buf, m.image)
+		m.image = nil
 	}
 	m.buf = m.buf[:size]
 	return m.buf
