@@ -21,6 +21,7 @@ package quorum
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -120,6 +121,17 @@ func (k Keys) CheckpointSavedMarks(id string) string { return k.DB() + "checkpoi
 // is known to be lost.
 func (k Keys) CheckpointSaved(id string, kind model.CheckpointKind, number uint32) string {
 	return k.CheckpointSavedMarks(id) + model.CheckpointFileName(kind, number)
+}
+
+// isCheckpointIndex reports whether key is one of the checkpoint index's
+// (path claims, numbers, saved marks), which live under the database prefix.
+func (k Keys) isCheckpointIndex(key string) bool {
+	for _, p := range []string{"checkpoint-paths/", "checkpoint-numbers/", "checkpoint-saved/"} {
+		if strings.HasPrefix(key, k.DB()+p) {
+			return true
+		}
+	}
+	return false
 }
 
 // foldCheckpointPath is the case folding of registry names (the checkpoint
@@ -246,17 +258,30 @@ func (s *Store) dropStaleClaim(ctx context.Context, key, id string) error {
 
 // readNumbers reads the number entries of resource id.
 func (s *Store) readNumbers(ctx context.Context, id string) ([]CheckpointEntry, error) {
-	prefix, marks := s.keys.CheckpointNumbers(id), s.keys.CheckpointSavedMarks(id)
-	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(prefix, clientv3.WithPrefix()), clientv3.OpGet(marks, clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
+	resp, err := s.cli.Txn(ctx).Then(s.numbersOps(id)...).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("quorum: reading the checkpoint numbers of resource %s: %w", id, err)
 	}
+	return s.parseNumbers(id, resp.Responses), nil
+}
+
+// numbersOps read a resource's checkpoint numbers and saved marks;
+// parseNumbers decodes their responses.
+func (s *Store) numbersOps(id string) []clientv3.Op {
+	return []clientv3.Op{
+		clientv3.OpGet(s.keys.CheckpointNumbers(id), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.CheckpointSavedMarks(id), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	}
+}
+
+func (s *Store) parseNumbers(id string, resps []*pb.ResponseOp) []CheckpointEntry {
+	prefix, marks := s.keys.CheckpointNumbers(id), s.keys.CheckpointSavedMarks(id)
 	saved := map[string]bool{}
-	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+	for _, kv := range resps[1].GetResponseRange().Kvs {
 		saved[strings.TrimPrefix(string(kv.Key), marks)] = true
 	}
 	var out []CheckpointEntry
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+	for _, kv := range resps[0].GetResponseRange().Kvs {
 		name := strings.TrimPrefix(string(kv.Key), prefix)
 		kind, n, err := model.ParseCheckpointFileName(name)
 		if err != nil {
@@ -266,7 +291,27 @@ func (s *Store) readNumbers(ctx context.Context, id string) ([]CheckpointEntry, 
 		out = append(out, CheckpointEntry{Kind: kind, Number: n, Path: string(kv.Value), Saved: saved[name]})
 	}
 	sortEntries(out)
-	return out, nil
+	return out
+}
+
+// recordAndNumbers reads resource id's record and its checkpoint numbers
+// in one request, at one revision.
+func (s *Store) recordAndNumbers(ctx context.Context, id string) (Versioned[model.Resource], []CheckpointEntry, error) {
+	var rec Versioned[model.Resource]
+	key := s.keys.Resource(id)
+	resp, err := s.cli.Txn(ctx).Then(append([]clientv3.Op{clientv3.OpGet(key)}, s.numbersOps(id)...)...).Commit()
+	if err != nil {
+		return rec, nil, fmt.Errorf("quorum: reading resource %s and its checkpoint numbers: %w", id, err)
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return rec, nil, fmt.Errorf("%w: resource %s", ErrNotFound, id)
+	}
+	if err := json.Unmarshal(kvs[0].Value, &rec.Value); err != nil {
+		return rec, nil, fmt.Errorf("quorum: decoding resource %s at %s: %w", id, key, err)
+	}
+	rec.ModRevision = kvs[0].ModRevision
+	return rec, s.parseNumbers(id, resp.Responses[1:]), nil
 }
 
 func sortEntries(es []CheckpointEntry) {
@@ -452,11 +497,7 @@ func (s *Store) CheckpointEntries(ctx context.Context, id string) ([]CheckpointE
 // against the record's revision; the result reflects one revision of it.
 func (s *Store) SyncCheckpoints(ctx context.Context, id string) ([]CheckpointEntry, error) {
 	for attempt := 0; attempt < indexAttempts; attempt++ {
-		rec, err := s.Resource(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		used, err := s.readNumbers(ctx, id)
+		rec, used, err := s.recordAndNumbers(ctx, id)
 		if err != nil {
 			return nil, err
 		}

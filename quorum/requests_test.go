@@ -8,6 +8,7 @@ import (
 
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/quorum/quorumtest"
 )
 
 func TestFileValidates(t *testing.T) {
@@ -160,5 +161,48 @@ func TestWatchReportsChangesAndResumes(t *testing.T) {
 	expect(model.ChangeGroup, "data")
 	cancel()
 	for range ch {
+	}
+}
+
+// TestWatchSkipsTheCheckpointIndex: writes to the checkpoint index, which
+// lives under the database prefix but is not part of the database, are not
+// reported as database changes (the first save of each checkpoint writes
+// one, and every node would read the whole database each time).
+func TestWatchSkipsTheCheckpointIndex(t *testing.T) {
+	_, cli := quorumtest.Start(t)
+	s, err := quorum.NewStore(cli, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	ch := s.Watch(ctx)
+	k := s.Keys()
+	for _, key := range []string{k.CheckpointPath(model.RegistryCheckpoint, `SOFTWARE\x`), k.CheckpointNumber("r1", model.RegistryCheckpoint, 1), k.CheckpointSaved("r1", model.RegistryCheckpoint, 1)} {
+		if _, err := cli.Put(ctx, key, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateGroup(ctx, model.DefaultGroup("data")); err != nil {
+		t.Fatal(err)
+	}
+	// The group's change comes after the index writes: had any been
+	// reported, a database change would come before it or right after.
+	n := 0
+	for quiet := time.After(10 * time.Second); ; {
+		select {
+		case c := <-ch:
+			if c.Kind != model.ChangeDatabase {
+				continue
+			}
+			if n++; n == 1 {
+				quiet = time.After(300 * time.Millisecond)
+			}
+		case <-quiet:
+			if n != 1 {
+				t.Fatalf("%d database changes for one group written after three index keys, want 1", n)
+			}
+			return
+		}
 	}
 }

@@ -23,17 +23,23 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 	type source struct {
 		prefix string
 		change func(key string) model.Change
+		skip   func(key string) bool // keys not reported (nil: none)
 	}
 	sources := []source{
-		{s.keys.DB(), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
+		// The checkpoint index lives under the database prefix but is not
+		// part of what Database reads: the first save of every checkpoint
+		// writes to it, and a thousand resources coming online for the
+		// first time would make every node read the whole database a
+		// thousand times.
+		{prefix: s.keys.DB(), change: func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }, skip: s.keys.isCheckpointIndex},
 		// The end of a restore makes the database readable again.
-		{s.keys.Meta("restore"), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
-		{s.keys.Ops(), func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
-		{s.keys.Nodes(), func(string) model.Change { return model.Change{Kind: model.ChangeNodes} }},
-		{s.keys.Owners(), func(k string) model.Change {
+		{prefix: s.keys.Meta("restore"), change: func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
+		{prefix: s.keys.Ops(), change: func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
+		{prefix: s.keys.Nodes(), change: func(string) model.Change { return model.Change{Kind: model.ChangeNodes} }},
+		{prefix: s.keys.Owners(), change: func(k string) model.Change {
 			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.Owners())}
 		}},
-		{s.keys.AllRequests(), func(k string) model.Change {
+		{prefix: s.keys.AllRequests(), change: func(k string) model.Change {
 			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.AllRequests())}
 		}},
 	}
@@ -43,6 +49,9 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			s.watchPrefix(ctx, src.prefix, rev, func(ev *clientv3.Event) bool {
+				if src.skip != nil && src.skip(string(ev.Kv.Key)) {
+					return true
+				}
 				select {
 				case out <- src.change(string(ev.Kv.Key)):
 					return true
