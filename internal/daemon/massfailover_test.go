@@ -241,7 +241,8 @@ func TestMassFailoverReport(t *testing.T) {
 }
 
 // etcdCounters reads the request counters of the etcd this process runs:
-// gRPC calls handled by method, and the storage's operations.
+// gRPC calls handled and messages received by method, and the storage's
+// operations.
 func etcdCounters(t *testing.T) map[string]float64 {
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
@@ -251,11 +252,17 @@ func etcdCounters(t *testing.T) map[string]float64 {
 	for _, mf := range mfs {
 		name := mf.GetName()
 		switch name {
-		case "grpc_server_handled_total":
+		case "grpc_server_handled_total", "grpc_server_msg_received_total":
+			// Calls by method; messages (a lease keepalive is one on a
+			// long-lived stream) as "msg:" + method.
+			prefix := ""
+			if name == "grpc_server_msg_received_total" {
+				prefix = "msg:"
+			}
 			for _, m := range mf.GetMetric() {
 				for _, l := range m.GetLabel() {
 					if l.GetName() == "grpc_method" {
-						out[l.GetValue()] += m.GetCounter().GetValue()
+						out[prefix+l.GetValue()] += m.GetCounter().GetValue()
 					}
 				}
 			}

@@ -79,6 +79,8 @@ var Steps = []Step{
 		Args: []string{"-run", "^$", "-bench", "^BenchmarkPlannedMove$", "-benchtime", "20x"}, Quick: []string{"-run", "^$", "-bench", "^BenchmarkPlannedMove$", "-benchtime", "5x"}, Minutes: 0.5},
 	{Name: "density", Title: "1,000 WASM resources on one node", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestDensityReport$"}, Minutes: 1},
+	{Name: "size", Title: "cluster size curve: 4, 16 and 32 nodes with 100 groups each", Package: "./internal/daemon",
+		Args: []string{"-run", "^TestClusterSizeReport$", "-timeout", "60m"}, Minutes: 8},
 	{Name: "guest-density", Title: "1,000 Go-guest WASM resources on one node against C guests", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestGuestDensityReport$"}, Minutes: 1.5},
 	{Name: "massfailover", Title: "kill -9 of the node owning 1,000 groups of 10 WASM resources, 10 nodes", Package: "./internal/daemon",
