@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/tools/benchrec"
 	"github.com/resmon/resmon/tools/chaos"
 )
 
@@ -160,5 +161,34 @@ func TestStepCommands(t *testing.T) {
 				t.Errorf("step %s: package %s: %v", s.Name, s.Package, err)
 			}
 		}
+	}
+}
+
+// TestSizeCurves: the size report's rows become one curve per measure,
+// points by size, drawn as well-formed SVG.
+func TestSizeCurves(t *testing.T) {
+	row := func(m string, v float64) stepRow {
+		return stepRow{Row: benchrec.Row{Measure: m, Unit: benchrec.Seconds, Ours: v}}
+	}
+	rows := []stepRow{
+		row("16 nodes × 100 groups: planned move p50", 0.02),
+		row("4 nodes × 100 groups: planned move p50", 0.01),
+		row("4 nodes × 100 groups: etcd writes at rest", 0),
+		row("crash p50", 1),
+		row("32 nodes × 100 groups: planned move p50", 0.04),
+	}
+	cs := curves(rows)
+	if len(cs) != 2 || cs[0].name != "planned move p50" || cs[1].name != "etcd writes at rest" {
+		t.Fatalf("curves %+v", cs)
+	}
+	if got := cs[0].points; len(got) != 3 || got[0] != [2]float64{4, 0.01} || got[2] != [2]float64{32, 0.04} {
+		t.Fatalf("points %v, want by size", got)
+	}
+	svg := curvesSVG(cs)
+	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+		t.Fatalf("not well-formed: %v", err)
+	}
+	if n := bytes.Count(svg, []byte("<path ")); n != 2 {
+		t.Fatalf("%d paths, want one per curve", n)
 	}
 }

@@ -93,6 +93,12 @@ func (rep *report) write(dir string) error {
 		}
 		imgs = append(imgs, h.file)
 	}
+	if cs := curves(rep.Rows); len(cs) > 0 {
+		if err := os.WriteFile(filepath.Join(dir, curvesFile), curvesSVG(cs), 0o644); err != nil {
+			return fmt.Errorf("benchreport: %w", err)
+		}
+		imgs = append(imgs, curvesFile)
+	}
 	md := rep.markdown(imgs)
 	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(md), 0o644); err != nil {
 		return fmt.Errorf("benchreport: %w", err)
