@@ -155,7 +155,11 @@ func (x *executor) facts(ctx context.Context, known *model.GroupView) (Facts, er
 	if known != nil {
 		f.View = *known
 	} else {
-		gv, err := x.m.cfg.Cluster.GroupView(ctx, x.group)
+		read := x.m.groupView
+		if x.t != nil {
+			read = x.m.cfg.Cluster.GroupView
+		}
+		gv, err := read(ctx, x.group)
 		if err != nil {
 			return f, err
 		}

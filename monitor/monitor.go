@@ -42,6 +42,14 @@ type Config struct {
 	Now func() time.Time
 	// Observer is told what happens, for metrics (may be nil).
 	Observer Observer
+	// MaxReads bounds how many views of groups it does not own this node
+	// reads from etcd at once; default 32. A node's departure wakes the
+	// executor of every group on every node at the same moment: unbounded,
+	// their thousands of reads queue in etcd together and delay everything
+	// behind them, the acquisitions and the nodes' lease keepalives
+	// included. The owners' own reads are not held back: they are the ones
+	// bringing groups online.
+	MaxReads int
 	// StartupGrace is how long after the monitor starts a group that has
 	// never run waits for its first preferred owner before another node
 	// takes it, so nodes of a cluster started together do not grab groups in
@@ -76,6 +84,8 @@ type Monitor struct {
 	// doing is what each group's executor is busy with (group → string),
 	// for the logs of a drain that waits.
 	doing sync.Map
+
+	reads chan struct{} // a slot per unowned group's view read in flight (MaxReads)
 }
 
 // clusterView is an immutable copy of the database and the node set.
@@ -125,6 +135,9 @@ func New(cfg Config) (*Monitor, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
+	if cfg.MaxReads <= 0 {
+		cfg.MaxReads = 32
+	}
 	if cfg.StartupGrace == 0 {
 		cfg.StartupGrace = 10 * time.Second
 	}
@@ -132,7 +145,7 @@ func New(cfg Config) (*Monitor, error) {
 		cfg.Hosted = NewHosted()
 	}
 	m := &Monitor{cfg: cfg, log: cfg.Log, hosted: cfg.Hosted, pokeAll: make(chan struct{}, 1),
-		owned: map[string]bool{}, ownedCh: make(chan struct{})}
+		owned: map[string]bool{}, ownedCh: make(chan struct{}), reads: make(chan struct{}, cfg.MaxReads)}
 	m.view.Store(&clusterView{})
 	return m, nil
 }
@@ -218,31 +231,52 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 				stop("clusterd is stopping")
 				return ctx.Err()
 			}
-			switch c.Kind {
-			case model.ChangeGroup:
-				if x := executors[c.Name]; x != nil {
-					x.poke()
+			// Changes that arrived together are handled together: one
+			// read of the database and of the node set, made after all of
+			// them, sees each, and a burst (a node's groups released at
+			// once) wakes each executor once rather than once per change.
+			var db, nodes bool
+			var groups []string
+			for more := true; more; {
+				switch c.Kind {
+				case model.ChangeGroup:
+					groups = append(groups, c.Name)
+				case model.ChangeDatabase:
+					db = true
+				case model.ChangeNodes:
+					nodes = true
+				case model.ChangeResync:
+					db, nodes = true, true
 				}
-				continue
-			case model.ChangeDatabase:
+				select {
+				case c, ok = <-changes:
+					more = ok
+				default:
+					more = false
+				}
+			}
+			if db {
 				if err := m.readDatabase(rctx, started); err != nil {
 					m.log.Warn("reading the cluster database", "error", err)
 				}
-				syncExecutors()
-			case model.ChangeNodes:
+			}
+			if nodes {
 				if err := m.readNodes(rctx); err != nil {
 					m.log.Warn("reading the node set", "error", err)
 				}
-			case model.ChangeResync:
-				if err := m.readDatabase(rctx, started); err != nil {
-					m.log.Warn("reading the cluster database", "error", err)
-				}
-				if err := m.readNodes(rctx); err != nil {
-					m.log.Warn("reading the node set", "error", err)
-				}
+			}
+			if db {
 				syncExecutors()
 			}
-			pokeAll()
+			if db || nodes {
+				pokeAll()
+				continue
+			}
+			for _, g := range groups {
+				if x := executors[g]; x != nil {
+					x.poke()
+				}
+			}
 		}
 	}
 }
@@ -368,6 +402,18 @@ func (m *Monitor) Owned() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// groupView reads the view of a group this node does not own, at most
+// MaxReads at a time.
+func (m *Monitor) groupView(ctx context.Context, group string) (model.GroupView, error) {
+	select {
+	case m.reads <- struct{}{}:
+	case <-ctx.Done():
+		return model.GroupView{}, ctx.Err()
+	}
+	defer func() { <-m.reads }()
+	return m.cfg.Cluster.GroupView(ctx, group)
 }
 
 // preload loads every resource type whose driver can load ahead of use, so
