@@ -160,6 +160,7 @@ func TestMassFailoverReport(t *testing.T) {
 		}
 	}()
 
+	rss1 := procRSS(t, c.nodes["node1"].cmd.Process.Pid)
 	tr.arm("node1")
 	before := etcdCounters(t)
 	t.Log("killing node1")
@@ -176,6 +177,15 @@ func TestMassFailoverReport(t *testing.T) {
 	}
 	ours, floor := every.Sub(t0), floorAt.Sub(t0)
 	requests := counterDiff(before, etcdCounters(t))
+	var rssMax, rssSum int64
+	for name, n := range c.nodes {
+		if name != "node1" && n.cmd.ProcessState == nil {
+			r := procRSS(t, n.cmd.Process.Pid)
+			rssSum, rssMax = rssSum+r, max(rssMax, r)
+		}
+	}
+	t.Logf("resident memory: node1 with every group %.0f MiB; the survivors after the failover %.0f MiB together, at most %.0f MiB each",
+		float64(rss1)/(1<<20), float64(rssSum)/(1<<20), float64(rssMax)/(1<<20))
 	t.Logf("etcd requests from the kill until every group was online: %s", requests)
 	first, acquired := tr.result()
 	var afterFloor, acqAfterFloor []time.Duration
