@@ -1,9 +1,9 @@
 // Package benchreport runs every benchmark report of the repository in one
 // go — entry points, checkpoints, crash detection, crash failover, planned
-// move, density, mass failover, and a short fault-injection run — and
-// writes what they measured, ours beside the floor measured in the same
-// run, as a markdown table with failover-time histograms (SVG) into a
-// report folder.
+// move, density, mass failover, Pacemaker beside us, and a short
+// fault-injection run — and writes what they measured, ours beside the
+// floor measured in the same run, as a markdown table with failover-time
+// histograms (SVG) into a report folder.
 package benchreport
 
 import (
@@ -88,6 +88,8 @@ var Steps = []Step{
 		Env:  []string{"RESMON_BENCH_NODES=10", "RESMON_BENCH_GROUPS=1000"}, Minutes: 3},
 	{Name: "ocf", Title: "OCF agents: monitor vs the agent run directly; floating IP failover", Package: "./types/ocf",
 		Args: []string{"-run", "^(TestMonitorOverheadReport|TestIPaddr2ThreeNodes)$"}, Minutes: 2.5},
+	{Name: "pacemaker", Title: "Pacemaker + Corosync beside us: crash failover and planned move, 1 s and default token", Package: "./internal/daemon",
+		Args: []string{"-run", "^TestPacemakerBesideUs$"}, Quick: []string{"-run", "^TestPacemakerBesideUs$"}, Env: []string{"RESMON_BENCH_SAMPLES=6"}, Minutes: 7},
 	{Name: "chaos", Title: "failover under injected faults", Minutes: 1},
 }
 
