@@ -71,7 +71,7 @@ func TestPacemakerBesideUs(t *testing.T) {
 			if tc.token == 0 {
 				token = fmt.Sprintf("Corosync's default token, %v with three nodes", th.token)
 			}
-			lag := fmt.Sprintf("theirs seen by crm_resource --locate on a survivor every %v (one poll p50 %v), ours by a watch on the group's status", pacemaker.Poll, th.poll.Round(100*time.Microsecond))
+			lag := fmt.Sprintf("theirs seen by crm_resource --locate polled every %v (on a survivor after a crash; one poll p50 %v), ours by a watch on the group's status", pacemaker.Poll, th.poll.Round(100*time.Microsecond))
 			t.Logf("%s\ncrash: ours %v\n       theirs %v\nmove:  ours %v\n       theirs %v", tc.name, oursCrash, th.crash, oursMove, th.move)
 			t.Logf("crash failover p50: ours %v, theirs %v (%.2f×); planned move p50: ours %v, theirs %v (%.2f×)",
 				p50(oursCrash), p50(th.crash), float64(p50(oursCrash))/float64(p50(th.crash)),

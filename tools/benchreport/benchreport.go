@@ -89,7 +89,7 @@ var Steps = []Step{
 	{Name: "ocf", Title: "OCF agents: monitor vs the agent run directly; floating IP failover", Package: "./types/ocf",
 		Args: []string{"-run", "^(TestMonitorOverheadReport|TestIPaddr2ThreeNodes)$"}, Minutes: 2.5},
 	{Name: "pacemaker", Title: "Pacemaker + Corosync beside us: crash failover and planned move, 1 s and default token", Package: "./internal/daemon",
-		Args: []string{"-run", "^TestPacemakerBesideUs$"}, Quick: []string{"-run", "^TestPacemakerBesideUs$"}, Env: []string{"RESMON_BENCH_SAMPLES=6"}, Minutes: 7},
+		Args: []string{"-run", "^TestPacemakerBesideUs$"}, Quick: []string{"-run", "^TestPacemakerBesideUs$"}, Env: []string{"RESMON_BENCH_SAMPLES=6"}, Minutes: 5.5},
 	{Name: "chaos", Title: "failover under injected faults", Minutes: 1},
 }
 
