@@ -26,6 +26,9 @@ var (
 	// gone) or its context ended. Everything bound to the lease must be
 	// considered lost; a new Join is needed.
 	ErrLeaseLost = errors.New("quorum: node lease lost")
+	// ErrBadTiming reports keepalive settings that break the timing rule
+	// of MemberConfig.KeepaliveInterval.
+	ErrBadTiming = errors.New("quorum: keepalive timing breaks the lease rule")
 )
 
 // DefaultMemberTTL is the lease TTL a member asks for when MemberConfig.TTL is zero.
@@ -45,6 +48,16 @@ type MemberConfig struct {
 	// terminate its resources before another node can take them over. It must
 	// be smaller than TTL. Zero picks DefaultMargin(granted TTL).
 	Margin time.Duration
+	// KeepaliveInterval is how often the member renews its lease, and
+	// KeepaliveTimeout how long one renewal may take before the member
+	// gives up on it and retries at once. Zero picks (TTL − Margin)/3 for
+	// both, the longest that keep the timing rule
+	//
+	//	KeepaliveInterval + 2 × KeepaliveTimeout ≤ TTL − Margin
+	//
+	// (a renewal can be lost or time out whole and the next still has its
+	// full timeout before the deadline). Join refuses values that break it.
+	KeepaliveInterval, KeepaliveTimeout time.Duration
 	// Info is published as the node's presence value; Node, PID, Host,
 	// Started, Lease and TTL are filled in by Join when left empty.
 	Info model.NodeInfo
@@ -70,6 +83,20 @@ type MemberConfig struct {
 	// Calls come one at a time, from the member's goroutines, deadlines in
 	// increasing order; it must not block.
 	OnDeadline func(deadline time.Time)
+}
+
+// KeepaliveTiming returns the keepalive interval and timeout a member with
+// the given TTL and margin uses: interval and timeout where set (non-zero),
+// (ttl − margin)/3 (at least 10ms) otherwise.
+func KeepaliveTiming(ttl, margin, interval, timeout time.Duration) (time.Duration, time.Duration) {
+	third := max((ttl-margin)/3, 10*time.Millisecond)
+	if interval <= 0 {
+		interval = third
+	}
+	if timeout <= 0 {
+		timeout = third
+	}
+	return interval, timeout
 }
 
 // DefaultMargin is the self-fencing margin used when MemberConfig.Margin is
@@ -125,6 +152,7 @@ type Member struct {
 	ttl      time.Duration // granted
 	margin   time.Duration
 	interval time.Duration // between keepalive sends
+	timeout  time.Duration // how long one keepalive may take
 	info     model.NodeInfo
 	onFence  func()
 	onRenew  func(error)
@@ -187,13 +215,22 @@ func (s *Store) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
 	if margin == 0 {
 		margin = DefaultMargin(ttl)
 	}
+	interval, timeout := KeepaliveTiming(ttl, margin, cfg.KeepaliveInterval, cfg.KeepaliveTimeout)
+	if interval+2*timeout > ttl-margin {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_, _ = s.cli.Revoke(rctx, gr.ID)
+		cancel()
+		return nil, fmt.Errorf("%w: node %q: keepalive interval %s + 2 × timeout %s is more than TTL %s − margin %s",
+			ErrBadTiming, cfg.Node, interval, timeout, ttl, margin)
+	}
 	m := &Member{
 		s:        s,
 		node:     cfg.Node,
 		lease:    gr.ID,
 		ttl:      ttl,
 		margin:   margin,
-		interval: max((ttl-margin)/3, 10*time.Millisecond),
+		interval: interval,
+		timeout:  timeout,
 		onFence:  cfg.OnFence,
 		onRenew:  cfg.OnRenew,
 		onDL:     cfg.OnDeadline,
@@ -349,7 +386,7 @@ func (m *Member) keepLoop(ctx context.Context) {
 		case <-next.C:
 		}
 		tSend := time.Now()
-		actx, cancel := context.WithTimeout(ctx, m.interval)
+		actx, cancel := context.WithTimeout(ctx, m.timeout)
 		resp, err := m.s.cli.KeepAliveOnce(actx, m.lease)
 		cancel()
 		if m.onRenew != nil && ctx.Err() == nil {

@@ -571,3 +571,43 @@ func TestMemberReportsEveryDeadline(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// TestKeepaliveTiming: unset keepalive settings default to a third of
+// TTL − margin (interval + 2 × timeout = TTL − margin exactly); set ones
+// are kept.
+func TestKeepaliveTiming(t *testing.T) {
+	for _, tt := range []struct {
+		ttl, margin, iv, to time.Duration
+		wantIv, wantTo      time.Duration
+	}{
+		{10 * time.Second, 2 * time.Second, 0, 0, 8 * time.Second / 3, 8 * time.Second / 3},
+		{2 * time.Second, 400 * time.Millisecond, 0, 0, 1600 * time.Millisecond / 3, 1600 * time.Millisecond / 3},
+		{2 * time.Second, 400 * time.Millisecond, 100 * time.Millisecond, 0, 100 * time.Millisecond, 1600 * time.Millisecond / 3},
+		{2 * time.Second, 400 * time.Millisecond, 0, time.Second, 1600 * time.Millisecond / 3, time.Second},
+		{20 * time.Millisecond, 10 * time.Millisecond, 0, 0, 10 * time.Millisecond, 10 * time.Millisecond},
+	} {
+		iv, to := quorum.KeepaliveTiming(tt.ttl, tt.margin, tt.iv, tt.to)
+		if iv != tt.wantIv || to != tt.wantTo {
+			t.Errorf("KeepaliveTiming(%s, %s, %s, %s) = %s, %s; want %s, %s", tt.ttl, tt.margin, tt.iv, tt.to, iv, to, tt.wantIv, tt.wantTo)
+		}
+	}
+}
+
+// TestJoinRefusesBadKeepaliveTiming: a member whose keepalive interval + 2
+// × timeout exceeds TTL − margin would fence whenever one renewal is slow;
+// Join refuses it with ErrBadTiming and leaves no presence behind.
+func TestJoinRefusesBadKeepaliveTiming(t *testing.T) {
+	_, cli := quorumtest.Start(t)
+	s := mtStore(t, cli)
+	ctx := mtCtx(t, 10*time.Second)
+	_, err := s.Join(ctx, quorum.MemberConfig{Node: "n1", TTL: 2 * time.Second, KeepaliveInterval: time.Second})
+	if !errors.Is(err, quorum.ErrBadTiming) {
+		t.Fatalf("join with interval 1s, TTL 2s: %v, want ErrBadTiming", err)
+	}
+	nodes, err := s.Nodes(ctx)
+	if err != nil || len(nodes) != 0 {
+		t.Fatalf("nodes after a refused join: %v, %v; want none", nodes, err)
+	}
+	// Settings that keep the rule are taken (mtJoin fails the test otherwise).
+	mtJoin(t, s, quorum.MemberConfig{Node: "n1", TTL: 2 * time.Second, KeepaliveInterval: 200 * time.Millisecond, KeepaliveTimeout: 600 * time.Millisecond})
+}

@@ -129,6 +129,14 @@ type Quorum struct {
 	// node takes its resources down by itself. 0 in the file means the default,
 	// lease_ttl/5 but at least 100ms; it must not exceed lease_ttl/2.
 	FenceMargin model.Duration `toml:"fence_margin"`
+	// KeepaliveInterval is how often the node renews its lease and
+	// KeepaliveTimeout how long one renewal may take; they must keep the
+	// timing rule keepalive_interval + 2 × keepalive_timeout ≤ lease_ttl −
+	// fence_margin, so a renewal can be lost whole and the next one still
+	// has its full timeout before the node must fence itself. 0 in the
+	// file means the default, (lease_ttl − fence_margin)/3 for both.
+	KeepaliveInterval model.Duration `toml:"keepalive_interval"`
+	KeepaliveTimeout  model.Duration `toml:"keepalive_timeout"`
 	// InsecurePlaintext allows http:// (and unix://) etcd addresses on
 	// loopback, without TLS or etcd auth: any local user can then read and
 	// change the cluster. clusterd warns at every start while it is set.
@@ -349,9 +357,6 @@ func (c *Config) FenceBudget() time.Duration {
 	return c.Quorum.LeaseTTL.D() - c.Quorum.FenceMargin.D()
 }
 
-// KeepaliveInterval is how often the node renews its lease (quorum.Member:
-// a third of FenceBudget).
-func (c *Config) KeepaliveInterval() time.Duration { return c.FenceBudget() / 3 }
 
 // minFenceMargin is the smallest default fence margin.
 const minFenceMargin = 100 * time.Millisecond
@@ -380,6 +385,17 @@ func (c *Config) fill() {
 	}
 	if c.Quorum.FenceMargin == 0 {
 		c.Quorum.FenceMargin = model.Duration(max(c.Quorum.LeaseTTL.D()/5, minFenceMargin))
+	}
+	if q := &c.Quorum; q.KeepaliveInterval == 0 || q.KeepaliveTimeout == 0 {
+		// The default keeps the timing rule exactly: interval + 2 ×
+		// timeout = lease_ttl − fence_margin (quorum.KeepaliveTiming).
+		third := model.Duration(max(c.FenceBudget()/3, 10*time.Millisecond))
+		if q.KeepaliveInterval == 0 {
+			q.KeepaliveInterval = third
+		}
+		if q.KeepaliveTimeout == 0 {
+			q.KeepaliveTimeout = third
+		}
 	}
 	if c.Node.Watchdog != "" {
 		if c.Node.WatchdogMode == "" {

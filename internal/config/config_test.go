@@ -137,6 +137,7 @@ func TestDefaults(t *testing.T) {
 		Log:     Log{Level: "info", Format: "text"},
 		Quorum: Quorum{
 			Mode: ModeEmbedded, LeaseTTL: dur("10s"), DialTimeout: dur("5s"), FenceMargin: dur("2s"),
+			KeepaliveInterval: dur("2666666666ns"), KeepaliveTimeout: dur("2666666666ns"),
 			Embedded: Embedded{
 				ClientURL: DefaultClientURL, PeerURL: DefaultPeerURL,
 				Heartbeat: dur("100ms"), Election: dur("1s"), ClusterToken: "resmon",

@@ -104,7 +104,7 @@ func (c *Config) checkWatchdog(ps *problems) {
 	default:
 		ps.add("node", "watchdog_mode", "must be %s or %s, got %q", WatchdogOptional, WatchdogRequired, n.WatchdogMode)
 	}
-	budget, interval := c.FenceBudget(), c.KeepaliveInterval()
+	budget, interval := c.FenceBudget(), c.Quorum.KeepaliveInterval.D()
 	if budget <= 0 || c.Quorum.LeaseTTL.D() < time.Second {
 		return // checkQuorum reports lease_ttl and fence_margin
 	}
@@ -118,7 +118,7 @@ func (c *Config) checkWatchdog(ps *problems) {
 		ps.add("node", "watchdog_timeout", "%s must be shorter than lease_ttl %s − fence_margin %s = %s: the machine must reset before its lease can expire",
 			to, c.Quorum.LeaseTTL.D(), c.Quorum.FenceMargin.D(), budget)
 	case to <= interval:
-		ps.add("node", "watchdog_timeout", "%s must be longer than the keepalive interval (lease_ttl − fence_margin)/3 = %s, or a healthy node resets between two renewals",
+		ps.add("node", "watchdog_timeout", "%s must be longer than the keepalive interval %s, or a healthy node resets between two renewals",
 			to, interval.Round(time.Millisecond))
 	}
 }
@@ -146,6 +146,7 @@ func (c *Config) checkQuorum(ps *problems) {
 	case ttl > 0 && m > ttl/2:
 		ps.add("quorum", "fence_margin", "%s is more than half of lease_ttl (%s)", m, ttl)
 	}
+	checkKeepalive(q, ps)
 
 	const em = "quorum.embedded"
 	e := &q.Embedded
@@ -909,5 +910,28 @@ func (c *Config) checkWeb(ps *problems) {
 	}
 	if w.SessionTTL.D() < time.Minute {
 		ps.add("web", "session_ttl", "must be at least 1m, got %s", w.SessionTTL.D())
+	}
+}
+
+// checkKeepalive checks the keepalive timing rule: keepalive_interval + 2 ×
+// keepalive_timeout ≤ lease_ttl − fence_margin. A renewal can then be lost
+// or time out whole and the next still has its full timeout before the
+// node must fence itself; a node whose settings break it fences itself
+// whenever one renewal is slow, though nothing is wrong.
+func checkKeepalive(q *Quorum, ps *problems) {
+	iv, to := q.KeepaliveInterval.D(), q.KeepaliveTimeout.D()
+	if iv < 10*time.Millisecond {
+		ps.add("quorum", "keepalive_interval", "must be at least 10ms, got %s", iv)
+	}
+	if to < 10*time.Millisecond {
+		ps.add("quorum", "keepalive_timeout", "must be at least 10ms, got %s", to)
+	}
+	ttl, m := q.LeaseTTL.D(), q.FenceMargin.D()
+	if ttl < time.Second || m <= 0 || m > ttl/2 || iv < 10*time.Millisecond || to < 10*time.Millisecond {
+		return // reported above
+	}
+	if budget := ttl - m; iv+2*to > budget {
+		ps.add("quorum", "keepalive_interval", "keepalive_interval %s + 2 × keepalive_timeout %s = %s is more than lease_ttl %s − fence_margin %s = %s: one slow renewal would fence a healthy node; shorten them or raise lease_ttl",
+			iv, to, iv+2*to, ttl, m, budget)
 	}
 }

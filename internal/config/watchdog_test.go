@@ -22,7 +22,7 @@ func TestWatchdogTimingRule(t *testing.T) {
 			`cluster.toml: node: watchdog_timeout: 8s must be shorter than lease_ttl 10s − fence_margin 2s = 8s: the machine must reset before its lease can expire`,
 		}},
 		{"too short", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"2s\"\n", []string{
-			`cluster.toml: node: watchdog_timeout: 2s must be longer than the keepalive interval (lease_ttl − fence_margin)/3 = 2.667s, or a healthy node resets between two renewals`,
+			`cluster.toml: node: watchdog_timeout: 2s must be longer than the keepalive interval 2.667s, or a healthy node resets between two renewals`,
 		}},
 		{"fraction", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"4500ms\"\n", []string{
 			`cluster.toml: node: watchdog_timeout: must be a whole number of seconds, at least 1s (watchdogs count seconds), got 4.5s`,
@@ -59,5 +59,36 @@ func TestWatchdogDefaults(t *testing.T) {
 		if c.Node.WatchdogMode != WatchdogOptional || c.Node.WatchdogTimeout.D() != tt.want {
 			t.Errorf("lease %s: mode %q timeout %s, want optional %s", tt.lease, c.Node.WatchdogMode, c.Node.WatchdogTimeout.D(), tt.want)
 		}
+	}
+}
+
+// TestKeepaliveTimingRule: keepalive_interval + 2 × keepalive_timeout must
+// not exceed lease_ttl − fence_margin, so one renewal can be lost whole
+// and the next still lands before the node must fence itself; the default
+// (a third of lease_ttl − fence_margin for both) keeps it exactly.
+func TestKeepaliveTimingRule(t *testing.T) {
+	const q = "[node]\nname = \"n\"\n[quorum]\n"
+	tests := []struct {
+		name string
+		toml string
+		want []string
+	}{
+		{"defaults", q, nil},
+		{"defaults at 1s", q + "lease_ttl = \"1s\"\n", nil},
+		{"exactly the budget", q + "lease_ttl = \"10s\"\nkeepalive_interval = \"2s\"\nkeepalive_timeout = \"3s\"\n", nil},
+		{"shorter interval", q + "lease_ttl = \"3s\"\nkeepalive_interval = \"200ms\"\n", nil},
+		{"interval too long", q + "lease_ttl = \"10s\"\nkeepalive_interval = \"5s\"\n", []string{
+			`cluster.toml: quorum: keepalive_interval: keepalive_interval 5s + 2 × keepalive_timeout 2.666666666s = 10.333333332s is more than lease_ttl 10s − fence_margin 2s = 8s: one slow renewal would fence a healthy node; shorten them or raise lease_ttl`,
+		}},
+		{"timeout too long", q + "lease_ttl = \"2s\"\nkeepalive_interval = \"100ms\"\nkeepalive_timeout = \"1s\"\n", []string{
+			`cluster.toml: quorum: keepalive_interval: keepalive_interval 100ms + 2 × keepalive_timeout 1s = 2.1s is more than lease_ttl 2s − fence_margin 400ms = 1.6s: one slow renewal would fence a healthy node; shorten them or raise lease_ttl`,
+		}},
+		{"too small", q + "keepalive_interval = \"1ms\"\nkeepalive_timeout = \"5ms\"\n", []string{
+			`cluster.toml: quorum: keepalive_interval: must be at least 10ms, got 1ms`,
+			`cluster.toml: quorum: keepalive_timeout: must be at least 10ms, got 5ms`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt.toml, tt.want) })
 	}
 }

@@ -615,6 +615,7 @@ func (n *node) joinOnce(ctx context.Context, mc quorum.MemberConfig) (*quorum.Me
 func (n *node) join(ctx context.Context) (*quorum.Member, error) {
 	info := model.NodeInfo{Node: n.cfg.Node.Name, Admin: n.cfg.Node.Admin, PID: os.Getpid(), Version: Version, Started: time.Now().UTC()}
 	mc := quorum.MemberConfig{Node: n.cfg.Node.Name, TTL: n.cfg.Quorum.LeaseTTL.D(), Margin: n.cfg.Quorum.FenceMargin.D(), Info: info,
+		KeepaliveInterval: n.cfg.Quorum.KeepaliveInterval.D(), KeepaliveTimeout: n.cfg.Quorum.KeepaliveTimeout.D(),
 		OnRenew: n.metrics.renewed, OnDeadline: n.deadline}
 	backoff := 250 * time.Millisecond
 	for {
