@@ -219,6 +219,9 @@ type Options struct {
 	NoAuth bool
 	// AuthPrefix is the prefix the roles cover; default quorum.Root.
 	AuthPrefix string
+	// TickMs and ElectionMs are the raft timings; default the fast ones
+	// above. etcd grants no lease shorter than 1.5 election timeouts.
+	TickMs, ElectionMs uint
 }
 
 // StartWith runs a single-member etcd as o says.
@@ -229,7 +232,7 @@ func StartWith(t testing.TB, o Options) (*Member, *clientv3.Client) {
 	}
 	cfg := quorum.EmbedConfig{
 		Name: "m1", DataDir: o.Dir, ClientURL: FreeURL(t), PeerURL: FreeURL(t),
-		TickMs: TickMs, ElectionMs: ElectionMs, StartTimeout: 30 * time.Second,
+		TickMs: cmp.Or(o.TickMs, TickMs), ElectionMs: cmp.Or(o.ElectionMs, ElectionMs), StartTimeout: 30 * time.Second,
 	}
 	var d pki.Dir
 	if !o.Plaintext {
