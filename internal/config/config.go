@@ -357,7 +357,6 @@ func (c *Config) FenceBudget() time.Duration {
 	return c.Quorum.LeaseTTL.D() - c.Quorum.FenceMargin.D()
 }
 
-
 // minFenceMargin is the smallest default fence margin.
 const minFenceMargin = 100 * time.Millisecond
 
