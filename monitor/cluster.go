@@ -29,6 +29,16 @@ type Cluster interface {
 	Watch(ctx context.Context) <-chan model.Change
 }
 
+// OwnerLister is an optional capability of a Cluster (quorum.Store has
+// it): the ownership of every owned group, by group name, in one read. With
+// it a resync wakes only the executors that may have something to do
+// without a change notification — those of the groups this node owns and
+// of the groups nobody owns — instead of every group's (see
+// Config.Resync).
+type OwnerLister interface {
+	Owners(ctx context.Context) (map[string]model.Ownership, error)
+}
+
 // Session is one membership of this node in the cluster (quorum.Member):
 // a lease kept alive with a self-fencing deadline.
 //

@@ -26,6 +26,10 @@ import (
 
 const engineCluster = "engine"
 
+// The monitor's resync reads the owners of every group at once through
+// quorum.Store.
+var _ monitor.OwnerLister = (*quorum.Store)(nil)
+
 // engine is an in-process cluster: one embedded etcd and monitors that each
 // have their own membership, registry and checkpoint manager, as clusterd
 // wires them. The multi-process tests in internal/daemon run the same with

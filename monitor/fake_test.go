@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -24,11 +25,16 @@ type fakeCluster struct {
 	requests map[string][]model.Request // by group, oldest first
 	replies  map[string]model.Reply     // by request id
 	watchers []chan model.Change
+
+	viewReads   map[string]int // GroupView calls, by group
+	ownersReads int            // Owners calls
+	ownersErr   error          // what Owners fails with; nil: it answers
 }
 
 func newFakeCluster() *fakeCluster {
 	return &fakeCluster{owners: map[string]model.Ownership{}, status: map[string]model.GroupStatus{},
-		rstatus: map[string]model.ResourceStatus{}, requests: map[string][]model.Request{}, replies: map[string]model.Reply{}}
+		rstatus: map[string]model.ResourceStatus{}, requests: map[string][]model.Request{}, replies: map[string]model.Reply{},
+		viewReads: map[string]int{}}
 }
 
 // notify tells the watchers; call with mu held.
@@ -64,9 +70,28 @@ func (c *fakeCluster) Nodes(context.Context) ([]model.NodeInfo, error) {
 func (c *fakeCluster) GroupView(_ context.Context, group string) (model.GroupView, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.viewReads[group]++
 	v := model.GroupView{Revision: c.rev, Status: c.status[group], Requests: slices.Clone(c.requests[group])}
 	v.Ownership, v.Owned = c.owners[group]
 	return v, nil
+}
+
+// Owners makes the fake an OwnerLister, as quorum.Store is.
+func (c *fakeCluster) Owners(context.Context) (map[string]model.Ownership, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ownersReads++
+	if c.ownersErr != nil {
+		return nil, c.ownersErr
+	}
+	return maps.Clone(c.owners), nil
+}
+
+// reads returns how many times each group's view and the owners were read.
+func (c *fakeCluster) reads() (views map[string]int, owners int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.viewReads), c.ownersReads
 }
 
 func (c *fakeCluster) Watch(ctx context.Context) <-chan model.Change {

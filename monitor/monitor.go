@@ -35,8 +35,19 @@ type Config struct {
 	Log    hclog.Logger
 	// Events records cluster events (may be nil).
 	Events func(kind, subject, msg string)
-	// Resync is how often every group is looked at even without a change
-	// notification (a safety net); default 30s.
+	// Resync is how often the monitor looks at groups without a change
+	// notification (a safety net); default 30s. A resync wakes the
+	// executor of every group this node owns; when the Cluster is an
+	// OwnerLister it reads the owner of every group in one request and
+	// wakes, of the other groups, only those nobody owns. A group another
+	// node owns needs nothing of this node until its ownership changes,
+	// and the watch reports that (after an interruption, with a resync of
+	// everything). Waking every executor made each node read the view of
+	// every group of the cluster at each resync, nodes × groups reads
+	// (853 a second at rest with 16 nodes and 1,600 groups); now a node's
+	// resync costs one read plus one per group it owns (and per group
+	// nobody owns). Without the capability, or when that read fails,
+	// every executor is woken as before.
 	Resync time.Duration
 	// Now is the clock of every decision; default time.Now.
 	Now func() time.Time
@@ -204,6 +215,29 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			x.poke()
 		}
 	}
+	// A resync wakes the groups this node owns and those nobody owns
+	// (Config.Resync). The read of the owners runs beside the loop, so
+	// that a slow or unreachable etcd holds up neither a fence, nor a
+	// change, nor a stop; owners is its answer while it is on its way.
+	lister, _ := m.cfg.Cluster.(OwnerLister)
+	var owners <-chan ownersRead
+	resyncPoke := func(r ownersRead) {
+		if r.err != nil {
+			if rctx.Err() != nil {
+				return // stopping
+			}
+			m.log.Warn("resync: reading the owners of the groups failed; looking at every group", "error", r.err)
+			pokeAll()
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for name, x := range executors {
+			if _, held := r.owners[name]; !held || m.owned[name] {
+				x.poke()
+			}
+		}
+	}
 	syncExecutors()
 	wg.Add(1)
 	go func() {
@@ -225,7 +259,15 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 		case <-m.pokeAll:
 			pokeAll()
 		case <-resync.C:
-			pokeAll()
+			switch {
+			case lister == nil:
+				pokeAll()
+			case owners == nil: // else the last tick's read is still on its way
+				owners = m.readOwners(rctx, lister, &wg)
+			}
+		case r := <-owners:
+			owners = nil
+			resyncPoke(r)
 		case c, ok := <-changes:
 			if !ok {
 				stop("clusterd is stopping")
@@ -311,6 +353,28 @@ func (m *Monitor) readDatabase(ctx context.Context, started time.Time) error {
 	}
 	m.hosted.terminateDeleted(keep, m.log)
 	return nil
+}
+
+// ownersRead is the answer of an OwnerLister.
+type ownersRead struct {
+	owners map[string]model.Ownership
+	err    error
+}
+
+// readOwners reads the owner of every group in a goroutine of wg, bounded
+// by ctx and by the next resync, and sends the answer on the channel it
+// returns.
+func (m *Monitor) readOwners(ctx context.Context, l OwnerLister, wg *sync.WaitGroup) <-chan ownersRead {
+	ch := make(chan ownersRead, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rctx, cancel := context.WithTimeout(ctx, m.cfg.Resync)
+		defer cancel()
+		owners, err := l.Owners(rctx)
+		ch <- ownersRead{owners: owners, err: err}
+	}()
+	return ch
 }
 
 // readNodes replaces the view's node set.
