@@ -179,6 +179,7 @@ func TestFenceMarginDefault(t *testing.T) {
 		if tt.margin != "" {
 			data += "fence_margin = \"" + tt.margin + "\"\n"
 		}
+		data += "[quorum.embedded]\nelection = \"600ms\"\n" // etcd grants 1s leases
 		c, err := Parse("cluster.toml", []byte(data))
 		if err != nil {
 			t.Fatalf("%+v: %v", tt, err)

@@ -178,6 +178,12 @@ func (c *Config) checkQuorum(ps *problems) {
 	if e.ClusterToken == "" {
 		ps.add(em, "cluster_token", "must not be empty")
 	}
+	if grant := EtcdMinLease(hb, el); q.Mode == ModeEmbedded && hb >= time.Millisecond && el >= 5*hb && ttl >= time.Second && ttl < grant {
+		// etcd would silently grant the longer lease: every failover
+		// would take longer than the file says.
+		ps.add("quorum", "lease_ttl", "%s is shorter than the %s etcd grants with quorum.embedded election %s (leases last at least 1.5 election timeouts): raise lease_ttl or lower election to %s or less",
+			ttl, grant, el, maxElectionFor(ttl, hb))
+	}
 	byURL := make(map[string]string)
 	for _, name := range sortedKeys(e.Peers) {
 		u := e.Peers[name]
@@ -934,4 +940,24 @@ func checkKeepalive(q *Quorum, ps *problems) {
 		ps.add("quorum", "keepalive_interval", "keepalive_interval %s + 2 × keepalive_timeout %s = %s is more than lease_ttl %s − fence_margin %s = %s: one slow renewal would fence a healthy node; shorten them or raise lease_ttl",
 			iv, to, iv+2*to, ttl, m, budget)
 	}
+}
+
+// EtcdMinLease is the shortest lease etcd grants with the given heartbeat
+// and election timeout: 1.5 election timeouts, counted in heartbeat ticks
+// and rounded up to whole seconds.
+func EtcdMinLease(heartbeat, election time.Duration) time.Duration {
+	if heartbeat <= 0 {
+		return 0
+	}
+	ticks := int64(election / heartbeat)
+	min := time.Duration(3*ticks/2) * heartbeat
+	return (min + time.Second - 1).Truncate(time.Second)
+}
+
+// maxElectionFor is the longest election timeout, in whole heartbeats, with
+// which etcd grants a lease of ttl (whole seconds): the most ticks t with
+// ⌊3t/2⌋ heartbeats ≤ ttl.
+func maxElectionFor(ttl, heartbeat time.Duration) time.Duration {
+	n := int64(ttl / heartbeat)
+	return time.Duration((2*n+1)/3) * heartbeat
 }

@@ -27,7 +27,7 @@ func TestWatchdogTimingRule(t *testing.T) {
 		{"fraction", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"4500ms\"\n", []string{
 			`cluster.toml: node: watchdog_timeout: must be a whole number of seconds, at least 1s (watchdogs count seconds), got 4.5s`,
 		}},
-		{"lease too short", node + "watchdog = \"/dev/watchdog\"\n[quorum]\nlease_ttl = \"1s\"\n", []string{
+		{"lease too short", node + "watchdog = \"/dev/watchdog\"\n[quorum]\nlease_ttl = \"1s\"\n[quorum.embedded]\nelection = \"600ms\"\n", []string{
 			`cluster.toml: node: watchdog_timeout: lease_ttl 1s − fence_margin 200ms leaves 800ms, less than the watchdog's smallest timeout (1s) above the keepalive interval: raise lease_ttl`,
 		}},
 		{"every problem at once", node + "watchdog = \"dev/watchdog\"\nwatchdog_mode = \"always\"\nwatchdog_timeout = \"9s\"\n", []string{
@@ -74,7 +74,7 @@ func TestKeepaliveTimingRule(t *testing.T) {
 		want []string
 	}{
 		{"defaults", q, nil},
-		{"defaults at 1s", q + "lease_ttl = \"1s\"\n", nil},
+		{"defaults at 1s", q + "lease_ttl = \"1s\"\n[quorum.embedded]\nelection = \"600ms\"\n", nil},
 		{"exactly the budget", q + "lease_ttl = \"10s\"\nkeepalive_interval = \"2s\"\nkeepalive_timeout = \"3s\"\n", nil},
 		{"shorter interval", q + "lease_ttl = \"3s\"\nkeepalive_interval = \"200ms\"\n", nil},
 		{"interval too long", q + "lease_ttl = \"10s\"\nkeepalive_interval = \"5s\"\n", []string{
@@ -90,5 +90,42 @@ func TestKeepaliveTimingRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt.toml, tt.want) })
+	}
+}
+
+// TestLeaseShorterThanEtcdGrants: in embedded mode a lease_ttl shorter
+// than etcd grants (1.5 election timeouts, whole seconds) is refused with
+// the election that would grant it, instead of running with a longer
+// lease than the file says.
+func TestLeaseShorterThanEtcdGrants(t *testing.T) {
+	const q = "[node]\nname = \"n\"\n[quorum]\n"
+	tests := []struct {
+		name string
+		toml string
+		want []string
+	}{
+		{"1s at the default election", q + "lease_ttl = \"1s\"\n", []string{
+			`cluster.toml: quorum: lease_ttl: 1s is shorter than the 2s etcd grants with quorum.embedded election 1s (leases last at least 1.5 election timeouts): raise lease_ttl or lower election to 700ms or less`,
+		}},
+		{"1s at 600ms", q + "lease_ttl = \"1s\"\n[quorum.embedded]\nelection = \"600ms\"\n", nil},
+		{"2s at the default election", q + "lease_ttl = \"2s\"\n", nil},
+		{"2s at 2s", q + "lease_ttl = \"2s\"\n[quorum.embedded]\nelection = \"2s\"\n", []string{
+			`cluster.toml: quorum: lease_ttl: 2s is shorter than the 3s etcd grants with quorum.embedded election 2s (leases last at least 1.5 election timeouts): raise lease_ttl or lower election to 1.3s or less`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt.toml, tt.want) })
+	}
+	for _, tt := range []struct{ hb, el, want time.Duration }{
+		{100 * time.Millisecond, time.Second, 2 * time.Second},
+		{100 * time.Millisecond, 600 * time.Millisecond, time.Second},
+		{100 * time.Millisecond, 700 * time.Millisecond, time.Second},
+		{100 * time.Millisecond, 800 * time.Millisecond, 2 * time.Second},
+		{10 * time.Millisecond, 100 * time.Millisecond, time.Second},
+		{100 * time.Millisecond, 2 * time.Second, 3 * time.Second},
+	} {
+		if got := EtcdMinLease(tt.hb, tt.el); got != tt.want {
+			t.Errorf("EtcdMinLease(%s, %s) = %s, want %s", tt.hb, tt.el, got, tt.want)
+		}
 	}
 }
