@@ -9,7 +9,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/resmon/resmon/pki"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/pki"
+	"github.com/resmon/resmon/quorum"
 )
 
 // Config is the content of cluster.toml. The toml tags are the file's keys.
@@ -330,7 +331,7 @@ func staticDefaults() *Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Quorum: Quorum{
 			Mode:        ModeEmbedded,
-			LeaseTTL:    model.Duration(10 * time.Second),
+			LeaseTTL:    model.Duration(quorum.DefaultMemberTTL),
 			DialTimeout: model.Duration(5 * time.Second),
 			Embedded: Embedded{
 				Heartbeat:    model.Duration(100 * time.Millisecond),

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/tools/benchrec"
 )
@@ -76,7 +77,7 @@ func startDense(t *testing.T, path string) (*mpCluster, *mpNode, time.Duration) 
 			fmt.Fprintf(&spec, "\n[[resource]]\nname = \"r%03d-%d\"\ntype = \"guest\"\ngroup = \"g%03d\"\n", g, r, g)
 		}
 	}
-	c := newMPClusterOf(t, "", `lease_ttl = "10s"`, "", "", "")
+	c := newMPClusterOf(t, "", fmt.Sprintf("lease_ttl = %q", quorum.DefaultMemberTTL), "", "", "") // the default lease
 	c.spec = spec.String()
 	start := time.Now()
 	n := c.start("node1")

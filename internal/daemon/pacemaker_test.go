@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/pacemaker"
 	"github.com/resmon/resmon/tools/benchrec"
@@ -38,7 +39,8 @@ import (
 // BenchmarkCrashFailover and BenchmarkPlannedMove (kill -9 of the owner's
 // clusterd → Online elsewhere, seen by a watch on its status; the etcd
 // they share is the test's and survives), with a 1 s lease TTL beside the
-// 1 s token and the default 10 s TTL beside the default token.
+// 1 s token and the default TTL (quorum.DefaultMemberTTL) beside the
+// default token.
 // RESMON_BENCH_SAMPLES sets the number of samples of each (default 6).
 func TestPacemakerBesideUs(t *testing.T) {
 	if os.Getenv("RESMON_BENCH") == "" {
@@ -54,7 +56,7 @@ func TestPacemakerBesideUs(t *testing.T) {
 		name  string
 		ttl   time.Duration
 		token time.Duration // 0: Corosync's default
-	}{{"ttl=1s,token=1s", time.Second, time.Second}, {"ttl=10s,token=default", 10 * time.Second, 0}} {
+	}{{"ttl=1s,token=1s", time.Second, time.Second}, {fmt.Sprintf("ttl=%v,token=default", quorum.DefaultMemberTTL), quorum.DefaultMemberTTL, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var oursCrash, oursMove []time.Duration
 			t.Run("resmon", func(t *testing.T) { oursCrash, oursMove = oursFailovers(t, tc.ttl, n) })
@@ -64,7 +66,7 @@ func TestPacemakerBesideUs(t *testing.T) {
 				return
 			}
 			ttl := fmt.Sprintf("TTL %v", tc.ttl)
-			if tc.ttl == 10*time.Second {
+			if tc.ttl == quorum.DefaultMemberTTL {
 				ttl += " (default)"
 			}
 			token := fmt.Sprintf("token %v", th.token)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/model"
+	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/tools/benchrec"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -92,7 +93,7 @@ type sizeResult struct {
 }
 
 func measureSize(t *testing.T, guest string, nodes, perNode int) sizeResult {
-	c := newMPClusterOf(t, "", `lease_ttl = "10s"`, "", "", "")
+	c := newMPClusterOf(t, "", fmt.Sprintf("lease_ttl = %q", quorum.DefaultMemberTTL), "", "", "") // the default lease
 	c.spec = fmt.Sprintf("\n[[resource_type]]\nname = \"cguest\"\nkind = \"wasm\"\npath = %q\n", guest)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

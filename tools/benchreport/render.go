@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resmon/resmon/quorum"
 	"github.com/resmon/resmon/tools/benchrec"
 )
 
@@ -75,7 +76,7 @@ var histograms = []struct {
 	file, title, measure string
 }{
 	{"failover-crash.svg", "Crash failover, TTL 1 s: kill -9 of the owner → Online on another node", "crash failover ttl=1s"},
-	{"failover-crash-10s.svg", "Crash failover, TTL 10 s (the default)", "crash failover ttl=10s"},
+	{"failover-crash-default.svg", "Crash failover at the default TTL (" + quorum.DefaultMemberTTL.String() + ")", "crash failover ttl=" + quorum.DefaultMemberTTL.String()},
 	{"failover-pacemaker.svg", "Crash failover beside Pacemaker + Corosync: ours TTL 1 s, theirs token 1 s", "Pacemaker beside us, crash ttl=1s,token=1s"},
 	{"failover-chaos.svg", "Failover time under injected faults (chaos run)", "chaos"},
 }
