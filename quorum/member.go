@@ -32,7 +32,7 @@ var (
 )
 
 // DefaultMemberTTL is the lease TTL a member asks for when MemberConfig.TTL is zero.
-const DefaultMemberTTL = 10 * time.Second
+const DefaultMemberTTL = 2 * time.Second
 
 // MemberConfig describes one node joining the cluster.
 type MemberConfig struct {
@@ -101,7 +101,7 @@ func KeepaliveTiming(ttl, margin, interval, timeout time.Duration) (time.Duratio
 
 // DefaultMargin is the self-fencing margin used when MemberConfig.Margin is
 // zero: a fifth of the granted TTL, at least 100ms, and never more than half
-// the TTL (2s for the default 10s TTL, 200ms for a 1s TTL).
+// the TTL (400ms for the default 2s TTL, 200ms for a 1s TTL).
 func DefaultMargin(ttl time.Duration) time.Duration {
 	m := max(ttl/5, 100*time.Millisecond)
 	return min(m, ttl/2)

@@ -18,7 +18,6 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/pki"
-	"github.com/resmon/resmon/quorum"
 )
 
 // Config is the content of cluster.toml. The toml tags are the file's keys.
@@ -177,6 +176,12 @@ type External struct {
 	Username     string   `toml:"username"`
 	Password     string   `toml:"password"`
 	PasswordFile string   `toml:"password_file"`
+	// Election is the etcd cluster's election timeout (etcd's
+	// --election-timeout, 1s unless its operator changed it), or 0 for a
+	// single member, which never elects. clusterd cannot read it from etcd;
+	// it sizes the default lease_ttl by it and warns of a shorter one (see
+	// Config.LeaderElection).
+	Election model.Duration `toml:"election"`
 }
 
 // Events is the [events] table: retention of the cluster event log.
@@ -331,13 +336,13 @@ func staticDefaults() *Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Quorum: Quorum{
 			Mode:        ModeEmbedded,
-			LeaseTTL:    model.Duration(quorum.DefaultMemberTTL),
 			DialTimeout: model.Duration(5 * time.Second),
 			Embedded: Embedded{
 				Heartbeat:    model.Duration(100 * time.Millisecond),
 				Election:     model.Duration(time.Second),
 				ClusterToken: "resmon",
 			},
+			External: External{Election: model.Duration(time.Second)},
 		},
 		Events: Events{MaxEntries: 10000, MaxAge: model.Duration(7 * 24 * time.Hour)},
 	}
@@ -383,8 +388,11 @@ func (c *Config) fill() {
 	if c.Web.SessionTTL == 0 {
 		c.Web.SessionTTL = model.Duration(DefaultWebSessionTTL)
 	}
+	if c.Quorum.LeaseTTL == 0 {
+		c.Quorum.LeaseTTL = model.Duration(c.DefaultLeaseTTL())
+	}
 	if c.Quorum.FenceMargin == 0 {
-		c.Quorum.FenceMargin = model.Duration(max(c.Quorum.LeaseTTL.D()/5, minFenceMargin))
+		c.Quorum.FenceMargin = model.Duration(defaultFenceMargin(c.Quorum.LeaseTTL.D()))
 	}
 	if q := &c.Quorum; q.KeepaliveInterval == 0 || q.KeepaliveTimeout == 0 {
 		// The default keeps the timing rule exactly: interval + 2 ×

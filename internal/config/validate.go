@@ -213,6 +213,9 @@ func (c *Config) checkQuorum(ps *problems) {
 	if q.Mode == ModeExternal && len(x.Endpoints) == 0 {
 		ps.add(ex, "endpoints", "at least one etcd endpoint is required in external mode")
 	}
+	if el := x.Election.D(); el < 0 || el > 50*time.Second {
+		ps.add(ex, "election", "must be the etcd cluster's election timeout, 0 to 50s (0 for a single member), got %s", el)
+	}
 	seen := make(map[string]bool)
 	hasTLS := x.CAFile != "" || x.CertFile != "" || x.KeyFile != ""
 	plaintext := ""

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -17,11 +18,11 @@ func TestWatchdogTimingRule(t *testing.T) {
 		want []string
 	}{
 		{"default timeout", node + "watchdog = \"/dev/watchdog\"\n", nil},
-		{"required", node + "watchdog = \"/dev/watchdog\"\nwatchdog_mode = \"required\"\nwatchdog_timeout = \"5s\"\n", nil},
-		{"too long", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"8s\"\n", []string{
+		{"required", node + "watchdog = \"/dev/watchdog\"\nwatchdog_mode = \"required\"\nwatchdog_timeout = \"5s\"\n[quorum]\nlease_ttl = \"10s\"\n", nil},
+		{"too long", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"8s\"\n[quorum]\nlease_ttl = \"10s\"\n", []string{
 			`cluster.toml: node: watchdog_timeout: 8s must be shorter than lease_ttl 10s − fence_margin 2s = 8s: the machine must reset before its lease can expire`,
 		}},
-		{"too short", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"2s\"\n", []string{
+		{"too short", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"2s\"\n[quorum]\nlease_ttl = \"10s\"\n", []string{
 			`cluster.toml: node: watchdog_timeout: 2s must be longer than the keepalive interval 2.667s, or a healthy node resets between two renewals`,
 		}},
 		{"fraction", node + "watchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"4500ms\"\n", []string{
@@ -30,7 +31,7 @@ func TestWatchdogTimingRule(t *testing.T) {
 		{"lease too short", node + "watchdog = \"/dev/watchdog\"\n[quorum]\nlease_ttl = \"1s\"\n[quorum.embedded]\nelection = \"600ms\"\n", []string{
 			`cluster.toml: node: watchdog_timeout: lease_ttl 1s − fence_margin 200ms leaves 800ms, less than the watchdog's smallest timeout (1s) above the keepalive interval: raise lease_ttl`,
 		}},
-		{"every problem at once", node + "watchdog = \"dev/watchdog\"\nwatchdog_mode = \"always\"\nwatchdog_timeout = \"9s\"\n", []string{
+		{"every problem at once", node + "watchdog = \"dev/watchdog\"\nwatchdog_mode = \"always\"\nwatchdog_timeout = \"9s\"\n[quorum]\nlease_ttl = \"10s\"\n", []string{
 			`cluster.toml: node: watchdog: "dev/watchdog": must be an absolute path, such as /dev/watchdog`,
 			`cluster.toml: node: watchdog_mode: must be optional or required, got "always"`,
 			`cluster.toml: node: watchdog_timeout: 9s must be shorter than lease_ttl 10s − fence_margin 2s = 8s: the machine must reset before its lease can expire`,
@@ -83,6 +84,9 @@ func TestKeepaliveTimingRule(t *testing.T) {
 		{"timeout too long", q + "lease_ttl = \"2s\"\nkeepalive_interval = \"100ms\"\nkeepalive_timeout = \"1s\"\n", []string{
 			`cluster.toml: quorum: keepalive_interval: keepalive_interval 100ms + 2 × keepalive_timeout 1s = 2.1s is more than lease_ttl 2s − fence_margin 400ms = 1.6s: one slow renewal would fence a healthy node; shorten them or raise lease_ttl`,
 		}},
+		{"external election out of range", q + "mode = \"external\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\nelection = \"90s\"\n", []string{
+			`cluster.toml: quorum.external: election: must be the etcd cluster's election timeout, 0 to 50s (0 for a single member), got 1m30s`,
+		}},
 		{"too small", q + "keepalive_interval = \"1ms\"\nkeepalive_timeout = \"5ms\"\n", []string{
 			`cluster.toml: quorum: keepalive_interval: must be at least 10ms, got 1ms`,
 			`cluster.toml: quorum: keepalive_timeout: must be at least 10ms, got 5ms`,
@@ -127,5 +131,75 @@ func TestLeaseShorterThanEtcdGrants(t *testing.T) {
 		if got := EtcdMinLease(tt.hb, tt.el); got != tt.want {
 			t.Errorf("EtcdMinLease(%s, %s) = %s, want %s", tt.hb, tt.el, got, tt.want)
 		}
+	}
+}
+
+// TestDefaultLeaseTTL: without lease_ttl in the file the lease is the
+// shortest whole number of seconds, from quorum.DefaultMemberTTL up, that
+// etcd grants and that rides through an etcd leader election (two election
+// timeouts) after a full keepalive interval, with the default margin and
+// keepalives.
+func TestDefaultLeaseTTL(t *testing.T) {
+	const node = "[node]\nname = \"n1\"\n"
+	const peers = "[quorum.embedded.peers]\nn1 = \"https://10.0.0.1:2380\"\nn2 = \"https://10.0.0.2:2380\"\nn3 = \"https://10.0.0.3:2380\"\n"
+	tests := []struct {
+		name, toml string
+		want       time.Duration
+	}{
+		{"single member", node, 2 * time.Second},
+		{"single member, long election", node + "[quorum.embedded]\nelection = \"2s\"\n", 3 * time.Second},
+		{"three members", node + "[quorum.embedded]\n" + peers, 4 * time.Second},
+		{"three members, election 700ms", node + "[quorum.embedded]\nelection = \"700ms\"\n" + peers, 3 * time.Second},
+		{"three members, election 500ms", node + "[quorum.embedded]\nelection = \"500ms\"\n" + peers, 2 * time.Second},
+		{"three members, wide margin", node + "[quorum]\nfence_margin = \"2s\"\n[quorum.embedded]\n" + peers, 5 * time.Second},
+		{"external, etcd's default election", node + "[quorum]\nmode = \"external\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\n", 4 * time.Second},
+		{"external, one member", node + "[quorum]\nmode = \"external\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\nelection = \"0s\"\n", 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("cluster.toml", []byte(tt.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Quorum.LeaseTTL.D(); got != tt.want {
+				t.Errorf("lease_ttl = %s, want %s", got, tt.want)
+			}
+			if w := c.Warnings(); len(w) != 0 {
+				t.Errorf("the default warns: %q", w)
+			}
+		})
+	}
+}
+
+// TestLeaderElectionWarning: a lease that an etcd leader election can
+// outlast loads (the benchmark report measures what it costs) but warns,
+// naming the election and the lease that would ride through it.
+func TestLeaderElectionWarning(t *testing.T) {
+	const node = "[node]\nname = \"n1\"\n"
+	const peers = "[quorum.embedded.peers]\nn1 = \"https://10.0.0.1:2380\"\nn2 = \"https://10.0.0.2:2380\"\nn3 = \"https://10.0.0.3:2380\"\n"
+	tests := []struct {
+		name, toml string
+		want       []string
+	}{
+		{"three members at 2s", node + "[quorum]\nlease_ttl = \"2s\"\n[quorum.embedded]\n" + peers, []string{
+			"quorum: lease_ttl: keepalive_interval 533.333333ms + an etcd leader election of up to 2s (2 × quorum.embedded election 1s) is more than lease_ttl 2s − fence_margin 400ms = 1.6s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 4s (with the default fence_margin and keepalives) or lower the election timeout",
+		}},
+		{"external at 3s", node + "[quorum]\nmode = \"external\"\nlease_ttl = \"3s\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\n", []string{
+			"quorum: lease_ttl: keepalive_interval 800ms + an etcd leader election of up to 2s (2 × quorum.external election 1s) is more than lease_ttl 3s − fence_margin 600ms = 2.4s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 4s (with the default fence_margin and keepalives) or lower the election timeout",
+		}},
+		{"three members at 4s", node + "[quorum]\nlease_ttl = \"4s\"\n[quorum.embedded]\n" + peers, nil},
+		{"single member at 2s", node + "[quorum]\nlease_ttl = \"2s\"\n", nil},
+		{"external single member at 1s", node + "[quorum]\nmode = \"external\"\nlease_ttl = \"1s\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\nelection = \"0s\"\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("cluster.toml", []byte(tt.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Warnings(); !slices.Equal(got, tt.want) {
+				t.Errorf("warnings:\n%q\nwant\n%q", got, tt.want)
+			}
+		})
 	}
 }

@@ -65,6 +65,9 @@ func Main(args []string, stderr io.Writer) int {
 		cfg.Log.Level = *logLevel
 	}
 	log := NewLogger(cfg, stderr)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w, "file", cfg.File)
+	}
 	if *restore != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()

@@ -22,6 +22,7 @@ import (
 	"github.com/resmon/resmon/quorum/quorumtest"
 	"github.com/resmon/resmon/testutil/testbin"
 	"github.com/resmon/resmon/tools/benchrec"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestFenceSoakReport measures how often a healthy node fences itself for
@@ -110,7 +111,8 @@ func soakTopology(t *testing.T, kind, typeTOML string, ttls []int, soak time.Dur
 			}
 			dataDir = c.member.Config.DataDir
 		} else {
-			clusters[ttl], dataDir = startMajoritySoak(t, typeTOML, ttl)
+			c := startMajoritySoak(t, typeTOML, ttl)
+			clusters[ttl], dataDir = c.nodes, c.dir
 		}
 	}
 
@@ -192,21 +194,32 @@ cluster_token = "soak"
 %s
 `
 
+// majorityCluster is three clusterd processes that each host a member of
+// their etcd.
+type majorityCluster struct {
+	t          *testing.T
+	bin        string
+	dir        string // on the etcd data directories' filesystem
+	ttl        int
+	nodes      []*mpNode
+	clientURLs map[string]string
+	cli        *clientv3.Client // every member, as the operator
+	store      *quorum.Store
+}
+
 // startMajoritySoak starts three clusterd processes that each host a member
 // of their etcd, with lease TTL ttl seconds, and waits until the group
-// "app" is online. It returns the nodes and a directory on the etcd data
-// directories' filesystem.
-func startMajoritySoak(t *testing.T, typeTOML string, ttl int) ([]*mpNode, string) {
-	bin := clusterdBinary(t)
-	dir := t.TempDir()
+// "app" is online.
+func startMajoritySoak(t *testing.T, typeTOML string, ttl int) *majorityCluster {
+	c := &majorityCluster{t: t, bin: clusterdBinary(t), dir: t.TempDir(), ttl: ttl, clientURLs: map[string]string{}}
 	names := []string{"node1", "node2", "node3"}
-	clientURLs, peerURLs := map[string]string{}, map[string]string{}
+	peerURLs := map[string]string{}
 	var peers strings.Builder
 	for _, n := range names {
-		clientURLs[n], peerURLs[n] = quorumtest.FreeTLSURL(t), quorumtest.FreeTLSURL(t)
+		c.clientURLs[n], peerURLs[n] = quorumtest.FreeTLSURL(t), quorumtest.FreeTLSURL(t)
 		fmt.Fprintf(&peers, "%s = %q\n", n, peerURLs[n])
 	}
-	pkiDir := pki.Dir(filepath.Join(dir, "pki"))
+	pkiDir := pki.Dir(filepath.Join(c.dir, "pki"))
 	ca, err := pki.Init(pkiDir, "soak")
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +232,6 @@ func startMajoritySoak(t *testing.T, typeTOML string, ttl int) ([]*mpNode, strin
 	if _, err := ca.IssueOperator(quorumtest.Admin, pki.RoleAdmin, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	var nodes []*mpNode
 	for _, n := range names {
 		// Short data dirs: the plugin host's socket path must fit 107 bytes.
 		data, err := os.MkdirTemp("", "soak-"+n+"-")
@@ -227,49 +239,73 @@ func startMajoritySoak(t *testing.T, typeTOML string, ttl int) ([]*mpNode, strin
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.RemoveAll(data) })
-		cfg := fmt.Sprintf(soakMajorityConfig, pkiDir, n, data, ttl, clientURLs[n], peerURLs[n], soakElection(ttl), peers.String())
+		cfg := fmt.Sprintf(soakMajorityConfig, pkiDir, n, data, ttl, c.clientURLs[n], peerURLs[n], soakElection(ttl), peers.String())
 		// The same database on every node, as an operator writes it:
 		// whichever member bootstraps the cluster creates it.
-		cfg += mpSpec(typeTOML, filepath.Join(dir, "witness"), "", "", "")
-		node := &mpNode{name: n, cfg: filepath.Join(dir, n+".toml"), logs: &syncBuffer{}, exited: make(chan error, 1)}
+		cfg += mpSpec(typeTOML, filepath.Join(c.dir, "witness"), "", "", "")
+		node := &mpNode{name: n, cfg: filepath.Join(c.dir, n+".toml")}
 		if err := os.WriteFile(node.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		node.cmd = exec.Command(bin, "-config", node.cfg)
-		node.cmd.Stderr = node.logs
-		if err := node.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmd, exited := node.cmd, node.exited
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				<-exited
-			}
-			if t.Failed() {
-				t.Logf("--- log of %s (TTL %ds) ---\n%s", n, ttl, node.logs.String())
-			}
-		})
-		nodes = append(nodes, node)
+		c.nodes = append(c.nodes, node)
+		c.run(node)
 	}
-	for _, n := range nodes {
+	for _, n := range c.nodes {
 		waitFor(t, fmt.Sprintf("TTL %ds: %s to join", ttl, n.name), 2*time.Minute, func() bool { return strings.Contains(n.logs.String(), "node joined") })
 	}
-	cli, err := quorum.Connect(context.Background(), quorumtest.PKIClientConfig(string(pkiDir), "soak", clientURLs["node1"], clientURLs["node2"], clientURLs["node3"]))
+	c.cli, err = quorum.Connect(context.Background(), quorumtest.PKIClientConfig(string(pkiDir), "soak", c.clientURLs["node1"], c.clientURLs["node2"], c.clientURLs["node3"]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cli.Close() })
-	s, err := quorum.NewStore(cli, "soak", nil)
-	if err != nil {
+	t.Cleanup(func() { c.cli.Close() })
+	if c.store, err = quorum.NewStore(c.cli, "soak", nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, fmt.Sprintf("TTL %ds: group app online", ttl), 2*time.Minute, func() bool {
-		st, err := s.GroupStatus(context.Background(), "app")
+	c.waitOnline()
+	return c
+}
+
+// run starts clusterd for node, with fresh logs; the process is killed
+// when the test ends.
+func (c *majorityCluster) run(node *mpNode) {
+	t := c.t
+	node.logs, node.exited = &syncBuffer{}, make(chan error, 1)
+	node.cmd = exec.Command(c.bin, "-config", node.cfg)
+	node.cmd.Stderr = node.logs
+	if err := node.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, exited, logs := node.cmd, node.exited, node.logs
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("--- log of %s (TTL %ds) ---\n%s", node.name, c.ttl, logs.String())
+		}
+	})
+}
+
+func (c *majorityCluster) waitOnline() {
+	waitFor(c.t, fmt.Sprintf("TTL %ds: group app online", c.ttl), 2*time.Minute, func() bool {
+		st, err := c.store.GroupStatus(context.Background(), "app")
 		return err == nil && st.State == "Online"
 	})
-	return nodes, dir
+}
+
+// leader returns the node whose etcd member leads, or nil.
+func (c *majorityCluster) leader(among []*mpNode) *mpNode {
+	for _, n := range among {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		st, err := c.cli.Status(ctx, c.clientURLs[n.name])
+		cancel()
+		if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberId {
+			return n
+		}
+	}
+	return nil
 }
 
 // soakCounts counts, over nodes, the fences (each is followed by a rejoin)

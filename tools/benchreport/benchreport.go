@@ -92,6 +92,9 @@ var Steps = []Step{
 		Args: []string{"-run", "^TestPacemakerBesideUs$"}, Quick: []string{"-run", "^TestPacemakerBesideUs$"}, Env: []string{"RESMON_BENCH_SAMPLES=6"}, Minutes: 5.5},
 	{Name: "soak", Title: "spurious self-fences against lease TTL: 30 min per topology (node majority, external etcd) with the CPUs oversubscribed 2× and a disk writer beside etcd", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestFenceSoakReport$", "-timeout", "90m"}, Quick: []string{"-run", "^TestFenceSoakReport$", "-short"}, Minutes: 64},
+	{Name: "leadercrash", Title: "survivors fenced by the crash of the node hosting the etcd leader, against lease TTL", Package: "./internal/daemon",
+		Args: []string{"-run", "^TestLeaderCrashFenceReport$", "-timeout", "60m"}, Quick: []string{"-run", "^TestLeaderCrashFenceReport$"},
+		Env: []string{"RESMON_SOAK_TTLS=1,2,3,4,5", "RESMON_BENCH_N=3"}, Minutes: 14},
 	{Name: "chaos", Title: "failover under injected faults", Minutes: 1},
 }
 
