@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -201,5 +202,29 @@ func TestLeaderElectionWarning(t *testing.T) {
 				t.Errorf("warnings:\n%q\nwant\n%q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestShippedConfigsDoNotWarn: the files the project ships and its README
+// runs load without a warning: their leases ride through an etcd leader
+// election.
+func TestShippedConfigsDoNotWarn(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*/*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 6 {
+		t.Fatalf("found %d example files: %q", len(files), files)
+	}
+	files = append(files, "../../cluster.toml", "../../dist/cluster.toml")
+	for _, f := range files {
+		c, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if w := c.Warnings(); len(w) != 0 {
+			t.Errorf("%s warns: %q", f, w)
+		}
 	}
 }
