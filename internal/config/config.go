@@ -338,8 +338,8 @@ func staticDefaults() *Config {
 			Mode:        ModeEmbedded,
 			DialTimeout: model.Duration(5 * time.Second),
 			Embedded: Embedded{
-				Heartbeat:    model.Duration(100 * time.Millisecond),
-				Election:     model.Duration(time.Second),
+				Heartbeat:    model.Duration(50 * time.Millisecond),
+				Election:     model.Duration(500 * time.Millisecond),
 				ClusterToken: "resmon",
 			},
 			External: External{Election: model.Duration(time.Second)},

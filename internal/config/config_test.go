@@ -140,7 +140,7 @@ func TestDefaults(t *testing.T) {
 			KeepaliveInterval: dur("533333333ns"), KeepaliveTimeout: dur("533333333ns"),
 			Embedded: Embedded{
 				ClientURL: DefaultClientURL, PeerURL: DefaultPeerURL,
-				Heartbeat: dur("100ms"), Election: dur("1s"), ClusterToken: "resmon",
+				Heartbeat: dur("50ms"), Election: dur("500ms"), ClusterToken: "resmon",
 			},
 			External: External{Election: dur("1s")},
 		},
@@ -366,7 +366,7 @@ func TestEmbedConfig(t *testing.T) {
 	if c.Quorum.Embedded.Peers["node1"] == "x" {
 		t.Error("EmbedConfig shares its peers with the Config")
 	}
-	if d := Default().EmbedConfig(); d.Peers != nil || d.TickMs != 100 || d.ElectionMs != 1000 {
+	if d := Default().EmbedConfig(); d.Peers != nil || d.TickMs != 50 || d.ElectionMs != 500 {
 		t.Errorf("default EmbedConfig = %+v", d)
 	}
 }

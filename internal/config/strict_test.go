@@ -81,8 +81,8 @@ func TestUnknownKeys(t *testing.T) {
 		{"section", baseTOML + "[quorum]\nlease-ttl = \"5s\"\n[quorum.embedded]\nheartbeats = \"10ms\"\nelection = \"100ms\"\n", []string{
 			`cluster.toml: quorum: unknown key "lease-ttl" (did you mean "lease_ttl"?)`,
 			`cluster.toml: quorum.embedded: unknown key "heartbeats" (did you mean "heartbeat"?)`,
-			// heartbeat stays 100ms: still checked.
-			`cluster.toml: quorum.embedded: election: 100ms must be at least 5 heartbeats (500ms)`,
+			// heartbeat stays 50ms: still checked.
+			`cluster.toml: quorum.embedded: election: 100ms must be at least 5 heartbeats (250ms)`,
 		}},
 		{"unknown table", baseTOML + "[quorum.etcd]\nendpoints = []\n", []string{
 			`cluster.toml: quorum: unknown key "etcd"`,

@@ -109,12 +109,12 @@ func TestLeaseShorterThanEtcdGrants(t *testing.T) {
 		toml string
 		want []string
 	}{
-		{"1s at the default election", q + "lease_ttl = \"1s\"\n", []string{
+		{"1s at etcd's default election", q + "lease_ttl = \"1s\"\n[quorum.embedded]\nheartbeat = \"100ms\"\nelection = \"1s\"\n", []string{
 			`cluster.toml: quorum: lease_ttl: 1s is shorter than the 2s etcd grants with quorum.embedded election 1s (leases last at least 1.5 election timeouts): raise lease_ttl or lower election to 700ms or less`,
 		}},
 		{"1s at 600ms", q + "lease_ttl = \"1s\"\n[quorum.embedded]\nelection = \"600ms\"\n", nil},
 		{"2s at the default election", q + "lease_ttl = \"2s\"\n", nil},
-		{"2s at 2s", q + "lease_ttl = \"2s\"\n[quorum.embedded]\nelection = \"2s\"\n", []string{
+		{"2s at 2s", q + "lease_ttl = \"2s\"\n[quorum.embedded]\nheartbeat = \"100ms\"\nelection = \"2s\"\n", []string{
 			`cluster.toml: quorum: lease_ttl: 2s is shorter than the 3s etcd grants with quorum.embedded election 2s (leases last at least 1.5 election timeouts): raise lease_ttl or lower election to 1.3s or less`,
 		}},
 	}
@@ -149,10 +149,11 @@ func TestDefaultLeaseTTL(t *testing.T) {
 	}{
 		{"single member", node, 2 * time.Second},
 		{"single member, long election", node + "[quorum.embedded]\nelection = \"2s\"\n", 3 * time.Second},
-		{"three members", node + "[quorum.embedded]\n" + peers, 4 * time.Second},
+		{"three members", node + "[quorum.embedded]\n" + peers, 2 * time.Second},
+		{"three members, etcd's default election", node + "[quorum.embedded]\nheartbeat = \"100ms\"\nelection = \"1s\"\n" + peers, 4 * time.Second},
 		{"three members, election 700ms", node + "[quorum.embedded]\nelection = \"700ms\"\n" + peers, 3 * time.Second},
 		{"three members, election 500ms", node + "[quorum.embedded]\nelection = \"500ms\"\n" + peers, 2 * time.Second},
-		{"three members, wide margin", node + "[quorum]\nfence_margin = \"2s\"\n[quorum.embedded]\n" + peers, 5 * time.Second},
+		{"three members, wide margin", node + "[quorum]\nfence_margin = \"2s\"\n[quorum.embedded]\nelection = \"1s\"\n" + peers, 5 * time.Second},
 		{"external, etcd's default election", node + "[quorum]\nmode = \"external\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\n", 4 * time.Second},
 		{"external, one member", node + "[quorum]\nmode = \"external\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\nelection = \"0s\"\n", 2 * time.Second},
 	}
@@ -182,13 +183,14 @@ func TestLeaderElectionWarning(t *testing.T) {
 		name, toml string
 		want       []string
 	}{
-		{"three members at 2s", node + "[quorum]\nlease_ttl = \"2s\"\n[quorum.embedded]\n" + peers, []string{
+		{"three members at 2s, election 1s", node + "[quorum]\nlease_ttl = \"2s\"\n[quorum.embedded]\nelection = \"1s\"\n" + peers, []string{
 			"quorum: lease_ttl: keepalive_interval 533.333333ms + an etcd leader election of up to 2s (2 × quorum.embedded election 1s) is more than lease_ttl 2s − fence_margin 400ms = 1.6s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 4s (with the default fence_margin and keepalives) or lower the election timeout",
 		}},
 		{"external at 3s", node + "[quorum]\nmode = \"external\"\nlease_ttl = \"3s\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\n", []string{
 			"quorum: lease_ttl: keepalive_interval 800ms + an etcd leader election of up to 2s (2 × quorum.external election 1s) is more than lease_ttl 3s − fence_margin 600ms = 2.4s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 4s (with the default fence_margin and keepalives) or lower the election timeout",
 		}},
-		{"three members at 4s", node + "[quorum]\nlease_ttl = \"4s\"\n[quorum.embedded]\n" + peers, nil},
+		{"three members at 4s, election 1s", node + "[quorum]\nlease_ttl = \"4s\"\n[quorum.embedded]\nelection = \"1s\"\n" + peers, nil},
+		{"three members at 2s", node + "[quorum]\nlease_ttl = \"2s\"\n[quorum.embedded]\n" + peers, nil},
 		{"single member at 2s", node + "[quorum]\nlease_ttl = \"2s\"\n", nil},
 		{"external single member at 1s", node + "[quorum]\nmode = \"external\"\nlease_ttl = \"1s\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\nelection = \"0s\"\n", nil},
 	}

@@ -37,7 +37,7 @@ import (
 //     majority, the three-node deployment), at etcd's default heartbeat
 //     (100 ms) and election timeout (1 s), or the longest election that
 //     grants a 1 s lease (700 ms) for TTL 1 s, as Validate demands, or
-//     RESMON_SOAK_ELECTION for every TTL;
+//     RESMON_SOAK_HEARTBEAT and RESMON_SOAK_ELECTION for every TTL;
 //
 //   - external: the three reach one etcd member of their own in the test
 //     process (the heartbeat 100 ms, the election 700 ms).
@@ -97,17 +97,26 @@ func soakElection(ttl int) time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("RESMON_SOAK_ELECTION")); err == nil && d > 0 {
 		return d
 	}
-	if el := time.Second; config.EtcdMinLease(100*time.Millisecond, el) <= time.Duration(ttl)*time.Second {
+	if el := time.Second; config.EtcdMinLease(soakHeartbeat(), el) <= time.Duration(ttl)*time.Second {
 		return el
 	}
 	return 700 * time.Millisecond
+}
+
+// soakHeartbeat is the etcd heartbeat of the majority topology:
+// RESMON_SOAK_HEARTBEAT if set, else etcd's default 100 ms.
+func soakHeartbeat() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("RESMON_SOAK_HEARTBEAT")); err == nil && d > 0 {
+		return d
+	}
+	return 100 * time.Millisecond
 }
 
 // soakSetting names a lease TTL in the rows, with the election when
 // RESMON_SOAK_ELECTION chose it.
 func soakSetting(ttl int) string {
 	if os.Getenv("RESMON_SOAK_ELECTION") != "" {
-		return fmt.Sprintf("lease TTL %ds, election %s", ttl, soakElection(ttl))
+		return fmt.Sprintf("lease TTL %ds, heartbeat %s, election %s", ttl, soakHeartbeat(), soakElection(ttl))
 	}
 	return fmt.Sprintf("lease TTL %ds", ttl)
 }
@@ -171,7 +180,7 @@ func soakTopology(t *testing.T, kind, typeTOML string, ttls []int, soak time.Dur
 
 	const sec = "Spurious self-fences against lease TTL (soak with the CPUs oversubscribed 2× and a disk writer beside etcd)"
 	p50, p99, worst := dw.percentiles()
-	topo := "each clusterd hosting a member of a three-member etcd, heartbeat 100 ms"
+	topo := "each clusterd hosting a member of a three-member etcd, heartbeat " + soakHeartbeat().String()
 	if kind == "external" {
 		topo = "the three on one external etcd member, heartbeat 100 ms, election 700 ms"
 	}
@@ -204,6 +213,7 @@ lease_ttl = "%ds"
 [quorum.embedded]
 client_url = "%s"
 peer_url = "%s"
+heartbeat = "%s"
 election = "%s"
 cluster_token = "soak"
 [quorum.embedded.peers]
@@ -255,7 +265,7 @@ func startMajoritySoak(t *testing.T, typeTOML string, ttl int) *majorityCluster 
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.RemoveAll(data) })
-		cfg := fmt.Sprintf(soakMajorityConfig, pkiDir, n, data, ttl, c.clientURLs[n], peerURLs[n], soakElection(ttl), peers.String())
+		cfg := fmt.Sprintf(soakMajorityConfig, pkiDir, n, data, ttl, c.clientURLs[n], peerURLs[n], soakHeartbeat(), soakElection(ttl), peers.String())
 		// The same database on every node, as an operator writes it:
 		// whichever member bootstraps the cluster creates it.
 		cfg += mpSpec(typeTOML, filepath.Join(c.dir, "witness"), "", "", "")

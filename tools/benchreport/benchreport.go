@@ -95,12 +95,12 @@ var Steps = []Step{
 	{Name: "leadercrash", Title: "survivors fenced by the crash of the node hosting the etcd leader, against lease TTL", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestLeaderCrashFenceReport$", "-timeout", "60m"}, Quick: []string{"-run", "^TestLeaderCrashFenceReport$"},
 		Env: []string{"RESMON_SOAK_TTLS=1,2,3,4,5", "RESMON_BENCH_N=3"}, Minutes: 14},
-	{Name: "leadercrash-500ms", Title: "survivors fenced by the crash of the node hosting the etcd leader, election 500 ms", Package: "./internal/daemon",
+	{Name: "leadercrash-500ms", Title: "survivors fenced by the crash of the node hosting the etcd leader, heartbeat 50 ms, election 500 ms (the embedded default)", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestLeaderCrashFenceReport$", "-timeout", "60m"}, Quick: []string{"-run", "^TestLeaderCrashFenceReport$"},
-		Env: []string{"RESMON_SOAK_TTLS=2", "RESMON_SOAK_ELECTION=500ms", "RESMON_BENCH_N=6"}, Minutes: 5},
-	{Name: "soak-500ms", Title: "spurious self-fences of a node majority at election 500 ms: 30 min with the CPUs oversubscribed 2× and a disk writer beside etcd", Package: "./internal/daemon",
+		Env: []string{"RESMON_SOAK_TTLS=2", "RESMON_SOAK_HEARTBEAT=50ms", "RESMON_SOAK_ELECTION=500ms", "RESMON_BENCH_N=6"}, Minutes: 5},
+	{Name: "soak-500ms", Title: "spurious self-fences of a node majority at heartbeat 50 ms, election 500 ms (the embedded default): 30 min with the CPUs oversubscribed 2× and a disk writer beside etcd", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestFenceSoakReport$", "-timeout", "60m"}, Quick: []string{"-run", "^TestFenceSoakReport$", "-short"},
-		Env: []string{"RESMON_SOAK_KINDS=majority", "RESMON_SOAK_TTLS=2,3", "RESMON_SOAK_ELECTION=500ms"}, Minutes: 32},
+		Env: []string{"RESMON_SOAK_KINDS=majority", "RESMON_SOAK_TTLS=2,3", "RESMON_SOAK_HEARTBEAT=50ms", "RESMON_SOAK_ELECTION=500ms"}, Minutes: 32},
 	{Name: "chaos", Title: "failover under injected faults", Minutes: 1},
 }
 
