@@ -33,7 +33,7 @@ import (
 
 const (
 	vip      = "10.213.0.100"
-	ipTTL    = 3 * time.Second // as examples/three-nodes, with its 700 ms election: an etcd leader election fits in the lease (config.Warnings)
+	ipTTL    = 3 * time.Second // as examples/three-nodes: an etcd leader election (500 ms default) fits in the lease (config.Warnings)
 	ipGroup  = "ip"
 	ipClustr = "ipa"
 )
@@ -54,7 +54,6 @@ lease_ttl = %q
 [quorum.embedded]
 client_url = "https://%s:2379"
 peer_url = "https://%s:2380"
-election = "700ms"
 cluster_token = "ipa"
 [quorum.embedded.peers]
 node1 = "https://10.213.0.1:2380"
