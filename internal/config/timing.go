@@ -17,27 +17,29 @@ import (
 //     healthy node at the first slow renewal);
 //   - an etcd leader election, during which no renewal is answered; etcd
 //     gives each follower an election timeout between one and two times
-//     the configured one, so it can take two: keepalive_interval + 2 ×
+//     the configured one, so an election takes up to two, and a split
+//     vote (two candidates at once) one more: keepalive_interval + 3 ×
 //     election ≤ lease_ttl − fence_margin (reported by Warnings: a breach
-//     fences the nodes that survive the crash of the node, or the etcd
-//     member, that led).
+//     fences nodes that survive the crash of the node, or the etcd member,
+//     that led; the benchmark report's leader-crash rows measure it).
 //
 // The default lease_ttl is the shortest whole number of seconds that keeps
 // both with the default margin and keepalives, that etcd grants, and that
 // is at least quorum.DefaultMemberTTL, the shortest that showed no
 // spurious fence in the soak of the benchmark report.
 
-// LeaderElection is the longest an etcd leader election leaves this node's
-// renewals unanswered: two election timeouts of its etcd (embedded: of the
-// members, when there are peers; external: quorum.external.election), or 0
-// when its etcd is a single member, which never elects.
+// LeaderElection is how long an etcd leader election may leave this
+// node's renewals unanswered: three election timeouts of its etcd (two
+// for the election, one more for a split vote; embedded: of the members,
+// when there are peers; external: quorum.external.election), or 0 when
+// its etcd is a single member, which never elects.
 func (c *Config) LeaderElection() time.Duration {
 	q := &c.Quorum
 	if q.Mode == ModeExternal {
-		return 2 * q.External.Election.D()
+		return 3 * q.External.Election.D()
 	}
 	if len(q.Embedded.Peers) > 1 || q.Embedded.Join {
-		return 2 * q.Embedded.Election.D()
+		return 3 * q.Embedded.Election.D()
 	}
 	return 0
 }
@@ -91,7 +93,7 @@ func (c *Config) Warnings() []string {
 		d := &Config{Quorum: c.Quorum}
 		d.Quorum.FenceMargin, d.Quorum.KeepaliveInterval, d.Quorum.KeepaliveTimeout = 0, 0, 0
 		want := d.DefaultLeaseTTL()
-		ws = append(ws, fmt.Sprintf("quorum: lease_ttl: keepalive_interval %s + an etcd leader election of up to %s (2 × %s) is more than lease_ttl %s − fence_margin %s = %s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to %s (with the default fence_margin and keepalives) or lower the election timeout",
+		ws = append(ws, fmt.Sprintf("quorum: lease_ttl: keepalive_interval %s + an etcd leader election of up to %s (3 × %s) is more than lease_ttl %s − fence_margin %s = %s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to %s (with the default fence_margin and keepalives) or lower the election timeout",
 			q.KeepaliveInterval.D(), c.LeaderElection(), src, q.LeaseTTL.D(), q.FenceMargin.D(), c.FenceBudget(), want))
 	}
 	return ws

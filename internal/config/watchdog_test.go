@@ -137,9 +137,9 @@ func TestLeaseShorterThanEtcdGrants(t *testing.T) {
 
 // TestDefaultLeaseTTL: without lease_ttl in the file the lease is the
 // shortest whole number of seconds, from quorum.DefaultMemberTTL up, that
-// etcd grants and that rides through an etcd leader election (two election
-// timeouts) after a full keepalive interval, with the default margin and
-// keepalives.
+// etcd grants and that rides through an etcd leader election (three
+// election timeouts: two, and one more for a split vote) after a full
+// keepalive interval, with the default margin and keepalives.
 func TestDefaultLeaseTTL(t *testing.T) {
 	const node = "[node]\nname = \"n1\"\n"
 	const peers = "[quorum.embedded.peers]\nn1 = \"https://10.0.0.1:2380\"\nn2 = \"https://10.0.0.2:2380\"\nn3 = \"https://10.0.0.3:2380\"\n"
@@ -149,12 +149,12 @@ func TestDefaultLeaseTTL(t *testing.T) {
 	}{
 		{"single member", node, 2 * time.Second},
 		{"single member, long election", node + "[quorum.embedded]\nelection = \"2s\"\n", 3 * time.Second},
-		{"three members", node + "[quorum.embedded]\n" + peers, 2 * time.Second},
-		{"three members, etcd's default election", node + "[quorum.embedded]\nheartbeat = \"100ms\"\nelection = \"1s\"\n" + peers, 4 * time.Second},
-		{"three members, election 700ms", node + "[quorum.embedded]\nelection = \"700ms\"\n" + peers, 3 * time.Second},
-		{"three members, election 500ms", node + "[quorum.embedded]\nelection = \"500ms\"\n" + peers, 2 * time.Second},
-		{"three members, wide margin", node + "[quorum]\nfence_margin = \"2s\"\n[quorum.embedded]\nelection = \"1s\"\n" + peers, 5 * time.Second},
-		{"external, etcd's default election", node + "[quorum]\nmode = \"external\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\n", 4 * time.Second},
+		{"three members", node + "[quorum.embedded]\n" + peers, 3 * time.Second},
+		{"three members, etcd's default election", node + "[quorum.embedded]\nheartbeat = \"100ms\"\nelection = \"1s\"\n" + peers, 6 * time.Second},
+		{"three members, election 700ms", node + "[quorum.embedded]\nelection = \"700ms\"\n" + peers, 4 * time.Second},
+		{"three members, election 300ms", node + "[quorum.embedded]\nelection = \"300ms\"\n" + peers, 2 * time.Second},
+		{"three members, wide margin", node + "[quorum]\nfence_margin = \"2s\"\n[quorum.embedded]\nelection = \"1s\"\n" + peers, 7 * time.Second},
+		{"external, etcd's default election", node + "[quorum]\nmode = \"external\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\n", 6 * time.Second},
 		{"external, one member", node + "[quorum]\nmode = \"external\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\nelection = \"0s\"\n", 2 * time.Second},
 	}
 	for _, tt := range tests {
@@ -184,13 +184,16 @@ func TestLeaderElectionWarning(t *testing.T) {
 		want       []string
 	}{
 		{"three members at 2s, election 1s", node + "[quorum]\nlease_ttl = \"2s\"\n[quorum.embedded]\nelection = \"1s\"\n" + peers, []string{
-			"quorum: lease_ttl: keepalive_interval 533.333333ms + an etcd leader election of up to 2s (2 × quorum.embedded election 1s) is more than lease_ttl 2s − fence_margin 400ms = 1.6s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 4s (with the default fence_margin and keepalives) or lower the election timeout",
+			"quorum: lease_ttl: keepalive_interval 533.333333ms + an etcd leader election of up to 3s (3 × quorum.embedded election 1s) is more than lease_ttl 2s − fence_margin 400ms = 1.6s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 6s (with the default fence_margin and keepalives) or lower the election timeout",
 		}},
 		{"external at 3s", node + "[quorum]\nmode = \"external\"\nlease_ttl = \"3s\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\n", []string{
-			"quorum: lease_ttl: keepalive_interval 800ms + an etcd leader election of up to 2s (2 × quorum.external election 1s) is more than lease_ttl 3s − fence_margin 600ms = 2.4s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 4s (with the default fence_margin and keepalives) or lower the election timeout",
+			"quorum: lease_ttl: keepalive_interval 800ms + an etcd leader election of up to 3s (3 × quorum.external election 1s) is more than lease_ttl 3s − fence_margin 600ms = 2.4s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 6s (with the default fence_margin and keepalives) or lower the election timeout",
 		}},
-		{"three members at 4s, election 1s", node + "[quorum]\nlease_ttl = \"4s\"\n[quorum.embedded]\nelection = \"1s\"\n" + peers, nil},
-		{"three members at 2s", node + "[quorum]\nlease_ttl = \"2s\"\n[quorum.embedded]\n" + peers, nil},
+		{"three members at 6s, election 1s", node + "[quorum]\nlease_ttl = \"6s\"\n[quorum.embedded]\nelection = \"1s\"\n" + peers, nil},
+		{"three members at 2s", node + "[quorum]\nlease_ttl = \"2s\"\n[quorum.embedded]\n" + peers, []string{
+			"quorum: lease_ttl: keepalive_interval 533.333333ms + an etcd leader election of up to 1.5s (3 × quorum.embedded election 500ms) is more than lease_ttl 2s − fence_margin 400ms = 1.6s: when the node or member leading etcd dies, this node can fence itself too while etcd elects another; raise lease_ttl to 3s (with the default fence_margin and keepalives) or lower the election timeout",
+		}},
+		{"three members at 3s", node + "[quorum]\nlease_ttl = \"3s\"\n[quorum.embedded]\n" + peers, nil},
 		{"single member at 2s", node + "[quorum]\nlease_ttl = \"2s\"\n", nil},
 		{"external single member at 1s", node + "[quorum]\nmode = \"external\"\nlease_ttl = \"1s\"\n[quorum.external]\nendpoints = [\"https://e1:2379\"]\nelection = \"0s\"\n", nil},
 	}
