@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,12 +80,24 @@ func TestFailedResourceIsBroughtBackByAnOperator(t *testing.T) {
 	c.start("node1")
 	c.waitStatus("online on node1", onlineOn("node1"))
 	id := c.resource().ID
+	// The reply to a fail request comes before the failure is handled and
+	// published, so each step waits for the restart count to say the
+	// failure was counted: a status still Online from before it is no
+	// sign that the restart is over.
+	status := func() model.ResourceStatus {
+		st, _, _ := c.store.ReadResourceStatus(context.Background(), id)
+		return st
+	}
 	failTwice := func() {
 		for i := 0; i < 2; i++ {
-			c.waitResource("Online")
+			waitFor(t, fmt.Sprintf("resource app Online with %d restarts", i), 30*time.Second, func() bool {
+				st := status()
+				return st.State == "Online" && st.Restarts == i
+			})
 			if rep := c.request(model.Request{Resource: id, Action: model.RequestFail}); rep.Code != model.ResultDone {
 				t.Fatalf("fail: %+v", rep)
 			}
+			waitFor(t, fmt.Sprintf("failure %d counted", i+1), 30*time.Second, func() bool { return status().Restarts == i+1 })
 		}
 		c.waitResource("Failed")
 	}
