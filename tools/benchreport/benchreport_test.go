@@ -192,3 +192,22 @@ func TestSizeCurves(t *testing.T) {
 		t.Fatalf("%d paths, want one per curve", n)
 	}
 }
+
+func TestFmtValue(t *testing.T) {
+	for _, tc := range []struct {
+		unit benchrec.Unit
+		v    float64
+		want string
+	}{
+		{benchrec.Seconds, 2.0671, "2.067 s"},
+		{benchrec.Seconds, 0.0423, "42.30 ms"},
+		{benchrec.Bytes, 3 << 20, "3.0 MiB"},
+		{benchrec.Percent, 0.7, "0.70 %"},
+		{benchrec.Count, 427, "427"},
+		{benchrec.Count, 56.33144203521044, "56.3"},
+	} {
+		if got := fmtValue(tc.unit, tc.v); got != tc.want {
+			t.Errorf("fmtValue(%s, %v) = %q, want %q", tc.unit, tc.v, got, tc.want)
+		}
+	}
+}

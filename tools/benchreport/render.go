@@ -206,6 +206,10 @@ func fmtValue(u benchrec.Unit, v float64) string {
 	case benchrec.Percent:
 		return fmt.Sprintf("%.2f %%", v)
 	}
+	if v != math.Trunc(v) {
+		// A rate (requests per second): more digits are noise.
+		return fmt.Sprintf("%.1f", v)
+	}
 	return fmt.Sprintf("%g", v)
 }
 
