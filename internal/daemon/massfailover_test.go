@@ -53,14 +53,7 @@ func TestMassFailoverReport(t *testing.T) {
 	nodes := envInt(t, "RESMON_BENCH_NODES", 10)
 	groups := envInt(t, "RESMON_BENCH_GROUPS", 1000)
 	perGroup := envInt(t, "RESMON_BENCH_PER_GROUP", 10)
-	ttl := 5 * time.Second
-	if s := os.Getenv("RESMON_BENCH_TTL"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			t.Fatalf("RESMON_BENCH_TTL: %v", err)
-		}
-		ttl = d
-	}
+	ttl := envDuration(t, "RESMON_BENCH_TTL", 5*time.Second)
 	if nodes < 2 {
 		t.Fatal("RESMON_BENCH_NODES must be at least 2")
 	}
@@ -322,6 +315,18 @@ func envInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s=%q: want a positive number", name, s)
 	}
 	return n
+}
+
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a positive duration", name, s)
+	}
+	return d
 }
 
 func countOnline(cur map[string]model.GroupStatus, on func(owner string) bool) int {

@@ -43,10 +43,12 @@ func (c *mpCluster) resource() model.Resource {
 	return r.Value
 }
 
-func (c *mpCluster) resourceState() string {
+func (c *mpCluster) resourceStatus() model.ResourceStatus {
 	st, _, _ := c.store.ReadResourceStatus(context.Background(), c.resource().ID)
-	return st.State
+	return st
 }
+
+func (c *mpCluster) resourceState() string { return c.resourceStatus().State }
 
 func (c *mpCluster) waitResource(state string) {
 	c.t.Helper()
@@ -84,20 +86,16 @@ func TestFailedResourceIsBroughtBackByAnOperator(t *testing.T) {
 	// published, so each step waits for the restart count to say the
 	// failure was counted: a status still Online from before it is no
 	// sign that the restart is over.
-	status := func() model.ResourceStatus {
-		st, _, _ := c.store.ReadResourceStatus(context.Background(), id)
-		return st
-	}
 	failTwice := func() {
 		for i := 0; i < 2; i++ {
 			waitFor(t, fmt.Sprintf("resource app Online with %d restarts", i), 30*time.Second, func() bool {
-				st := status()
+				st := c.resourceStatus()
 				return st.State == "Online" && st.Restarts == i
 			})
 			if rep := c.request(model.Request{Resource: id, Action: model.RequestFail}); rep.Code != model.ResultDone {
 				t.Fatalf("fail: %+v", rep)
 			}
-			waitFor(t, fmt.Sprintf("failure %d counted", i+1), 30*time.Second, func() bool { return status().Restarts == i+1 })
+			waitFor(t, fmt.Sprintf("failure %d counted", i+1), 30*time.Second, func() bool { return c.resourceStatus().Restarts == i+1 })
 		}
 		c.waitResource("Failed")
 	}

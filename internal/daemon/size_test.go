@@ -69,14 +69,7 @@ func TestClusterSizeReport(t *testing.T) {
 		}
 	}
 	perNode := envInt(t, "RESMON_BENCH_GROUPS_PER_NODE", 100)
-	budget := 10 * time.Minute
-	if v := os.Getenv("RESMON_BENCH_CREATE_BUDGET"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			t.Fatalf("RESMON_BENCH_CREATE_BUDGET=%q: want a positive duration", v)
-		}
-		budget = d
-	}
+	budget := envDuration(t, "RESMON_BENCH_CREATE_BUDGET", 10*time.Minute)
 	guest := testbin.BuildC(t, "plugins/wasm/testdata/cguest/cguest.c")
 	sec := fmt.Sprintf("Cluster size curve (idle at default poll intervals, lease %v; one C WASM resource per group)", sizeTTL)
 	for _, n := range sizes {
