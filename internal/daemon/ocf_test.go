@@ -95,9 +95,11 @@ greeting = "hello"
 	if after, _, _ := c.store.ReadResourceStatus(context.Background(), c.resource().ID); after.Restarts != before.Restarts || after.State != "Online" {
 		t.Fatalf("the reload restarted the resource: %+v → %+v", before, after)
 	}
-	if !strings.Contains(c.nodes["node1"].logs.String(), "reloading: greeting bonjour") {
-		t.Fatalf("the agent's reload line is not in node1's log")
-	}
+	// The agent writes the state file before its log line travels through
+	// the plugin's stderr into clusterd's log: wait for the line, too.
+	waitFor(t, "the agent's reload line in node1's log", 30*time.Second, func() bool {
+		return strings.Contains(c.nodes["node1"].logs.String(), "reloading: greeting bonjour")
+	})
 
 	// A hard error on node1: the group fails over to node2 and node1 is
 	// banned from the resource, visibly.
@@ -111,9 +113,10 @@ greeting = "hello"
 	if evs := c.events("resource.banned"); len(evs) == 0 || !strings.Contains(evs[0].Message, "node node1 is kept out of its possible owners until an operator brings it online") {
 		t.Fatalf("banned events: %+v", evs)
 	}
-	if logs := c.nodes["node1"].logs.String(); !strings.Contains(logs, "exit reason: the program is gone") || !strings.Contains(logs, "resource=app") {
-		t.Fatalf("the agent's exit reason is not in node1's log with the resource's name")
-	}
+	waitFor(t, "the agent's exit reason in node1's log with the resource's name", 30*time.Second, func() bool {
+		logs := c.nodes["node1"].logs.String()
+		return strings.Contains(logs, "exit reason: the program is gone") && strings.Contains(logs, "resource=app")
+	})
 	os.Remove(failFile + ".node1")
 	if rep := c.request(model.Request{Group: "app", Action: model.RequestMove, Node: "node1"}); rep.Code != model.ResultRefused || !strings.Contains(rep.Message, "banned") {
 		t.Fatalf("a move to the banned node: %+v", rep)
