@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -297,9 +298,20 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 					more = false
 				}
 			}
+			// A database change wakes only the executors of the groups
+			// whose records it changed (new groups start their own):
+			// waking every executor made each of them read its group's
+			// view, so creating G groups on N nodes cost N × G² reads.
+			all := nodes
 			if db {
+				before := m.view.Load()
 				if err := m.readDatabase(rctx, started); err != nil {
 					m.log.Warn("reading the cluster database", "error", err)
+					all = true
+				} else {
+					everyGroup, touched := databaseChanges(before, m.view.Load())
+					all = all || everyGroup
+					groups = append(groups, touched...)
 				}
 			}
 			if nodes {
@@ -310,7 +322,7 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			if db {
 				syncExecutors()
 			}
-			if db || nodes {
+			if all {
 				pokeAll()
 				continue
 			}
@@ -353,6 +365,27 @@ func (m *Monitor) readDatabase(ctx context.Context, started time.Time) error {
 	}
 	m.hosted.terminateDeleted(keep, m.log)
 	return nil
+}
+
+// databaseChanges compares two views' database parts: every says every
+// group's facts may have changed (the resource types or the operations
+// state did), else groups are the groups whose record or resources differ.
+// Groups only in after are not named: their executors start afresh.
+func databaseChanges(before, after *clusterView) (every bool, groups []string) {
+	if !reflect.DeepEqual(before.types, after.types) || !reflect.DeepEqual(before.ops, after.ops) {
+		return true, nil
+	}
+	for name, g := range after.groups {
+		old, ok := before.groups[name]
+		if !ok {
+			continue
+		}
+		if !reflect.DeepEqual(old, g) || !reflect.DeepEqual(before.resources[name], after.resources[name]) {
+			groups = append(groups, name)
+		}
+	}
+	slices.Sort(groups)
+	return false, groups
 }
 
 // ownersRead is the answer of an OwnerLister.
