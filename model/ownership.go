@@ -82,4 +82,34 @@ const (
 type Change struct {
 	Kind ChangeKind
 	Name string // the group, for ChangeGroup
+	// Record is, for ChangeDatabase, the record that changed; the zero
+	// RecordRef says anything in the database may have changed (the
+	// operations state, the end of a restore).
+	Record RecordRef
+}
+
+// RecordKind says which kind of database record a RecordRef names.
+type RecordKind int
+
+// Record kinds.
+const (
+	RecordNone     RecordKind = iota // no one record
+	RecordType                       // a resource type, by name
+	RecordGroup                      // a group, by name
+	RecordResource                   // a resource, by ID
+)
+
+// RecordRef names one record of the cluster database.
+type RecordRef struct {
+	Kind RecordKind
+	Name string // the type's or group's name, the resource's ID
+}
+
+// Records are database records read at one revision. A RecordRef that was
+// asked for and has no record here names a record that no longer exists.
+type Records struct {
+	Revision  int64
+	Types     map[string]ResourceType // by name
+	Groups    map[string]Group        // by name
+	Resources map[string]Resource     // by ID
 }

@@ -39,6 +39,20 @@ type OwnerLister interface {
 	Owners(ctx context.Context) (map[string]model.Ownership, error)
 }
 
+// RecordReader is an optional capability of a Cluster (quorum.Store has
+// it): the named database records, read at one revision, a record that no
+// longer exists left out. With it a database change that names its record
+// (model.Change.Record) is applied from a read of that record alone instead
+// of a read of the whole database, which every node would otherwise make
+// at every change. It is asked for at most MaxRecordReads records at once.
+type RecordReader interface {
+	Records(ctx context.Context, refs []model.RecordRef) (model.Records, error)
+}
+
+// MaxRecordReads is the most records a burst of database changes is read
+// as; a larger burst reads the whole database.
+const MaxRecordReads = 64
+
 // Session is one membership of this node in the cluster (quorum.Member):
 // a lease kept alive with a self-fencing deadline.
 //

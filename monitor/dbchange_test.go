@@ -2,16 +2,24 @@ package monitor
 
 import (
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/resmon/resmon/model"
 )
 
-// TestDatabaseChanges: a database change names the groups whose record or
-// resources changed; a change to the resource types or to the operations
-// state (maintenance, pauses) may change every group's facts.
-func TestDatabaseChanges(t *testing.T) {
+// databaseChangeCase is one change of a cluster's database, and the
+// groups whose executors it should wake.
+type databaseChangeCase struct {
+	name          string
+	before, after *clusterView
+	every         bool
+	groups        []string
+}
+
+func databaseChangeCases() []databaseChangeCase {
 	group := func(name string, prio int) model.Group {
 		g := model.DefaultGroup(name)
 		g.Priority = prio
@@ -40,7 +48,7 @@ func TestDatabaseChanges(t *testing.T) {
 	}
 	base := view([]model.Group{group("a", 0), group("b", 0), group("c", 0)},
 		[]model.Resource{res("a", "r1"), res("b", "r1"), res("b", "r2")})
-	tests := []struct {
+	cases := []struct {
 		name   string
 		after  *clusterView
 		every  bool
@@ -71,9 +79,20 @@ func TestDatabaseChanges(t *testing.T) {
 				v.ops.Paused = map[string]model.NodePause{"n1": {}}
 			}), true, nil},
 	}
-	for _, tt := range tests {
+	var out []databaseChangeCase
+	for _, c := range cases {
+		out = append(out, databaseChangeCase{name: c.name, before: base, after: c.after, every: c.every, groups: c.groups})
+	}
+	return out
+}
+
+// TestDatabaseChanges: a database change names the groups whose record or
+// resources changed; a change to the resource types or to the operations
+// state (maintenance, pauses) may change every group's facts.
+func TestDatabaseChanges(t *testing.T) {
+	for _, tt := range databaseChangeCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			every, groups := databaseChanges(base, tt.after)
+			every, groups := databaseChanges(tt.before, tt.after)
 			if every != tt.every || !slices.Equal(groups, tt.groups) {
 				t.Fatalf("databaseChanges = %v, %q; want %v, %q", every, groups, tt.every, tt.groups)
 			}
@@ -81,33 +100,141 @@ func TestDatabaseChanges(t *testing.T) {
 	}
 }
 
+// TestApplyRecords: applying the records that changed between two
+// databases gives the view a read of the whole second database gives, and
+// wakes the groups databaseChanges names.
+func TestApplyRecords(t *testing.T) {
+	for _, tt := range databaseChangeCases() {
+		if !reflect.DeepEqual(tt.after.ops, tt.before.ops) {
+			continue // not a record: the operations state is read whole
+		}
+		t.Run(tt.name, func(t *testing.T) {
+			refs, recs := recordsBetween(tt.before, tt.after)
+			got, every, groups := applyRecords(tt.before, refs, recs)
+			if !reflect.DeepEqual(got.types, tt.after.types) || !reflect.DeepEqual(got.groups, tt.after.groups) || !reflect.DeepEqual(got.resources, tt.after.resources) {
+				t.Fatalf("applying %v:\n got %+v\nwant %+v", refs, got, tt.after)
+			}
+			if every != tt.every || !slices.Equal(groups, tt.groups) {
+				t.Fatalf("applyRecords wakes %v, %q; want %v, %q", every, groups, tt.every, tt.groups)
+			}
+		})
+	}
+}
+
+// recordsBetween names the records that differ between two views and
+// reads them from after, as a watch and a RecordReader would.
+func recordsBetween(before, after *clusterView) ([]model.RecordRef, model.Records) {
+	var refs []model.RecordRef
+	recs := model.Records{Types: map[string]model.ResourceType{}, Groups: map[string]model.Group{}, Resources: map[string]model.Resource{}}
+	for _, name := range slices.Sorted(maps.Keys(mergeKeys(before.types, after.types))) {
+		if !reflect.DeepEqual(before.types[name], after.types[name]) {
+			refs = append(refs, model.RecordRef{Kind: model.RecordType, Name: name})
+			if t, ok := after.types[name]; ok {
+				recs.Types[name] = t
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(mergeKeys(before.groups, after.groups))) {
+		if !reflect.DeepEqual(before.groups[name], after.groups[name]) {
+			refs = append(refs, model.RecordRef{Kind: model.RecordGroup, Name: name})
+			if g, ok := after.groups[name]; ok {
+				recs.Groups[name] = g
+			}
+		}
+	}
+	byID := func(v *clusterView) map[string]model.Resource {
+		m := map[string]model.Resource{}
+		for _, rs := range v.resources {
+			for _, r := range rs {
+				m[r.ID] = r
+			}
+		}
+		return m
+	}
+	b, a := byID(before), byID(after)
+	for _, id := range slices.Sorted(maps.Keys(mergeKeys(b, a))) {
+		if !reflect.DeepEqual(b[id], a[id]) {
+			refs = append(refs, model.RecordRef{Kind: model.RecordResource, Name: id})
+			if r, ok := a[id]; ok {
+				recs.Resources[id] = r
+			}
+		}
+	}
+	return refs, recs
+}
+
+func mergeKeys[V any](a, b map[string]V) map[string]bool {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return m
+}
+
 // TestDatabaseChangeWakesOnlyItsGroups: creating groups, or changing one,
 // makes no other group's executor read its view. Waking every executor at
 // each change made creating G groups on N nodes cost N × G² view reads
-// (the size curve's 32 nodes never finished creating their groups).
+// (the size curve's 32 nodes never finished creating their groups). A
+// change that names its record is read alone, not with the whole database.
 func TestDatabaseChangeWakesOnlyItsGroups(t *testing.T) {
-	c := newFakeCluster()
-	// The resyncs of startResync wake "mine" and "free", never "theirs",
-	// which n2 owns: only a database change can make n1 read its view.
-	startResync(t, c, c)
-	group := func(name, pref string, prio int) model.Group {
-		g := model.DefaultGroup(name)
-		g.PreferredOwners = []string{pref}
-		g.Priority = prio
-		return g
-	}
-	groups := []model.Group{group("mine", "n1", 0), group("theirs", "n2", 0), group("free", "n3", 0)}
-	base, _ := c.reads()
-	for i := range 5 {
-		name := fmt.Sprintf("new%d", i)
-		groups = append(groups, group(name, "n3", 0))
-		c.setDB(model.Database{Groups: slices.Clone(groups)})
-		waitFake(t, name+"'s view read", func() bool { views, _ := c.reads(); return views[name] > 0 })
-	}
-	groups[1].Priority = 5
-	c.setDB(model.Database{Groups: groups})
-	waitFake(t, "theirs read after its record changed", func() bool { views, _ := c.reads(); return views["theirs"] > base["theirs"] })
-	if views, _ := c.reads(); views["theirs"] != base["theirs"]+1 {
-		t.Fatalf("theirs was read %d times for five groups created and one change of its record", views["theirs"]-base["theirs"])
+	for _, named := range []bool{false, true} {
+		t.Run(fmt.Sprintf("record named=%v", named), func(t *testing.T) {
+			c := newFakeCluster()
+			var cluster Cluster = c
+			if !named {
+				// No RecordReader (an OwnerLister still, so that resyncs
+				// leave "theirs" alone): every change reads the database.
+				cluster = struct {
+					Cluster
+					OwnerLister
+				}{c, c}
+			}
+			// The resyncs of startResync wake "mine" and "free", never
+			// "theirs", which n2 owns: only a database change can make n1
+			// read its view.
+			startResync(t, c, cluster)
+			group := func(name, pref string, prio int) model.Group {
+				g := model.DefaultGroup(name)
+				g.PreferredOwners = []string{pref}
+				g.Priority = prio
+				return g
+			}
+			groups := []model.Group{group("mine", "n1", 0), group("theirs", "n2", 0), group("free", "n3", 0)}
+			base, _ := c.reads()
+			whole, _ := c.dbReadCounts()
+			put := func(g model.Group) {
+				if named {
+					c.putGroup(g)
+					return
+				}
+				i := slices.IndexFunc(groups, func(o model.Group) bool { return o.Name == g.Name })
+				if i < 0 {
+					groups = append(groups, g)
+				} else {
+					groups[i] = g
+				}
+				c.setDB(model.Database{Groups: slices.Clone(groups)})
+			}
+			for i := range 5 {
+				name := fmt.Sprintf("new%d", i)
+				put(group(name, "n3", 0))
+				waitFake(t, name+"'s view read", func() bool { views, _ := c.reads(); return views[name] > 0 })
+			}
+			put(group("theirs", "n2", 5))
+			waitFake(t, "theirs read after its record changed", func() bool { views, _ := c.reads(); return views["theirs"] > base["theirs"] })
+			if views, _ := c.reads(); views["theirs"] != base["theirs"]+1 {
+				t.Fatalf("theirs was read %d times for five groups created and one change of its record", views["theirs"]-base["theirs"])
+			}
+			w, r := c.dbReadCounts()
+			switch {
+			case named && (w != whole || r == 0):
+				t.Fatalf("six named records: the whole database read %d times, records %d times; want 0 and more", w-whole, r)
+			case !named && (w == whole || r != 0):
+				t.Fatalf("six changes without a RecordReader: the whole database read %d times, records %d times; want more and 0", w-whole, r)
+			}
+		})
 	}
 }

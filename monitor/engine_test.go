@@ -27,8 +27,11 @@ import (
 const engineCluster = "engine"
 
 // The monitor's resync reads the owners of every group at once through
-// quorum.Store.
-var _ monitor.OwnerLister = (*quorum.Store)(nil)
+// quorum.Store, and a database change only the record it names.
+var (
+	_ monitor.OwnerLister  = (*quorum.Store)(nil)
+	_ monitor.RecordReader = (*quorum.Store)(nil)
+)
 
 // engine is an in-process cluster: one embedded etcd and monitors that each
 // have their own membership, registry and checkpoint manager, as clusterd

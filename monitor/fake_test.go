@@ -28,6 +28,8 @@ type fakeCluster struct {
 
 	viewReads   map[string]int // GroupView calls, by group
 	ownersReads int            // Owners calls
+	dbReads     int            // Database calls
+	recordReads int            // Records calls
 	ownersErr   error          // what Owners fails with; nil: it answers
 }
 
@@ -56,6 +58,7 @@ func (c *fakeCluster) notify(ch model.Change) {
 func (c *fakeCluster) Database(context.Context) (model.Database, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dbReads++
 	db := c.db
 	db.Types, db.Groups, db.Resources = slices.Clone(db.Types), slices.Clone(db.Groups), slices.Clone(db.Resources)
 	return db, nil
@@ -118,6 +121,51 @@ func (c *fakeCluster) Watch(ctx context.Context) <-chan model.Change {
 		}
 	}()
 	return out
+}
+
+// Records makes the fake a RecordReader, as quorum.Store is.
+func (c *fakeCluster) Records(_ context.Context, refs []model.RecordRef) (model.Records, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recordReads++
+	recs := model.Records{Revision: c.rev, Types: map[string]model.ResourceType{}, Groups: map[string]model.Group{}, Resources: map[string]model.Resource{}}
+	for _, ref := range refs {
+		switch ref.Kind {
+		case model.RecordType:
+			if i := slices.IndexFunc(c.db.Types, func(t model.ResourceType) bool { return t.Name == ref.Name }); i >= 0 {
+				recs.Types[ref.Name] = c.db.Types[i]
+			}
+		case model.RecordGroup:
+			if i := slices.IndexFunc(c.db.Groups, func(g model.Group) bool { return g.Name == ref.Name }); i >= 0 {
+				recs.Groups[ref.Name] = c.db.Groups[i]
+			}
+		case model.RecordResource:
+			if i := slices.IndexFunc(c.db.Resources, func(r model.Resource) bool { return r.ID == ref.Name }); i >= 0 {
+				recs.Resources[ref.Name] = c.db.Resources[i]
+			}
+		default:
+			return model.Records{}, fmt.Errorf("fake: record kind %d", ref.Kind)
+		}
+	}
+	return recs, nil
+}
+
+// putGroup writes one group record and tells the watchers which, as
+// quorum.Store's watch does.
+func (c *fakeCluster) putGroup(g model.Group) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	groups := slices.DeleteFunc(slices.Clone(c.db.Groups), func(o model.Group) bool { return o.Name == g.Name })
+	c.db.Groups = append(groups, g)
+	c.notify(model.Change{Kind: model.ChangeDatabase, Record: model.RecordRef{Kind: model.RecordGroup, Name: g.Name}})
+}
+
+// dbReadCounts returns how many times the whole database and single
+// records were read.
+func (c *fakeCluster) dbReadCounts() (whole, records int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dbReads, c.recordReads
 }
 
 func (c *fakeCluster) setDB(db model.Database) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -278,18 +279,24 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			// read of the database and of the node set, made after all of
 			// them, sees each, and a burst (a node's groups released at
 			// once) wakes each executor once rather than once per change.
-			var db, nodes bool
+			var db, wholeDB, nodes bool
 			var groups []string
+			var records []model.RecordRef
 			for more := true; more; {
 				switch c.Kind {
 				case model.ChangeGroup:
 					groups = append(groups, c.Name)
 				case model.ChangeDatabase:
 					db = true
+					if c.Record.Kind == model.RecordNone {
+						wholeDB = true
+					} else if !slices.Contains(records, c.Record) {
+						records = append(records, c.Record)
+					}
 				case model.ChangeNodes:
 					nodes = true
 				case model.ChangeResync:
-					db, nodes = true, true
+					db, wholeDB, nodes = true, true, true
 				}
 				select {
 				case c, ok = <-changes:
@@ -304,15 +311,12 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			// view, so creating G groups on N nodes cost N × G² reads.
 			all := nodes
 			if db {
-				before := m.view.Load()
-				if err := m.readDatabase(rctx, started); err != nil {
+				everyGroup, touched, err := m.readChanges(rctx, started, wholeDB, records)
+				if err != nil {
 					m.log.Warn("reading the cluster database", "error", err)
-					all = true
-				} else {
-					everyGroup, touched := databaseChanges(before, m.view.Load())
-					all = all || everyGroup
-					groups = append(groups, touched...)
 				}
+				all = all || everyGroup
+				groups = append(groups, touched...)
 			}
 			if nodes {
 				if err := m.readNodes(rctx); err != nil {
@@ -359,12 +363,107 @@ func (m *Monitor) readDatabase(ctx context.Context, started time.Time) error {
 	m.view.Store(v)
 	// A resource deleted while an entry point of its runs (a long Online)
 	// is taken down now; its executor closes it when the call returns.
-	keep := map[string]bool{}
-	for _, r := range db.Resources {
-		keep[r.ID] = true
-	}
-	m.hosted.terminateDeleted(keep, m.log)
+	m.hosted.terminateDeleted(v.resourceIDs(), m.log)
 	return nil
+}
+
+// readChanges brings the view's database part up to date after database
+// changes: it reads the records named (when the Cluster is a RecordReader
+// and they are few) or else the whole database, and says which groups'
+// executors to wake: every says all of them (also when the read failed:
+// what changed is unknown).
+func (m *Monitor) readChanges(ctx context.Context, started time.Time, whole bool, records []model.RecordRef) (every bool, groups []string, err error) {
+	reader, ok := m.cfg.Cluster.(RecordReader)
+	before := m.view.Load()
+	if whole || !ok || len(records) > MaxRecordReads {
+		if err := m.readDatabase(ctx, started); err != nil {
+			return true, nil, err
+		}
+		every, groups = databaseChanges(before, m.view.Load())
+		return every, groups, nil
+	}
+	recs, err := reader.Records(ctx, records)
+	if err != nil {
+		return true, nil, err
+	}
+	after, every, groups := applyRecords(before, records, recs)
+	m.view.Store(after)
+	for _, ref := range records {
+		if _, ok := recs.Resources[ref.Name]; ref.Kind == model.RecordResource && !ok {
+			m.hosted.terminateDeleted(after.resourceIDs(), m.log)
+			break
+		}
+	}
+	return every, groups, nil
+}
+
+// applyRecords is before with the records named by refs replaced by those
+// read (recs; a record named and not read was deleted), and which groups'
+// facts that changed: every when a resource type did, else the groups
+// whose record or resources did (both groups of a resource that moved),
+// as databaseChanges would say.
+func applyRecords(before *clusterView, refs []model.RecordRef, recs model.Records) (after *clusterView, every bool, groups []string) {
+	v := *before
+	v.types, v.groups, v.resources = maps.Clone(before.types), maps.Clone(before.groups), maps.Clone(before.resources)
+	touch := func(g string) {
+		// A group new in after has an executor that starts afresh.
+		if _, existed := before.groups[g]; existed && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	for _, ref := range refs {
+		switch ref.Kind {
+		case model.RecordType:
+			every = true
+			if t, ok := recs.Types[ref.Name]; ok {
+				v.types[ref.Name] = t
+			} else {
+				delete(v.types, ref.Name)
+			}
+		case model.RecordGroup:
+			if g, ok := recs.Groups[ref.Name]; ok {
+				v.groups[ref.Name] = g
+			} else {
+				delete(v.groups, ref.Name)
+			}
+			touch(ref.Name)
+		case model.RecordResource:
+			for g, rs := range v.resources {
+				if i := slices.IndexFunc(rs, func(r model.Resource) bool { return r.ID == ref.Name }); i >= 0 {
+					if rs = slices.Delete(slices.Clone(rs), i, i+1); len(rs) == 0 {
+						delete(v.resources, g)
+					} else {
+						v.resources[g] = rs
+					}
+					touch(g)
+				}
+			}
+			if r, ok := recs.Resources[ref.Name]; ok {
+				rs := append(slices.Clone(v.resources[r.Group]), r)
+				slices.SortFunc(rs, func(a, b model.Resource) int { return strings.Compare(a.Name, b.Name) })
+				v.resources[r.Group] = rs
+				touch(r.Group)
+			}
+		}
+	}
+	if every {
+		groups = nil
+	}
+	// A group deleted has no executor any more.
+	groups = slices.DeleteFunc(groups, func(g string) bool { _, ok := v.groups[g]; return !ok })
+	slices.Sort(groups)
+	return &v, every, groups
+}
+
+// resourceIDs is the set of the ids of v's resources.
+func (v *clusterView) resourceIDs() map[string]bool {
+	ids := map[string]bool{}
+	for _, rs := range v.resources {
+		for _, r := range rs {
+			ids[r.ID] = true
+		}
+	}
+	return ids
 }
 
 // databaseChanges compares two views' database parts: every says every

@@ -3,6 +3,7 @@ package quorum_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -204,5 +205,72 @@ func TestWatchSkipsTheCheckpointIndex(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestWatchNamesRecordsAndRecordsReadsThem: a database change names its
+// record (a type or group by name, a resource by id; the name index beside
+// a resource is not reported), and Records reads exactly the records named,
+// leaving out those deleted. Anything else under the database's watch (the
+// operations state) names no record: the watcher reads the whole database.
+func TestWatchNamesRecordsAndRecordsReadsThem(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	ch := s.Watch(ctx)
+	next := func() model.Change {
+		t.Helper()
+		for deadline := time.After(10 * time.Second); ; {
+			select {
+			case c := <-ch:
+				if c.Kind == model.ChangeDatabase {
+					return c
+				}
+			case <-deadline:
+				t.Fatal("no database change")
+			}
+		}
+	}
+	r := seedDB(t, s)
+	var refs []model.RecordRef
+	for range 3 {
+		refs = append(refs, next().Record)
+	}
+	want := []model.RecordRef{{Kind: model.RecordType, Name: "app"}, {Kind: model.RecordGroup, Name: "data"}, {Kind: model.RecordResource, Name: r.ID}}
+	if !slices.Equal(refs, want) {
+		t.Fatalf("changes named %+v, want %+v", refs, want)
+	}
+	recs, err := s.Records(ctx, append(refs, model.RecordRef{Kind: model.RecordGroup, Name: "nosuch"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs.Types["app"].Path != "bin/app" || recs.Groups["data"].Name != "data" || recs.Resources[r.ID].Name != r.Name ||
+		len(recs.Types)+len(recs.Groups)+len(recs.Resources) != 3 || recs.Revision == 0 {
+		t.Fatalf("records %+v", recs)
+	}
+
+	if err := s.DeleteResource(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c := next(); c.Record != want[2] {
+		t.Fatalf("the deletion named %+v, want %+v", c.Record, want[2])
+	}
+	if recs, err := s.Records(ctx, want[2:]); err != nil || len(recs.Resources) != 0 {
+		t.Fatalf("a deleted resource read: %+v, %v", recs, err)
+	}
+	if _, err := s.SetMaintenance(ctx, quorum.ScopeCluster, "", true, model.Mark{}); err != nil {
+		t.Fatal(err)
+	}
+	if c := next(); c.Record != (model.RecordRef{}) {
+		t.Fatalf("the operations state named a record: %+v", c.Record)
+	}
+
+	for _, bad := range [][]model.RecordRef{{{Kind: model.RecordNone, Name: "x"}}, {{Kind: model.RecordGroup, Name: ""}}, {{Kind: model.RecordGroup, Name: "a/b"}}} {
+		if _, err := s.Records(ctx, bad); !errors.Is(err, quorum.ErrBadRecordRef) {
+			t.Errorf("Records(%+v): %v, want ErrBadRecordRef", bad, err)
+		}
+	}
+	if _, err := s.Records(ctx, make([]model.RecordRef, quorum.MaxRecords+1)); !errors.Is(err, quorum.ErrTooManyRecords) {
+		t.Errorf("Records of %d: %v, want ErrTooManyRecords", quorum.MaxRecords+1, err)
 	}
 }

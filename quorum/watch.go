@@ -26,12 +26,12 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 		skip   func(key string) bool // keys not reported (nil: none)
 	}
 	sources := []source{
-		// The checkpoint index lives under the database prefix but is not
-		// part of what Database reads: the first save of every checkpoint
-		// writes to it, and a thousand resources coming online for the
-		// first time would make every node read the whole database a
-		// thousand times.
-		{prefix: s.keys.DB(), change: func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }, skip: s.keys.isCheckpointIndex},
+		// A database change names its record, for a watcher to read only
+		// it (Records). The checkpoint index lives under the database
+		// prefix but is not part of what Database reads: the first save of
+		// every checkpoint writes to it, and a thousand resources coming
+		// online for the first time would wake every node a thousand times.
+		{prefix: s.keys.DB(), change: s.databaseChange, skip: s.keys.notInDatabase},
 		// The end of a restore makes the database readable again.
 		{prefix: s.keys.Meta("restore"), change: func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
 		{prefix: s.keys.Ops(), change: func(string) model.Change { return model.Change{Kind: model.ChangeDatabase} }},
@@ -182,6 +182,120 @@ func (s *Store) Database(ctx context.Context) (model.Database, error) {
 		return model.Database{}, err
 	}
 	return db, nil
+}
+
+// databaseChange is the Change of a write to key, under the database
+// prefix.
+func (s *Store) databaseChange(key string) model.Change {
+	return model.Change{Kind: model.ChangeDatabase, Record: s.keys.recordOf(key)}
+}
+
+// notInDatabase says key, under the database prefix, is not part of what
+// Database reads: the checkpoint index, and the name index that changes
+// with its resource record in one transaction.
+func (k Keys) notInDatabase(key string) bool {
+	return k.isCheckpointIndex(key) || strings.HasPrefix(key, k.ResourceNames())
+}
+
+// recordOf names the database record stored at key; the zero RecordRef
+// for a key that is no one record.
+func (k Keys) recordOf(key string) model.RecordRef {
+	for _, p := range []struct {
+		prefix string
+		kind   model.RecordKind
+	}{{k.Types(), model.RecordType}, {k.Groups(), model.RecordGroup}, {k.Resources(), model.RecordResource}} {
+		if name, ok := strings.CutPrefix(key, p.prefix); ok && name != "" && !strings.Contains(name, "/") {
+			return model.RecordRef{Kind: p.kind, Name: name}
+		}
+	}
+	return model.RecordRef{}
+}
+
+// recordKey is where ref's record is stored.
+func (k Keys) recordKey(ref model.RecordRef) (string, error) {
+	if ref.Name == "" || strings.Contains(ref.Name, "/") {
+		return "", fmt.Errorf("record name %q: %w", ref.Name, ErrBadRecordRef)
+	}
+	switch ref.Kind {
+	case model.RecordType:
+		return k.Type(ref.Name), nil
+	case model.RecordGroup:
+		return k.Group(ref.Name), nil
+	case model.RecordResource:
+		return k.Resource(ref.Name), nil
+	}
+	return "", fmt.Errorf("record kind %d of %q: %w", ref.Kind, ref.Name, ErrBadRecordRef)
+}
+
+// Errors of Records.
+var (
+	// ErrBadRecordRef: a RecordRef names no record (no kind, or a name
+	// that cannot be a key's last part).
+	ErrBadRecordRef = errors.New("quorum: not a database record")
+	// ErrTooManyRecords: more than MaxRecords records asked for at once.
+	ErrTooManyRecords = errors.New("quorum: too many records in one read")
+)
+
+// MaxRecords is how many records one Records call reads at most (etcd
+// refuses transactions of more than 128 operations by default).
+const MaxRecords = 100
+
+// Records reads the named records of the cluster database at one revision;
+// a record that does not exist is left out of the result. While a restore
+// is writing the database the result is ErrRestoring. It is how a watcher
+// told of a few changed records (Change.Record) reads only them.
+func (s *Store) Records(ctx context.Context, refs []model.RecordRef) (model.Records, error) {
+	if len(refs) > MaxRecords {
+		return model.Records{}, fmt.Errorf("reading %d records, at most %d at once: %w", len(refs), MaxRecords, ErrTooManyRecords)
+	}
+	ops := []clientv3.Op{clientv3.OpGet(s.keys.Meta("restore"))}
+	for _, ref := range refs {
+		key, err := s.keys.recordKey(ref)
+		if err != nil {
+			return model.Records{}, err
+		}
+		ops = append(ops, clientv3.OpGet(key))
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return model.Records{}, fmt.Errorf("quorum: reading %d database records: %w", len(refs), err)
+	}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+		var m RestoreMarker
+		if json.Unmarshal(kvs[0].Value, &m) == nil && m.Status == RestoreInProgress {
+			return model.Records{}, fmt.Errorf("%w (from %s, started %s)", ErrRestoring, m.From, m.Time.Format(time.RFC3339))
+		}
+	}
+	recs := model.Records{Revision: resp.Header.Revision, Types: map[string]model.ResourceType{},
+		Groups: map[string]model.Group{}, Resources: map[string]model.Resource{}}
+	for i, ref := range refs {
+		kvs := resp.Responses[i+1].GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			continue
+		}
+		var err error
+		switch ref.Kind {
+		case model.RecordType:
+			var t model.ResourceType
+			if err = json.Unmarshal(kvs[0].Value, &t); err == nil {
+				recs.Types[ref.Name] = t
+			}
+		case model.RecordGroup:
+			var g model.Group
+			if err = json.Unmarshal(kvs[0].Value, &g); err == nil {
+				recs.Groups[ref.Name] = g
+			}
+		case model.RecordResource:
+			var r model.Resource
+			if err = json.Unmarshal(kvs[0].Value, &r); err == nil {
+				recs.Resources[ref.Name] = r
+			}
+		}
+		if err != nil {
+			return model.Records{}, fmt.Errorf("quorum: decoding %s: %w", kvs[0].Key, err)
+		}
+	}
+	return recs, nil
 }
 
 // WatchAll notifies of any change under the cluster's prefix except
