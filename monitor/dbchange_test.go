@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/resmon/resmon/model"
 )
@@ -195,7 +196,7 @@ func TestDatabaseChangeWakesOnlyItsGroups(t *testing.T) {
 			// The resyncs of startResync wake "mine" and "free", never
 			// "theirs", which n2 owns: only a database change can make n1
 			// read its view.
-			startResync(t, c, cluster)
+			startResync(t, c, cluster, 5*time.Millisecond)
 			group := func(name, pref string, prio int) model.Group {
 				g := model.DefaultGroup(name)
 				g.PreferredOwners = []string{pref}

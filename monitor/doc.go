@@ -18,6 +18,7 @@
 //   - resource.go: one resource's state machine on this node;
 //   - hosted.go: the node's register of hosted resources, through which a
 //     fence terminates everything at once and host services find a resource;
-//   - monitor.go: the node-wide loop that follows the cluster's changes and
-//     starts and stops the executors.
+//   - monitor.go: the node-wide loop that follows the cluster's changes
+//     (reading only the database records a change names), starts and stops
+//     the executors, and wakes those a change concerns.
 package monitor

@@ -279,7 +279,7 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			// read of the database and of the node set, made after all of
 			// them, sees each, and a burst (a node's groups released at
 			// once) wakes each executor once rather than once per change.
-			var db, wholeDB, nodes bool
+			var db, wholeDB, nodes, interrupted bool
 			var groups []string
 			var records []model.RecordRef
 			for more := true; more; {
@@ -296,7 +296,7 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 				case model.ChangeNodes:
 					nodes = true
 				case model.ChangeResync:
-					db, wholeDB, nodes = true, true, true
+					db, wholeDB, nodes, interrupted = true, true, true, true
 				}
 				select {
 				case c, ok = <-changes:
@@ -309,7 +309,7 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			// whose records it changed (new groups start their own):
 			// waking every executor made each of them read its group's
 			// view, so creating G groups on N nodes cost N × G² reads.
-			all := nodes
+			all := interrupted
 			if db {
 				everyGroup, touched, err := m.readChanges(rctx, started, wholeDB, records)
 				if err != nil {
@@ -321,6 +321,20 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			if nodes {
 				if err := m.readNodes(rctx); err != nil {
 					m.log.Warn("reading the node set", "error", err)
+				}
+				// A node that came or went changes nothing for a group
+				// another node owns (its owner decides; a dead owner's
+				// groups are announced one by one as its ownerships
+				// expire): the groups this node owns and those nobody
+				// owns are looked at, as at a resync. Waking every
+				// executor had every node read every group's view at
+				// each join and each crash.
+				switch {
+				case all:
+				case lister == nil:
+					all = true
+				case owners == nil: // else the one on its way will do
+					owners = m.readOwners(rctx, lister, &wg)
 				}
 			}
 			if db {

@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -16,9 +17,9 @@ var _ OwnerLister = (*fakeCluster)(nil)
 // "mine" (n1 takes it), "theirs" (owned by n2) and "free" (waiting for n3,
 // so nobody owns it). n2 and n3 are up but run no monitor: nothing changes
 // after n1 took "mine", and only resyncs wake the executors. cluster is
-// what the monitor is given (c, or c without its Owners). It returns when
-// every executor has read its group's view.
-func startResync(t *testing.T, c *fakeCluster, cluster Cluster) *Monitor {
+// what the monitor is given (c, or c without its Owners); resync its
+// Config.Resync. It returns when every executor has read its group's view.
+func startResync(t *testing.T, c *fakeCluster, cluster Cluster, resync time.Duration) *Monitor {
 	t.Helper()
 	group := func(name, pref string) model.Group {
 		g := model.DefaultGroup(name)
@@ -31,7 +32,7 @@ func startResync(t *testing.T, c *fakeCluster, cluster Cluster) *Monitor {
 	c.owners["theirs"] = model.Ownership{Group: "theirs", Node: "n2", Token: 1}
 	c.mu.Unlock()
 
-	m, err := New(Config{Node: "n1", Cluster: cluster, Checkpoints: fakeCheckpoints{}, StartupGrace: -1, Resync: 5 * time.Millisecond})
+	m, err := New(Config{Node: "n1", Cluster: cluster, Checkpoints: fakeCheckpoints{}, StartupGrace: -1, Resync: resync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func startResync(t *testing.T, c *fakeCluster, cluster Cluster) *Monitor {
 func TestResyncSkipsGroupsOwnedElsewhere(t *testing.T) {
 	t.Run("owners listed", func(t *testing.T) {
 		c := newFakeCluster()
-		startResync(t, c, c)
+		startResync(t, c, c, 5*time.Millisecond)
 		base, baseOwners := c.reads()
 		waitFake(t, "three resyncs waking mine and free", func() bool {
 			views, owners := c.reads()
@@ -78,7 +79,7 @@ func TestResyncSkipsGroupsOwnedElsewhere(t *testing.T) {
 	})
 	t.Run("without the capability", func(t *testing.T) {
 		c := newFakeCluster()
-		startResync(t, c, struct{ Cluster }{c})
+		startResync(t, c, struct{ Cluster }{c}, 5*time.Millisecond)
 		base, _ := c.reads()
 		waitFake(t, "resyncs looking at every group", func() bool {
 			views, _ := c.reads()
@@ -88,4 +89,47 @@ func TestResyncSkipsGroupsOwnedElsewhere(t *testing.T) {
 			t.Fatalf("the owners were read %d times through a Cluster without Owners", owners)
 		}
 	})
+}
+
+// TestNodeChangeWakesOwnedAndUnownedGroups: a node joining or leaving
+// wakes the executors of the groups this node owns and of those nobody
+// owns, never of a group another node owns (its owner decides, and a dead
+// owner's ownerships expire one by one, each announced): every node
+// reading every group's view at each join made a planned move right after
+// a join take seconds at 16 nodes. Without the owners, every group is
+// looked at.
+func TestNodeChangeWakesOwnedAndUnownedGroups(t *testing.T) {
+	for _, listed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("owners listed=%v", listed), func(t *testing.T) {
+			c := newFakeCluster()
+			var cluster Cluster = c
+			if !listed {
+				cluster = struct{ Cluster }{c}
+			}
+			startResync(t, c, cluster, time.Hour) // no resync: only the node changes wake
+			base, _ := c.reads()
+			for i := range 3 {
+				nodes := []string{"n1", "n2", "n3"}
+				if i%2 == 0 {
+					nodes = append(nodes, "n4")
+				}
+				c.setNodes(nodes...)
+				waitFake(t, fmt.Sprintf("mine and free read after node change %d", i+1), func() bool {
+					views, _ := c.reads()
+					return views["mine"] > base["mine"]+i && views["free"] > base["free"]+i
+				})
+			}
+			views, owners := c.reads()
+			switch {
+			case listed && views["theirs"] != base["theirs"]:
+				t.Fatalf("three node changes read the view of a group n2 owns %d times", views["theirs"]-base["theirs"])
+			case listed && owners == 0:
+				t.Fatal("node changes woke mine and free without reading the owners")
+			case !listed && views["theirs"] == base["theirs"]:
+				// Without the owners every group is woken: theirs is read
+				// too, if not yet then soon.
+				waitFake(t, "theirs read without the owners", func() bool { v, _ := c.reads(); return v["theirs"] > base["theirs"] })
+			}
+		})
+	}
 }

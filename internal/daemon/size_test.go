@@ -45,10 +45,10 @@ const sizeTTL = 10 * time.Second
 //     RESMON_BENCH=1 go test ./internal/daemon -run TestClusterSizeReport -v -timeout 90m
 //
 // The rate at which the groups are created is measured too: every
-// database change has each node read the database again and wake its
-// executors, so creation slows as the cluster grows. A size whose groups
-// are not all created within RESMON_BENCH_CREATE_BUDGET (default 10 min)
-// records how many were, and nothing else.
+// database change reaches every node, which reads the record it names and
+// wakes that group's executor, so creation slows as the cluster grows. A
+// size whose groups are not all created within RESMON_BENCH_CREATE_BUDGET
+// (default 10 min) records how many were, and nothing else.
 //
 // Every node starts before the groups exist; the test then creates them,
 // each preferring its home node and then the next, so each node owns its
@@ -79,10 +79,9 @@ func TestClusterSizeReport(t *testing.T) {
 			benchrec.Add(t, benchrec.Row{Section: sec, Measure: label + "groups created per second", Unit: benchrec.Count, Ours: float64(r.created) / r.creating.Seconds(),
 				Note: fmt.Sprintf("a group and its resource, one after the other, with every node up; %d in %s", r.created, r.creating.Round(time.Second))})
 			if r.created < n*perNode {
-				// Every database change has each node read the database
-				// again and wake its executors: past some size the
-				// creation alone outlasts the budget, and that is the
-				// result.
+				// Every database change reaches every node: past some
+				// size the creation alone outlasts the budget, and that
+				// is the result.
 				t.Logf("%s only %d of %d groups created within %s: the cluster never came to rest, nothing else measured", label, r.created, n*perNode, budget)
 				benchrec.Add(t, benchrec.Row{Section: sec, Measure: label + "groups created within the budget", Unit: benchrec.Count, Ours: float64(r.created),
 					Note: fmt.Sprintf("of %d within %s (RESMON_BENCH_CREATE_BUDGET); nothing else measured at this size", n*perNode, budget)})
