@@ -80,7 +80,7 @@ var Steps = []Step{
 	{Name: "density", Title: "1,000 WASM resources on one node", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestDensityReport$"}, Minutes: 1},
 	{Name: "size", Title: "cluster size curve: 4, 16 and 32 nodes with 100 groups each", Package: "./internal/daemon",
-		Args: []string{"-run", "^TestClusterSizeReport$", "-timeout", "90m"}, Minutes: 45},
+		Args: []string{"-run", "^TestClusterSizeReport$", "-timeout", "90m"}, Minutes: 30},
 	{Name: "guest-density", Title: "1,000 Go-guest WASM resources on one node against C guests", Package: "./internal/daemon",
 		Args: []string{"-run", "^TestGuestDensityReport$"}, Minutes: 1.5},
 	{Name: "massfailover", Title: "kill -9 of the node owning 1,000 groups of 10 WASM resources, 10 nodes", Package: "./internal/daemon",
