@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -237,5 +238,25 @@ func TestDatabaseChangeWakesOnlyItsGroups(t *testing.T) {
 				t.Fatalf("six changes without a RecordReader: the whole database read %d times, records %d times; want more and 0", w-whole, r)
 			}
 		})
+	}
+}
+
+// TestFailedRecordReadIsReadAgainAtResync: when the record a change names
+// cannot be read, the change is not lost: the next resync reads the whole
+// database.
+func TestFailedRecordReadIsReadAgainAtResync(t *testing.T) {
+	c := newFakeCluster()
+	m := startResync(t, c, c, 5*time.Millisecond)
+	c.mu.Lock()
+	c.recordsErr = errors.New("etcd unreachable")
+	c.mu.Unlock()
+	g := model.DefaultGroup("theirs")
+	g.PreferredOwners, g.Priority = []string{"n2"}, 7
+	whole, _ := c.dbReadCounts()
+	c.putGroup(g)
+	waitFake(t, "the failed record read", func() bool { _, r := c.dbReadCounts(); return r > 0 })
+	waitFake(t, "the change read whole at a resync", func() bool { return m.view.Load().groups["theirs"].Priority == 7 })
+	if w, _ := c.dbReadCounts(); w == whole {
+		t.Fatal("the view changed without a whole read")
 	}
 }

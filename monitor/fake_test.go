@@ -30,6 +30,7 @@ type fakeCluster struct {
 	ownersReads int            // Owners calls
 	dbReads     int            // Database calls
 	recordReads int            // Records calls
+	recordsErr  error          // what Records fails with; nil: it answers
 	ownersErr   error          // what Owners fails with; nil: it answers
 }
 
@@ -128,6 +129,9 @@ func (c *fakeCluster) Records(_ context.Context, refs []model.RecordRef) (model.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.recordReads++
+	if c.recordsErr != nil {
+		return model.Records{}, c.recordsErr
+	}
 	recs := model.Records{Revision: c.rev, Types: map[string]model.ResourceType{}, Groups: map[string]model.Group{}, Resources: map[string]model.Resource{}}
 	for _, ref := range refs {
 		switch ref.Kind {

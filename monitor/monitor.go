@@ -246,6 +246,9 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 		defer wg.Done()
 		m.preload(rctx)
 	}()
+	// stale: the last read of database changes failed, so the view may
+	// miss them; the next change or resync reads the whole database.
+	stale := false
 	resync := time.NewTicker(m.cfg.Resync)
 	defer resync.Stop()
 	for {
@@ -261,6 +264,16 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 		case <-m.pokeAll:
 			pokeAll()
 		case <-resync.C:
+			if stale {
+				// A change could not be read: read the whole database
+				// now rather than wait for the next change.
+				if _, _, err := m.readChanges(rctx, started, true, nil); err == nil {
+					stale = false
+					syncExecutors()
+					pokeAll()
+					continue
+				}
+			}
 			switch {
 			case lister == nil:
 				pokeAll()
@@ -311,9 +324,9 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			// view, so creating G groups on N nodes cost N × G² reads.
 			all := interrupted
 			if db {
-				everyGroup, touched, err := m.readChanges(rctx, started, wholeDB, records)
-				if err != nil {
-					m.log.Warn("reading the cluster database", "error", err)
+				everyGroup, touched, err := m.readChanges(rctx, started, wholeDB || stale, records)
+				if stale = err != nil; stale {
+					m.log.Warn("reading the cluster database; reading it whole at the next resync", "error", err)
 				}
 				all = all || everyGroup
 				groups = append(groups, touched...)
