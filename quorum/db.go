@@ -388,10 +388,7 @@ type DBEvent struct {
 // event comes before the watch resumes.
 func (s *Store) WatchDB(ctx context.Context) <-chan DBEvent {
 	out := make(chan DBEvent, 16)
-	kinds := []struct{ prefix, kind string }{
-		{s.keys.Types(), "type"}, {s.keys.Groups(), "group"}, {s.keys.Resources(), "resource"},
-	}
-	markers := []struct{ prefix, kind string }{{s.keys.Meta("restore"), "restore"}}
+	kinds := map[model.RecordKind]string{model.RecordType: "type", model.RecordGroup: "group", model.RecordResource: "resource"}
 	send := func(ev DBEvent) bool {
 		select {
 		case out <- ev:
@@ -404,18 +401,22 @@ func (s *Store) WatchDB(ctx context.Context) <-chan DBEvent {
 	done := make(chan struct{}, 2)
 	for _, w := range []struct {
 		prefix string
-		kinds  []struct{ prefix, kind string }
-	}{{s.keys.DB(), kinds}, {s.keys.Meta("restore"), markers}} {
+		event  func(key string) (kind, name string, ok bool)
+	}{
+		{s.keys.DB(), func(k string) (string, string, bool) {
+			ref := s.keys.recordOf(k)
+			return kinds[ref.Kind], ref.Name, ref.Kind != model.RecordNone
+		}},
+		{s.keys.Meta("restore"), func(string) (string, string, bool) { return "restore", "", true }},
+	} {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			s.watchPrefix(ctx, w.prefix, rev, func(ev *clientv3.Event) bool {
-				k := string(ev.Kv.Key)
-				for _, kd := range w.kinds {
-					if name, ok := strings.CutPrefix(k, kd.prefix); ok {
-						return send(DBEvent{Kind: kd.kind, Name: name, Deleted: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
-					}
+				kind, name, ok := w.event(string(ev.Kv.Key))
+				if !ok {
+					return true
 				}
-				return true
+				return send(DBEvent{Kind: kind, Name: name, Deleted: ev.Type == clientv3.EventTypeDelete, Revision: ev.Kv.ModRevision})
 			}, func() bool { return send(DBEvent{Resync: true}) })
 		}()
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resmon/resmon/model"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -146,11 +147,8 @@ func (s *Store) Database(ctx context.Context) (model.Database, error) {
 	if err != nil {
 		return model.Database{}, fmt.Errorf("quorum: reading the cluster database: %w", err)
 	}
-	if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) == 1 {
-		var m RestoreMarker
-		if json.Unmarshal(kvs[0].Value, &m) == nil && m.Status == RestoreInProgress {
-			return model.Database{}, fmt.Errorf("%w (from %s, started %s)", ErrRestoring, m.From, m.Time.Format(time.RFC3339))
-		}
+	if err := restoring(resp.Responses[3].GetResponseRange().Kvs); err != nil {
+		return model.Database{}, err
 	}
 	db := model.Database{Revision: resp.Header.Revision}
 	for i, r := range resp.Responses[:3] {
@@ -182,6 +180,19 @@ func (s *Store) Database(ctx context.Context) (model.Database, error) {
 		return model.Database{}, err
 	}
 	return db, nil
+}
+
+// restoring is ErrRestoring, with where from and since when, if the
+// restore marker read (kvs) says a restore is writing the database.
+func restoring(kvs []*mvccpb.KeyValue) error {
+	if len(kvs) != 1 {
+		return nil
+	}
+	var m RestoreMarker
+	if json.Unmarshal(kvs[0].Value, &m) == nil && m.Status == RestoreInProgress {
+		return fmt.Errorf("%w (from %s, started %s)", ErrRestoring, m.From, m.Time.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // databaseChange is the Change of a write to key, under the database
@@ -260,11 +271,8 @@ func (s *Store) Records(ctx context.Context, refs []model.RecordRef) (model.Reco
 	if err != nil {
 		return model.Records{}, fmt.Errorf("quorum: reading %d database records: %w", len(refs), err)
 	}
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
-		var m RestoreMarker
-		if json.Unmarshal(kvs[0].Value, &m) == nil && m.Status == RestoreInProgress {
-			return model.Records{}, fmt.Errorf("%w (from %s, started %s)", ErrRestoring, m.From, m.Time.Format(time.RFC3339))
-		}
+	if err := restoring(resp.Responses[0].GetResponseRange().Kvs); err != nil {
+		return model.Records{}, err
 	}
 	recs := model.Records{Revision: resp.Header.Revision, Types: map[string]model.ResourceType{},
 		Groups: map[string]model.Group{}, Resources: map[string]model.Resource{}}
