@@ -92,7 +92,8 @@ type Tenure interface {
 // (checkpoint.Manager).
 //
 // Concurrency: called from the group executors, so concurrently for
-// resources of different groups but never twice at once for one resource —
+// different resources (a group's independent resources come online
+// together) but never twice at once for one resource —
 // except Abandon, which a fence may call while any other call for the
 // resource is in flight.
 type Checkpoints interface {

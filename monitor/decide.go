@@ -46,7 +46,8 @@ const (
 	// Accept: take held checkpoint data as it is (Resource, or every held
 	// resource of the group when empty).
 	Accept
-	// Online, Offline: bring one resource online or take it offline.
+	// Online: bring Resources online together (their providers are
+	// online). Offline: take Resource offline.
 	Online
 	Offline
 	// HandleFailure: apply the restart policy to a failed resource.
@@ -84,6 +85,9 @@ func (k ActionKind) String() string {
 type Action struct {
 	Kind     ActionKind
 	Resource string // id
+	// Online: every resource ready to come online now (ids, in online
+	// order); none depends on another, so they come online together.
+	Resources []string
 	// Request is the operator request the action carries out; Reply is
 	// the answer to publish with it.
 	Request *model.Request
@@ -106,6 +110,9 @@ func (a Action) String() string {
 	s := a.Kind.String()
 	if a.Resource != "" {
 		s += " " + a.Resource
+	}
+	for _, id := range a.Resources {
+		s += " " + id
 	}
 	if a.Kind == Release {
 		s += fmt.Sprintf(" %s to %q", a.Reason, a.To)
@@ -285,9 +292,11 @@ func DecideFailure(class sdk.FailureClass, action, threshold, n int, elsewhere b
 	return DecideRestart(action, threshold, n)
 }
 
-// decideOnline brings the next resource online, bottom-up (rule 14): one
-// whose providers are online, that is not held offline by an operator or
-// failed with a retry still to come.
+// decideOnline brings online, bottom-up (rule 14), every resource whose
+// providers are online and that is not held offline by an operator or
+// failed with a retry still to come. Those are independent of one another,
+// so they come online together, as a group's independent resources do on
+// Windows; their dependents follow once they are online.
 func decideOnline(f Facts) Action {
 	t := f.Tenure
 	deps := tenureDeps(t)
@@ -296,6 +305,7 @@ func decideOnline(f Facts) Action {
 		return r != nil && r.State == model.ResourceOnline
 	}
 	var at time.Time
+	var ready []string
 	for _, name := range deps.OnlineOrder() {
 		r := t.byName(name)
 		if r == nil || r.AdminOff || r.Hold != "" || t.banned(r.Record.ID, f.Node) != nil {
@@ -316,7 +326,10 @@ func decideOnline(f Facts) Action {
 		if !deps.Satisfied(name, online) {
 			continue
 		}
-		return Action{Kind: Online, Resource: r.Record.ID}
+		ready = append(ready, r.Record.ID)
+	}
+	if len(ready) > 0 {
+		return Action{Kind: Online, Resources: ready}
 	}
 	return Action{Kind: Wait, At: at}
 }

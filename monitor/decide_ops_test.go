@@ -204,7 +204,11 @@ func TestDecideCleanup(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := Decide(c.f)
-			if a.Kind != c.want || a.Resource != c.resource {
+			got := a.Resource
+			if a.Kind == Online {
+				got = strings.Join(a.Resources, " ")
+			}
+			if a.Kind != c.want || got != c.resource {
 				t.Fatalf("got %v, want %v %q", a, c.want, c.resource)
 			}
 			if a.Kind == Cleanup && (a.Reply.Code != model.ResultDone || a.Request == nil) {

@@ -163,6 +163,18 @@ func TestDecideOwned(t *testing.T) {
 		{"rule 14: bottom-up, the provider first", func() Facts {
 			return owned(facts("n1", up3, res("app", []string{"disk"}), res("disk")), on, model.ResourceOffline)
 		}, "online id-disk"},
+		{"rule 14: independent resources come online together", func() Facts {
+			return owned(facts("n1", up3, res("b"), res("a")), on, model.ResourceOffline)
+		}, "online id-a id-b"},
+		{"rule 14: the providers together, their dependent after them", func() Facts {
+			return owned(facts("n1", up3, res("app", []string{"disk"}, []string{"ip"}), res("disk"), res("ip"), res("log")), on, model.ResourceOffline)
+		}, "online id-disk id-ip id-log"},
+		{"rule 14: an online or pending resource is not brought online again", func() Facts {
+			f := owned(facts("n1", up3, res("a"), res("b"), res("c")), on, model.ResourceOffline)
+			f.Tenure.Resources[0].State = model.ResourceOnline
+			f.Tenure.Resources[1].State = model.ResourceOnlinePending
+			return f
+		}, "online id-c"},
 		{"rule 14: the dependent once its provider is online", func() Facts {
 			f := owned(facts("n1", up3, res("app", []string{"disk"}), res("disk")), on, model.ResourceOffline)
 			f.Tenure.Resources[1].State = model.ResourceOnline

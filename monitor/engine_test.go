@@ -456,20 +456,29 @@ func witnessTimes(t *testing.T, path string) map[string][]int64 {
 	return out
 }
 
+// witnessedGroup creates type "witnessed" (the test type, granted a fresh
+// folder for its witness files, which it returns) and group "g1", which
+// prefers n1 and comes online when it starts.
+func (e *engine) witnessedGroup() string {
+	e.t.Helper()
+	dir := e.t.TempDir()
+	if err := e.admin.CreateType(ctxT(e.t), model.ResourceType{Name: "witnessed", Kind: model.KindWASM, Path: e.wasm,
+		Defaults: model.DefaultProperties(), Capabilities: model.Capabilities{Dirs: []string{dir}}}); err != nil {
+		e.t.Fatal(err)
+	}
+	g := model.DefaultGroup("g1")
+	g.PreferredOwners, g.PersistentState = []string{"n1"}, true
+	e.group(g)
+	return dir
+}
+
 // TestRule12OfflineTopDown_Rule14OnlineBottomUp: resources come online bottom-up (an AND of
 // OR-groups), a failed provider takes its dependents offline first and they
 // return after it restarts, and the group goes offline top-down (rules
 // 12 and 14).
 func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 	e := newEngine(t)
-	dir := t.TempDir()
-	if err := e.admin.CreateType(ctxT(t), model.ResourceType{Name: "witnessed", Kind: model.KindWASM, Path: e.wasm,
-		Defaults: model.DefaultProperties(), Capabilities: model.Capabilities{Dirs: []string{dir}}}); err != nil {
-		t.Fatal(err)
-	}
-	g := model.DefaultGroup("g1")
-	g.PreferredOwners, g.PersistentState = []string{"n1"}, true
-	e.group(g)
+	dir := e.witnessedGroup()
 	mk := func(name string, deps [][]string) model.Resource {
 		return e.resource(model.Resource{Name: name, Type: "witnessed", Group: "g1", Properties: fastProps(), Dependencies: deps,
 			Private: map[string]any{"WitnessFile": filepath.Join(dir, name)}})
@@ -503,6 +512,38 @@ func TestRule12OfflineTopDown_Rule14OnlineBottomUp(t *testing.T) {
 	app, dk = w("app"), w("disk")
 	if len(dk["offline"]) != 1 || app["offline"][1] > dk["offline"][0] {
 		t.Fatalf("offline order: app %v disk %v (want app before disk)", app, dk)
+	}
+}
+
+// TestRule14IndependentResourcesComeOnlineTogether: resources with no
+// dependency between them come online at the same time, their dependent
+// after them (rule 14). "a" and "b" each wait in Online until the other has
+// arrived too: one at a time, the first would wait out its PendingTimeout
+// and fail.
+func TestRule14IndependentResourcesComeOnlineTogether(t *testing.T) {
+	e := newEngine(t)
+	dir := e.witnessedGroup()
+	p := fastProps()
+	p.RestartAction = 0 // a failure stays: nothing hides it
+	mk := func(name string, deps [][]string, private map[string]any) {
+		private["WitnessFile"] = filepath.Join(dir, name)
+		e.resource(model.Resource{Name: name, Type: "witnessed", Group: "g1", Properties: p, Dependencies: deps, Private: private})
+	}
+	meet := func() map[string]any {
+		return map[string]any{"MeetKey": `SOFTWARE\resmon-test\meet`, "MeetCount": 2, "ProgressMs": 20}
+	}
+	mk("a", nil, meet())
+	mk("b", nil, meet())
+	mk("app", [][]string{{"a"}, {"b"}}, map[string]any{})
+	n1 := e.start("n1")
+	e.waitGroup("g1", "online", onlineOn("n1"))
+	if n1.events.has("resource.failed") {
+		t.Fatalf("a resource failed on the way online: %v", n1.events.list)
+	}
+	w := func(n string) []int64 { return witnessTimes(t, filepath.Join(dir, n))["online"] }
+	a, b, app := w("a"), w("b"), w("app")
+	if len(a) != 1 || len(b) != 1 || len(app) != 1 || app[0] < a[0] || app[0] < b[0] {
+		t.Fatalf("online lines: a %v b %v app %v (want one each, app after both)", a, b, app)
 	}
 }
 

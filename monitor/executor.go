@@ -130,6 +130,12 @@ func (x *executor) step(ctx context.Context) time.Time {
 				v.Owned, v.Ownership = true, model.Ownership{Group: x.group, Node: x.m.cfg.Node, Token: x.t.lease.Fence().Token}
 				known = &v
 			}
+		case Online:
+			// Its publications change only the group's status, which an
+			// owner's decisions do not read; whatever else changes wakes
+			// the executor.
+			x.publish(ctx)
+			known = &f.View
 		case RemoveResource:
 		default:
 			x.publish(ctx)
@@ -290,7 +296,11 @@ func (x *executor) do(ctx context.Context, f Facts, a Action) error {
 	case Accept:
 		x.accept(ctx, a)
 	case Online:
-		x.bringOnline(ctx, x.hosted(a.Resource))
+		hs := make([]*hosted, len(a.Resources))
+		for i, id := range a.Resources {
+			hs[i] = x.hosted(id)
+		}
+		x.bringOnline(ctx, hs)
 	case Offline:
 		x.takeOffline(ctx, x.hosted(a.Resource))
 	case HandleFailure:

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/resmon/resmon/model"
@@ -159,9 +160,42 @@ func (x *executor) recordFailure(fl failure) {
 	// A resource of an earlier tenure.
 }
 
-// bringOnline restores h's checkpoints, starts storing their changes and
-// calls Online. A failure is left for the restart policy.
-func (x *executor) bringOnline(ctx context.Context, h *hosted) {
+// bringOnline brings hs online together: each one's checkpoints are
+// restored and start being stored, the group's status shows them
+// OnlinePending in one publication, and their Online entry points run side
+// by side. None of them depends on another (decideOnline), so nothing
+// orders them; what would serialise them is etcd's round trips, one
+// publication per resource and per state. A failure is left for the
+// restart policy.
+func (x *executor) bringOnline(ctx context.Context, hs []*hosted) {
+	ready := make([]bool, len(hs))
+	eachOf(hs, func(i int, h *hosted) { ready[i] = x.prepareOnline(ctx, h) })
+	var started []*hosted
+	for i, h := range hs {
+		if ready[i] {
+			// Show the pending state while the entry points run: they
+			// may take PendingTimeout and more.
+			h.r.setState(model.ResourceOnlinePending)
+			started = append(started, h)
+		}
+	}
+	if len(started) == 0 {
+		return
+	}
+	x.publish(ctx)
+	eachOf(started, func(_ int, h *hosted) {
+		if err := h.r.Online(ctx); err != nil {
+			h.failed = err
+			return
+		}
+		h.lastErr = ""
+	})
+}
+
+// prepareOnline readies h for its Online: an instance open with its
+// current record, its checkpoints restored and being stored. It reports
+// whether h may come online; if not, why is in h.
+func (x *executor) prepareOnline(ctx context.Context, h *hosted) bool {
 	if h.reopen && h.r != nil {
 		x.log.Info("reopening the resource: its properties changed since it was opened", "resource", h.rec.Name)
 		x.close(h)
@@ -169,7 +203,7 @@ func (x *executor) bringOnline(ctx context.Context, h *hosted) {
 	if h.r == nil {
 		if err := x.open(ctx, h); err != nil {
 			h.failed = err
-			return
+			return false
 		}
 	}
 	h.retryAt = time.Time{}
@@ -182,25 +216,36 @@ func (x *executor) bringOnline(ctx context.Context, h *hosted) {
 			h.hold, h.lastErr = err.Error(), err.Error()
 			x.log.Error("resource waits for an operator", "resource", h.rec.Name, "reason", err)
 			x.event("resource.waiting", err.Error())
-			return
+			return false
 		}
 		h.failed = fmt.Errorf("restoring the checkpoints of resource %q: %w", h.rec.Name, err)
-		return
+		return false
 	}
 	if err := cp.StartOnline(ctx, h.rec, fence); err != nil {
 		h.r.markFailed()
 		h.failed = fmt.Errorf("starting the checkpoints of resource %q: %w", h.rec.Name, err)
+		return false
+	}
+	return true
+}
+
+// eachOf calls do for every element of hs, each in its own goroutine (the
+// first in this one), and returns when all have returned. Each call may
+// change only its own element: the executor's other state is not locked.
+func eachOf(hs []*hosted, do func(int, *hosted)) {
+	if len(hs) == 0 {
 		return
 	}
-	// Show the pending state while the entry point runs: it may take
-	// PendingTimeout and more.
-	h.r.setState(model.ResourceOnlinePending)
-	x.publish(ctx)
-	if err := h.r.Online(ctx); err != nil {
-		h.failed = err
-		return
+	var wg sync.WaitGroup
+	for i, h := range hs[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			do(i+1, h)
+		}()
 	}
-	h.lastErr = ""
+	do(0, hs[0])
+	wg.Wait()
 }
 
 // takeOffline takes one resource offline (PendingTimeout → Terminate

@@ -57,6 +57,11 @@ import (
 //	                        whose lifetime the test watches from outside (WASM:
 //	                        through the host, so it must be a granted command)
 //	AppFile, AppLabel string  see AppCommand
+//	MeetKey         string  Online sets DWORD <resource name> = 1 in this node-local
+//	MeetCount       int     key, then waits (reporting progress every ProgressMs)
+//	                        until the key holds MeetCount values: resources that
+//	                        meet there come online only if their Onlines run at
+//	                        the same time
 //	TenureKey       string  Online records its tenure's token as QWORD "Tenure" in
 //	                        this node-local key, so that an Offline or Terminate
 //	                        in an instance that lost its memory (a WASM instance
@@ -219,6 +224,34 @@ func (r *Resource) countAndConfirm(ctx context.Context, key string) {
 	r.witness(ctx, "stored", fmt.Sprint(n))
 }
 
+// meet marks this resource's arrival at key and waits, reporting
+// progress, until n resources have arrived.
+func (r *Resource) meet(ctx context.Context, key string, n int, every time.Duration) error {
+	reg := r.host.Registry()
+	if err := reg.SetValue(ctx, key, r.req.Name, sdk.DWordValue(r.req.Name, 1)); err != nil {
+		return fmt.Errorf("arriving at %q: %w", key, err)
+	}
+	for {
+		vs, err := reg.Values(ctx, key)
+		if err != nil {
+			return fmt.Errorf("reading %q: %w", key, err)
+		}
+		if len(vs) >= n {
+			return nil
+		}
+		if err := r.host.Progress(ctx, fmt.Sprintf("waiting at %s: %d of %d arrived", key, len(vs), n)); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(every):
+		case <-r.stop:
+			return errors.New("testtype: Online interrupted by Terminate")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // fault takes the one-shot fault waiting at FaultKey, if any.
 func (r *Resource) fault(ctx context.Context) string {
 	key := strProp(r.req.Properties, "FaultKey", "")
@@ -257,6 +290,11 @@ func (r *Resource) Online(ctx context.Context) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+	}
+	if key := strProp(p, "MeetKey", ""); key != "" {
+		if err := r.meet(ctx, key, intProp(p, "MeetCount", 2), time.Duration(intProp(p, "ProgressMs", 50))*time.Millisecond); err != nil {
+			return err
 		}
 	}
 	if key := strProp(p, "CheckpointKey", ""); key != "" {
