@@ -236,7 +236,7 @@ func (m *Manager) Restore(ctx context.Context, res model.Resource, fence model.F
 		return fmt.Errorf("%w: restore of resource %q refused; take it offline first", ErrOnline, res.Name)
 	}
 	rs.restored = false
-	entries, err := m.cfg.Store.SyncCheckpoints(ctx, res.ID)
+	read, err := m.cfg.Store.LoadCheckpoints(ctx, res.ID)
 	if err != nil {
 		if errors.Is(err, quorum.ErrCheckpointOverlap) {
 			return fmt.Errorf("%w: resource %q: %w", ErrOverlap, res.Name, err)
@@ -244,8 +244,8 @@ func (m *Manager) Restore(ctx context.Context, res model.Resource, fence model.F
 		return fmt.Errorf("checkpoint: restoring resource %q: %w", res.Name, err)
 	}
 	var plan []loaded
-	for _, e := range entries {
-		l, err := m.load(ctx, rs, e)
+	for _, lc := range read {
+		l, err := m.verify(rs, lc)
 		if err != nil {
 			return err
 		}
@@ -284,11 +284,18 @@ func (m *Manager) Restore(ctx context.Context, res model.Resource, fence model.F
 
 // load reads and verifies one checkpoint.
 func (m *Manager) load(ctx context.Context, rs *resState, e quorum.CheckpointEntry) (loaded, error) {
+	lc := quorum.LoadedCheckpoint{Entry: e}
+	lc.Data, lc.Manifest, lc.Err = m.cfg.Store.GetCheckpoint(ctx, rs.id, e.Kind, e.Number)
+	return m.verify(rs, lc)
+}
+
+// verify checks one checkpoint as read from etcd and decodes it.
+func (m *Manager) verify(rs *resState, lc quorum.LoadedCheckpoint) (loaded, error) {
+	e, data, man, err := lc.Entry, lc.Data, lc.Manifest, lc.Err
 	l := loaded{entry: e}
 	if e.Kind == model.CryptoCheckpoint && (m.cfg.CryptoKey == nil || m.cfg.Keystore == nil) {
 		return l, fmt.Errorf("%w (resource %q, %s, container %q)", ErrNoCryptoKey, rs.name, e.FileName(), e.Path)
 	}
-	data, man, err := m.cfg.Store.GetCheckpoint(ctx, rs.id, e.Kind, e.Number)
 	switch {
 	case errors.Is(err, quorum.ErrNotFound):
 		l.missing = true

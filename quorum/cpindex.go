@@ -560,6 +560,140 @@ func (s *Store) SyncCheckpoints(ctx context.Context, id string) ([]CheckpointEnt
 	return nil, fmt.Errorf("%w: numbering the checkpoints of resource %s: gave up after %d attempts", ErrConflict, id, indexAttempts)
 }
 
+// indexInSync reports whether SyncCheckpoints would change nothing: every
+// numbered path is listed by the record, once, and every listed path is
+// numbered.
+func indexInSync(rec model.Resource, used []CheckpointEntry) bool {
+	seen := map[string]bool{}
+	for _, u := range used {
+		k := string(u.Kind) + "\x00" + foldCheckpointPath(u.Path)
+		if seen[k] || indexOfPath(rec.CheckpointList(u.Kind), u.Path) < 0 {
+			return false
+		}
+		seen[k] = true
+	}
+	for _, kind := range []model.CheckpointKind{model.RegistryCheckpoint, model.CryptoCheckpoint} {
+		for _, p := range rec.CheckpointList(kind) {
+			if !seen[string(kind)+"\x00"+foldCheckpointPath(p)] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// LoadedCheckpoint is one checkpoint of a resource as LoadCheckpoints read
+// it: its entry in the index, and what GetCheckpoint returns for it.
+type LoadedCheckpoint struct {
+	Entry    CheckpointEntry
+	Data     []byte
+	Manifest CheckpointManifest
+	Err      error
+}
+
+// loadReadKeys is how many keys of a resource's checkpoint data
+// LoadCheckpoints reads in its one request: a manifest and a chunk each for
+// the few small checkpoints a resource usually has. A checkpoint whose keys
+// go past them is read by GetCheckpoint.
+const loadReadKeys = 16
+
+// LoadCheckpoints is what a restore reads: SyncCheckpoints, then
+// GetCheckpoint for every entry it returns, each entry's result in its
+// LoadedCheckpoint. Where the index is in line with the record and the
+// resource's checkpoint data is small, which is the usual case, all of it
+// is one request at one revision instead of one request for the index and
+// two for each checkpoint: a failover restores every resource of every
+// group at once.
+func (s *Store) LoadCheckpoints(ctx context.Context, id string) ([]LoadedCheckpoint, error) {
+	key := s.keys.Resource(id)
+	ops := append([]clientv3.Op{clientv3.OpGet(key)}, s.numbersOps(id)...)
+	ops = append(ops, clientv3.OpGet(s.keys.ResourceCheckpoints(id), clientv3.WithPrefix(), clientv3.WithLimit(loadReadKeys)))
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("quorum: reading resource %s and its checkpoints: %w", id, err)
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return nil, fmt.Errorf("%w: resource %s", ErrNotFound, id)
+	}
+	var rec model.Resource
+	if err := json.Unmarshal(kvs[0].Value, &rec); err != nil {
+		return nil, fmt.Errorf("quorum: decoding resource %s at %s: %w", id, key, err)
+	}
+	used := s.parseNumbers(id, resp.Responses[1:3])
+	if !indexInSync(rec, used) {
+		// The index changes first, each change its own checked Txn.
+		if used, err = s.SyncCheckpoints(ctx, id); err != nil {
+			return nil, err
+		}
+		out := make([]LoadedCheckpoint, len(used))
+		for i, e := range used {
+			out[i] = s.loadOne(ctx, id, e)
+		}
+		return out, nil
+	}
+	data := resp.Responses[3].GetResponseRange()
+	got := make(map[string][]byte, len(data.Kvs))
+	for _, kv := range data.Kvs {
+		got[string(kv.Key)] = kv.Value
+	}
+	// What was read ends at the last key read, unless it is everything.
+	readTo := ""
+	if data.More && len(data.Kvs) > 0 {
+		readTo = string(data.Kvs[len(data.Kvs)-1].Key)
+	}
+	out := make([]LoadedCheckpoint, len(used))
+	for i, e := range used {
+		mk := s.keys.Checkpoint(id, e.Kind, e.Number)
+		if data.More && (len(data.Kvs) == 0 || clientv3.GetPrefixRangeEnd(mk) > readTo) {
+			out[i] = s.loadOne(ctx, id, e)
+			continue
+		}
+		out[i] = loadedFrom(mk, s.keys.CheckpointData(id, e.Kind, e.Number), id, e, got)
+	}
+	return out, nil
+}
+
+// loadOne reads one checkpoint with GetCheckpoint.
+func (s *Store) loadOne(ctx context.Context, id string, e CheckpointEntry) LoadedCheckpoint {
+	l := LoadedCheckpoint{Entry: e}
+	l.Data, l.Manifest, l.Err = s.GetCheckpoint(ctx, id, e.Kind, e.Number)
+	return l
+}
+
+// loadedFrom verifies checkpoint e of resource id, its manifest at key mk
+// and its chunks under dataPrefix, from got, which holds every one of its
+// keys, as GetCheckpoint does.
+func loadedFrom(mk, dataPrefix, id string, e CheckpointEntry, got map[string][]byte) LoadedCheckpoint {
+	l := LoadedCheckpoint{Entry: e}
+	v, ok := got[mk]
+	if !ok {
+		l.Err = fmt.Errorf("%w: checkpoint %s", ErrNotFound, mk)
+		return l
+	}
+	if l.Manifest, l.Err = checkManifest(mk, id, e.Kind, e.Number, v); l.Err != nil {
+		return l
+	}
+	m := l.Manifest
+	genPrefix := dataPrefix + m.Generation + "/"
+	chunks := map[string][]byte{}
+	for k, v := range got {
+		if strings.HasPrefix(k, genPrefix) {
+			chunks[k] = v
+		}
+	}
+	data, err := appendChunks(make([]byte, 0, m.Size), mk, genPrefix, m, chunks, 0, m.Chunks)
+	if err == nil {
+		err = checkPayload(mk, m, data)
+	}
+	if err != nil {
+		l.Err = err
+		return l
+	}
+	l.Data = data
+	return l
+}
+
 // checkpointIndexDeletes are the operations DeleteResource adds to its Txn:
 // the resource's numbers, and its claims on the paths its record lists.
 func (s *Store) checkpointIndexDeletes(r model.Resource) []clientv3.Op {

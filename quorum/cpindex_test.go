@@ -1,6 +1,8 @@
 package quorum_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
+	"github.com/resmon/resmon/quorum/quorumtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -258,4 +261,125 @@ func ExampleStore_AddCheckpoint() {
 	e := quorum.CheckpointEntry{Kind: model.RegistryCheckpoint, Number: 1, Path: `SOFTWARE\Microsoft\onyone`}
 	fmt.Println(e)
 	// Output: 00000001.CPT SOFTWARE\Microsoft\onyone
+}
+
+// countingKV counts the requests a Store makes through it.
+type countingKV struct {
+	clientv3.KV
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingKV) count() {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *countingKV) requests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (c *countingKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	c.count()
+	return c.KV.Get(ctx, key, opts...)
+}
+
+func (c *countingKV) Txn(ctx context.Context) clientv3.Txn {
+	c.count()
+	return c.KV.Txn(ctx)
+}
+
+// TestLoadCheckpointsReadsWhatSyncAndGetRead: LoadCheckpoints returns what
+// SyncCheckpoints and a GetCheckpoint of each entry return — numbering
+// what the record lists, data missing, corrupt, spread over several chunks
+// or past what its one request reads — and reads a resource with small
+// checkpoints in one request.
+func TestLoadCheckpointsReadsWhatSyncAndGetRead(t *testing.T) {
+	_, cli := quorumtest.Start(t)
+	kv := &countingKV{KV: cli.KV}
+	cli.KV = kv
+	e := newCPTEnvOn(t, cli)
+	s, ctx := e.store, ctxT(t)
+	seedDB(t, s)
+	var paths []string
+	for i := range 10 {
+		paths = append(paths, fmt.Sprintf(`SOFTWARE\load\k%d`, i))
+	}
+	r := seedSecond(t, s, "loaded", paths...)
+
+	same := func(step string) {
+		t.Helper()
+		got, err := s.LoadCheckpoints(ctx, r.ID)
+		if err != nil {
+			t.Fatalf("%s: LoadCheckpoints: %v", step, err)
+		}
+		entries, err := s.SyncCheckpoints(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(entries) {
+			t.Fatalf("%s: %d checkpoints loaded, %d in the index", step, len(got), len(entries))
+		}
+		for i, want := range entries {
+			data, man, err := s.GetCheckpoint(ctx, r.ID, want.Kind, want.Number)
+			g := got[i]
+			if g.Entry != want || !bytes.Equal(g.Data, data) || !reflect.DeepEqual(g.Manifest, man) || fmt.Sprint(g.Err) != fmt.Sprint(err) {
+				t.Errorf("%s: %s loaded as %+v (%d bytes, %v), GetCheckpoint reads %+v (%d bytes, %v)",
+					step, want, g.Entry, len(g.Data), g.Err, man, len(data), err)
+			}
+		}
+	}
+	same("nothing numbered yet")
+	same("numbered, no data")
+
+	payload := func(i int) []byte {
+		if i == 1 {
+			return bytes.Repeat([]byte("big"), quorum.ChunkSize) // three chunks
+		}
+		return []byte(fmt.Sprintf("data of checkpoint %d", i))
+	}
+	for i := range paths {
+		if _, err := s.PutCheckpoint(ctx, e.fence, r.ID, model.RegistryCheckpoint, uint32(i+1), cptNode, payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same("stored, more keys than one request reads")
+
+	// Few small checkpoints: one request.
+	small := seedSecond(t, s, "small", `SOFTWARE\load\small1`, `SOFTWARE\load\small2`)
+	if _, err := s.SyncCheckpoints(ctx, small.ID); err != nil {
+		t.Fatal(err)
+	}
+	for n := uint32(1); n <= 2; n++ {
+		if _, err := s.PutCheckpoint(ctx, e.fence, small.ID, model.RegistryCheckpoint, n, cptNode, []byte("small")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := kv.requests()
+	got, err := s.LoadCheckpoints(ctx, small.ID)
+	if n := kv.requests() - before; err != nil || n != 1 || len(got) != 2 || string(got[0].Data) != "small" || got[1].Err != nil {
+		t.Fatalf("two small checkpoints: %d requests, %+v, %v (want one request, both read)", n, got, err)
+	}
+
+	// Corrupt: a chunk gone, a stray key in a generation, a manifest gone.
+	chunks := func(n uint32) []string {
+		return e.keysUnder(e.keys.CheckpointData(r.ID, model.RegistryCheckpoint, n))
+	}
+	if _, err := cli.Delete(ctx, chunks(1)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, chunks(3)[0]+"x", "stray"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Delete(ctx, e.keys.Checkpoint(r.ID, model.RegistryCheckpoint, 4)); err != nil {
+		t.Fatal(err)
+	}
+	same("corrupt and missing")
+	got, _ = s.LoadCheckpoints(ctx, r.ID)
+	if !errors.Is(got[0].Err, quorum.ErrCorruptCheckpoint) || !errors.Is(got[2].Err, quorum.ErrCorruptCheckpoint) || !errors.Is(got[3].Err, quorum.ErrNotFound) || got[1].Err != nil {
+		t.Fatalf("errors: %v / %v / %v / %v", got[0].Err, got[1].Err, got[2].Err, got[3].Err)
+	}
 }

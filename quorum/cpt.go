@@ -471,18 +471,28 @@ func (s *Store) readCheckpoint(ctx context.Context, id string, kind model.Checkp
 	if rev == 0 {
 		rev = resp.Header.Revision
 	}
-	m, err := DecodeManifest(resp.Kvs[0].Value)
+	m, err := checkManifest(key, id, kind, number, resp.Kvs[0].Value)
 	if err != nil {
-		return nil, CheckpointManifest{}, newCorruptCheckpoint(key, err, "manifest: %v", err)
-	}
-	if m.Resource != id || m.Kind != kind || m.Number != number {
-		return nil, m, newCorruptCheckpoint(key, nil, "manifest names %s/%s, not the key it is stored under", m.Resource, m.FileName())
+		return nil, m, err
 	}
 	data, err := s.readChunks(ctx, key, s.keys.CheckpointData(id, kind, number), m, rev)
 	if err != nil {
 		return nil, m, err
 	}
 	return data, m, nil
+}
+
+// checkManifest decodes the manifest stored at key for checkpoint number of
+// kind of resource id, and checks that it names them.
+func checkManifest(key, id string, kind model.CheckpointKind, number uint32, value []byte) (CheckpointManifest, error) {
+	m, err := DecodeManifest(value)
+	if err != nil {
+		return CheckpointManifest{}, newCorruptCheckpoint(key, err, "manifest: %v", err)
+	}
+	if m.Resource != id || m.Kind != kind || m.Number != number {
+		return m, newCorruptCheckpoint(key, nil, "manifest names %s/%s, not the key it is stored under", m.Resource, m.FileName())
+	}
+	return m, nil
 }
 
 // readChunks fetches and verifies the payload m describes, at revision rev.
@@ -506,30 +516,46 @@ func (s *Store) readChunks(ctx context.Context, key, dataPrefix string, m Checkp
 		for _, kv := range resp.Kvs {
 			got[string(kv.Key)] = kv.Value
 		}
-		for i := first; i < last; i++ {
-			ck := cptChunkKey(genPrefix, i)
-			v, ok := got[ck]
-			if !ok {
-				return nil, newCorruptCheckpoint(key, nil, "chunk %d of %d (generation %s) is missing", i, m.Chunks, m.Generation)
-			}
-			want := int64(m.ChunkSize)
-			if i == m.Chunks-1 {
-				want = m.Size - int64(m.Chunks-1)*int64(m.ChunkSize)
-			}
-			if int64(len(v)) != want {
-				return nil, newCorruptCheckpoint(key, nil, "chunk %d (generation %s) has %d bytes, the manifest says %d", i, m.Generation, len(v), want)
-			}
-			data = append(data, v...)
-			delete(got, ck)
-		}
-		for k := range got {
-			return nil, newCorruptCheckpoint(key, nil, "unexpected key %s in generation %s", k, m.Generation)
+		if data, err = appendChunks(data, key, genPrefix, m, got, first, last); err != nil {
+			return nil, err
 		}
 	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.SHA256 {
-		return nil, newCorruptCheckpoint(key, nil, "payload sha256 is %x, the manifest says %s", sum, m.SHA256)
+	return data, checkPayload(key, m, data)
+}
+
+// appendChunks appends chunks first to last (exclusive) of the payload m
+// describes, from got, the keys read of their range of generation prefix
+// genPrefix, after checking each one's presence and size and that got holds
+// nothing else.
+func appendChunks(data []byte, key, genPrefix string, m CheckpointManifest, got map[string][]byte, first, last int) ([]byte, error) {
+	for i := first; i < last; i++ {
+		ck := cptChunkKey(genPrefix, i)
+		v, ok := got[ck]
+		if !ok {
+			return nil, newCorruptCheckpoint(key, nil, "chunk %d of %d (generation %s) is missing", i, m.Chunks, m.Generation)
+		}
+		want := int64(m.ChunkSize)
+		if i == m.Chunks-1 {
+			want = m.Size - int64(m.Chunks-1)*int64(m.ChunkSize)
+		}
+		if int64(len(v)) != want {
+			return nil, newCorruptCheckpoint(key, nil, "chunk %d (generation %s) has %d bytes, the manifest says %d", i, m.Generation, len(v), want)
+		}
+		data = append(data, v...)
+		delete(got, ck)
+	}
+	for k := range got {
+		return nil, newCorruptCheckpoint(key, nil, "unexpected key %s in generation %s", k, m.Generation)
 	}
 	return data, nil
+}
+
+// checkPayload checks the whole payload against its manifest's sum.
+func checkPayload(key string, m CheckpointManifest, data []byte) error {
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.SHA256 {
+		return newCorruptCheckpoint(key, nil, "payload sha256 is %x, the manifest says %s", sum, m.SHA256)
+	}
+	return nil
 }
 
 // DeleteCheckpoint removes a checkpoint and all of its chunks, fenced by f
