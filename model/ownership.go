@@ -82,6 +82,10 @@ const (
 type Change struct {
 	Kind ChangeKind
 	Name string // the group, for ChangeGroup
+	// TakenBy is, for a ChangeGroup of an ownership taken, the node that
+	// took it; "" for anything else (released, expired, a request filed).
+	// Nobody but that node has anything to decide about it.
+	TakenBy string
 	// Record is, for ChangeDatabase, the record that changed; the zero
 	// RecordRef says anything in the database may have changed (the
 	// operations state, the end of a restore).

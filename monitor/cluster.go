@@ -49,6 +49,19 @@ type RecordReader interface {
 	Records(ctx context.Context, refs []model.RecordRef) (model.Records, error)
 }
 
+// ViewReader is an optional capability of a Cluster (quorum.Store has
+// it): the views of several groups, read at one revision, in the order
+// asked. With it the views of groups this node does not own are read
+// together, up to MaxViewReads in one request, instead of one request
+// each: a dead node's groups, released at once, wake their executors on
+// every node at once.
+type ViewReader interface {
+	GroupViews(ctx context.Context, groups []string) ([]model.GroupView, error)
+}
+
+// MaxViewReads is the most views one ViewReader call is asked for.
+const MaxViewReads = 32
+
 // MaxRecordReads is the most records a burst of database changes is read
 // as; a larger burst reads the whole database.
 const MaxRecordReads = 64

@@ -80,6 +80,15 @@ func (c *fakeCluster) GroupView(_ context.Context, group string) (model.GroupVie
 	return v, nil
 }
 
+// GroupViews makes the fake a ViewReader, as quorum.Store is.
+func (c *fakeCluster) GroupViews(ctx context.Context, groups []string) ([]model.GroupView, error) {
+	out := make([]model.GroupView, len(groups))
+	for i, g := range groups {
+		out[i], _ = c.GroupView(ctx, g)
+	}
+	return out, nil
+}
+
 // Owners makes the fake an OwnerLister, as quorum.Store is.
 func (c *fakeCluster) Owners(context.Context) (map[string]model.Ownership, error) {
 	c.mu.Lock()
@@ -245,7 +254,7 @@ func (s *fakeSession) Acquire(_ context.Context, group string) (Tenure, error) {
 	if o, ok := c.owners[group]; ok {
 		return nil, &model.OwnedError{Group: group, Node: o.Node, Token: o.Token}
 	}
-	c.notify(model.Change{Kind: model.ChangeGroup, Name: group})
+	c.notify(model.Change{Kind: model.ChangeGroup, Name: group, TakenBy: s.node})
 	o := model.Ownership{Group: group, Node: s.node, Token: c.rev}
 	c.owners[group] = o
 	return &fakeTenure{c: c, own: o, done: make(chan struct{})}, nil

@@ -61,7 +61,9 @@ type Config struct {
 	// their thousands of reads queue in etcd together and delay everything
 	// behind them, the acquisitions and the nodes' lease keepalives
 	// included. The owners' own reads are not held back: they are the ones
-	// bringing groups online.
+	// bringing groups online. A Cluster that is a ViewReader is asked for
+	// the views waiting together instead (viewReaders requests in flight,
+	// MaxViewReads views each), and MaxReads does not apply.
 	MaxReads int
 	// StartupGrace is how long after the monitor starts a group that has
 	// never run waits for its first preferred owner before another node
@@ -99,7 +101,29 @@ type Monitor struct {
 	doing sync.Map
 
 	reads chan struct{} // a slot per unowned group's view read in flight (MaxReads)
+	views viewBatch     // with a ViewReader: the views waiting to be read together
 }
+
+// viewBatch gathers the view reads of groups this node does not own while
+// earlier ones are in flight, so that they go to etcd together.
+type viewBatch struct {
+	mu      sync.Mutex
+	waiting []*viewWait
+	readers int // goroutines reading batches (at most viewReaders)
+}
+
+type viewWait struct {
+	ctx   context.Context
+	group string
+	done  chan struct{} // closed when view and err are set
+	view  model.GroupView
+	err   error
+}
+
+// viewReaders is how many batched view reads a node has in flight: enough
+// to overlap round trips, few enough that the views waiting meanwhile make
+// batches.
+const viewReaders = 4
 
 // clusterView is an immutable copy of the database and the node set.
 type clusterView struct {
@@ -298,7 +322,9 @@ func (m *Monitor) Run(ctx context.Context, s Session) error {
 			for more := true; more; {
 				switch c.Kind {
 				case model.ChangeGroup:
-					groups = append(groups, c.Name)
+					if !m.knownTake(c) {
+						groups = append(groups, c.Name)
+					}
 				case model.ChangeDatabase:
 					db = true
 					if c.Record.Kind == model.RecordNone {
@@ -600,6 +626,20 @@ func (m *Monitor) Drain(ctx context.Context, s Session) error {
 	}
 }
 
+// knownTake reports whether c is an ownership taken that leaves this
+// node nothing to decide: another node took a group this node does not
+// own, or this node took one it knows it owns. Waking the executors of a
+// dead node's groups on every survivor each time one of them was taken
+// doubled the reads of a mass failover.
+func (m *Monitor) knownTake(c model.Change) bool {
+	if c.TakenBy == "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.EqualFold(c.TakenBy, m.cfg.Node) == m.owned[c.Name]
+}
+
 func (m *Monitor) setOwned(group string, owned bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -630,6 +670,9 @@ func (m *Monitor) Owned() []string {
 // groupView reads the view of a group this node does not own, at most
 // MaxReads at a time.
 func (m *Monitor) groupView(ctx context.Context, group string) (model.GroupView, error) {
+	if vr, ok := m.cfg.Cluster.(ViewReader); ok {
+		return m.batchedView(ctx, vr, group)
+	}
 	select {
 	case m.reads <- struct{}{}:
 	case <-ctx.Done():
@@ -637,6 +680,66 @@ func (m *Monitor) groupView(ctx context.Context, group string) (model.GroupView,
 	}
 	defer func() { <-m.reads }()
 	return m.cfg.Cluster.GroupView(ctx, group)
+}
+
+// batchedView reads the view of group together with the others waiting:
+// it joins the batch and, if fewer than viewReaders read, starts one.
+func (m *Monitor) batchedView(ctx context.Context, vr ViewReader, group string) (model.GroupView, error) {
+	w := &viewWait{ctx: ctx, group: group, done: make(chan struct{})}
+	b := &m.views
+	b.mu.Lock()
+	b.waiting = append(b.waiting, w)
+	if b.readers < viewReaders {
+		b.readers++
+		go m.readViews(vr)
+	}
+	b.mu.Unlock()
+	select {
+	case <-w.done:
+		return w.view, w.err
+	case <-ctx.Done():
+		return model.GroupView{}, ctx.Err()
+	}
+}
+
+// readViews reads the waiting views, MaxViewReads at a time, until none
+// wait. A batch is read under the context of its first waiter still
+// there, without its cancellation (the others still wait), and bounded.
+func (m *Monitor) readViews(vr ViewReader) {
+	b := &m.views
+	for {
+		b.mu.Lock()
+		var batch []*viewWait
+		for len(b.waiting) > 0 && len(batch) < MaxViewReads {
+			w := b.waiting[0]
+			b.waiting = b.waiting[1:]
+			if w.ctx.Err() == nil {
+				batch = append(batch, w)
+			}
+		}
+		if len(batch) == 0 {
+			b.readers--
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		groups := make([]string, len(batch))
+		for i, w := range batch {
+			groups[i] = w.group
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), 30*time.Second)
+		views, err := vr.GroupViews(ctx, groups)
+		cancel()
+		if err == nil && len(views) != len(groups) {
+			err = fmt.Errorf("monitor: %d views read for %d groups", len(views), len(groups))
+		}
+		for i, w := range batch {
+			if w.err = err; err == nil {
+				w.view = views[i]
+			}
+			close(w.done)
+		}
+	}
 }
 
 // preload loads every resource type whose driver can load ahead of use, so

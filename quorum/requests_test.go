@@ -3,6 +3,7 @@ package quorum_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -272,5 +273,78 @@ func TestWatchNamesRecordsAndRecordsReadsThem(t *testing.T) {
 	}
 	if _, err := s.Records(ctx, make([]model.RecordRef, quorum.MaxRecords+1)); !errors.Is(err, quorum.ErrTooManyRecords) {
 		t.Errorf("Records of %d: %v, want ErrTooManyRecords", quorum.MaxRecords+1, err)
+	}
+}
+
+// TestWatchNamesWhoTookAGroupAndGroupViewsReadsThem: an ownership taken is
+// reported with the node that took it (a release with nobody), and
+// GroupViews reads several groups' views as GroupView reads each.
+func TestWatchNamesWhoTookAGroupAndGroupViewsReadsThem(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	seedDB(t, s)
+	if err := s.CreateGroup(ctx, model.DefaultGroup("other")); err != nil {
+		t.Fatal(err)
+	}
+	ch := s.Watch(ctx)
+	m, err := s.Join(ctx, quorum.MemberConfig{Node: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave(context.Background())
+	next := func(what string) model.Change {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case c := <-ch:
+				if c.Kind == model.ChangeGroup && c.Name == "data" {
+					return c
+				}
+			case <-deadline:
+				t.Fatalf("no change of group data: %s", what)
+			}
+		}
+	}
+	tenure, err := m.Acquire(ctx, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := next("taken"); c.TakenBy != "n1" {
+		t.Fatalf("take reported as %+v, want TakenBy n1", c)
+	}
+	if err := tenure.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := next("released"); c.TakenBy != "" {
+		t.Fatalf("release reported as %+v, want no TakenBy", c)
+	}
+
+	if _, err := m.Acquire(ctx, "data"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.File(ctx, model.Request{Group: "other", Action: model.RequestOnline}); err != nil {
+		t.Fatal(err)
+	}
+	views, err := s.GroupViews(ctx, []string{"other", "data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range []string{"other", "data"} {
+		one, err := s.GroupView(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		views[i].Revision, one.Revision = 0, 0
+		if !reflect.DeepEqual(views[i], one) {
+			t.Errorf("GroupViews read %s as %+v, GroupView as %+v", g, views[i], one)
+		}
+	}
+	if !views[1].Owned || views[1].Ownership.Node != "n1" || len(views[0].Requests) != 1 {
+		t.Errorf("views: %+v", views)
+	}
+	if _, err := s.GroupViews(ctx, make([]string, quorum.MaxGroupViews+1)); !errors.Is(err, quorum.ErrTooManyGroups) {
+		t.Errorf("%d groups at once: %v, want ErrTooManyGroups", quorum.MaxGroupViews+1, err)
 	}
 }

@@ -14,36 +14,69 @@ import (
 // GroupView reads a group's ownership, published status and pending
 // requests (oldest first) in one Txn.
 func (s *Store) GroupView(ctx context.Context, group string) (model.GroupView, error) {
-	resp, err := s.cli.Txn(ctx).Then(
-		clientv3.OpGet(s.keys.Owner(group)),
-		clientv3.OpGet(s.keys.GroupState(group)),
-		clientv3.OpGet(s.keys.Requests(group), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
-	).Commit()
+	vs, err := s.GroupViews(ctx, []string{group})
 	if err != nil {
-		return model.GroupView{}, fmt.Errorf("quorum: reading group %q: %w", group, err)
+		return model.GroupView{}, err
 	}
-	v := model.GroupView{Revision: resp.Header.Revision}
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
-		v.Owned, v.Ownership = true, s.decodeOwner(kvs[0])
+	return vs[0], nil
+}
+
+// MaxGroupViews is the most groups GroupViews reads at once: three
+// operations each, within etcd's default limit of 128 per Txn.
+const MaxGroupViews = 40
+
+// ErrTooManyGroups reports a GroupViews call for more than MaxGroupViews
+// groups.
+var ErrTooManyGroups = errors.New("quorum: too many groups for one read")
+
+// GroupViews reads the views of groups, as GroupView does, in one Txn at
+// one revision: a node that sees the groups of a dead owner released
+// together reads them together.
+func (s *Store) GroupViews(ctx context.Context, groups []string) ([]model.GroupView, error) {
+	if len(groups) > MaxGroupViews {
+		return nil, fmt.Errorf("%w: %d groups, at most %d", ErrTooManyGroups, len(groups), MaxGroupViews)
 	}
-	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
-		if err := json.Unmarshal(kvs[0].Value, &v.Status); err != nil {
-			s.log.Warn("unreadable group status; treated as never published", "group", group, "error", err)
-			v.Status = model.GroupStatus{}
+	ops := make([]clientv3.Op, 0, 3*len(groups))
+	for _, g := range groups {
+		ops = append(ops,
+			clientv3.OpGet(s.keys.Owner(g)),
+			clientv3.OpGet(s.keys.GroupState(g)),
+			clientv3.OpGet(s.keys.Requests(g), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)))
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		if len(groups) == 1 {
+			return nil, fmt.Errorf("quorum: reading group %q: %w", groups[0], err)
 		}
+		return nil, fmt.Errorf("quorum: reading %d groups: %w", len(groups), err)
 	}
-	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
-		r, err := decodeRequest(kv.Value)
-		if err != nil {
-			// Answered as refused, so it does not block the queue and
-			// whoever filed it learns why.
-			s.log.Warn("unreadable request", "key", string(kv.Key), "error", err)
-			r = model.Request{ID: groupOfKey(string(kv.Key), s.keys.Requests(group)), Group: group, Action: "unreadable"}
+	out := make([]model.GroupView, len(groups))
+	for i, group := range groups {
+		r := resp.Responses[3*i : 3*i+3]
+		v := model.GroupView{Revision: resp.Header.Revision}
+		if kvs := r[0].GetResponseRange().Kvs; len(kvs) == 1 {
+			v.Owned, v.Ownership = true, s.decodeOwner(kvs[0])
 		}
-		r.Revision = kv.ModRevision
-		v.Requests = append(v.Requests, r)
+		if kvs := r[1].GetResponseRange().Kvs; len(kvs) == 1 {
+			if err := json.Unmarshal(kvs[0].Value, &v.Status); err != nil {
+				s.log.Warn("unreadable group status; treated as never published", "group", group, "error", err)
+				v.Status = model.GroupStatus{}
+			}
+		}
+		for _, kv := range r[2].GetResponseRange().Kvs {
+			req, err := decodeRequest(kv.Value)
+			if err != nil {
+				// Answered as refused, so it does not block the queue and
+				// whoever filed it learns why.
+				s.log.Warn("unreadable request", "key", string(kv.Key), "error", err)
+				req = model.Request{ID: groupOfKey(string(kv.Key), s.keys.Requests(group)), Group: group, Action: "unreadable"}
+			}
+			req.Revision = kv.ModRevision
+			v.Requests = append(v.Requests, req)
+		}
+		out[i] = v
 	}
-	return v, nil
+	return out, nil
 }
 
 // publishOps are the operations of an owner's publication: statuses, and

@@ -25,6 +25,9 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 		prefix string
 		change func(key string) model.Change
 		skip   func(key string) bool // keys not reported (nil: none)
+		// taken names the node that took an ownership, for
+		// model.Change.TakenBy (nil: not an ownership).
+		taken func(ev *clientv3.Event) string
 	}
 	sources := []source{
 		// A database change names its record, for a watcher to read only
@@ -39,7 +42,7 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 		{prefix: s.keys.Nodes(), change: func(string) model.Change { return model.Change{Kind: model.ChangeNodes} }},
 		{prefix: s.keys.Owners(), change: func(k string) model.Change {
 			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.Owners())}
-		}},
+		}, taken: s.takenBy},
 		{prefix: s.keys.AllRequests(), change: func(k string) model.Change {
 			return model.Change{Kind: model.ChangeGroup, Name: groupOfKey(k, s.keys.AllRequests())}
 		}},
@@ -53,8 +56,12 @@ func (s *Store) Watch(ctx context.Context) <-chan model.Change {
 				if src.skip != nil && src.skip(string(ev.Kv.Key)) {
 					return true
 				}
+				c := src.change(string(ev.Kv.Key))
+				if src.taken != nil {
+					c.TakenBy = src.taken(ev)
+				}
 				select {
-				case out <- src.change(string(ev.Kv.Key)):
+				case out <- c:
 					return true
 				case <-ctx.Done():
 					return false
@@ -193,6 +200,15 @@ func restoring(kvs []*mvccpb.KeyValue) error {
 		return fmt.Errorf("%w (from %s, started %s)", ErrRestoring, m.From, m.Time.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// takenBy is the node an ownership event gave the group to, "" for a
+// release or an expiry.
+func (s *Store) takenBy(ev *clientv3.Event) string {
+	if ev.Type != clientv3.EventTypePut {
+		return ""
+	}
+	return s.decodeOwner(ev.Kv).Node
 }
 
 // databaseChange is the Change of a write to key, under the database

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,6 +157,16 @@ func TestMassFailoverReport(t *testing.T) {
 	rss1 := procRSS(t, c.nodes["node1"].cmd.Process.Pid)
 	tr.arm("node1")
 	before := etcdCounters(t)
+	survivorsCPU := func() time.Duration {
+		var sum time.Duration
+		for name, n := range c.nodes {
+			if name != "node1" && n.cmd.ProcessState == nil {
+				sum += procCPU(t, n.cmd.Process.Pid)
+			}
+		}
+		return sum
+	}
+	cpuNodes0, cpuEtcd0 := survivorsCPU(), procCPU(t, os.Getpid())
 	t.Log("killing node1")
 	t0 := time.Now()
 	c.kill("node1")
@@ -170,6 +181,11 @@ func TestMassFailoverReport(t *testing.T) {
 	}
 	ours, floor := every.Sub(t0), floorAt.Sub(t0)
 	requests := counterDiff(before, etcdCounters(t))
+	// The CPU time the failover took: the survivors', and this process's,
+	// which is etcd's with the watchers of this test.
+	cpuNodes, cpuEtcd := survivorsCPU()-cpuNodes0, procCPU(t, os.Getpid())-cpuEtcd0
+	t.Logf("CPU time from the kill until every group was online (%s on %d CPUs): survivors %s, etcd and this test %s",
+		ours.Round(time.Millisecond), runtime.NumCPU(), cpuNodes.Round(time.Millisecond), cpuEtcd.Round(time.Millisecond))
 	var rssMax, rssSum int64
 	for name, n := range c.nodes {
 		if name != "node1" && n.cmd.ProcessState == nil {
