@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/resmon/resmon/model"
 )
@@ -316,4 +318,19 @@ func (fakeCheckpoints) Recover(_ context.Context, r model.Resource, _ model.Fenc
 
 func (fakeCheckpoints) Accept(context.Context, model.Resource, model.Fence) ([]string, error) {
 	return nil, nil
+}
+
+// runN1 runs a monitor for n1 of c on cluster (c, or c with fewer
+// capabilities) with StartupGrace off, until the test ends.
+func runN1(t *testing.T, c *fakeCluster, cluster Cluster, resync time.Duration) *Monitor {
+	t.Helper()
+	m, err := New(Config{Node: "n1", Cluster: cluster, Checkpoints: fakeCheckpoints{}, StartupGrace: -1, Resync: resync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, c.session("n1")) }()
+	t.Cleanup(func() { stop(); <-done })
+	return m
 }

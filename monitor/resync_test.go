@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,14 +31,7 @@ func startResync(t *testing.T, c *fakeCluster, cluster Cluster, resync time.Dura
 	c.owners["theirs"] = model.Ownership{Group: "theirs", Node: "n2", Token: 1}
 	c.mu.Unlock()
 
-	m, err := New(Config{Node: "n1", Cluster: cluster, Checkpoints: fakeCheckpoints{}, StartupGrace: -1, Resync: resync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, c.session("n1")) }()
-	t.Cleanup(func() { stop(); <-done })
+	m := runN1(t, c, cluster, resync)
 	waitFake(t, "n1 owning mine and every group's view read", func() bool {
 		views, _ := c.reads()
 		c.mu.Lock()

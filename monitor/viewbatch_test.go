@@ -123,14 +123,8 @@ func TestATakeByAnotherNodeWakesNobodyElse(t *testing.T) {
 	}
 	c.setDB(model.Database{Groups: []model.Group{group("taken"), group("marker")}})
 	c.setNodes("n1", "n2")
-	m, err := New(Config{Node: "n1", Cluster: c, Checkpoints: fakeCheckpoints{}, StartupGrace: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, c.session("n1")) }()
-	t.Cleanup(func() { stop(); <-done })
+	runN1(t, c, c, 0)
+	ctx := context.Background()
 	waitFake(t, "both views read at start", func() bool {
 		v, _ := c.reads()
 		return v["taken"] > 0 && v["marker"] > 0
