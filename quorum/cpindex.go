@@ -591,28 +591,39 @@ type LoadedCheckpoint struct {
 	Err      error
 }
 
-// loadReadKeys is how many keys of a resource's checkpoint data
-// LoadCheckpoints reads in its one request: a manifest and a chunk each for
-// the few small checkpoints a resource usually has. A checkpoint whose keys
-// go past them is read by GetCheckpoint.
-const loadReadKeys = 16
+const (
+	// loadReadKeys is how many keys of a resource's checkpoint data
+	// LoadCheckpoints reads in its first request: a manifest and a chunk
+	// each for the few small checkpoints a resource usually has. A
+	// checkpoint whose keys go past them is read by GetCheckpoint.
+	loadReadKeys = 8
+	// loadOps is the operations of that request; loadBatchResources
+	// bounds how many resources' requests are merged into one Txn (chunks
+	// are at most 1.5 MiB: a merged answer stays under 100 MiB whatever
+	// the checkpoints hold, and is kilobytes for the usual ones), and
+	// loadBatchReaders how many merged Txns are in flight.
+	loadOps            = 4
+	loadBatchResources = 8
+	loadBatchReaders   = 4
+)
 
 // LoadCheckpoints is what a restore reads: SyncCheckpoints, then
 // GetCheckpoint for every entry it returns, each entry's result in its
 // LoadedCheckpoint. Where the index is in line with the record and the
 // resource's checkpoint data is small, which is the usual case, all of it
-// is one request at one revision instead of one request for the index and
-// two for each checkpoint: a failover restores every resource of every
-// group at once.
+// is one read at one revision instead of one request for the index and two
+// for each checkpoint; and the reads of calls made while others are in
+// flight are merged into one request: a failover restores every resource
+// of every group it brings at once.
 func (s *Store) LoadCheckpoints(ctx context.Context, id string) ([]LoadedCheckpoint, error) {
 	key := s.keys.Resource(id)
 	ops := append([]clientv3.Op{clientv3.OpGet(key)}, s.numbersOps(id)...)
 	ops = append(ops, clientv3.OpGet(s.keys.ResourceCheckpoints(id), clientv3.WithPrefix(), clientv3.WithLimit(loadReadKeys)))
-	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	resps, _, err := s.loads.read(ctx, ops)
 	if err != nil {
 		return nil, fmt.Errorf("quorum: reading resource %s and its checkpoints: %w", id, err)
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
+	kvs := resps[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
 		return nil, fmt.Errorf("%w: resource %s", ErrNotFound, id)
 	}
@@ -620,7 +631,7 @@ func (s *Store) LoadCheckpoints(ctx context.Context, id string) ([]LoadedCheckpo
 	if err := json.Unmarshal(kvs[0].Value, &rec); err != nil {
 		return nil, fmt.Errorf("quorum: decoding resource %s at %s: %w", id, key, err)
 	}
-	used := s.parseNumbers(id, resp.Responses[1:3])
+	used := s.parseNumbers(id, resps[1:3])
 	if !indexInSync(rec, used) {
 		// The index changes first, each change its own checked Txn.
 		if used, err = s.SyncCheckpoints(ctx, id); err != nil {
@@ -632,7 +643,7 @@ func (s *Store) LoadCheckpoints(ctx context.Context, id string) ([]LoadedCheckpo
 		}
 		return out, nil
 	}
-	data := resp.Responses[3].GetResponseRange()
+	data := resps[3].GetResponseRange()
 	got := make(map[string][]byte, len(data.Kvs))
 	for _, kv := range data.Kvs {
 		got[string(kv.Key)] = kv.Value

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/resmon/resmon/model"
 	"github.com/resmon/resmon/quorum"
@@ -263,6 +265,17 @@ func ExampleStore_AddCheckpoint() {
 	// Output: 00000001.CPT SOFTWARE\Microsoft\onyone
 }
 
+// seededThrough is a cptEnv on a fresh etcd whose requests go through the
+// KV wrap returns, with seedDB's database.
+func seededThrough(t *testing.T, wrap func(clientv3.KV) clientv3.KV) *cptEnv {
+	t.Helper()
+	_, cli := quorumtest.Start(t)
+	cli.KV = wrap(cli.KV)
+	e := newCPTEnvOn(t, cli)
+	seedDB(t, e.store)
+	return e
+}
+
 // countingKV counts the requests a Store makes through it.
 type countingKV struct {
 	clientv3.KV
@@ -298,12 +311,9 @@ func (c *countingKV) Txn(ctx context.Context) clientv3.Txn {
 // or past what its one request reads — and reads a resource with small
 // checkpoints in one request.
 func TestLoadCheckpointsReadsWhatSyncAndGetRead(t *testing.T) {
-	_, cli := quorumtest.Start(t)
-	kv := &countingKV{KV: cli.KV}
-	cli.KV = kv
-	e := newCPTEnvOn(t, cli)
-	s, ctx := e.store, ctxT(t)
-	seedDB(t, s)
+	kv := &countingKV{}
+	e := seededThrough(t, func(inner clientv3.KV) clientv3.KV { kv.KV = inner; return kv })
+	s, ctx, cli := e.store, ctxT(t), e.cli
 	var paths []string
 	for i := range 10 {
 		paths = append(paths, fmt.Sprintf(`SOFTWARE\load\k%d`, i))
@@ -381,5 +391,113 @@ func TestLoadCheckpointsReadsWhatSyncAndGetRead(t *testing.T) {
 	got, _ = s.LoadCheckpoints(ctx, r.ID)
 	if !errors.Is(got[0].Err, quorum.ErrCorruptCheckpoint) || !errors.Is(got[2].Err, quorum.ErrCorruptCheckpoint) || !errors.Is(got[3].Err, quorum.ErrNotFound) || got[1].Err != nil {
 		t.Fatalf("errors: %v / %v / %v / %v", got[0].Err, got[1].Err, got[2].Err, got[3].Err)
+	}
+}
+
+// heldKV holds every Txn's Commit while hold is set, and records the
+// operations of each Txn begun.
+type heldKV struct {
+	clientv3.KV
+	mu   sync.Mutex
+	hold chan struct{} // nil: commits go through
+	ops  []int         // the operations of each Txn, in order
+}
+
+type heldTxn struct {
+	clientv3.Txn
+	kv *heldKV
+	i  int
+}
+
+func (h *heldKV) Txn(ctx context.Context) clientv3.Txn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops = append(h.ops, 0)
+	return &heldTxn{Txn: h.KV.Txn(ctx), kv: h, i: len(h.ops) - 1}
+}
+
+func (t *heldTxn) Then(ops ...clientv3.Op) clientv3.Txn {
+	t.kv.mu.Lock()
+	t.kv.ops[t.i] += len(ops)
+	t.kv.mu.Unlock()
+	t.Txn = t.Txn.Then(ops...)
+	return t
+}
+
+func (t *heldTxn) Commit() (*clientv3.TxnResponse, error) {
+	t.kv.mu.Lock()
+	hold := t.kv.hold
+	t.kv.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	return t.Txn.Commit()
+}
+
+func (h *heldKV) txnOps() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ops)
+}
+
+// TestLoadCheckpointsMergesReadsMadeTogether: the reads of LoadCheckpoints
+// calls made while others are in flight go to etcd together, a few
+// resources per Txn, each call getting its own resource's checkpoints.
+func TestLoadCheckpointsMergesReadsMadeTogether(t *testing.T) {
+	kv := &heldKV{}
+	e := seededThrough(t, func(inner clientv3.KV) clientv3.KV { kv.KV = inner; return kv })
+	s, ctx := e.store, ctxT(t)
+	const n = 40
+	var ids []string
+	for i := range n {
+		r := seedSecond(t, s, fmt.Sprintf("merged%d", i), fmt.Sprintf(`SOFTWARE\merged\r%d`, i))
+		if _, err := s.SyncCheckpoints(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PutCheckpoint(ctx, e.fence, r.ID, model.RegistryCheckpoint, 1, cptNode, []byte(r.Name)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	before := len(kv.txnOps())
+	hold := make(chan struct{})
+	kv.mu.Lock()
+	kv.hold = hold
+	kv.mu.Unlock()
+	type result struct {
+		i   int
+		got []quorum.LoadedCheckpoint
+		err error
+	}
+	results := make(chan result, n)
+	for i, id := range ids {
+		go func() {
+			got, err := s.LoadCheckpoints(ctx, id)
+			results <- result{i, got, err}
+		}()
+	}
+	// Every call is either waiting or in a held Txn (4 operations each).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		held := 0
+		for _, o := range kv.txnOps()[before:] {
+			held += o
+		}
+		if quorum.LoadsWaiting(s)+held/4 == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d loads waiting and %d operations held; want %d loads", quorum.LoadsWaiting(s), held, n)
+		}
+	}
+	close(hold)
+	for range n {
+		r := <-results
+		if r.err != nil || len(r.got) != 1 || string(r.got[0].Data) != fmt.Sprintf("merged%d", r.i) {
+			t.Fatalf("load of merged%d: %+v, %v", r.i, r.got, r.err)
+		}
+	}
+	txns := kv.txnOps()[before:]
+	if len(txns) >= n/2 {
+		t.Fatalf("%d loads read in %d Txns (operations %v): want them merged", n, len(txns), txns)
 	}
 }

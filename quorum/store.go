@@ -25,6 +25,8 @@ type Store struct {
 	cli  *clientv3.Client
 	keys Keys
 	log  hclog.Logger
+	// loads merges the reads of LoadCheckpoints calls made together.
+	loads *readBatch
 }
 
 // NewStore returns a Store of the named cluster. It does no I/O.
@@ -35,7 +37,8 @@ func NewStore(cli *clientv3.Client, cluster string, log hclog.Logger) (*Store, e
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Store{cli: cli, keys: NewKeys(cluster), log: log}, nil
+	return &Store{cli: cli, keys: NewKeys(cluster), log: log,
+		loads: &readBatch{cli: cli, maxOps: loadBatchResources * loadOps, readers: loadBatchReaders}}, nil
 }
 
 // Keys returns the store's key layout.
