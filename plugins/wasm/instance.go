@@ -59,9 +59,20 @@ var _ plugins.Instance = (*instance)(nil)
 type live struct {
 	mod    api.Module
 	handle int32
-	fns    [entryCount]api.Function
+	fns    [entryCount]api.Function // by fn, at first use
 	stack  [3]uint64
 	stderr *stdioLog
+}
+
+// fn is the function of entry point e, looked up at its first call: each
+// lookup costs wazero a call engine with a stack of its own, and most
+// instances only ever call Open, Online and the health checks. Calls are
+// serialized per instance (callLocked), so this needs no lock.
+func (l *live) fn(e entry) api.Function {
+	if l.fns[e] == nil {
+		l.fns[e] = l.mod.ExportedFunction(entryExports[e])
+	}
+	return l.fns[e]
 }
 
 func newInstance(d *Driver, mt *moduleType, r plugins.ResourceSpec) (*instance, error) {
@@ -278,7 +289,7 @@ func (in *instance) callLocked(ctx context.Context, e entry, input []byte, args 
 	cs.input = input
 	l.stack[0] = uint64(uint32(l.handle))
 	copy(l.stack[1:], args)
-	if err := l.fns[e].CallWithStack(cs, l.stack[:]); err != nil {
+	if err := l.fn(e).CallWithStack(cs, l.stack[:]); err != nil {
 		return 0, cs, in.crash(ctx, cs, l, e.String(), err)
 	}
 	if l.mod.IsClosed() { // the deadline fired as the call returned: the result stands
@@ -308,9 +319,6 @@ func (in *instance) ensureLive(ctx context.Context, cs *callState) (*live, error
 		return nil, fmt.Errorf("%w: wasm: type %q: instantiating %s: %w", plugins.ErrBadModule, mt.spec.Name, mt.spec.Path, err)
 	}
 	l.mod = mod
-	for e := range entryCount {
-		l.fns[e] = mod.ExportedFunction(entryExports[e])
-	}
 	if mt.hasInit {
 		if err := mod.ExportedFunction(abi.ExportInitialize).CallWithStack(cs, nil); err != nil {
 			err = in.crash(ctx, cs, l, abi.ExportInitialize, err)
@@ -330,7 +338,7 @@ func (in *instance) ensureLive(ctx context.Context, cs *callState) (*live, error
 	}
 	cs.input, cs.inPos = in.payload, 0
 	l.stack[0] = uint64(len(in.payload))
-	if err := l.fns[entryOpen].CallWithStack(cs, l.stack[:]); err != nil {
+	if err := l.fn(entryOpen).CallWithStack(cs, l.stack[:]); err != nil {
 		return nil, in.crash(ctx, cs, l, entryOpen.String(), err)
 	}
 	h := int32(uint32(l.stack[0]))
