@@ -158,6 +158,13 @@ func (x *executor) facts(ctx context.Context, known *model.GroupView) (Facts, er
 		return f, nil
 	default:
 	}
+	if known != nil && x.t != nil {
+		select {
+		case <-x.t.lease.Done():
+			known = nil // the tenure ended: what was known of it is not so
+		default:
+		}
+	}
 	if known != nil {
 		f.View = *known
 	} else {
