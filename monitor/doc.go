@@ -20,5 +20,6 @@
 //     fence terminates everything at once and host services find a resource;
 //   - monitor.go: the node-wide loop that follows the cluster's changes
 //     (reading only the database records a change names), starts and stops
-//     the executors, and wakes those a change concerns.
+//     the executors, wakes those a change concerns, and reads together the
+//     views of groups this node does not own that executors ask for at once.
 package monitor

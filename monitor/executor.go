@@ -15,7 +15,9 @@ import (
 
 // executor runs one group on this node. Its goroutine gathers the facts,
 // asks Decide for the next action and carries it out, one at a time, and
-// alone reads and writes the tenure: nothing here is locked. Health
+// alone reads and writes the tenure: nothing here is locked. (An Online of
+// several resources runs their entry points in goroutines of its own, each
+// touching only its resource, and returns when all have: eachOf.) Health
 // failures and state changes of its resources reach it as messages.
 type executor struct {
 	m        *Monitor
