@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/resmon/resmon/plugins"
 	"github.com/resmon/resmon/plugins/pluginstest"
+	"github.com/resmon/resmon/plugins/wasm"
 	"github.com/resmon/resmon/sdk"
 	"github.com/resmon/resmon/sdk/wasm/abi"
 )
@@ -72,6 +74,35 @@ func TestEveryEntryPoint(t *testing.T) {
 		}
 		if err := in.Online(ctx); !errors.Is(err, plugins.ErrPluginExited) {
 			t.Fatalf("Online after Close: %v", err)
+		}
+	})
+}
+
+// Each function wazero hands out has a call engine and a 10 KiB stack of
+// its own, which lives as long as it is kept: an idle instance keeps only
+// the health checks' functions, the calls made every few seconds, and calls
+// Open, Online and Offline again with fresh ones.
+func TestOnlyHealthChecksKeepTheirFunctions(t *testing.T) {
+	eachGuest(t, func(t *testing.T, path string) {
+		d := newDriver(t, pluginstest.New())
+		in := open(t, d, typeSpec("kept", path), resSpec(map[string]any{"LooksAlive": true, "IsAlive": true}))
+		ctx := ctxT(t)
+		for range 2 {
+			if err := in.Online(ctx); err != nil {
+				t.Fatalf("Online: %v", err)
+			}
+			if ok, err := in.LooksAlive(ctx); !ok || err != nil {
+				t.Fatalf("LooksAlive = %v, %v", ok, err)
+			}
+			if ok, err := in.IsAlive(ctx); !ok || err != nil {
+				t.Fatalf("IsAlive = %v, %v", ok, err)
+			}
+			if got := wasm.KeptFunctions(in); !slices.Equal(got, []string{"LooksAlive", "IsAlive"}) {
+				t.Fatalf("functions kept by an online instance: %q; want the health checks'", got)
+			}
+			if err := in.Offline(ctx); err != nil {
+				t.Fatalf("Offline: %v", err)
+			}
 		}
 	})
 }

@@ -160,3 +160,20 @@ func SharedImageBytes(ctx context.Context, d *Driver, t plugins.TypeSpec) (uint6
 	}
 	return mt.image.size, nil
 }
+
+// KeptFunctions names the entry points whose functions inst's current
+// module instance keeps between calls.
+func KeptFunctions(inst plugins.Instance) []string {
+	in := inst.(*instance)
+	in.sem <- struct{}{}
+	defer func() { <-in.sem }()
+	var names []string
+	if in.cur != nil {
+		for e, f := range in.cur.fns {
+			if f != nil {
+				names = append(names, entry(e).String())
+			}
+		}
+	}
+	return names
+}

@@ -59,20 +59,26 @@ var _ plugins.Instance = (*instance)(nil)
 type live struct {
 	mod    api.Module
 	handle int32
-	fns    [entryCount]api.Function // by fn, at first use
+	fns    [entryCount]api.Function // the health checks' (fn)
 	stack  [3]uint64
 	stderr *stdioLog
 }
 
-// fn is the function of entry point e, looked up at its first call: each
-// lookup costs wazero a call engine with a stack of its own, and most
-// instances only ever call Open, Online and the health checks. Calls are
-// serialized per instance (callLocked), so this needs no lock.
+// fn is the function of entry point e. Each function costs wazero a call
+// engine with a stack of its own (10 KiB), so only the health checks, which
+// run every few seconds for the resource's life, keep theirs; Open, Online
+// and the rest are called a few times in a life and take a fresh one each
+// time. Calls are serialized per instance (callLocked), so this needs no
+// lock.
 func (l *live) fn(e entry) api.Function {
-	if l.fns[e] == nil {
-		l.fns[e] = l.mod.ExportedFunction(entryExports[e])
+	if f := l.fns[e]; f != nil {
+		return f
 	}
-	return l.fns[e]
+	f := l.mod.ExportedFunction(entryExports[e])
+	if e == entryLooksAlive || e == entryIsAlive {
+		l.fns[e] = f
+	}
+	return f
 }
 
 func newInstance(d *Driver, mt *moduleType, r plugins.ResourceSpec) (*instance, error) {
