@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -186,7 +188,7 @@ func TestPeerPortTakesOnlyNodeCertificates(t *testing.T) {
 			}
 			tc.Certificates = []tls.Certificate{pair}
 		}
-		status, err := peerGet(peer.Host, tc)
+		status, err := tlsGet("tcp", peer.Host, tc, "/version")
 		if c.ok && (err != nil || status != http.StatusOK) {
 			t.Errorf("%s: %d %v", c.who, status, err)
 		}
@@ -196,9 +198,9 @@ func TestPeerPortTakesOnlyNodeCertificates(t *testing.T) {
 	}
 }
 
-// peerGet asks a member's peer port for its version over TLS.
-func peerGet(addr string, tc *tls.Config) (int, error) {
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, tc)
+// tlsGet asks for path over TLS on network and addr.
+func tlsGet(network, addr string, tc *tls.Config, path string) (int, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, network, addr, tc)
 	if err != nil {
 		return 0, err
 	}
@@ -206,7 +208,7 @@ func peerGet(addr string, tc *tls.Config) (int, error) {
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	// With TLS 1.3 the server judges the client's certificate after the
 	// client's handshake returns: its verdict arrives with the first read.
-	if _, err := fmt.Fprintf(conn, "GET /version HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path); err != nil {
 		return 0, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -215,6 +217,53 @@ func peerGet(addr string, tc *tls.Config) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// TestClientPortServesGRPCAlone: etcd's HTTP endpoints answer on a socket
+// in the member's data directory, behind the same TLS and certificate
+// check as the client port, which serves gRPC alone (through gRPC's own
+// server rather than net/http's: the cheaper path).
+func TestClientPortServesGRPCAlone(t *testing.T) {
+	m, cli := quorumtest.Start(t)
+	sock := m.Config.HTTPSocket()
+	if sock == "" || filepath.Dir(sock) != m.Config.DataDir {
+		t.Fatalf("HTTP socket %q; want one in the data directory %s", sock, m.Config.DataDir)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("HTTP socket: %v %v", fi, err)
+	}
+	pool, err := pki.LoadPool(m.PKI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := m.PKI.OperatorFiles(quorumtest.Admin)
+	pair, err := pki.LoadKeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{pair}}
+	if status, err := tlsGet("unix", sock, withCert, "/health"); err != nil || status != http.StatusOK {
+		t.Fatalf("/health on the socket: %d %v", status, err)
+	}
+	if status, err := tlsGet("unix", sock, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, "/health"); err == nil {
+		t.Fatalf("/health on the socket without a certificate answered %d", status)
+	}
+	client, _ := url.Parse(m.Config.ClientURL)
+	if status, err := tlsGet("tcp", client.Host, withCert, "/health"); err == nil && status == http.StatusOK {
+		t.Fatal("the client port still serves /health")
+	}
+	ctx := ctxT(t)
+	if _, err := cli.Put(ctx, quorum.Root+"grpc-alone", "yes"); err != nil {
+		t.Fatalf("gRPC on the client port: %v", err)
+	}
+
+	long := quorum.EmbedConfig{DataDir: "/" + strings.Repeat("d", 120), ClientURL: m.Config.ClientURL, TLS: m.Config.TLS}
+	if got := long.HTTPSocket(); got != "" {
+		t.Fatalf("a socket path of %d bytes was chosen: %q", len(got), got)
+	}
+	if got := (quorum.EmbedConfig{DataDir: m.Config.DataDir, ClientURL: quorumtest.FreeURL(t)}).HTTPSocket(); got != "" {
+		t.Fatalf("a plaintext member got an HTTP socket: %q", got)
+	}
 }
 
 func TestEmbeddedRefusesHTTPSWithoutTLSFiles(t *testing.T) {

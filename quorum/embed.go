@@ -56,6 +56,32 @@ type EmbedConfig struct {
 	StartTimeout time.Duration
 }
 
+// maxSocketPath is the longest path a unix socket can be bound at
+// (sockaddr_un's sun_path holds 108 bytes with its terminating NUL).
+const maxSocketPath = 107
+
+// HTTPSocket is where a member with TLS on its client URL serves etcd's
+// HTTP endpoints (/health, /metrics, /version): a unix socket in DataDir,
+// with the client URL's TLS and certificate check, so the client port
+// serves gRPC alone. It is "" without client TLS, or when the path would
+// be too long to bind; then the client port serves both, as etcd does by
+// default.
+func (c EmbedConfig) HTTPSocket() string {
+	if c.TLS == nil || !strings.HasPrefix(c.ClientURL, "https://") {
+		return ""
+	}
+	sock := filepath.Join(c.DataDir, "etcd-http.sock")
+	if !filepath.IsAbs(sock) {
+		if abs, err := filepath.Abs(sock); err == nil {
+			sock = abs
+		}
+	}
+	if len(sock) > maxSocketPath {
+		return ""
+	}
+	return sock
+}
+
 // MemberTLS are the files that secure an embedded member.
 type MemberTLS struct {
 	CAFile   string // CA bundle that client and peer certificates must chain to
@@ -204,6 +230,13 @@ func (c *EmbedConfig) applyTLS(ec *embed.Config, cu, pu *url.URL) error {
 		// and etcdctl use, and the gateway cannot carry a certificate's
 		// identity.
 		ec.EnableGRPCGateway = false
+		// etcd serves gRPC over TLS through net/http's HTTP/2 server while
+		// its HTTP endpoints share the port; with those on a socket of
+		// their own, gRPC gets its native server, which costs etcd about
+		// 30% less CPU for the same requests (the mass failover report).
+		if sock := c.HTTPSocket(); sock != "" {
+			ec.ListenClientHttpUrls = []url.URL{{Scheme: "unixs", Path: sock}}
+		}
 	}
 	if pu.Scheme == "https" {
 		ec.PeerTLSInfo = info()

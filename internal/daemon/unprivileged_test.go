@@ -183,6 +183,13 @@ func TestUnprivilegedUserGetsNothing(t *testing.T) {
 	refused("curl to the client port without a certificate", out, err)
 	out, err = as("/usr/bin/curl", "-sS", "--max-time", "3", "-f", "-X", "POST", "-d", `{"key":"L3Jlc21vbi8="}`, "http://"+host+"/v3/kv/range")
 	refused("curl to the client port in plaintext", out, err)
+	// etcd's HTTP endpoints, on a socket in the root-only data directory.
+	sock := filepath.Join(dir, "data", "etcd", "etcd-http.sock")
+	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("etcd's HTTP socket: %v %v", fi, err)
+	}
+	out, err = as("/usr/bin/curl", "-sS", "--max-time", "3", "--unix-socket", sock, "--cacert", ca, "--cert", viewer[0], "--key", viewer[1], "https://127.0.0.1/metrics")
+	refused("curl to etcd's HTTP socket, even with a viewer's certificate", out, err)
 	out, err = as(etcdctl, ctl("--cert", viewer[0], "--key", viewer[1], "put", evil, evilValue)...)
 	refused("etcdctl put with a viewer's certificate", out, err, "permission denied")
 	out, err = as(etcdctl, ctl("--cert", viewer[0], "--key", viewer[1], "auth", "disable")...)
