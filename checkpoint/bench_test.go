@@ -43,7 +43,7 @@ func benchCluster(t *testing.T) *cluster {
 	t.Cleanup(func() { e.Close() })
 	cli := quorumtest.Client(t, cfg.ClientURL)
 	st, _ := quorum.NewStore(cli, testCluster, nil)
-	c := &cluster{t: t, endpoints: []string{cfg.ClientURL}, admin: st, key: make([]byte, checkpoint.CryptoKeyLen)}
+	c := &cluster{t: t, endpoints: []string{cfg.ClientURL}, admin: st, raw: cli, key: make([]byte, checkpoint.CryptoKeyLen)}
 	ctx := ctxT(t)
 	if err := st.CreateType(ctx, model.ResourceType{Name: "Network Name", Kind: model.KindPlugin, Path: "x", Defaults: model.DefaultProperties()}); err != nil {
 		t.Fatal(err)
